@@ -1,0 +1,147 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// MediaType is the JSON:API media type used on every document.
+const MediaType = "application/vnd.api+json"
+
+// Resource types.
+const (
+	TypeFile         = "file"
+	TypePayment      = "payment"
+	TypeLocalPayment = "local_payment"
+)
+
+// File states (the `state` attribute).
+const (
+	StateQuoted          = "quoted"
+	StateStoring         = "storing"
+	StateStored          = "stored"
+	StateExtensionQuoted = "extension_quoted"
+	StateExpired         = "expired"
+	StateCancelled       = "cancelled"
+)
+
+// Payment statuses.
+const (
+	PaymentSuccess = "success"
+	PaymentError   = "error"
+)
+
+// Links are a resource's or a document's links.
+type Links struct {
+	Self string `json:"self,omitempty"`
+	Next string `json:"next,omitempty"`
+}
+
+// Resource is a JSON:API resource object with attributes of type A.
+type Resource[A any] struct {
+	Type       string `json:"type"`
+	ID         string `json:"id,omitempty"`
+	Attributes A      `json:"attributes"`
+	Links      *Links `json:"links,omitempty"`
+}
+
+// Document is a JSON:API document whose primary data is one resource.
+type Document[A any] struct {
+	Data Resource[A] `json:"data"`
+}
+
+// ListDocument is a JSON:API document whose primary data is a page of resources.
+type ListDocument[A any] struct {
+	Data  []Resource[A] `json:"data"`
+	Links Links         `json:"links"`
+}
+
+// File is the attributes of a file resource as the server sends it.
+type File struct {
+	Name           string                     `json:"name"`
+	Price          Tokens                     `json:"price"`
+	Duration       int64                      `json:"duration"`
+	Additional     map[string]json.RawMessage `json:"additional,omitempty"`
+	CID            string                     `json:"cid"`
+	Size           int64                      `json:"size"`
+	State          string                     `json:"state"`
+	QuoteExpiresAt *time.Time                 `json:"quote_expires_at,omitempty"`
+	StoredAt       *time.Time                 `json:"stored_at,omitempty"`
+	ExpiresAt      *time.Time                 `json:"expires_at,omitempty"`
+	Replicas       []string                   `json:"replicas,omitempty"`
+	AttestedBy     []string                   `json:"attested_by,omitempty"`
+	CreatedAt      *time.Time                 `json:"created_at,omitempty"`
+}
+
+// FileUpload is the attributes of a POST /files JSON body. Data is the
+// file's bytes in standard base64.
+type FileUpload struct {
+	Name       string                     `json:"name"`
+	Data       string                     `json:"data"`
+	Duration   int64                      `json:"duration,omitempty"`
+	Additional map[string]json.RawMessage `json:"additional,omitempty"`
+}
+
+// FilePatch is the attributes of a PATCH /files/{id} body. A key of
+// Additional set to JSON null is removed.
+type FilePatch struct {
+	Duration   *int64                     `json:"duration,omitempty"`
+	Additional map[string]json.RawMessage `json:"additional,omitempty"`
+}
+
+// Payment is the attributes of a payment resource, in requests and responses.
+type Payment struct {
+	FileID    string     `json:"file_id"`
+	Status    string     `json:"status"`
+	Amount    Tokens     `json:"amount"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+}
+
+// LocalPayment is the attributes of a local_payment resource.
+type LocalPayment struct {
+	Amount Tokens `json:"amount"`
+	Size   int64  `json:"size"`
+}
+
+// Status is the body of GET /status.
+type Status struct {
+	Status string `json:"status"` // "up" or "down"
+	Reason string `json:"reason,omitempty"`
+	Leader string `json:"leader,omitempty"`
+	Index  uint64 `json:"ledger_index,omitempty"`
+}
+
+// PriceTable is the network's price settings as GET /info shows them.
+type PriceTable struct {
+	Rate          Tokens `json:"rate"` // tokens per GiB-month per replica
+	MinimumPrice  Tokens `json:"minimum_price"`
+	QuoteLifetime int64  `json:"quote_lifetime"` // seconds
+	MaxTerm       int64  `json:"max_term"`       // seconds
+}
+
+// Member is one node of the billing quorum.
+type Member struct {
+	PeerID    string `json:"peer_id"`
+	PublicKey string `json:"public_key"` // base64 of the raw ed25519 key
+	Role      string `json:"role"`       // "voter", "nonvoter" or "registered"
+	HTTP      string `json:"http,omitempty"`
+}
+
+// Info is the body of GET /info.
+type Info struct {
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	Version     string     `json:"version"`
+	PeerID      string     `json:"peer_id"`
+	Addrs       []string   `json:"listen_addrs"`
+	Prices      PriceTable `json:"price_table"`
+	Replicas    int        `json:"replicas"`
+	ChunkSize   int64      `json:"chunk_size"`
+	Capacity    int64      `json:"capacity"`
+	Free        int64      `json:"free"`
+	Stored      int64      `json:"stored"`
+	MaxUpload   int64      `json:"max_upload"`
+	Dev         bool       `json:"dev"`
+	Quorum      []Member   `json:"quorum"`
+	Threshold   int        `json:"attestation_threshold"`
+}

@@ -1,0 +1,250 @@
+package billing
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// FileState is the life-cycle state of a file in the ledger.
+type FileState string
+
+// The states of a file (the API's `state` attribute).
+const (
+	StateQuoted          FileState = "quoted"           // a new quote is open, not yet paid
+	StateStoring         FileState = "storing"          // paid; not all holders recorded yet
+	StateStored          FileState = "stored"           // paid; Replicas holders recorded
+	StateExtensionQuoted FileState = "extension_quoted" // paid and live, an extension quote is open
+	StateExpired         FileState = "expired"          // the term ended, or the new quote expired unpaid
+	StateCancelled       FileState = "cancelled"        // the new quote's payment failed
+)
+
+// File is the ledger's record of one uploaded file.
+type File struct {
+	ID             string                     `json:"id"`
+	Name           string                     `json:"name"`
+	CID            string                     `json:"cid"`
+	Size           int64                      `json:"size"`
+	Additional     map[string]json.RawMessage `json:"additional,omitempty"`
+	State          FileState                  `json:"state"`
+	Duration       int64                      `json:"duration"`         // current paid term in seconds (the quoted one while state is quoted)
+	Price          int64                      `json:"price"`            // price of the open quote, else of the last paid quote
+	Quote          *Quote                     `json:"quote,omitempty"`  // the open quote (nil when none is open)
+	QuoteExpiresAt time.Time                  `json:"quote_expires_at"` // of the open or last paid quote
+	AttestedBy     []string                   `json:"attested_by,omitempty"`
+	CreatedAt      time.Time                  `json:"created_at"`
+	StoredAt       time.Time                  `json:"stored_at,omitzero"`  // lease start (zero until paid)
+	ExpiresAt      time.Time                  `json:"expires_at,omitzero"` // lease end = StoredAt + Duration (zero until paid)
+	Holders        []string                   `json:"holders,omitempty"`   // peer ids recorded with receipts
+	Paid           int64                      `json:"paid"`                // total nanotokens paid for this file
+	Issuer         string                     `json:"issuer"`
+}
+
+// Leased reports whether f has a paid lease (running or ended).
+func (f File) Leased() bool { return !f.StoredAt.IsZero() }
+
+// clone returns a deep copy of f.
+func (f File) clone() File {
+	if f.Additional != nil {
+		m := make(map[string]json.RawMessage, len(f.Additional))
+		for k, v := range f.Additional {
+			m[k] = bytes.Clone(v)
+		}
+		f.Additional = m
+	}
+	if f.Quote != nil {
+		q := *f.Quote
+		f.Quote = &q
+	}
+	f.AttestedBy = cloneStrings(f.AttestedBy)
+	f.Holders = cloneStrings(f.Holders)
+	return f
+}
+
+func cloneStrings(s []string) []string {
+	if s == nil {
+		return nil
+	}
+	return append([]string(nil), s...)
+}
+
+// Payment statuses.
+const (
+	PaymentSuccess = "success"
+	PaymentError   = "error"
+)
+
+// Payment is a payment recorded by the ledger.
+type Payment struct {
+	ID     string    `json:"id"`
+	FileID string    `json:"file_id"`
+	Status string    `json:"status"` // "success" | "error"
+	Amount int64     `json:"amount"`
+	Kind   QuoteKind `json:"kind"`
+	At     time.Time `json:"at"`
+}
+
+// Command is one change to the ledger. Exactly one pointer field is set.
+// Every command carries the time it was issued (the issuing node's clock);
+// the state machine uses only that time.
+type Command struct {
+	Time     time.Time `json:"time"`
+	Init     *Init     `json:"init,omitempty"`     // genesis: settings; refused once initialised
+	Register *Register `json:"register,omitempty"` // add/update a node in the registry
+	Quote    *PutQuote `json:"quote,omitempty"`    // record a new or extension quote with attestations
+	Pay      *Pay      `json:"pay,omitempty"`
+	Update   *Update   `json:"update,omitempty"` // merge additional (null removes a key)
+	Hold     *Hold     `json:"hold,omitempty"`   // record holders with receipts -> stored
+	Expire   *Expire   `json:"expire,omitempty"` // sweep: leases and quotes whose time is up
+}
+
+// Init fixes the network's settings; the first command of a ledger.
+type Init struct {
+	Settings Settings `json:"settings"`
+}
+
+// Register adds a node to the registry, or updates its HTTP address.
+type Register struct {
+	Node Node `json:"node"`
+}
+
+// PutQuote records a quote with its attestations.
+type PutQuote struct {
+	Quote        Quote                      `json:"quote"`
+	Additional   map[string]json.RawMessage `json:"additional,omitempty"`
+	Attestations []Attestation              `json:"attestations"`
+}
+
+// Pay records a payment processed by the payment processor.
+type Pay struct {
+	PaymentID string `json:"payment_id"`
+	FileID    string `json:"file_id"`
+	Status    string `json:"status"`
+	Amount    int64  `json:"amount"`
+}
+
+// Update merges additional attributes into a file; a null value deletes a key.
+type Update struct {
+	FileID     string                     `json:"file_id"`
+	Additional map[string]json.RawMessage `json:"additional"`
+}
+
+// Hold records holders of a paid file, each with its signed receipt.
+type Hold struct {
+	FileID   string    `json:"file_id"`
+	Receipts []Receipt `json:"receipts"`
+}
+
+// Expire sweeps leases and quotes whose time is up.
+type Expire struct{}
+
+// kinds returns the number of kinds set and the name of the last one.
+func (c Command) kinds() (int, string) {
+	n, name := 0, ""
+	for _, k := range []struct {
+		set  bool
+		name string
+	}{
+		{c.Init != nil, "init"}, {c.Register != nil, "register"}, {c.Quote != nil, "quote"},
+		{c.Pay != nil, "pay"}, {c.Update != nil, "update"}, {c.Hold != nil, "hold"},
+		{c.Expire != nil, "expire"},
+	} {
+		if k.set {
+			n++
+			name = k.name
+		}
+	}
+	return n, name
+}
+
+// Kind names the command's kind ("init", "pay", ...), or "" when not exactly
+// one kind is set. For logs and metrics.
+func (c Command) Kind() string {
+	n, name := c.kinds()
+	if n != 1 {
+		return ""
+	}
+	return name
+}
+
+// Encode returns c as JSON; the same command always gives the same bytes.
+func (c Command) Encode() ([]byte, error) {
+	if n, _ := c.kinds(); n != 1 {
+		return nil, fmt.Errorf("encode command: %d kinds set, want exactly 1", n)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode command: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeCommand decodes bytes made by Command.Encode. It is strict: unknown
+// fields, trailing data, a missing time or anything but exactly one kind are
+// errors.
+func DecodeCommand(b []byte) (Command, error) {
+	var c Command
+	if err := decodeStrict(b, &c); err != nil {
+		return Command{}, fmt.Errorf("decode command: %w", err)
+	}
+	if n, _ := c.kinds(); n != 1 {
+		return Command{}, fmt.Errorf("decode command: %d kinds set, want exactly 1", n)
+	}
+	if c.Time.IsZero() {
+		return Command{}, errors.New("decode command: no time")
+	}
+	return c, nil
+}
+
+// decodeStrict decodes exactly one JSON value into v, refusing unknown fields.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+// Result is the outcome of applying one command.
+type Result struct {
+	Err     *Error   `json:"error,omitempty"`
+	File    *File    `json:"file,omitempty"`
+	Payment *Payment `json:"payment,omitempty"`
+	Expired []string `json:"expired,omitempty"` // file ids whose lease ended (unpin them)
+	Dropped []string `json:"dropped,omitempty"` // file ids whose unpaid quote ended (drop staged data)
+}
+
+// Refusal returns r.Err as an error, or nil (an untyped nil) when the command
+// was applied.
+func (r Result) Refusal() error {
+	if r.Err == nil {
+		return nil
+	}
+	return r.Err
+}
+
+// Encode returns r as JSON.
+func (r Result) Encode() []byte {
+	b, err := json.Marshal(r)
+	if err != nil {
+		// Every value the ledger builds encodes; keep the answer well-formed anyway.
+		b, _ = json.Marshal(Result{Err: &Error{Code: codeInternal, Message: "encode result: " + err.Error()}})
+	}
+	return b
+}
+
+// DecodeResult decodes bytes made by Result.Encode.
+func DecodeResult(b []byte) (Result, error) {
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Result{}, fmt.Errorf("decode result: %w", err)
+	}
+	return r, nil
+}

@@ -1,0 +1,273 @@
+package billing
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scenarioState builds a ledger with files in every state.
+func scenarioState(t *testing.T) *fixture {
+	f := newFixture(t, DefaultSettings())
+	f.paid("stored", 3*GiB, 30*dayS)
+	f.must(f.holdCmd("stored", 1, 2, 3))
+	f.paid("storing", 10, dayS)
+	f.must(f.holdCmd("storing", 4))
+	f.upload("quoted", 10, dayS)
+	f.upload("cancelled", 10, dayS)
+	f.must(payCmd("cancelled", "pc", PaymentError, 0))
+	f.paid("ext", 10, dayS)
+	f.must(f.putQuote(f.extQuote("ext", 2*dayS)))
+	upd := Command{Update: &Update{FileID: "stored", Additional: map[string]json.RawMessage{"owner": json.RawMessage(`"alice"`)}}}
+	f.must(upd)
+	f.advance(2 * time.Hour)
+	f.upload("lapsed", 10, 60)
+	f.advance(time.Hour)
+	f.must(Command{Expire: &Expire{}})
+	f.advance(2 * dayS * time.Second)
+	f.must(Command{Expire: &Expire{}})
+	return f
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	f := scenarioState(t)
+	var buf bytes.Buffer
+	if err := f.s.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	first := bytes.Clone(buf.Bytes())
+	r, err := ReadSnapshot(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Hash() != f.s.Hash() {
+		t.Fatal("hash differs after a round trip")
+	}
+	var again bytes.Buffer
+	if err := r.WriteSnapshot(&again); err != nil || !bytes.Equal(first, again.Bytes()) {
+		t.Fatalf("snapshot bytes differ after a round trip (%v)", err)
+	}
+	// Replaying every command on a new state gives the same hash.
+	replay := NewState()
+	for _, c := range f.cmds {
+		replay.Apply(c)
+	}
+	if replay.Hash() != f.s.Hash() {
+		t.Fatal("replay gives another hash")
+	}
+	// The same commands on the original and on the restored state.
+	more := []Command{
+		{Time: f.now, Quote: f.putQuote(f.newQuote("later", 10, 60)).Quote},
+		{Time: f.now, Pay: &Pay{PaymentID: "pl", FileID: "later", Status: PaymentSuccess, Amount: Price(f.set, 10, 60, 3)}},
+		{Time: f.now.Add(time.Hour), Expire: &Expire{}},
+	}
+	for _, c := range more {
+		a, b := f.s.Apply(c), r.Apply(c)
+		if a.Err != nil || !bytes.Equal(a.Encode(), b.Encode()) {
+			t.Fatalf("results: %s vs %s", a.Encode(), b.Encode())
+		}
+	}
+	if r.Hash() != f.s.Hash() {
+		t.Fatal("states diverged")
+	}
+	// Different states have different hashes.
+	if NewState().Hash() == f.s.Hash() {
+		t.Fatal("empty state has the same hash")
+	}
+	// An empty state round trips too.
+	buf.Reset()
+	if err := NewState().WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := ReadSnapshot(&buf); err != nil || e.Hash() != NewState().Hash() {
+		t.Fatalf("empty state: %v", err)
+	}
+}
+
+func TestReadSnapshotRefusesBadInput(t *testing.T) {
+	f := scenarioState(t)
+	var buf bytes.Buffer
+	if err := f.s.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.String()
+	bad := map[string]string{
+		"empty":          "",
+		"not json":       "hello",
+		"trailing":       good + "{}",
+		"unknown field":  strings.Replace(good, `"version":1`, `"version":1,"x":2`, 1),
+		"version":        strings.Replace(good, `"version":1`, `"version":9`, 1),
+		"duplicate file": strings.Replace(good, `"id":"storing"`, `"id":"stored"`, 1),
+		"bad state":      strings.Replace(good, `"state":"stored"`, `"state":"odd"`, 1),
+		"bad lease":      strings.Replace(good, `"duration":2592000`, `"duration":2592001`, 1),
+	}
+	for name, s := range bad {
+		if s == good {
+			t.Fatalf("%s: the replacement did not apply", name)
+		}
+		if _, err := ReadSnapshot(strings.NewReader(s)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestLedger(t *testing.T) {
+	l := NewLedger()
+	apply := func(index uint64, c Command) Result {
+		t.Helper()
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := DecodeResult(l.Apply(index, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := apply(1, Command{Time: t0, Init: &Init{Settings: DevSettings()}}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r, _ := DecodeResult(l.Apply(2, []byte("garbage"))); !errors.Is(r.Refusal(), ErrInvalid) {
+		t.Fatalf("garbage: %v", r.Err)
+	}
+	if r := apply(2, Command{Time: t0, Expire: &Expire{}}); !errors.Is(r.Refusal(), ErrConflict) {
+		t.Fatalf("replayed index: %v", r.Err)
+	}
+	if l.Index() != 2 {
+		t.Fatalf("index %d", l.Index())
+	}
+	key := testKey(0)
+	if r := apply(3, Command{Time: t0, Register: &Register{Node: Node{PeerID: peerName(0), PublicKey: key.Public().(ed25519.PublicKey)}}}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	var snap bytes.Buffer
+	if err := l.Snapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	var hash [32]byte
+	l.Read(func(s *State) { hash = s.Hash() })
+
+	// Restore into a new ledger: same state and index.
+	m := NewLedger()
+	if err := m.Restore(bytes.NewReader(snap.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	m.Read(func(s *State) {
+		if s.Hash() != hash || len(s.Nodes()) != 1 {
+			t.Fatal("restored ledger differs")
+		}
+	})
+	if m.Index() != 3 {
+		t.Fatalf("restored index %d", m.Index())
+	}
+	if err := m.Restore(strings.NewReader("nope")); err == nil || m.Index() != 3 {
+		t.Fatal("bad snapshot accepted or ledger changed")
+	}
+
+	// Concurrent reads while commands apply (run with -race).
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 200 {
+				l.Read(func(s *State) { _ = s.Files("", 10); _, _ = s.Totals() })
+			}
+		})
+	}
+	for i := range 200 {
+		apply(uint64(10+i), Command{Time: t0.Add(time.Duration(i) * time.Second), Expire: &Expire{}})
+	}
+	wg.Wait()
+}
+
+func TestCommandCodec(t *testing.T) {
+	c := Command{Time: t0, Pay: &Pay{PaymentID: "p", FileID: "f", Status: PaymentSuccess, Amount: 7}}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"time":"2026-11-01T10:00:00Z","pay":{"payment_id":"p","file_id":"f","status":"success","amount":7}}`
+	if string(b) != want {
+		t.Fatalf("encoded %s", b)
+	}
+	d, err := DecodeCommand(b)
+	if err != nil || d.Kind() != "pay" || *d.Pay != *c.Pay || !d.Time.Equal(t0) {
+		t.Fatalf("decoded %+v, %v", d, err)
+	}
+	if _, err := (Command{Time: t0}).Encode(); err == nil {
+		t.Fatal("encoded a command without a kind")
+	}
+	bad := []string{
+		`{"time":"2026-11-01T10:00:00Z"}`,
+		`{"time":"2026-11-01T10:00:00Z","expire":{},"init":{"settings":{}}}`,
+		`{"expire":{}}`,
+		`{"time":"2026-11-01T10:00:00Z","expire":{},"other":1}`,
+		`{"time":"2026-11-01T10:00:00Z","pay":{"payment_id":"p","amount":1.5}}`,
+		`{"time":"2026-11-01T10:00:00Z","expire":{}}x`,
+		`{"time":"2026-11-01T10:00:00Z","expire":null}`,
+		`[]`,
+		``,
+	}
+	for _, s := range bad {
+		if _, err := DecodeCommand([]byte(s)); err == nil {
+			t.Errorf("decoded %s", s)
+		}
+	}
+}
+
+// BenchmarkApplyQuoteAndPay measures applying a new quote with 3
+// attestations (3 ed25519 verifications) and its payment.
+func BenchmarkApplyQuoteAndPay(b *testing.B) {
+	f := newFixture(b, DefaultSettings())
+	var cmds [][2]Command
+	for i := range b.N {
+		id := "bench" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + time.Duration(i).String()
+		q := f.newQuote(id, 1<<20, 2592000)
+		cmds = append(cmds, [2]Command{
+			{Time: f.now, Quote: f.putQuote(q).Quote},
+			{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price}},
+		})
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if r := f.s.Apply(cmds[i][0]); r.Err != nil {
+			b.Fatal(r.Err)
+		}
+		if r := f.s.Apply(cmds[i][1]); r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+}
+
+// BenchmarkLedgerApply measures the same through the Ledger, with JSON
+// decoding and result encoding, as consensus calls it.
+func BenchmarkLedgerApply(b *testing.B) {
+	f := newFixture(b, DefaultSettings())
+	l := NewLedger()
+	var index uint64
+	for _, c := range f.cmds {
+		enc, _ := c.Encode()
+		index++
+		l.Apply(index, enc)
+	}
+	var cmds [][]byte
+	for i := range b.N {
+		id := "bench" + time.Duration(i).String()
+		q := f.newQuote(id, 1<<20, 2592000)
+		qc, _ := Command{Time: f.now, Quote: f.putQuote(q).Quote}.Encode()
+		pc, _ := Command{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price}}.Encode()
+		cmds = append(cmds, qc, pc)
+	}
+	b.ResetTimer()
+	for _, c := range cmds {
+		index++
+		if r, _ := DecodeResult(l.Apply(index, c)); r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+}

@@ -1,0 +1,723 @@
+package billing
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Limits on the additional attributes of a file (spec/api.md).
+const (
+	MaxAdditionalKeys  = 64
+	MaxAdditionalBytes = 16 << 10
+)
+
+// maxHTTPLen bounds a registered node's HTTP address.
+const maxHTTPLen = 2048
+
+// quoteStatus is the fate of a file's last quote.
+type quoteStatus string
+
+const (
+	quoteOpen      quoteStatus = "open"
+	quotePaid      quoteStatus = "paid"
+	quoteCancelled quoteStatus = "cancelled"
+	quoteLapsed    quoteStatus = "expired"
+)
+
+// paidQuote keeps what the file resource shows of the last paid quote, to
+// restore it when a later extension quote closes unpaid.
+type paidQuote struct {
+	Price          int64     `json:"price"`
+	AttestedBy     []string  `json:"attested_by,omitempty"`
+	QuoteExpiresAt time.Time `json:"quote_expires_at"`
+}
+
+// segment is a paid stretch of a lease: Price is spread evenly over [Start, End).
+type segment struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	Price int64     `json:"price"`
+}
+
+// holding is the time a holder held a file: [Start, End), End zero while it
+// still holds it.
+type holding struct {
+	Holder string    `json:"holder"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end,omitzero"`
+}
+
+// fileRecord is the ledger's whole knowledge of a file.
+type fileRecord struct {
+	File     File        `json:"file"`
+	Last     quoteStatus `json:"last"`
+	LastPaid *paidQuote  `json:"last_paid,omitempty"`
+	Segments []segment   `json:"segments,omitempty"`
+	Holdings []holding   `json:"holdings,omitempty"`
+}
+
+// liveState is the state of a paid, live file with no open quote.
+func (r *fileRecord) liveState(replicas int) FileState {
+	if len(r.File.Holders) >= replicas {
+		return StateStored
+	}
+	return StateStoring
+}
+
+// closeExtension closes an open extension quote with status st and shows
+// the last paid quote again.
+func (r *fileRecord) closeExtension(st quoteStatus, replicas int) {
+	f := &r.File
+	f.Quote = nil
+	r.Last = st
+	if r.LastPaid != nil {
+		f.Price = r.LastPaid.Price
+		f.AttestedBy = cloneStrings(r.LastPaid.AttestedBy)
+		f.QuoteExpiresAt = r.LastPaid.QuoteExpiresAt
+	}
+	f.State = r.liveState(replicas)
+}
+
+// State is the whole ledger: settings, node registry, files and payments.
+// It is a pure state machine: Apply is deterministic in (state, command),
+// reads no clock, does no I/O and starts no goroutine. State is not safe for
+// concurrent use; Ledger is.
+type State struct {
+	initialised bool
+	settings    Settings
+	nodes       map[string]Node
+	files       []*fileRecord  // in creation order
+	byID        map[string]int // file id -> index in files
+	payments    map[string]Payment
+	lastCreated time.Time // CreatedAt of the newest file
+	paid        int64     // sum of successful payments
+	paidCount   int       // number of successful payments
+}
+
+// NewState returns an empty, uninitialised ledger.
+func NewState() *State {
+	return &State{
+		nodes:    make(map[string]Node),
+		byID:     make(map[string]int),
+		payments: make(map[string]Payment),
+	}
+}
+
+// Apply applies one command and returns its result. A refused command leaves
+// the state unchanged and sets Result.Err. Apply never panics: a bug caught
+// while applying is reported with the code "internal".
+func (s *State) Apply(cmd Command) (res Result) {
+	defer func() {
+		if r := recover(); r != nil {
+			res = Result{Err: &Error{Code: codeInternal, Message: fmt.Sprintf("apply %s: %v", cmd.Kind(), r)}}
+		}
+	}()
+	if n, _ := cmd.kinds(); n != 1 {
+		return fail(refusal(ErrInvalid, "command has %d kinds, want exactly 1", n))
+	}
+	if !validTime(cmd.Time) {
+		return fail(refusal(ErrInvalid, "command time out of range"))
+	}
+	now := cmd.Time.UTC()
+	switch {
+	case cmd.Init != nil:
+		return s.applyInit(cmd.Init)
+	case cmd.Register != nil:
+		return s.applyRegister(now, cmd.Register)
+	case cmd.Quote != nil:
+		return s.applyQuote(now, cmd.Quote)
+	case cmd.Pay != nil:
+		return s.applyPay(now, cmd.Pay)
+	case cmd.Update != nil:
+		return s.applyUpdate(now, cmd.Update)
+	case cmd.Hold != nil:
+		return s.applyHold(now, cmd.Hold)
+	default:
+		return s.applyExpire(now)
+	}
+}
+
+func fail(e *Error) Result { return Result{Err: e} }
+
+// asError turns an error from a check into an *Error.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return refusal(ErrInvalid, "%v", err)
+}
+
+func (s *State) applyInit(c *Init) Result {
+	if s.initialised {
+		return fail(refusal(ErrConflict, "ledger already initialised"))
+	}
+	if err := c.Settings.Validate(); err != nil {
+		return fail(asError(err))
+	}
+	s.initialised = true
+	s.settings = c.Settings
+	return Result{}
+}
+
+func (s *State) applyRegister(now time.Time, c *Register) Result {
+	n := c.Node
+	switch {
+	case n.PeerID == "" || len(n.PeerID) > MaxIDLen:
+		return fail(refusal(ErrInvalid, "peer id must be 1 to %d bytes", MaxIDLen))
+	case len(n.PublicKey) != ed25519.PublicKeySize:
+		return fail(refusal(ErrInvalid, "public key must be %d bytes", ed25519.PublicKeySize))
+	case len(n.HTTP) > maxHTTPLen:
+		return fail(refusal(ErrInvalid, "http address longer than %d bytes", maxHTTPLen))
+	}
+	if old, ok := s.nodes[n.PeerID]; ok {
+		if !bytes.Equal(old.PublicKey, n.PublicKey) {
+			return fail(refusal(ErrConflict, "peer %s is registered with another key", n.PeerID))
+		}
+		old.HTTP = n.HTTP
+		s.nodes[n.PeerID] = old
+		return Result{}
+	}
+	s.nodes[n.PeerID] = Node{PeerID: n.PeerID, PublicKey: bytes.Clone(n.PublicKey), HTTP: n.HTTP, Joined: now}
+	return Result{}
+}
+
+func (s *State) record(id string) (*fileRecord, bool) {
+	i, ok := s.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return s.files[i], true
+}
+
+func (s *State) applyQuote(now time.Time, c *PutQuote) Result {
+	if !s.initialised {
+		return fail(refusal(ErrConflict, "ledger not initialised"))
+	}
+	q := c.Quote
+	if q.FileID == "" {
+		return fail(refusal(ErrInvalid, "quote has no file id"))
+	}
+	switch q.Kind {
+	case QuoteNew:
+		return s.quoteNew(now, c)
+	case QuoteExtension:
+		return s.quoteExtension(now, c)
+	default:
+		return fail(refusal(ErrInvalid, "unknown quote kind %q", q.Kind))
+	}
+}
+
+// checkQuote runs the checks shared by new and extension quotes: the quote's
+// own fields, the time window and the attestations. It returns the sorted
+// signers.
+func (s *State) checkQuote(now time.Time, c *PutQuote) ([]string, *Error) {
+	q := c.Quote
+	if err := q.Check(s.settings); err != nil {
+		return nil, asError(err)
+	}
+	if now.Before(q.CreatedAt) {
+		return nil, refusal(ErrInvalid, "quote created after the command time")
+	}
+	if !now.Before(q.ExpiresAt) {
+		return nil, refusal(ErrQuoteExpired, "quote expired at %s", q.ExpiresAt.UTC().Format(time.RFC3339Nano))
+	}
+	return s.verifyAttestations(q, c.Attestations)
+}
+
+// verifyAttestations checks that at least Threshold distinct registered
+// nodes signed q, and that every attestation given is valid.
+func (s *State) verifyAttestations(q Quote, atts []Attestation) ([]string, *Error) {
+	if _, ok := s.nodes[q.Issuer]; !ok {
+		return nil, refusal(ErrInvalid, "issuer %s is not registered", q.Issuer)
+	}
+	if len(atts) > MaxSigners {
+		return nil, refusal(ErrInvalid, "more than %d attestations", MaxSigners)
+	}
+	msg := q.Canonical()
+	signers := make([]string, 0, len(atts))
+	for i, a := range atts {
+		if slices.Contains(signers, a.Signer) {
+			return nil, refusal(ErrInvalid, "attestation %d: signer %s signed twice", i, a.Signer)
+		}
+		if a.Signer == q.Issuer && !s.settings.SelfAttest {
+			return nil, refusal(ErrInvalid, "attestation %d: the issuer cannot attest its own quote", i)
+		}
+		n, ok := s.nodes[a.Signer]
+		if !ok {
+			return nil, refusal(ErrInvalid, "attestation %d: signer %s is not registered", i, a.Signer)
+		}
+		if !ed25519.Verify(n.PublicKey, msg, a.Signature) {
+			return nil, refusal(ErrInvalid, "attestation %d: bad signature by %s", i, a.Signer)
+		}
+		signers = append(signers, a.Signer)
+	}
+	if len(signers) < s.settings.Threshold {
+		return nil, refusal(ErrInvalid, "quote has %d attestations, needs %d", len(signers), s.settings.Threshold)
+	}
+	slices.Sort(signers)
+	return signers, nil
+}
+
+// normQuote returns a copy of q with its times in UTC.
+func normQuote(q Quote) *Quote {
+	q.CreatedAt = q.CreatedAt.UTC()
+	q.ExpiresAt = q.ExpiresAt.UTC()
+	return &q
+}
+
+func (s *State) quoteNew(now time.Time, c *PutQuote) Result {
+	q := c.Quote
+	if _, ok := s.byID[q.FileID]; ok {
+		return fail(refusal(ErrConflict, "file %s already exists", q.FileID))
+	}
+	signers, e := s.checkQuote(now, c)
+	if e != nil {
+		return fail(e)
+	}
+	add, e := mergeAdditional(nil, c.Additional)
+	if e != nil {
+		return fail(e)
+	}
+	// CreatedAt increases strictly, so that the order by (CreatedAt, id) is
+	// the order of creation and a new file never shifts a page.
+	created := now
+	if !created.After(s.lastCreated) {
+		created = s.lastCreated.Add(time.Nanosecond)
+	}
+	qq := normQuote(q)
+	rec := &fileRecord{
+		File: File{
+			ID:             q.FileID,
+			Name:           q.Name,
+			CID:            q.CID,
+			Size:           q.Size,
+			Additional:     add,
+			State:          StateQuoted,
+			Duration:       q.Duration,
+			Price:          q.Price,
+			Quote:          qq,
+			QuoteExpiresAt: qq.ExpiresAt,
+			AttestedBy:     signers,
+			CreatedAt:      created,
+			Issuer:         q.Issuer,
+		},
+		Last: quoteOpen,
+	}
+	s.byID[q.FileID] = len(s.files)
+	s.files = append(s.files, rec)
+	s.lastCreated = created
+	f := rec.File.clone()
+	return Result{File: &f}
+}
+
+func (s *State) quoteExtension(now time.Time, c *PutQuote) Result {
+	q := c.Quote
+	rec, ok := s.record(q.FileID)
+	if !ok {
+		return fail(refusal(ErrNotFound, "file %s not found", q.FileID))
+	}
+	f := &rec.File
+	switch f.State {
+	case StateStoring, StateStored:
+	case StateExtensionQuoted:
+		if now.Before(f.Quote.ExpiresAt) {
+			return fail(refusal(ErrConflict, "file %s already has an open extension quote", f.ID))
+		}
+	case StateExpired:
+		if f.Leased() {
+			return fail(refusal(ErrGone, "the term of file %s ended", f.ID))
+		}
+		return fail(refusal(ErrConflict, "file %s was never paid", f.ID))
+	default:
+		return fail(refusal(ErrConflict, "file %s is not paid", f.ID))
+	}
+	if !now.Before(f.ExpiresAt) {
+		return fail(refusal(ErrGone, "the term of file %s ended", f.ID))
+	}
+	if q.Duration <= f.Duration {
+		return fail(refusal(ErrConflict, "the new term (%d s) must be longer than the current term (%d s)", q.Duration, f.Duration))
+	}
+	if q.PrevDuration != f.Duration {
+		return fail(refusal(ErrConflict, "the quote extends a term of %d s, the current term is %d s", q.PrevDuration, f.Duration))
+	}
+	if q.CID != f.CID || q.Size != f.Size || q.Name != f.Name {
+		return fail(refusal(ErrInvalid, "the quote does not match file %s", f.ID))
+	}
+	signers, e := s.checkQuote(now, c)
+	if e != nil {
+		return fail(e)
+	}
+	add, e := mergeAdditional(f.Additional, c.Additional)
+	if e != nil {
+		return fail(e)
+	}
+	qq := normQuote(q)
+	f.Additional = add
+	f.Quote = qq
+	f.Price = q.Price
+	f.QuoteExpiresAt = qq.ExpiresAt
+	f.AttestedBy = signers
+	f.State = StateExtensionQuoted
+	rec.Last = quoteOpen
+	out := f.clone()
+	return Result{File: &out}
+}
+
+func (s *State) applyPay(now time.Time, p *Pay) Result {
+	switch {
+	case p.PaymentID == "" || len(p.PaymentID) > MaxIDLen:
+		return fail(refusal(ErrInvalid, "payment id must be 1 to %d bytes", MaxIDLen))
+	case p.Status != PaymentSuccess && p.Status != PaymentError:
+		return fail(refusal(ErrInvalid, "payment status must be %q or %q", PaymentSuccess, PaymentError))
+	case p.Amount < 0:
+		return fail(refusal(ErrInvalid, "amount must not be negative"))
+	}
+	rec, ok := s.record(p.FileID)
+	if !ok {
+		return fail(refusal(ErrNotFound, "file %s not found", p.FileID))
+	}
+	if _, dup := s.payments[p.PaymentID]; dup {
+		return fail(refusal(ErrConflict, "payment %s already recorded", p.PaymentID))
+	}
+	f := &rec.File
+	q := f.Quote
+	if q == nil {
+		switch rec.Last {
+		case quotePaid:
+			return fail(refusal(ErrAlreadyPaid, "file %s has no open quote: the last one was paid", f.ID))
+		case quoteLapsed:
+			return fail(refusal(ErrQuoteExpired, "the quote of file %s expired", f.ID))
+		default:
+			return fail(refusal(ErrConflict, "file %s has no open quote", f.ID))
+		}
+	}
+	if !now.Before(q.ExpiresAt) {
+		return fail(refusal(ErrQuoteExpired, "the quote of file %s expired at %s", f.ID, q.ExpiresAt.Format(time.RFC3339Nano)))
+	}
+	pay := Payment{ID: p.PaymentID, FileID: f.ID, Status: p.Status, Amount: p.Amount, Kind: q.Kind, At: now}
+	var res Result
+	if p.Status == PaymentError {
+		if q.Kind == QuoteNew {
+			f.Quote = nil
+			f.State = StateCancelled
+			rec.Last = quoteCancelled
+			res.Dropped = []string{f.ID}
+		} else {
+			rec.closeExtension(quoteCancelled, s.settings.Replicas)
+		}
+	} else {
+		if p.Amount < q.Price {
+			return fail(refusal(ErrAmountTooLow, "amount %d is below the price %d", p.Amount, q.Price))
+		}
+		if q.Kind == QuoteExtension && !now.Before(f.ExpiresAt) {
+			return fail(refusal(ErrGone, "the term of file %s ended before the payment", f.ID))
+		}
+		filePaid, ok1 := addMoney(f.Paid, p.Amount)
+		total, ok2 := addMoney(s.paid, p.Amount)
+		if !ok1 || !ok2 {
+			return fail(refusal(ErrInvalid, "amount overflows the ledger's totals"))
+		}
+		f.Paid = filePaid
+		s.paid = total
+		s.paidCount++
+		if q.Kind == QuoteNew {
+			f.StoredAt = now
+			f.ExpiresAt = now.Add(time.Duration(f.Duration) * time.Second)
+			rec.Segments = append(rec.Segments, segment{Start: f.StoredAt, End: f.ExpiresAt, Price: q.Price})
+			f.State = StateStoring
+		} else {
+			start := f.ExpiresAt
+			f.Duration = q.Duration
+			f.ExpiresAt = f.StoredAt.Add(time.Duration(f.Duration) * time.Second)
+			rec.Segments = append(rec.Segments, segment{Start: start, End: f.ExpiresAt, Price: q.Price})
+			f.State = rec.liveState(s.settings.Replicas)
+		}
+		f.Quote = nil
+		rec.Last = quotePaid
+		rec.LastPaid = &paidQuote{Price: f.Price, AttestedBy: cloneStrings(f.AttestedBy), QuoteExpiresAt: f.QuoteExpiresAt}
+	}
+	s.payments[pay.ID] = pay
+	out := f.clone()
+	res.File = &out
+	res.Payment = &pay
+	return res
+}
+
+// checkWritable refuses changes to a file whose term ended or that was
+// cancelled.
+func checkWritable(now time.Time, f *File) *Error {
+	switch f.State {
+	case StateExpired:
+		return refusal(ErrGone, "file %s expired", f.ID)
+	case StateCancelled:
+		return refusal(ErrConflict, "file %s was cancelled", f.ID)
+	}
+	if f.Leased() && !now.Before(f.ExpiresAt) {
+		return refusal(ErrGone, "the term of file %s ended", f.ID)
+	}
+	return nil
+}
+
+func (s *State) applyUpdate(now time.Time, u *Update) Result {
+	rec, ok := s.record(u.FileID)
+	if !ok {
+		return fail(refusal(ErrNotFound, "file %s not found", u.FileID))
+	}
+	f := &rec.File
+	if e := checkWritable(now, f); e != nil {
+		return fail(e)
+	}
+	add, e := mergeAdditional(f.Additional, u.Additional)
+	if e != nil {
+		return fail(e)
+	}
+	f.Additional = add
+	out := f.clone()
+	return Result{File: &out}
+}
+
+// mergeAdditional returns base with patch merged in: a null (or empty) value
+// deletes its key, others are checked and compacted. base is not modified.
+func mergeAdditional(base, patch map[string]json.RawMessage) (map[string]json.RawMessage, *Error) {
+	out := make(map[string]json.RawMessage, len(base)+len(patch))
+	for k, v := range base {
+		out[k] = v
+	}
+	keys := make([]string, 0, len(patch))
+	for k := range patch {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := bytes.TrimSpace(patch[k])
+		if len(v) == 0 || string(v) == "null" {
+			delete(out, k)
+			continue
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, v); err != nil {
+			return nil, refusal(ErrInvalid, "additional %q is not valid JSON", k)
+		}
+		out[k] = buf.Bytes()
+	}
+	if len(out) > MaxAdditionalKeys {
+		return nil, refusal(ErrInvalid, "additional has %d keys, at most %d allowed", len(out), MaxAdditionalKeys)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	enc, err := json.Marshal(out)
+	if err != nil {
+		return nil, refusal(ErrInvalid, "additional: %v", err)
+	}
+	if len(enc) > MaxAdditionalBytes {
+		return nil, refusal(ErrInvalid, "additional is %d bytes encoded, at most %d allowed", len(enc), MaxAdditionalBytes)
+	}
+	return out, nil
+}
+
+func (s *State) applyHold(now time.Time, h *Hold) Result {
+	rec, ok := s.record(h.FileID)
+	if !ok {
+		return fail(refusal(ErrNotFound, "file %s not found", h.FileID))
+	}
+	f := &rec.File
+	switch f.State {
+	case StateStoring, StateStored, StateExtensionQuoted:
+	case StateExpired:
+		return fail(refusal(ErrGone, "file %s expired", f.ID))
+	default:
+		return fail(refusal(ErrConflict, "file %s is not paid", f.ID))
+	}
+	if !now.Before(f.ExpiresAt) {
+		return fail(refusal(ErrGone, "the term of file %s ended", f.ID))
+	}
+	if len(h.Receipts) == 0 || len(h.Receipts) > s.settings.Replicas {
+		return fail(refusal(ErrInvalid, "a hold needs 1 to %d receipts", s.settings.Replicas))
+	}
+	var batch, add []string
+	for i, r := range h.Receipts {
+		if r.FileID != f.ID || r.CID != f.CID || r.Size != f.Size {
+			return fail(refusal(ErrInvalid, "receipt %d does not match file %s", i, f.ID))
+		}
+		n, ok := s.nodes[r.Holder]
+		if !ok {
+			return fail(refusal(ErrInvalid, "receipt %d: holder %s is not registered", i, r.Holder))
+		}
+		if !ed25519.Verify(n.PublicKey, r.Canonical(), r.Signature) {
+			return fail(refusal(ErrInvalid, "receipt %d: bad signature by %s", i, r.Holder))
+		}
+		if slices.Contains(batch, r.Holder) {
+			return fail(refusal(ErrInvalid, "receipt %d: holder %s given twice", i, r.Holder))
+		}
+		batch = append(batch, r.Holder)
+		if !slices.Contains(f.Holders, r.Holder) {
+			add = append(add, r.Holder)
+		}
+	}
+	if len(f.Holders)+len(add) > s.settings.Replicas {
+		return fail(refusal(ErrConflict, "file %s would have %d holders, at most %d allowed",
+			f.ID, len(f.Holders)+len(add), s.settings.Replicas))
+	}
+	start := now
+	if start.Before(f.StoredAt) {
+		start = f.StoredAt
+	}
+	for _, holder := range add {
+		f.Holders = append(f.Holders, holder)
+		rec.Holdings = append(rec.Holdings, holding{Holder: holder, Start: start})
+	}
+	if f.State != StateExtensionQuoted {
+		f.State = rec.liveState(s.settings.Replicas)
+	}
+	out := f.clone()
+	return Result{File: &out}
+}
+
+func (s *State) applyExpire(now time.Time) Result {
+	var res Result
+	for _, rec := range s.files {
+		f := &rec.File
+		switch f.State {
+		case StateQuoted:
+			if !now.Before(f.Quote.ExpiresAt) {
+				f.Quote = nil
+				f.State = StateExpired
+				rec.Last = quoteLapsed
+				res.Dropped = append(res.Dropped, f.ID)
+			}
+		case StateStoring, StateStored, StateExtensionQuoted:
+			if !now.Before(f.ExpiresAt) {
+				if f.Quote != nil {
+					rec.closeExtension(quoteLapsed, s.settings.Replicas)
+				}
+				for i := range rec.Holdings {
+					if rec.Holdings[i].End.IsZero() {
+						rec.Holdings[i].End = f.ExpiresAt
+					}
+				}
+				f.State = StateExpired
+				res.Expired = append(res.Expired, f.ID)
+			} else if f.Quote != nil && !now.Before(f.Quote.ExpiresAt) {
+				rec.closeExtension(quoteLapsed, s.settings.Replicas)
+			}
+		}
+	}
+	return res
+}
+
+// Settings returns the network's settings, and false before Init.
+func (s *State) Settings() (Settings, bool) {
+	return s.settings, s.initialised
+}
+
+// File returns a deep copy of the file with the given id.
+func (s *State) File(id string) (File, bool) {
+	rec, ok := s.record(id)
+	if !ok {
+		return File{}, false
+	}
+	return rec.File.clone(), true
+}
+
+// Files returns up to limit files (all when limit <= 0) in creation order
+// (CreatedAt, which strictly increases, then id), starting after the file
+// with id after ("" starts at the first). An unknown cursor gives no files.
+// New files are always appended, so they never shift a page.
+func (s *State) Files(after string, limit int) []File {
+	start := 0
+	if after != "" {
+		i, ok := s.byID[after]
+		if !ok {
+			return nil
+		}
+		start = i + 1
+	}
+	end := len(s.files)
+	if limit > 0 && limit < end-start {
+		end = start + limit
+	}
+	if start >= end {
+		return nil
+	}
+	out := make([]File, 0, end-start)
+	for _, rec := range s.files[start:end] {
+		out = append(out, rec.File.clone())
+	}
+	return out
+}
+
+// FileCount returns the number of files in the ledger (in every state).
+func (s *State) FileCount() int { return len(s.files) }
+
+// Payment returns the payment with the given id.
+func (s *State) Payment(id string) (Payment, bool) {
+	p, ok := s.payments[id]
+	return p, ok
+}
+
+// Nodes returns the registry ordered by peer id.
+func (s *State) Nodes() []Node {
+	out := make([]Node, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		n.PublicKey = bytes.Clone(n.PublicKey)
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.PeerID, b.PeerID) })
+	return out
+}
+
+// Node returns the registry entry of peerID.
+func (s *State) Node(peerID string) (Node, bool) {
+	n, ok := s.nodes[peerID]
+	if !ok {
+		return Node{}, false
+	}
+	n.PublicKey = bytes.Clone(n.PublicKey)
+	return n, true
+}
+
+// Totals returns the sum of all successful payments and their number.
+func (s *State) Totals() (paid int64, payments int) {
+	return s.paid, s.paidCount
+}
+
+// Due reports whether an Expire command at now would change anything: a
+// lease whose term has ended or an open quote whose time is up. The node
+// sweeps only then, so an idle network does not grow its log.
+func (s *State) Due(now time.Time) bool {
+	for _, rec := range s.files {
+		f := &rec.File
+		switch f.State {
+		case StateQuoted:
+			if !now.Before(f.Quote.ExpiresAt) {
+				return true
+			}
+		case StateStoring, StateStored, StateExtensionQuoted:
+			if !now.Before(f.ExpiresAt) || (f.Quote != nil && !now.Before(f.Quote.ExpiresAt)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Storing returns the ids of the paid files issued by issuer whose holders
+// are not all recorded yet, in creation order: the files that node must
+// still place.
+func (s *State) Storing(issuer string) []string {
+	var ids []string
+	for _, rec := range s.files {
+		if rec.File.Issuer == issuer && rec.File.State == StateStoring {
+			ids = append(ids, rec.File.ID)
+		}
+	}
+	return ids
+}

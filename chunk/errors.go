@@ -1,0 +1,16 @@
+package chunk
+
+import "errors"
+
+// DefaultSize is the default chunk size (a network setting).
+const DefaultSize int64 = 1 << 20
+
+var (
+	ErrNotFound        = errors.New("not found")
+	ErrHashMismatch    = errors.New("hash mismatch") // bytes do not match their CID
+	ErrTooLarge        = errors.New("too large")     // Ingest input exceeded maxSize
+	ErrClosed          = errors.New("store closed")
+	ErrInvalidManifest = errors.New("invalid manifest")
+	ErrRange           = errors.New("range out of bounds")     // NewReader offset or length outside the file
+	ErrChunkSize       = errors.New("chunk size out of range") // Ingest chunk size outside (0, MaxChunkSize]
+)

@@ -1,0 +1,719 @@
+package chunk
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/ipfs/go-cid"
+)
+
+// Key prefixes: every record kind has its own namespace.
+var (
+	pfxChunk    = []byte("c/") // c/<cid> -> chunk bytes (value log)
+	pfxRecord   = []byte("r/") // r/<cid> -> uvarint size, uvarint refs (LSM)
+	pfxManifest = []byte("m/") // m/<cid> -> canonical manifest bytes
+	pfxPin      = []byte("p/") // p/<owner> -> root cid bytes
+	pfxIntent   = []byte("i/") // i/<owner> -> pin intent (see pin.go)
+	pfxMeta     = []byte("x/") // x/<key> -> node's records
+)
+
+func dbKey(prefix []byte, id []byte) []byte {
+	k := make([]byte, 0, len(prefix)+len(id))
+	return append(append(k, prefix...), id...)
+}
+
+// Options configure a [Store]. Zero tuning fields take the values of
+// [DefaultOptions].
+type Options struct {
+	Dir      string
+	Logger   *slog.Logger // badger's logger is routed into it (badger's Infof at Debug level)
+	InMemory bool         // badger in-memory mode, for tests of other packages only
+
+	// MemTableSize is badger's memtable size. Chunks go to the value log,
+	// so the memtable holds only keys and small records.
+	MemTableSize int64
+	// ValueThreshold: values at least this large go to the value log.
+	ValueThreshold int64
+	// BlockCacheSize and IndexCacheSize bound badger's caches of LSM blocks
+	// and table indexes.
+	BlockCacheSize int64
+	IndexCacheSize int64
+	// ValueLogFileSize is the size of one value log file, the unit that
+	// value-log GC rewrites.
+	ValueLogFileSize int64
+	// NumCompactors is badger's number of compaction goroutines (at least 2).
+	NumCompactors int
+	// Workers is the number of goroutines that hash and write chunks in
+	// one Ingest (half of them hash while the others wait on commits); an
+	// Ingest holds Workers+2 chunks in memory at most.
+	Workers int
+	// ReadAhead is the number of chunks a reader from NewReader keeps in
+	// flight ahead of the one being read.
+	ReadAhead int
+}
+
+// DefaultOptions returns options tuned for 1 MiB chunks and a small
+// resident set: small memtables and caches, chunks in the value log, no
+// compression.
+func DefaultOptions(dir string) Options {
+	return Options{
+		Dir:              dir,
+		MemTableSize:     8 << 20,
+		ValueThreshold:   4 << 10,
+		BlockCacheSize:   8 << 20,
+		IndexCacheSize:   4 << 20,
+		ValueLogFileSize: 128 << 20,
+		NumCompactors:    2,
+		Workers:          max(4, 2*runtime.GOMAXPROCS(0)),
+		ReadAhead:        4,
+	}
+}
+
+func (o Options) withDefaults() Options {
+	d := DefaultOptions(o.Dir)
+	if o.MemTableSize <= 0 {
+		o.MemTableSize = d.MemTableSize
+	}
+	if o.ValueThreshold <= 0 {
+		o.ValueThreshold = d.ValueThreshold
+	}
+	if o.BlockCacheSize <= 0 {
+		o.BlockCacheSize = d.BlockCacheSize
+	}
+	if o.IndexCacheSize <= 0 {
+		o.IndexCacheSize = d.IndexCacheSize
+	}
+	if o.ValueLogFileSize <= 0 {
+		o.ValueLogFileSize = d.ValueLogFileSize
+	}
+	if o.NumCompactors < 2 {
+		o.NumCompactors = d.NumCompactors
+	}
+	if o.Workers <= 0 {
+		o.Workers = d.Workers
+	}
+	if o.ReadAhead <= 0 {
+		o.ReadAhead = d.ReadAhead
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+func (o Options) badger() badger.Options {
+	bo := badger.DefaultOptions(o.Dir).
+		WithLogger(badgerLogger{o.Logger}).
+		WithSyncWrites(false).
+		WithNumVersionsToKeep(1).
+		WithCompression(options.None).
+		WithDetectConflicts(false). // Store serializes the read-modify-writes itself
+		WithMetricsEnabled(false).
+		WithNumGoroutines(2).
+		WithMemTableSize(o.MemTableSize).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBaseTableSize(2 << 20).
+		WithBaseLevelSize(8 << 20).
+		WithValueThreshold(o.ValueThreshold).
+		WithBlockCacheSize(o.BlockCacheSize).
+		WithIndexCacheSize(o.IndexCacheSize).
+		WithValueLogFileSize(o.ValueLogFileSize).
+		WithNumCompactors(o.NumCompactors)
+	if o.InMemory {
+		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
+	}
+	return bo
+}
+
+// Store is the node's content-addressed chunk store on badger: chunks
+// stored once with a reference count, manifests, pins, and small metadata
+// records. All methods are safe for concurrent use.
+type Store struct {
+	db   *badger.DB
+	opts Options
+	log  *slog.Logger
+
+	ctx    context.Context // cancelled by Close; long operations stop with it
+	cancel context.CancelFunc
+
+	mu     sync.RWMutex // read-held by every operation; Close takes it to close db
+	closed bool
+
+	pinMu   sync.Mutex     // serializes Pin, Unpin and GC (reference counts)
+	writeMu sync.RWMutex   // read-held by every write, write-held by GC deletions and flushes
+	stripes [64]sync.Mutex // one writer per chunk CID at a time
+
+	holdMu sync.Mutex
+	holds  map[cid.Cid]int // CIDs GC must keep: in-flight ingests and Hold
+
+	corruptMu sync.Mutex
+	corrupt   map[cid.Cid]struct{} // chunks seen failing verification; Put rewrites them
+
+	chunks atomic.Int64 // Usage
+	bytes  atomic.Int64
+}
+
+// Open opens (or creates) the store in opts.Dir, finishes or rolls back any
+// pin interrupted by a crash, and computes the usage figures.
+func Open(opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if !opts.InMemory && opts.Dir == "" {
+		return nil, errors.New("open chunk store: no directory")
+	}
+	db, err := badger.Open(opts.badger())
+	if err != nil {
+		return nil, fmt.Errorf("open chunk store: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		db:      db,
+		opts:    opts,
+		log:     opts.Logger,
+		ctx:     ctx,
+		cancel:  cancel,
+		holds:   make(map[cid.Cid]int),
+		corrupt: make(map[cid.Cid]struct{}),
+	}
+	if err := s.recoverIntents(); err != nil {
+		cancel()
+		return nil, errors.Join(fmt.Errorf("open chunk store: recover: %w", err), db.Close())
+	}
+	if err := s.loadUsage(); err != nil {
+		cancel()
+		return nil, errors.Join(fmt.Errorf("open chunk store: usage: %w", err), db.Close())
+	}
+	return s, nil
+}
+
+// Close cancels running operations, waits for them to return and closes
+// the database; later calls return ErrClosed. An Ingest blocked in its
+// reader's Read returns only once the reader does (an HTTP server closes
+// request bodies on shutdown). Close is idempotent.
+func (s *Store) Close() error {
+	s.cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close chunk store: %w", err)
+	}
+	return nil
+}
+
+// acquire guards an operation against Close; release must follow.
+func (s *Store) acquire() error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) release() { s.mu.RUnlock() }
+
+// opContext returns ctx, also cancelled when the store closes.
+func (s *Store) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// ctxErr returns ctx's error, or ErrClosed when the store closed.
+func (s *Store) ctxErr(ctx context.Context) error {
+	if s.ctx.Err() != nil {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// syncAll makes every write committed so far durable. Badger's DB.Sync
+// syncs only the active memtable WAL and value log file; value log files
+// are synced when they rotate, but WALs of immutable memtables waiting to
+// be flushed are not, so they are synced here by hand. Used as a barrier
+// before and after the commits that create pins, manifests and meta.
+func (s *Store) syncAll() error {
+	if s.opts.InMemory {
+		return nil
+	}
+	entries, err := os.ReadDir(s.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".mem") {
+			continue
+		}
+		f, err := os.Open(filepath.Join(s.opts.Dir, e.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // flushed to a (synced) table meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", e.Name(), err)
+		}
+	}
+	if err := s.db.Sync(); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	return nil
+}
+
+// update runs fn in a read-write transaction. Every write of the store
+// goes through writeMu (read-held), so that GC can exclude writers while
+// it deletes a batch or while badger blocks writes to flush its memtables.
+func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
+	return s.db.Update(fn)
+}
+
+// record is the small per-chunk record kept in the LSM tree: the chunk's
+// size and the number of pins whose manifest references it (a chunk counts
+// once per pinned manifest, however often the manifest lists it).
+type record struct {
+	size int64
+	refs int64
+}
+
+func (r record) encode() []byte {
+	b := binary.AppendUvarint(nil, uint64(r.size))
+	return binary.AppendUvarint(b, uint64(r.refs))
+}
+
+func decodeRecord(b []byte) (record, error) {
+	size, n := binary.Uvarint(b)
+	if n <= 0 {
+		return record{}, errors.New("bad chunk record")
+	}
+	refs, m := binary.Uvarint(b[n:])
+	if m <= 0 || n+m != len(b) {
+		return record{}, errors.New("bad chunk record")
+	}
+	return record{size: int64(size), refs: int64(refs)}, nil
+}
+
+func (s *Store) loadUsage() error {
+	var chunks, bytes int64
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfxRecord, PrefetchValues: false})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var rec record
+			err := it.Item().Value(func(v []byte) error {
+				var err error
+				rec, err = decodeRecord(v)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			chunks++
+			bytes += rec.size
+		}
+		return nil
+	})
+	s.chunks.Store(chunks)
+	s.bytes.Store(bytes)
+	return err
+}
+
+// Usage counts the distinct chunks stored and their bytes.
+type Usage struct {
+	Chunks int64
+	Bytes  int64
+}
+
+// Usage returns the distinct chunks stored and their bytes, pinned or not.
+// It is kept up to date in memory and costs nothing.
+func (s *Store) Usage() Usage {
+	return Usage{Chunks: s.chunks.Load(), Bytes: s.bytes.Load()}
+}
+
+// Hold keeps the given chunks and manifests from GC until release is
+// called, for a caller that stores chunks with Put and pins them later
+// (replication). Ingest holds its own chunks. release is idempotent.
+func (s *Store) Hold(cids ...cid.Cid) (release func()) {
+	cids = append([]cid.Cid(nil), cids...)
+	s.hold(cids...)
+	var once sync.Once
+	return func() { once.Do(func() { s.unhold(cids...) }) }
+}
+
+func (s *Store) hold(cids ...cid.Cid) {
+	s.holdMu.Lock()
+	for _, c := range cids {
+		s.holds[c]++
+	}
+	s.holdMu.Unlock()
+}
+
+func (s *Store) unhold(cids ...cid.Cid) {
+	s.holdMu.Lock()
+	for _, c := range cids {
+		if n := s.holds[c]; n > 1 {
+			s.holds[c] = n - 1
+		} else {
+			delete(s.holds, c)
+		}
+	}
+	s.holdMu.Unlock()
+}
+
+func (s *Store) isCorrupt(c cid.Cid) bool {
+	s.corruptMu.Lock()
+	defer s.corruptMu.Unlock()
+	_, ok := s.corrupt[c]
+	return ok
+}
+
+func (s *Store) setCorrupt(c cid.Cid, bad bool) {
+	s.corruptMu.Lock()
+	if bad {
+		s.corrupt[c] = struct{}{}
+	} else {
+		delete(s.corrupt, c)
+	}
+	s.corruptMu.Unlock()
+}
+
+func (s *Store) stripe(k []byte) *sync.Mutex {
+	return &s.stripes[int(k[len(k)-1])%len(s.stripes)]
+}
+
+// Put stores one chunk after verifying data against c. Storing a chunk
+// that is already present is a no-op (unless its stored bytes were found
+// corrupt, which Put repairs). A chunk stored by Put is garbage for GC until
+// a pin references it; see [Store.Hold]. A c with codec dag-cbor stores a
+// manifest instead, as [Store.PutManifest] does.
+func (s *Store) Put(ctx context.Context, c cid.Cid, data []byte) error {
+	if err := Verify(c, data); err != nil {
+		return fmt.Errorf("put: %w", err)
+	}
+	if c.Type() == codecDagCBOR {
+		m, err := DecodeManifest(data)
+		if err != nil {
+			return fmt.Errorf("put %s: %w", c, err)
+		}
+		_, err = s.PutManifest(ctx, m)
+		return err
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	if err := s.ctxErr(ctx); err != nil {
+		return err
+	}
+	return s.putChunk(c, data)
+}
+
+// putChunk writes a verified chunk unless it is already stored intact.
+func (s *Store) putChunk(c cid.Cid, data []byte) error {
+	id := c.Bytes()
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
+	mu := s.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+
+	rk := dbKey(pfxRecord, id)
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	exists := true
+	if _, err := txn.Get(rk); errors.Is(err, badger.ErrKeyNotFound) {
+		exists = false
+	} else if err != nil {
+		return fmt.Errorf("put %s: %w", c, err)
+	}
+	repair := exists && s.isCorrupt(c)
+	if exists && !repair {
+		return nil
+	}
+	if err := txn.Set(dbKey(pfxChunk, id), data); err != nil {
+		return fmt.Errorf("put %s: %w", c, err)
+	}
+	if !exists {
+		if err := txn.Set(rk, record{size: int64(len(data))}.encode()); err != nil {
+			return fmt.Errorf("put %s: %w", c, err)
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("put %s: %w", c, err)
+	}
+	if repair {
+		s.setCorrupt(c, false)
+		s.log.Info("repaired corrupt chunk", "cid", c)
+	}
+	if !exists {
+		s.chunks.Add(1)
+		s.bytes.Add(int64(len(data)))
+	}
+	return nil
+}
+
+// Get returns the verified bytes of a chunk: ErrNotFound when it is not
+// stored, ErrHashMismatch when the stored bytes do not match c. A c with
+// codec dag-cbor returns a stored manifest's encoding, verified likewise.
+func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	if err := s.ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	if c.Type() == codecDagCBOR {
+		return s.manifestBytes(c)
+	}
+	return s.readChunk(c, nil)
+}
+
+// readChunk reads a chunk into dst (reused when large enough) and verifies it.
+func (s *Store) readChunk(c cid.Cid, dst []byte) ([]byte, error) {
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	item, err := txn.Get(dbKey(pfxChunk, c.Bytes()))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("get %s: %w", c, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", c, err)
+	}
+	data, err := item.ValueCopy(dst[:0])
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", c, err)
+	}
+	if err := Verify(c, data); err != nil {
+		s.setCorrupt(c, true)
+		s.log.Error("stored chunk fails verification", "cid", c)
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	return data, nil
+}
+
+// Has reports whether a chunk (or, for a dag-cbor CID, a manifest) is stored.
+func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	if err := s.acquire(); err != nil {
+		return false, err
+	}
+	defer s.release()
+	if err := s.ctxErr(ctx); err != nil {
+		return false, err
+	}
+	k := dbKey(pfxRecord, c.Bytes())
+	if c.Type() == codecDagCBOR {
+		k = dbKey(pfxManifest, c.Bytes())
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(k)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("has %s: %w", c, err)
+	}
+	return true, nil
+}
+
+// PutManifest validates and stores a manifest durably and returns its CID.
+// A manifest is garbage for GC until a pin references it.
+func (s *Store) PutManifest(ctx context.Context, m *Manifest) (cid.Cid, error) {
+	if err := m.Validate(); err != nil {
+		return cid.Undef, fmt.Errorf("put manifest: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return cid.Undef, err
+	}
+	defer s.release()
+	if err := s.ctxErr(ctx); err != nil {
+		return cid.Undef, err
+	}
+	root, err := s.putManifest(m)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if err := s.syncAll(); err != nil {
+		return cid.Undef, fmt.Errorf("put manifest: %w", err)
+	}
+	return root, nil
+}
+
+// putManifest writes a valid manifest without syncing.
+func (s *Store) putManifest(m *Manifest) (cid.Cid, error) {
+	enc := m.Encode()
+	root := sumCID(codecDagCBOR, enc)
+	err := s.update(func(txn *badger.Txn) error {
+		return txn.Set(dbKey(pfxManifest, root.Bytes()), enc)
+	})
+	if err != nil {
+		return cid.Undef, fmt.Errorf("put manifest %s: %w", root, err)
+	}
+	return root, nil
+}
+
+// Manifest returns the stored manifest root, verified against root and
+// decoded strictly: ErrNotFound, ErrHashMismatch or ErrInvalidManifest.
+func (s *Store) Manifest(ctx context.Context, root cid.Cid) (*Manifest, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	if err := s.ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	return s.manifest(root)
+}
+
+func (s *Store) manifest(root cid.Cid) (*Manifest, error) {
+	b, err := s.manifestBytes(root)
+	if err != nil {
+		return nil, err
+	}
+	m, err := DecodeManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", root, err)
+	}
+	return m, nil
+}
+
+func (s *Store) manifestBytes(root cid.Cid) ([]byte, error) {
+	var b []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(dbKey(pfxManifest, root.Bytes()))
+		if err != nil {
+			return err
+		}
+		b, err = item.ValueCopy(nil)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("manifest %s: %w", root, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", root, err)
+	}
+	if err := Verify(root, b); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	return b, nil
+}
+
+// PutMeta stores a small durable record under key. Meta keys live in their
+// own namespace and never collide with chunks, manifests or pins.
+func (s *Store) PutMeta(ctx context.Context, key string, val []byte) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	if err := s.ctxErr(ctx); err != nil {
+		return err
+	}
+	err := s.update(func(txn *badger.Txn) error {
+		return txn.Set(dbKey(pfxMeta, []byte(key)), val)
+	})
+	if err != nil {
+		return fmt.Errorf("put meta %q: %w", key, err)
+	}
+	if err := s.syncAll(); err != nil {
+		return fmt.Errorf("put meta %q: %w", key, err)
+	}
+	return nil
+}
+
+// GetMeta returns the record stored under key, or ErrNotFound.
+func (s *Store) GetMeta(ctx context.Context, key string) ([]byte, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	if err := s.ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	var val []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(dbKey(pfxMeta, []byte(key)))
+		if err != nil {
+			return err
+		}
+		val, err = item.ValueCopy(nil)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("get meta %q: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get meta %q: %w", key, err)
+	}
+	return val, nil
+}
+
+// DeleteMeta removes the record under key; deleting a missing key is a no-op.
+func (s *Store) DeleteMeta(ctx context.Context, key string) error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	if err := s.ctxErr(ctx); err != nil {
+		return err
+	}
+	err := s.update(func(txn *badger.Txn) error {
+		return txn.Delete(dbKey(pfxMeta, []byte(key)))
+	})
+	if err != nil {
+		return fmt.Errorf("delete meta %q: %w", key, err)
+	}
+	if err := s.syncAll(); err != nil {
+		return fmt.Errorf("delete meta %q: %w", key, err)
+	}
+	return nil
+}
+
+// MetaKeys lists the meta keys that start with prefix, in order.
+func (s *Store) MetaKeys(ctx context.Context, prefix string) ([]string, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	if err := s.ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	var keys []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: dbKey(pfxMeta, []byte(prefix))})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, string(it.Item().Key()[len(pfxMeta):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("meta keys %q: %w", prefix, err)
+	}
+	return keys, nil
+}
+
+var _ io.Closer = (*Store)(nil)

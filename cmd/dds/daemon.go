@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ddsnet/dds/node"
+	"github.com/ddsnet/dds/node/httpapi"
+)
+
+// shutdownTimeout bounds how long open requests may take to finish once a
+// signal asked the daemon to stop.
+const shutdownTimeout = 30 * time.Second
+
+type daemonOptions struct {
+	dataDir      string
+	httpAddr     string
+	p2pAddrs     []string
+	bootstrap    []string
+	billingToken string
+	maxUpload    int64
+	capacity     int64
+	replicas     int
+	logLevel     string
+	logFormat    string
+	dev          bool
+}
+
+func daemonFlags(fs *flagSet) *daemonOptions {
+	d := node.DefaultConfig()
+	o := &daemonOptions{}
+	fs.String(&o.dataDir, "data-dir", d.DataDir, "DIR", "chunks, ledger, identity key and billing token")
+	fs.String(&o.httpAddr, "http-addr", d.HTTPAddr, "HOST:PORT", "address of the external HTTP API (port 0: any free port)")
+	fs.List(&o.p2pAddrs, "p2p-addr", d.P2PAddrs, "MULTIADDR", "libp2p listen address; a TCP address gets QUIC on the same port too")
+	fs.List(&o.bootstrap, "bootstrap", nil, "MULTIADDR", "address with /p2p/ID of a node of the network to join")
+	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token for POST /payments; default: generated once and kept in the data dir")
+	fs.Size(&o.maxUpload, "max-upload", "10GiB", "largest accepted file (10GiB, 500MB, 1048576)")
+	fs.Size(&o.capacity, "capacity", "100GiB", "space this node offers to the network")
+	fs.Int(&o.replicas, "replicas", d.Replicas, 1, "nodes that hold each paid file (for a new network)")
+	fs.Choice(&o.logLevel, "log-level", "info", []string{"debug", "info", "warn", "error"}, "log level")
+	fs.Choice(&o.logFormat, "log-format", "text", []string{"text", "json"}, "log format (json for machines)")
+	fs.Bool(&o.dev, "dev", "a one-node network: the node is its own billing quorum and only holder")
+	return o
+}
+
+func daemonCommand(fs *flagSet) runner {
+	o := daemonFlags(fs)
+	return o.run
+}
+
+// expandHome replaces a leading "~" of path with home.
+func expandHome(path, home string) (string, error) {
+	if path != "~" && !strings.HasPrefix(path, "~/") {
+		return path, nil
+	}
+	if home == "" {
+		return "", errors.New("cannot expand ~: no home directory (set HOME or --data-dir)")
+	}
+	return filepath.Join(home, path[1:]), nil
+}
+
+// newLogger returns the daemon's logger on w.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // checked by the flag
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// config turns the options into the node's configuration.
+func (o *daemonOptions) config(home string, logger *slog.Logger) (node.Config, error) {
+	cfg := node.DefaultConfig()
+	dir, err := expandHome(o.dataDir, home)
+	if err != nil {
+		return cfg, usagef("--data-dir: %w", err)
+	}
+	cfg.DataDir = dir
+	cfg.HTTPAddr = o.httpAddr
+	cfg.P2PAddrs = o.p2pAddrs
+	cfg.Bootstrap = o.bootstrap
+	cfg.BillingToken = o.billingToken
+	cfg.MaxUpload = o.maxUpload
+	cfg.Capacity = o.capacity
+	cfg.Replicas = o.replicas
+	cfg.Dev = o.dev
+	cfg.Logger = logger
+	if err := cfg.Validate(); err != nil {
+		return cfg, &usageError{err}
+	}
+	return cfg, nil
+}
+
+func (o *daemonOptions) run(ctx context.Context, a *app, args []string) error {
+	if err := wantArgs(args); err != nil {
+		return err
+	}
+	home := a.getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	logger := newLogger(a.stderr, o.logLevel, o.logFormat)
+	cfg, err := o.config(home, logger)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, a, cfg, logger)
+}
+
+// serve runs a node with cfg and its HTTP API until ctx ends, then shuts
+// down: the HTTP server stops accepting and drains (up to
+// shutdownTimeout), then the node closes.
+func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (err error) {
+	// Listen first, so port 0 works and the node advertises the real address.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on --http-addr %s: %w", cfg.HTTPAddr, err)
+	}
+	defer func() {
+		if ln != nil {
+			ln.Close()
+		}
+	}()
+	cfg.HTTPAddr = ln.Addr().String()
+
+	n, err := node.New(cfg)
+	if err != nil {
+		return fmt.Errorf("create node: %w", err)
+	}
+	defer func() {
+		if cerr := n.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close node: %w", cerr))
+		}
+	}()
+	if err := n.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped by a signal while starting
+		}
+		return fmt.Errorf("start node: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	for _, c := range append([]prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}, n.Collectors()...) {
+		var already prometheus.AlreadyRegisteredError
+		if err := reg.Register(c); err != nil && !errors.As(err, &already) {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	hc := httpapi.DefaultConfig()
+	hc.Service = n
+	hc.Records = n.Records()
+	hc.BillingToken = n.BillingToken()
+	hc.MaxUpload = cfg.MaxUpload
+	hc.Registry = reg
+	hc.Logger = logger.With("sys", "http")
+	hc.Version = a.version
+	hc.SpoolDir = n.SpoolDir()
+	h, err := httpapi.New(hc)
+	if err != nil {
+		return fmt.Errorf("http api: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	l := ln
+	ln = nil // the server owns it now
+	go func() { served <- srv.Serve(l) }()
+
+	url := "http://" + cfg.HTTPAddr
+	info := n.Info(ctx)
+	tokenFrom := "--billing-token"
+	if cfg.BillingToken == "" {
+		tokenFrom = node.TokenFile(cfg.DataDir)
+	}
+	logger.Info("dds node serving", "peer_id", info.PeerID, "http", url, "p2p", info.Addrs,
+		"billing_token", tokenFrom, "data_dir", cfg.DataDir, "dev", cfg.Dev, "version", a.version)
+	fmt.Fprintf(a.stderr, "dds: serving %s\n", url)
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("stop http server: %w", err)
+	}
+	<-served
+	return nil
+}

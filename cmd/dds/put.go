@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/client"
+)
+
+type putOptions struct {
+	node         *nodeOptions
+	duration     int64
+	name         string
+	additional   map[string]json.RawMessage
+	pay          bool
+	billingToken string
+	wait         time.Duration
+}
+
+func putCommand(fs *flagSet) runner { return putFlags(fs).run }
+
+func putFlags(fs *flagSet) *putOptions {
+	o := &putOptions{node: nodeFlags(fs)}
+	fs.Seconds(&o.duration, "duration", 0, "storage term: a Go duration (720h) or whole seconds; none: the node's default (a month)")
+	fs.String(&o.name, "name", "", "NAME", "the file's name; default: FILE's base name")
+	fs.Var(objectValue{&o.additional}, "additional", "JSON", "", "additional attributes, a JSON object")
+	fs.Bool(&o.pay, "pay", "pay the quoted price and wait until the file is stored")
+	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token for the payment (with --pay)")
+	fs.Duration(&o.wait, "wait-timeout", 30*time.Minute, "with --pay, how long to wait until the file is stored")
+	return o
+}
+
+func (o *putOptions) run(ctx context.Context, a *app, args []string) error {
+	if err := wantArgs(args, "FILE"); err != nil {
+		return err
+	}
+	if o.pay && o.billingToken == "" {
+		return usagef("--pay needs --billing-token (or %s)", envName("billing-token"))
+	}
+	c, err := o.node.client(a, client.WithBillingToken(o.billingToken))
+	if err != nil {
+		return err
+	}
+	path := args[0]
+	var r io.Reader
+	size := int64(-1)
+	name := o.name
+	if path == "-" {
+		if name == "" {
+			return usagef("--name is needed to upload stdin")
+		}
+		r = a.stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("open upload: %w", err)
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("open upload: %w", err)
+		}
+		if st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		if name == "" {
+			name = filepath.Base(path)
+		}
+		r = f
+	}
+
+	bar := a.byteBar(size, "uploading")
+	file, err := c.Upload(ctx, withBar(r, bar), client.UploadOptions{
+		Name: name, Duration: o.duration, Additional: o.additional, Size: size,
+	})
+	finish(bar, err == nil)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", path, err)
+	}
+	if !o.pay {
+		return printFile(a.stdout, o.node.json, file)
+	}
+
+	p, err := c.Pay(ctx, file.ID, api.PaymentSuccess, file.Price, uuid.NewString())
+	if err != nil {
+		return fmt.Errorf("pay for %s: %w", file.ID, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, o.wait)
+	defer cancel()
+	spin := a.spinner("paid " + p.Amount.String() + " tokens; storing")
+	stored, err := c.WaitState(wctx, file.ID, func(f *client.File) {
+		if spin != nil {
+			spin.Describe("state " + f.State)
+			_ = spin.Add(1)
+		}
+	}, api.StateStored)
+	finish(spin, err == nil)
+	if err != nil {
+		return fmt.Errorf("paid (payment %s) but: %w", p.ID, err)
+	}
+	if o.node.json {
+		return printFile(a.stdout, true, stored)
+	}
+	out := newFields(a.stdout)
+	if err := fileFields(out, stored); err != nil {
+		return err
+	}
+	out.add("payment", p.ID)
+	return out.flush()
+}

@@ -1,0 +1,82 @@
+package consensus
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+)
+
+// StateMachine is what the ledger replicates into (billing.Ledger implements
+// it). Apply is called from one goroutine in log order with the entry's index
+// and command; its result is returned to the [Ledger.Apply] caller on the
+// node that proposed the command. Snapshot writes the whole state (it is
+// called between two Applies, never concurrently with one) and Restore
+// replaces the whole state with a snapshot's.
+type StateMachine interface {
+	Apply(index uint64, cmd []byte) []byte
+	Snapshot(w io.Writer) error
+	Restore(r io.Reader) error
+}
+
+// fsm adapts a StateMachine to raft.FSM. It also records the index of the
+// last entry it has been handed, which raft's own applied index may trail
+// for a moment (raft updates it after queueing entries to the FSM).
+type fsm struct {
+	sm      StateMachine
+	applied atomic.Uint64
+}
+
+var _ raft.ConfigurationStore = (*fsm)(nil)
+
+func (f *fsm) Apply(l *raft.Log) any {
+	defer f.applied.Store(l.Index)
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	return f.sm.Apply(l.Index, l.Data)
+}
+
+// StoreConfiguration is called for committed configuration entries; the
+// state machine has nothing to do with them, the index is recorded.
+func (f *fsm) StoreConfiguration(index uint64, _ raft.Configuration) {
+	f.applied.Store(index)
+}
+
+// Snapshot captures the state machine into memory. Raft calls it on its FSM
+// goroutine, serialized with Apply, so the captured state is consistent;
+// Persist then writes the buffer out while Applies continue.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	var buf bytes.Buffer
+	if err := f.sm.Snapshot(&buf); err != nil {
+		return nil, fmt.Errorf("snapshot state machine: %w", err)
+	}
+	return &fsmSnapshot{data: buf.Bytes()}, nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.sm.Restore(rc); err != nil {
+		return fmt.Errorf("restore state machine: %w", err)
+	}
+	return nil
+}
+
+type fsmSnapshot struct {
+	data []byte
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("close snapshot: %w", err)
+	}
+	return nil
+}
+
+func (s *fsmSnapshot) Release() {}

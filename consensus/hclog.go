@@ -1,0 +1,122 @@
+package consensus
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// hclogAdapter is an hclog.Logger (raft's logger) that writes to a
+// *slog.Logger. Only records at or above its level (Warn by default: raft is
+// chatty) reach slog.
+type hclogAdapter struct {
+	log   *slog.Logger
+	name  string
+	args  []any
+	level *atomic.Int32
+}
+
+var _ hclog.Logger = (*hclogAdapter)(nil)
+
+func newHCLogger(l *slog.Logger, level hclog.Level) *hclogAdapter {
+	lv := new(atomic.Int32)
+	lv.Store(int32(level))
+	return &hclogAdapter{log: l, level: lv}
+}
+
+func slogLevel(l hclog.Level) slog.Level {
+	switch {
+	case l <= hclog.Debug:
+		return slog.LevelDebug
+	case l == hclog.Info:
+		return slog.LevelInfo
+	case l == hclog.Warn:
+		return slog.LevelWarn
+	default:
+		return slog.LevelError
+	}
+}
+
+func (a *hclogAdapter) enabled(l hclog.Level) bool {
+	floor := hclog.Level(a.level.Load())
+	return floor != hclog.Off && l != hclog.Off && l >= floor
+}
+
+func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
+	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	if !a.enabled(level) {
+		return
+	}
+	all := make([]any, 0, len(a.args)+len(args)+2)
+	if a.name != "" {
+		all = append(all, "logger", a.name)
+	}
+	all = append(all, a.args...)
+	all = append(all, args...)
+	a.log.Log(context.Background(), slogLevel(level), msg, all...)
+}
+
+func (a *hclogAdapter) Trace(msg string, args ...any) { a.Log(hclog.Trace, msg, args...) }
+func (a *hclogAdapter) Debug(msg string, args ...any) { a.Log(hclog.Debug, msg, args...) }
+func (a *hclogAdapter) Info(msg string, args ...any)  { a.Log(hclog.Info, msg, args...) }
+func (a *hclogAdapter) Warn(msg string, args ...any)  { a.Log(hclog.Warn, msg, args...) }
+func (a *hclogAdapter) Error(msg string, args ...any) { a.Log(hclog.Error, msg, args...) }
+
+func (a *hclogAdapter) IsTrace() bool { return a.enabled(hclog.Trace) }
+func (a *hclogAdapter) IsDebug() bool { return a.enabled(hclog.Debug) }
+func (a *hclogAdapter) IsInfo() bool  { return a.enabled(hclog.Info) }
+func (a *hclogAdapter) IsWarn() bool  { return a.enabled(hclog.Warn) }
+func (a *hclogAdapter) IsError() bool { return a.enabled(hclog.Error) }
+
+func (a *hclogAdapter) ImpliedArgs() []any { return a.args }
+
+func (a *hclogAdapter) With(args ...any) hclog.Logger {
+	c := *a
+	c.args = append(append([]any(nil), a.args...), args...)
+	return &c
+}
+
+func (a *hclogAdapter) Name() string { return a.name }
+
+func (a *hclogAdapter) Named(name string) hclog.Logger {
+	c := *a
+	if c.name != "" {
+		c.name += "." + name
+	} else {
+		c.name = name
+	}
+	return &c
+}
+
+func (a *hclogAdapter) ResetNamed(name string) hclog.Logger {
+	c := *a
+	c.name = name
+	return &c
+}
+
+func (a *hclogAdapter) SetLevel(level hclog.Level) { a.level.Store(int32(level)) }
+func (a *hclogAdapter) GetLevel() hclog.Level      { return hclog.Level(a.level.Load()) }
+
+func (a *hclogAdapter) StandardLogger(opts *hclog.StandardLoggerOptions) *log.Logger {
+	return log.New(a.StandardWriter(opts), "", 0)
+}
+
+// StandardWriter returns a writer whose lines are logged at Warn, the level
+// raft's few standard-logger users (errors from libraries) deserve.
+func (a *hclogAdapter) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
+	return lineWriter{a}
+}
+
+type lineWriter struct{ a *hclogAdapter }
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w.a.Warn(string(bytes.TrimRight(p, "\r\n")))
+	return len(p), nil
+}

@@ -1,0 +1,485 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/boltdb/bolt"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb"
+)
+
+var (
+	// ErrNoLeader means writes cannot be agreed now: the group has no leader
+	// (no quorum). Retryable; the node answers 503.
+	ErrNoLeader = errors.New("no leader")
+	// ErrNotLeader means another node leads the group.
+	ErrNotLeader = errors.New("not the leader")
+	// ErrTimeout means the command was not applied within the apply timeout;
+	// it may still be applied later.
+	ErrTimeout = errors.New("apply timed out")
+	// ErrClosed means the ledger is closed.
+	ErrClosed = errors.New("closed")
+)
+
+const (
+	logCacheSize   = 512
+	snapshotRetain = 2
+	boltOpenWait   = 2 * time.Second
+	pollInterval   = 2 * time.Millisecond
+	// strandedWait bounds how long Close waits, after raft has shut down,
+	// for the goroutines watching apply futures.
+	strandedWait = time.Second
+)
+
+// Ledger replicates opaque commands through a Raft group and applies them to
+// a [StateMachine] on every member. Create it with [Open]; stop it with
+// [Ledger.Close].
+type Ledger struct {
+	cfg   Config
+	log   *slog.Logger
+	raft  *raft.Raft
+	trans *raft.NetworkTransport
+	store *raftboltdb.BoltStore
+	fsm   *fsm
+
+	closing chan struct{} // closed when Close starts
+
+	mu      sync.Mutex
+	closed  bool
+	pending int           // goroutines waiting on raft futures
+	drained chan struct{} // closed when pending drops to 0 after Close starts
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (or creates) the raft state in cfg.Dir and starts this node's
+// member of the group. A new directory with cfg.Bootstrap starts a group
+// with this node as its only voter; existing state is recovered from disk
+// (the latest snapshot restored into sm, later entries replayed once
+// committed). Call [Ledger.WaitReady] before serving reads.
+func Open(cfg Config, sm StateMachine) (*Ledger, error) {
+	return open(cfg, sm, nil)
+}
+
+// open is Open with, for a bootstrap, an explicit initial configuration
+// (tests bootstrap several voters with it; the next issue joins members
+// instead).
+func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if sm == nil {
+		return nil, errors.New("open ledger: nil state machine")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	hlog := newHCLogger(logger, hclog.Warn)
+
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.Dir, "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: boltOpenWait},
+		NoSync:      false,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: raft store: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = store.Close()
+		}
+	}()
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, snapshotRetain, hlog.Named("snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: snapshot store: %w", err)
+	}
+	hasState, err := raft.HasExistingState(logs, store, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: read raft state: %w", err)
+	}
+
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  cfg.Layer,
+		MaxPool: cfg.MaxPool,
+		Timeout: cfg.TransportTimeout,
+		Logger:  hlog.Named("transport"),
+	})
+	machine := &fsm{sm: sm}
+	r, err := raft.NewRaft(cfg.raftConfig(hlog), machine, logs, store, snaps, trans)
+	if err != nil {
+		_ = trans.Close()
+		return nil, fmt.Errorf("open ledger: start raft: %w", err)
+	}
+	l = &Ledger{
+		cfg:     cfg,
+		log:     logger,
+		raft:    r,
+		trans:   trans,
+		store:   store,
+		fsm:     machine,
+		closing: make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			_ = r.Shutdown().Error()
+			_ = trans.Close()
+		}
+	}()
+
+	if !hasState && cfg.Bootstrap {
+		if servers == nil {
+			servers = []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: trans.LocalAddr()}}
+		}
+		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+			return nil, fmt.Errorf("open ledger: bootstrap: %w", err)
+		}
+		logger.Info("bootstrapped raft group", "id", cfg.ID, "voters", len(servers))
+	}
+	l.electAlone()
+	return l, nil
+}
+
+// electAlone makes a group whose only voter is this node elect itself at
+// once instead of after a heartbeat timeout: lowering the heartbeat timeout
+// through ReloadConfig wakes raft's follower loop, which finds no leader
+// contact and starts the election. The configured timeout is restored right
+// away. Groups with other voters wait for their leader as usual.
+func (l *Ledger) electAlone() {
+	cf := l.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return
+	}
+	voters := 0
+	self := false
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+			self = self || s.ID == raft.ServerID(l.cfg.ID)
+		}
+	}
+	if voters != 1 || !self {
+		return
+	}
+	rc := l.raft.ReloadableConfig()
+	want := rc
+	rc.HeartbeatTimeout -= time.Millisecond
+	if err := l.raft.ReloadConfig(rc); err != nil {
+		return
+	}
+	if err := l.raft.ReloadConfig(want); err != nil {
+		l.log.Warn("restore raft timing", "err", err)
+	}
+}
+
+// Apply replicates cmd and returns the state machine's result for it. It
+// answers [ErrNoLeader] when the group has no leader (after waiting at most
+// LeaderWait for one), [ErrNotLeader] when another node leads, [ErrTimeout]
+// when the command is not applied within ApplyTimeout, [ErrClosed] after
+// Close, and ctx.Err() when ctx ends first. After ErrTimeout, a ctx error or
+// an error wrapping raft.ErrLeadershipLost the command may still be applied.
+func (l *Ledger) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if l.isClosed() {
+		return nil, ErrClosed
+	}
+	deadline := time.Now().Add(l.cfg.ApplyTimeout)
+	if l.raft.State() != raft.Leader {
+		wait := time.Now().Add(l.cfg.LeaderWait)
+		if deadline.Before(wait) {
+			wait = deadline
+		}
+		if err := l.awaitLeadership(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := l.await(ctx, deadline, func() (raft.Future, func() any) {
+		// raft reads a zero timeout as none: keep it positive.
+		f := l.raft.Apply(cmd, max(time.Until(deadline), time.Millisecond))
+		return f, f.Response
+	})
+	if err != nil {
+		return nil, err
+	}
+	out, _ := resp.([]byte)
+	return out, nil
+}
+
+// awaitLeadership returns nil once this node leads, ErrNotLeader when
+// another does, ErrNoLeader when none is known by the deadline.
+func (l *Ledger) awaitLeadership(ctx context.Context, deadline time.Time) error {
+	var tick *time.Ticker
+	for {
+		if l.raft.State() == raft.Leader {
+			return nil
+		}
+		if leader := l.Leader(); leader != "" && leader != l.cfg.ID {
+			return fmt.Errorf("apply: %w: leader is %s", ErrNotLeader, leader)
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("apply: %w", ErrNoLeader)
+		}
+		if tick == nil {
+			tick = time.NewTicker(pollInterval)
+			defer tick.Stop()
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.closing:
+			return ErrClosed
+		}
+	}
+}
+
+type futureResult struct {
+	resp any
+	err  error
+}
+
+// await starts a raft operation and waits for its future until ctx ends or
+// the deadline passes. A goroutine owned by the Ledger watches the future
+// (raft futures offer only a blocking Error); Close waits for it.
+func (l *Ledger) await(ctx context.Context, deadline time.Time, start func() (raft.Future, func() any)) (any, error) {
+	if !l.begin() {
+		return nil, ErrClosed
+	}
+	done := make(chan futureResult, 1)
+	go func() {
+		defer l.end()
+		f, resp := start()
+		var res futureResult
+		res.err = f.Error()
+		if res.err == nil && resp != nil {
+			res.resp = resp()
+		}
+		done <- res
+	}()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case res := <-done:
+		return res.resp, l.mapError(res.err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-timer.C:
+		return nil, ErrTimeout
+	}
+}
+
+// mapError turns raft's errors into the package's sentinels.
+func (l *Ledger) mapError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader):
+		if leader := l.Leader(); leader != "" && leader != l.cfg.ID {
+			return fmt.Errorf("apply: %w: leader is %s", ErrNotLeader, leader)
+		}
+		return fmt.Errorf("apply: %w", ErrNoLeader)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
+		return fmt.Errorf("apply: %w: %w", ErrNoLeader, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrClosed
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return ErrTimeout
+	default:
+		return fmt.Errorf("apply: %w", err)
+	}
+}
+
+// WaitReady blocks until this node knows a leader and its state machine has
+// applied everything the log had committed when it started: a raft barrier
+// on the leader; on a follower, until its applied index reaches the commit
+// index it saw when it first knew the leader.
+func (l *Ledger) WaitReady(ctx context.Context) error {
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	var target uint64
+	for {
+		if l.isClosed() {
+			return ErrClosed
+		}
+		switch leader := l.Leader(); {
+		case l.raft.State() == raft.Leader:
+			_, err := l.await(ctx, time.Now().Add(l.cfg.ApplyTimeout), func() (raft.Future, func() any) {
+				return l.raft.Barrier(l.cfg.ApplyTimeout), nil
+			})
+			switch {
+			case err == nil:
+				return nil
+			case errors.Is(err, ErrClosed), ctx.Err() != nil:
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return err
+			}
+			// Leadership moved or the barrier timed out: look again.
+		case leader != "":
+			if target == 0 {
+				target = l.raft.CommitIndex()
+			}
+			if l.appliedIndex() >= target {
+				return nil
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// Status describes this node's view of the group. State is raft's state
+// name (Follower, Candidate, Leader, Shutdown); Leader is "" when no leader
+// is known; Voters and NonVoters are server ids (peer ids).
+type Status struct {
+	ID, Leader, State                                  string
+	Term, CommitIndex, AppliedIndex, LastSnapshotIndex uint64
+	Voters, NonVoters                                  []string
+}
+
+// Status returns this node's view of the group.
+func (l *Ledger) Status() Status {
+	s := Status{
+		ID:           l.cfg.ID,
+		Leader:       l.Leader(),
+		State:        l.raft.State().String(),
+		Term:         l.raft.CurrentTerm(),
+		CommitIndex:  l.raft.CommitIndex(),
+		AppliedIndex: l.appliedIndex(),
+	}
+	if v, err := strconv.ParseUint(l.raft.Stats()["last_snapshot_index"], 10, 64); err == nil {
+		s.LastSnapshotIndex = v
+	}
+	if cf := l.raft.GetConfiguration(); cf.Error() == nil {
+		for _, srv := range cf.Configuration().Servers {
+			switch srv.Suffrage {
+			case raft.Voter:
+				s.Voters = append(s.Voters, string(srv.ID))
+			case raft.Nonvoter:
+				s.NonVoters = append(s.NonVoters, string(srv.ID))
+			}
+		}
+	}
+	return s
+}
+
+// appliedIndex is the index of the last entry applied to the state machine.
+func (l *Ledger) appliedIndex() uint64 {
+	return max(l.raft.AppliedIndex(), l.fsm.applied.Load())
+}
+
+// Leader returns the server id of the current leader, "" when none is known.
+func (l *Ledger) Leader() string {
+	_, id := l.raft.LeaderWithID()
+	return string(id)
+}
+
+// IsLeader reports whether this node leads the group.
+func (l *Ledger) IsLeader() bool { return l.raft.State() == raft.Leader }
+
+// Close stops the member: new calls answer ErrClosed, in-flight applies get
+// up to ApplyTimeout to finish, then raft shuts down, then the transport
+// (and with it the stream layer) closes, then the log store. It is
+// idempotent and returns the same error every time.
+func (l *Ledger) Close() error {
+	l.closeOnce.Do(func() {
+		drained := l.startClose()
+		close(l.closing)
+		l.waitDrained(drained, l.cfg.ApplyTimeout)
+		var errs []error
+		if err := l.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown raft: %w", err))
+		}
+		if !l.waitDrained(drained, strandedWait) {
+			l.log.Warn("raft futures left unresolved at shutdown")
+		}
+		if err := l.trans.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close transport: %w", err))
+		}
+		if err := l.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft store: %w", err))
+		}
+		l.closeErr = errors.Join(errs...)
+	})
+	return l.closeErr
+}
+
+func (l *Ledger) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// begin registers a future watcher; false once Close has started.
+func (l *Ledger) begin() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.pending++
+	return true
+}
+
+func (l *Ledger) end() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending--
+	if l.closed && l.pending == 0 {
+		close(l.drained)
+	}
+}
+
+// startClose marks the ledger closed and returns a channel closed once no
+// future watcher is left.
+func (l *Ledger) startClose() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	l.drained = make(chan struct{})
+	if l.pending == 0 {
+		close(l.drained)
+	}
+	return l.drained
+}
+
+func (l *Ledger) waitDrained(drained <-chan struct{}, limit time.Duration) bool {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-drained:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// snapshot forces a snapshot now (tests).
+func (l *Ledger) snapshot() error {
+	return l.raft.Snapshot().Error()
+}

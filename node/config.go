@@ -1,0 +1,82 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Clock tells the time. Tests inject one they can move.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now().UTC() }
+
+// SystemClock is the wall clock, in UTC.
+var SystemClock Clock = systemClock{}
+
+// Config is a node's configuration. Start from [DefaultConfig].
+type Config struct {
+	DataDir      string   // chunks, ledger, identity key, billing token
+	HTTPAddr     string   // the external API's address, advertised to peers and in /info
+	P2PAddrs     []string // libp2p listen multiaddrs (expanded with p2p.ListenAddrsFor)
+	Bootstrap    []string // multiaddrs with /p2p/ID of nodes to join (next issue)
+	BillingToken string   // bearer token for POST /payments; empty: generated once and kept in DataDir
+	MaxUpload    int64    // largest accepted file, bytes
+	Capacity     int64    // bytes this node offers to the network
+	Replicas     int      // holders per paid file (a network setting for a new network)
+	Dev          bool     // a one-node network that attests its own quotes
+
+	ExpiryInterval time.Duration // how often leases and quotes are swept
+	GCInterval     time.Duration // how often unpinned chunks are collected
+
+	Clock  Clock
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults of spec/cli.md.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:        "~/.dds",
+		HTTPAddr:       "127.0.0.1:7070",
+		P2PAddrs:       []string{"/ip4/0.0.0.0/tcp/7071"},
+		MaxUpload:      10 << 30,
+		Capacity:       100 << 30,
+		Replicas:       3,
+		ExpiryInterval: 5 * time.Second,
+		GCInterval:     time.Minute,
+		Clock:          SystemClock,
+		Logger:         slog.Default(),
+	}
+}
+
+// Validate reports the first problem with c, naming the setting.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir: must not be empty"))
+	}
+	if len(c.P2PAddrs) == 0 {
+		errs = append(errs, errors.New("p2p-addr: at least one address is needed"))
+	}
+	if c.MaxUpload <= 0 {
+		errs = append(errs, fmt.Errorf("max-upload: must be positive, got %d", c.MaxUpload))
+	}
+	if c.Capacity <= 0 {
+		errs = append(errs, fmt.Errorf("capacity: must be positive, got %d", c.Capacity))
+	}
+	if c.Replicas < 1 {
+		errs = append(errs, fmt.Errorf("replicas: must be at least 1, got %d", c.Replicas))
+	}
+	if c.ExpiryInterval <= 0 || c.GCInterval <= 0 {
+		errs = append(errs, errors.New("expiry and GC intervals must be positive"))
+	}
+	if c.Dev && len(c.Bootstrap) > 0 {
+		errs = append(errs, errors.New("dev: a --dev node is a network of one and cannot --bootstrap"))
+	}
+	return errors.Join(errs...)
+}

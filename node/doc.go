@@ -1,0 +1,28 @@
+// Package node is the composition root of a dds node: it opens the chunk
+// store ([chunk.Store]), the node's libp2p host ([p2p.Host]), the billing
+// ledger ([billing.Ledger]) replicated by Raft ([consensus.Ledger]), and runs
+// the pipelines that tie them together:
+//
+//   - upload: a stream of bytes is chunked, hashed and staged in the store,
+//     then priced in a quote that the billing quorum attests and the ledger
+//     records;
+//   - payment: the ledger turns a paid quote into a lease; the node pins the
+//     file for the lease and records itself as a holder with a signed receipt;
+//   - download: the manifest and its verified chunks are streamed back, a
+//     byte range at a time;
+//   - extension, expiry (leases and quotes whose time is up are swept and
+//     their data unpinned), reconciliation of pins with the ledger after a
+//     crash, and garbage collection.
+//
+// Use it as:
+//
+//	cfg := node.DefaultConfig()
+//	cfg.DataDir, cfg.Dev = dir, true
+//	n, err := node.New(cfg)
+//	if err != nil { ... }
+//	if err := n.Start(ctx); err != nil { ... }
+//	defer n.Close()
+//
+// node/httpapi serves a [Node] over HTTP. Every time the node reads comes
+// from [Config.Clock], so tests can move time.
+package node

@@ -1,0 +1,323 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/ipfs/go-cid"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/chunk"
+)
+
+// DefaultDuration is the storage term of an upload that names none: 30 days.
+const DefaultDuration int64 = 2592000
+
+// Upload stages the bytes of a new file and has its price agreed: the body
+// is chunked, hashed and written as it streams (never held whole), then a
+// quote is attested and recorded in the ledger. It returns the file in state
+// quoted. Nothing stays staged when it fails.
+func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
+	s, ok := n.settings()
+	if !ok {
+		return File{}, fmt.Errorf("%w: the network is not initialised", ErrUnavailable)
+	}
+	if err := n.canQuote(s); err != nil {
+		return File{}, err
+	}
+	if u.Duration == 0 {
+		u.Duration = DefaultDuration
+	}
+	if err := validateUpload(u, s); err != nil {
+		return File{}, err
+	}
+	additional, err := compactAdditional(u.Additional)
+	if err != nil {
+		return File{}, err
+	}
+	limit := n.cfg.MaxUpload
+	if free := n.free(); free < limit {
+		limit = free
+	}
+	id := uuid.NewString()
+	owner := stagePrefix + id
+	root, m, err := n.store.Ingest(ctx, u.Body, owner, s.ChunkSize, limit)
+	if err != nil {
+		if errors.Is(err, chunk.ErrTooLarge) {
+			return File{}, fmt.Errorf("%w: the file is larger than %d bytes (the node's upload limit or free capacity)", ErrTooLarge, limit)
+		}
+		return File{}, fmt.Errorf("stage upload: %w", err)
+	}
+	f, err := n.quoteNew(ctx, s, id, root, m, u.Name, u.Duration, additional)
+	if err != nil {
+		// The request failed: nothing it staged stays pinned.
+		if uerr := n.store.Unpin(context.WithoutCancel(ctx), owner); uerr != nil {
+			n.log.Warn("unpin failed upload", "file", id, "err", uerr)
+		}
+		return File{}, err
+	}
+	n.metrics.uploads.Inc()
+	n.metrics.uploadBytes.Add(float64(m.Size))
+	return f, nil
+}
+
+func (n *Node) quoteNew(ctx context.Context, s billing.Settings, id string, root cid.Cid, m *chunk.Manifest, name string, duration int64, additional map[string]json.RawMessage) (File, error) {
+	now := n.now()
+	q := billing.Quote{
+		FileID:    id,
+		Kind:      billing.QuoteNew,
+		Issuer:    n.PeerID(),
+		CID:       root.String(),
+		Size:      m.Size,
+		Name:      name,
+		Duration:  duration,
+		Replicas:  s.Replicas,
+		CreatedAt: now,
+		ExpiresAt: now.Add(time.Duration(s.QuoteLifetime) * time.Second),
+	}
+	q.Price = billing.Price(s, q.Size, q.Duration, q.Replicas)
+	atts, err := n.attest(ctx, s, q)
+	if err != nil {
+		return File{}, err
+	}
+	res, err := n.apply(ctx, billing.Command{Time: now, Quote: &billing.PutQuote{Quote: q, Additional: additional, Attestations: atts}})
+	if err != nil {
+		return File{}, err
+	}
+	return fileOf(*res.File), nil
+}
+
+// canQuote says whether the network can attest a quote now.
+func (n *Node) canQuote(s billing.Settings) error {
+	if s.SelfAttest {
+		return nil
+	}
+	var nodes int
+	n.ledger.Read(func(st *billing.State) { nodes = len(st.Nodes()) })
+	if nodes < s.Threshold+1 {
+		return fmt.Errorf("%w: quotes need %d registered nodes (the issuer and %d attesting peers); the network has %d", ErrUnavailable, s.Threshold+1, s.Threshold, nodes)
+	}
+	return nil
+}
+
+// attest gathers the signatures a quote needs. A --dev node signs its own;
+// in a network, peers attest (the network issue adds them).
+func (n *Node) attest(_ context.Context, s billing.Settings, q billing.Quote) ([]billing.Attestation, error) {
+	if !s.SelfAttest {
+		return nil, fmt.Errorf("%w: no attesting peers are reachable", ErrUnavailable)
+	}
+	sig, err := n.host.Sign(q.Canonical())
+	if err != nil {
+		return nil, fmt.Errorf("sign quote: %w", err)
+	}
+	return []billing.Attestation{{Signer: n.PeerID(), Signature: sig}}, nil
+}
+
+func validateUpload(u Upload, s billing.Settings) error {
+	var errs []error
+	switch {
+	case u.Name == "":
+		errs = append(errs, &FieldError{Pointer: "/data/attributes/name", Code: api.CodeRequired, Detail: "name is required"})
+	case len(u.Name) > 255:
+		errs = append(errs, &FieldError{Pointer: "/data/attributes/name", Code: api.CodeTooLong, Detail: "name must be at most 255 bytes"})
+	case !validName(u.Name):
+		errs = append(errs, &FieldError{Pointer: "/data/attributes/name", Code: api.CodeInvalidValue, Detail: "name must be UTF-8 without control characters"})
+	}
+	if u.Duration < 1 || u.Duration > s.MaxTerm {
+		errs = append(errs, &FieldError{Pointer: "/data/attributes/duration", Code: api.CodeInvalidValue,
+			Detail: fmt.Sprintf("duration must be a whole number of seconds from 1 to %d", s.MaxTerm)})
+	}
+	return errors.Join(errs...)
+}
+
+func validName(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// compactAdditional gives the attributes a canonical form, so every replica
+// of the ledger holds the same bytes.
+func compactAdditional(in map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]json.RawMessage, len(in))
+	for k, v := range in {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, v); err != nil {
+			return nil, &FieldError{Pointer: "/data/attributes/additional/" + k, Code: api.CodeInvalidValue, Detail: "not valid JSON"}
+		}
+		out[k] = buf.Bytes()
+	}
+	return out, nil
+}
+
+// File returns the file with this id.
+func (n *Node) File(_ context.Context, id string) (File, error) {
+	f, ok := n.ledgerFile(id)
+	if !ok {
+		return File{}, fmt.Errorf("%w: no file %s", ErrNotFound, id)
+	}
+	return fileOf(f), nil
+}
+
+// Files lists files in the order they were created, limit at a time after
+// the file with id after ("" for the first page). next is the cursor of the
+// next page, "" after the last one.
+func (n *Node) Files(_ context.Context, after string, limit int) ([]File, string, error) {
+	if limit < 1 {
+		limit = 100
+	}
+	var list []billing.File
+	var known bool
+	n.ledger.Read(func(st *billing.State) {
+		if after != "" {
+			if _, known = st.File(after); !known {
+				return
+			}
+		}
+		list = st.Files(after, limit+1)
+	})
+	if after != "" && !known {
+		return nil, "", fmt.Errorf("%w: no file %s to page after", ErrNotFound, after)
+	}
+	next := ""
+	if len(list) > limit {
+		list = list[:limit]
+		next = list[limit-1].ID
+	}
+	out := make([]File, len(list))
+	for i, f := range list {
+		out[i] = fileOf(f)
+	}
+	return out, next, nil
+}
+
+// Content returns a file whose bytes can be read now: ErrPaymentRequired
+// (with the file and its quote) while it is unpaid, ErrGone once its term
+// ended or its quote was cancelled.
+func (n *Node) Content(ctx context.Context, id string) (File, error) {
+	f, err := n.File(ctx, id)
+	if err != nil {
+		return File{}, err
+	}
+	switch f.State {
+	case api.StateQuoted:
+		return f, fmt.Errorf("%w: file %s is not paid", ErrPaymentRequired, id)
+	case api.StateExpired, api.StateCancelled:
+		return f, fmt.Errorf("%w: file %s is %s and its data is gone", ErrGone, id, f.State)
+	}
+	return f, nil
+}
+
+// Read streams the verified bytes [off, off+length) of a readable file
+// (length -1: to the end).
+func (n *Node) Read(ctx context.Context, id string, off, length int64) (io.ReadCloser, error) {
+	f, err := n.Content(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	root, err := cid.Decode(f.CID)
+	if err != nil {
+		return nil, fmt.Errorf("file %s has a bad cid: %w", id, err)
+	}
+	m, err := n.store.Manifest(ctx, root)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest of %s: %w", id, err)
+	}
+	r, err := n.store.NewReader(ctx, m, off, length)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", id, err)
+	}
+	return &countingReader{ReadCloser: r, add: n.metrics.readBytes.Add}, nil
+}
+
+type countingReader struct {
+	io.ReadCloser
+	add func(float64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.ReadCloser.Read(p)
+	c.add(float64(k))
+	return k, err
+}
+
+// Patch merges additional attributes and/or asks for a longer term. A longer
+// term is answered with an extension quote (quoted true); the term grows once
+// it is paid.
+func (n *Node) Patch(ctx context.Context, id string, p Patch) (File, bool, error) {
+	f, ok := n.ledgerFile(id)
+	if !ok {
+		return File{}, false, fmt.Errorf("%w: no file %s", ErrNotFound, id)
+	}
+	if f.State == billing.StateExpired || f.State == billing.StateCancelled {
+		return File{}, false, fmt.Errorf("%w: file %s is %s", ErrGone, id, f.State)
+	}
+	s, _ := n.settings()
+	if p.Duration != nil {
+		if *p.Duration < 1 || *p.Duration > s.MaxTerm {
+			return File{}, false, &FieldError{Pointer: "/data/attributes/duration", Code: api.CodeInvalidValue,
+				Detail: fmt.Sprintf("duration must be a whole number of seconds from 1 to %d", s.MaxTerm)}
+		}
+		if *p.Duration <= f.Duration {
+			return File{}, false, fmt.Errorf("%w: the new term (%d s) must be longer than today's (%d s)", ErrConflict, *p.Duration, f.Duration)
+		}
+		if err := n.canQuote(s); err != nil {
+			return File{}, false, err
+		}
+	}
+	if len(p.Additional) > 0 {
+		additional, err := compactAdditional(p.Additional)
+		if err != nil {
+			return File{}, false, err
+		}
+		res, err := n.apply(ctx, billing.Command{Update: &billing.Update{FileID: id, Additional: additional}})
+		if err != nil {
+			return File{}, false, err
+		}
+		f = *res.File
+	}
+	if p.Duration == nil {
+		return fileOf(f), false, nil
+	}
+	now := n.now()
+	q := billing.Quote{
+		FileID:       id,
+		Kind:         billing.QuoteExtension,
+		Issuer:       n.PeerID(),
+		CID:          f.CID,
+		Size:         f.Size,
+		Name:         f.Name,
+		Duration:     *p.Duration,
+		PrevDuration: f.Duration,
+		Replicas:     s.Replicas,
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(time.Duration(s.QuoteLifetime) * time.Second),
+	}
+	q.Price = billing.Price(s, q.Size, q.Duration-q.PrevDuration, q.Replicas)
+	atts, err := n.attest(ctx, s, q)
+	if err != nil {
+		return File{}, false, err
+	}
+	res, err := n.apply(ctx, billing.Command{Time: now, Quote: &billing.PutQuote{Quote: q, Attestations: atts}})
+	if err != nil {
+		return File{}, false, err
+	}
+	return fileOf(*res.File), true, nil
+}

@@ -1,0 +1,299 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/node"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// fakeService behaves like the node for the API: uploads are quoted,
+// quotes are paid or cancelled, paid files are read, terms extended.
+type fakeService struct {
+	mu       sync.Mutex
+	now      time.Time
+	files    map[string]*fakeFile
+	order    []string // creation order, for pagination
+	payments map[string]node.Payment
+	uploads  int // Upload calls that quoted
+	calls    int // Upload calls, quoted or not
+	up       bool
+	maxTerm  int64
+	discard  bool // do not keep the bytes (benchmarks)
+}
+
+type fakeFile struct {
+	node.File
+	data []byte
+}
+
+const fakeRate = 10 // nanotokens per byte
+
+func newFakeService() *fakeService {
+	return &fakeService{
+		now:      time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
+		files:    map[string]*fakeFile{},
+		payments: map[string]node.Payment{},
+		up:       true,
+		maxTerm:  10 * 365 * 24 * 3600,
+	}
+}
+
+func (f *fakeService) Upload(ctx context.Context, u node.Upload) (node.File, error) {
+	f.mu.Lock()
+	f.calls++
+	f.mu.Unlock()
+	if u.Name == "" {
+		return node.File{}, &node.FieldError{Pointer: "/data/attributes/name", Code: api.CodeRequired, Detail: "name is required"}
+	}
+	h := sha256.New()
+	var buf bytes.Buffer
+	var w io.Writer = io.MultiWriter(h, &buf)
+	if f.discard {
+		w = io.Discard
+	}
+	n, err := io.Copy(w, u.Body)
+	if err != nil {
+		return node.File{}, fmt.Errorf("ingest: %w", err)
+	}
+	d := u.Duration
+	if d == 0 {
+		d = 2592000
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	file := &fakeFile{File: node.File{
+		ID: uuid.NewString(), Name: u.Name, CID: "bafk" + hex.EncodeToString(h.Sum(nil))[:40], Size: n,
+		Additional: u.Additional, State: api.StateQuoted, Duration: d, Price: max(1000, n*fakeRate),
+		QuoteExpiresAt: f.now.Add(time.Hour), CreatedAt: f.now, AttestedBy: []string{"p1", "p2", "p3"},
+	}, data: buf.Bytes()}
+	f.files[file.ID] = file
+	f.order = append(f.order, file.ID)
+	f.uploads++
+	return file.File, nil
+}
+
+func (f *fakeService) File(ctx context.Context, id string) (node.File, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fl, ok := f.files[id]; ok {
+		return fl.File, nil
+	}
+	return node.File{}, node.ErrNotFound
+}
+
+func (f *fakeService) Files(ctx context.Context, after string, limit int) ([]node.File, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	start := 0
+	if after != "" {
+		i := slices.Index(f.order, after)
+		if i < 0 {
+			return nil, "", node.ErrNotFound
+		}
+		start = i + 1
+	}
+	end := min(start+limit, len(f.order))
+	var out []node.File
+	for _, id := range f.order[start:end] {
+		out = append(out, f.files[id].File)
+	}
+	next := ""
+	if end < len(f.order) {
+		next = f.order[end-1]
+	}
+	return out, next, nil
+}
+
+func (f *fakeService) Content(ctx context.Context, id string) (node.File, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl, ok := f.files[id]
+	switch {
+	case !ok:
+		return node.File{}, node.ErrNotFound
+	case fl.State == api.StateQuoted || fl.State == api.StateCancelled:
+		return fl.File, node.ErrPaymentRequired
+	case fl.State == api.StateExpired:
+		return node.File{}, node.ErrGone
+	}
+	return fl.File, nil
+}
+
+func (f *fakeService) Read(ctx context.Context, id string, off, length int64) (io.ReadCloser, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl, ok := f.files[id]
+	if !ok {
+		return nil, node.ErrNotFound
+	}
+	if off < 0 || off+length > int64(len(fl.data)) {
+		return nil, fmt.Errorf("read %d+%d of %d: %w", off, length, len(fl.data), node.ErrInvalid)
+	}
+	return io.NopCloser(bytes.NewReader(fl.data[off : off+length])), nil
+}
+
+func (f *fakeService) Patch(ctx context.Context, id string, p node.Patch) (node.File, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl, ok := f.files[id]
+	switch {
+	case !ok:
+		return node.File{}, false, node.ErrNotFound
+	case fl.State == api.StateExpired:
+		return node.File{}, false, node.ErrGone
+	case p.Duration != nil && *p.Duration <= fl.Duration:
+		return node.File{}, false, fmt.Errorf("term %d is not longer than %d: %w", *p.Duration, fl.Duration, node.ErrConflict)
+	}
+	if p.Additional != nil {
+		if fl.Additional == nil {
+			fl.Additional = map[string]json.RawMessage{}
+		}
+		for k, v := range p.Additional {
+			if string(v) == "null" {
+				delete(fl.Additional, k)
+			} else {
+				fl.Additional[k] = v
+			}
+		}
+	}
+	if p.Duration == nil {
+		return fl.File, false, nil
+	}
+	fl.Price = max(1000, (*p.Duration-fl.Duration)*fl.Size/1000)
+	fl.Duration = *p.Duration
+	fl.State = api.StateExtensionQuoted
+	fl.QuoteExpiresAt = f.now.Add(time.Hour)
+	return fl.File, true, nil
+}
+
+func (f *fakeService) Pay(ctx context.Context, p node.PaymentRequest) (node.Payment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl, ok := f.files[p.FileID]
+	switch {
+	case !ok:
+		return node.Payment{}, node.ErrNotFound
+	case fl.State == api.StateStored:
+		return node.Payment{}, node.ErrAlreadyPaid
+	case fl.State != api.StateQuoted && fl.State != api.StateExtensionQuoted:
+		return node.Payment{}, node.ErrConflict
+	case f.now.After(fl.QuoteExpiresAt):
+		return node.Payment{}, node.ErrQuoteExpired
+	case p.Status == api.PaymentSuccess && p.Amount < fl.Price:
+		return node.Payment{}, node.ErrAmountTooLow
+	}
+	if p.Status == api.PaymentError {
+		fl.State = api.StateCancelled
+	} else {
+		fl.State, fl.StoredAt, fl.ExpiresAt = api.StateStored, f.now, f.now.Add(time.Duration(fl.Duration)*time.Second)
+		fl.Replicas = []string{"p1"}
+	}
+	pay := node.Payment{ID: uuid.NewString(), FileID: p.FileID, Status: p.Status, Amount: p.Amount, CreatedAt: f.now}
+	f.payments[pay.ID] = pay
+	return pay, nil
+}
+
+func (f *fakeService) Payment(ctx context.Context, id string) (node.Payment, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.payments[id]; ok {
+		return p, nil
+	}
+	return node.Payment{}, node.ErrNotFound
+}
+
+func (f *fakeService) LocalPayments(ctx context.Context, from, to time.Time) (node.LocalReport, error) {
+	return node.LocalReport{From: from, To: to, Amount: 1_250_000_000, Size: 73400320}, nil
+}
+
+func (f *fakeService) Status(ctx context.Context) node.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.up {
+		return node.Status{Up: true, Leader: "p1", Index: 42}
+	}
+	return node.Status{Reason: "no billing quorum"}
+}
+
+func (f *fakeService) Info(ctx context.Context) api.Info {
+	return api.Info{
+		Name: "dds", Description: "test node", Version: "test", PeerID: "p1", Addrs: []string{"/ip4/127.0.0.1/tcp/1"},
+		Prices:   api.PriceTable{Rate: 1_000_000, MinimumPrice: 1000, QuoteLifetime: 3600, MaxTerm: f.maxTerm},
+		Replicas: 1, ChunkSize: 1 << 20, Capacity: 1 << 30, Free: 1 << 29, Quorum: []api.Member{{PeerID: "p1", PublicKey: "AAAA", Role: "voter"}},
+		Threshold: 3,
+	}
+}
+
+// state is a summary of what the fake holds, to show a request changed nothing.
+func (f *fakeService) state() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "uploads=%d payments=%d", f.uploads, len(f.payments))
+	for _, id := range slices.Sorted(maps.Keys(f.files)) {
+		fl := f.files[id]
+		ad, _ := json.Marshal(fl.Additional)
+		fmt.Fprintf(&b, " %s:%s:%d:%s", id, fl.State, fl.Duration, ad)
+	}
+	return b.String()
+}
+
+// fakeRecords keeps idempotency records in memory.
+type fakeRecords struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (r *fakeRecords) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.m[key]
+	return v, ok, nil
+}
+
+func (r *fakeRecords) Put(ctx context.Context, key string, val []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string][]byte{}
+	}
+	r.m[key] = bytes.Clone(val)
+	return nil
+}
+
+const testToken = "s3cret-billing-token"
+
+// newTestServer starts a Server over a fresh fake.
+func newTestServer(t testing.TB, opts ...func(*Config)) (*Server, *fakeService) {
+	t.Helper()
+	svc := newFakeService()
+	cfg := DefaultConfig()
+	cfg.Service, cfg.Records, cfg.BillingToken = svc, &fakeRecords{}, testToken
+	cfg.Registry = prometheus.NewRegistry()
+	cfg.MaxUpload = 8 << 20
+	cfg.Version = "v-test"
+	cfg.SpoolDir = t.TempDir()
+	cfg.SpoolMemory = 64 << 10
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, svc
+}

@@ -1,0 +1,342 @@
+package httpapi
+
+import (
+	"crypto/subtle"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/node"
+)
+
+// Pagination of GET /files.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// fileResource is a node file as a JSON:API resource.
+func fileResource(f node.File) api.Resource[api.File] {
+	at := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	return api.Resource[api.File]{
+		Type: api.TypeFile,
+		ID:   f.ID,
+		Attributes: api.File{
+			Name:           f.Name,
+			Price:          api.Tokens(f.Price),
+			Duration:       f.Duration,
+			Additional:     f.Additional,
+			CID:            f.CID,
+			Size:           f.Size,
+			State:          f.State,
+			QuoteExpiresAt: at(f.QuoteExpiresAt),
+			StoredAt:       at(f.StoredAt),
+			ExpiresAt:      at(f.ExpiresAt),
+			Replicas:       f.Replicas,
+			AttestedBy:     f.AttestedBy,
+			CreatedAt:      at(f.CreatedAt),
+		},
+		Links: &api.Links{Self: "/files/" + f.ID},
+	}
+}
+
+func paymentResource(p node.Payment) api.Resource[api.Payment] {
+	var created *time.Time
+	if !p.CreatedAt.IsZero() {
+		t := p.CreatedAt.UTC()
+		created = &t
+	}
+	return api.Resource[api.Payment]{
+		Type: api.TypePayment,
+		ID:   p.ID,
+		Attributes: api.Payment{
+			FileID: p.FileID, Status: p.Status, Amount: api.Tokens(p.Amount), CreatedAt: created,
+		},
+		Links: &api.Links{Self: "/payments/" + p.ID},
+	}
+}
+
+func (s *Server) writeFile(w http.ResponseWriter, r *http.Request, status int, f node.File) {
+	s.writeJSON(w, r, status, api.MediaType, api.Document[api.File]{Data: fileResource(f)})
+}
+
+// pathID is the {id} of the path in canonical form; false (and a 404
+// answered) when it is not a UUID.
+func (s *Server) pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id, ok := parseID(r.PathValue("id"))
+	if !ok {
+		s.writeErrors(w, r, http.StatusNotFound, []api.Error{notFound()})
+	}
+	return id, ok
+}
+
+// readDocument reads a small JSON request document.
+func (s *Server) readDocument(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := requireJSON(r); err != nil {
+		return nil, err
+	}
+	if r.ContentLength > maxDocument {
+		return nil, errTooLarge
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDocument))
+	if err != nil {
+		return nil, (&bodyErr{err: err}).failure()
+	}
+	return b, nil
+}
+
+// handleList serves GET /files: a page of files after a cursor.
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var errs []api.Error
+	size := defaultPageSize
+	if v := q["page[size]"]; len(v) > 0 {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > maxPageSize {
+			errs = append(errs, fieldError(api.CodeInvalidValue, "page[size] must be a whole number from 1 to 1000", parameter("page[size]")))
+		}
+		size = n
+	}
+	after := ""
+	if v := q["page[after]"]; len(v) > 0 && v[0] != "" {
+		id, ok := parseID(v[0])
+		if !ok {
+			errs = append(errs, fieldError(api.CodeInvalidValue, "page[after] must be a file id", parameter("page[after]")))
+		}
+		after = id
+	}
+	if len(errs) > 0 {
+		s.fail(w, r, refuse(errs))
+		return
+	}
+	files, next, err := s.svc.Files(r.Context(), after, size)
+	if errors.Is(err, node.ErrNotFound) {
+		err = refuse([]api.Error{fieldError(api.CodeInvalidValue, "page[after] is not a known file", parameter("page[after]"))})
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	doc := api.ListDocument[api.File]{Data: make([]api.Resource[api.File], 0, len(files))}
+	for _, f := range files {
+		doc.Data = append(doc.Data, fileResource(f))
+	}
+	doc.Links.Self = pageLink(size, after)
+	if next != "" {
+		doc.Links.Next = pageLink(size, next)
+	}
+	s.writeJSON(w, r, http.StatusOK, api.MediaType, doc)
+}
+
+func pageLink(size int, after string) string {
+	l := "/files?page[size]=" + strconv.Itoa(size)
+	if after != "" {
+		l += "&page[after]=" + url.QueryEscape(after)
+	}
+	return l
+}
+
+// handleInfo serves GET /files/{id}/info.
+func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.pathID(w, r)
+	if !ok {
+		return
+	}
+	f, err := s.svc.File(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeFile(w, r, http.StatusOK, f)
+}
+
+// handlePatch serves PATCH /files/{id}.
+func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.pathID(w, r)
+	if !ok {
+		return
+	}
+	body, err := s.readDocument(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, errs := decodePatch(body, id, func() int64 { return s.svc.Info(r.Context()).Prices.MaxTerm })
+	if len(errs) > 0 {
+		s.fail(w, r, refuse(errs))
+		return
+	}
+	f, quoted, err := s.svc.Patch(r.Context(), id, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if quoted {
+		status = http.StatusPaymentRequired
+	}
+	s.writeFile(w, r, status, f)
+}
+
+// handlePay serves POST /payments, for the payment processor.
+func (s *Server) handlePay(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	s.idempotent(w, r, "payments", func(w http.ResponseWriter, r *http.Request) {
+		body, err := s.readDocument(w, r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		req, errs := decodePayment(body)
+		if len(errs) > 0 {
+			s.fail(w, r, refuse(errs))
+			return
+		}
+		p, err := s.svc.Pay(r.Context(), req)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/payments/"+p.ID)
+		s.writeJSON(w, r, http.StatusCreated, api.MediaType, api.Document[api.Payment]{Data: paymentResource(p)})
+	})
+}
+
+// authorized checks the billing bearer token: missing is 401, wrong 403.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	scheme, token, found := strings.Cut(auth, " ")
+	if auth == "" || !found || !strings.EqualFold(scheme, "Bearer") {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dds"`)
+		s.writeErrors(w, r, http.StatusUnauthorized, []api.Error{newError(http.StatusUnauthorized,
+			api.CodeUnauthorized, "a billing bearer token is required", header("Authorization"))})
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.BillingToken)) != 1 {
+		s.writeErrors(w, r, http.StatusForbidden, []api.Error{newError(http.StatusForbidden,
+			api.CodeForbidden, "the bearer token is not this network's billing token", header("Authorization"))})
+		return false
+	}
+	return true
+}
+
+// handlePayment serves GET /payments/{id}.
+func (s *Server) handlePayment(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.pathID(w, r)
+	if !ok {
+		return
+	}
+	p, err := s.svc.Payment(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, api.MediaType, api.Document[api.Payment]{Data: paymentResource(p)})
+}
+
+// handleLocalPayments serves GET /payments/local?from=yyyymmdd&to=yyyymmdd.
+func (s *Server) handleLocalPayments(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var errs []api.Error
+	day := func(name string) time.Time {
+		v := q.Get(name)
+		if v == "" {
+			errs = append(errs, fieldError(api.CodeRequired, name+" is required (yyyymmdd)", parameter(name)))
+			return time.Time{}
+		}
+		t, err := time.Parse("20060102", v)
+		if err != nil || len(v) != 8 || !allDigits(v) {
+			errs = append(errs, fieldError(api.CodeInvalidValue, name+" must be a date written yyyymmdd", parameter(name)))
+			return time.Time{}
+		}
+		return t
+	}
+	from, to := day("from"), day("to")
+	if len(errs) == 0 && to.Before(from) {
+		errs = append(errs, fieldError(api.CodeInvalidValue, "to must not be before from", parameter("to")))
+	}
+	if len(errs) > 0 {
+		s.fail(w, r, refuse(errs))
+		return
+	}
+	rep, err := s.svc.LocalPayments(r.Context(), from, to)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, t := from.Format("20060102"), to.Format("20060102")
+	s.writeJSON(w, r, http.StatusOK, api.MediaType, api.Document[api.LocalPayment]{Data: api.Resource[api.LocalPayment]{
+		Type:       api.TypeLocalPayment,
+		ID:         f + "-" + t,
+		Attributes: api.LocalPayment{Amount: api.Tokens(rep.Amount), Size: rep.Size},
+		Links:      &api.Links{Self: "/payments/local?from=" + f + "&to=" + t},
+	}})
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// statusDown is the body of a 503 GET /status: the status and, as every
+// 5xx, a JSON:API error list.
+type statusDown struct {
+	api.Status
+	Errors []api.Error `json:"errors"`
+}
+
+// handleStatus serves GET /status.
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st := s.svc.Status(r.Context())
+	body := api.Status{Status: "up", Reason: st.Reason, Leader: st.Leader, Index: st.Index}
+	if st.Up {
+		body.Reason = ""
+		s.writeJSON(w, r, http.StatusOK, "application/json", body)
+		return
+	}
+	body.Status = "down"
+	if body.Reason == "" {
+		body.Reason = "the node cannot serve writes now"
+	}
+	w.Header().Set("Retry-After", "1")
+	s.writeJSON(w, r, http.StatusServiceUnavailable, api.MediaType, statusDown{Status: body, Errors: []api.Error{
+		newError(http.StatusServiceUnavailable, api.CodeUnavailable, body.Reason, nil)}})
+}
+
+// handleNodeInfo serves GET /info.
+func (s *Server) handleNodeInfo(w http.ResponseWriter, r *http.Request) {
+	info := s.svc.Info(r.Context())
+	if s.cfg.Version != "" {
+		info.Version = s.cfg.Version
+	}
+	if info.MaxUpload == 0 {
+		info.MaxUpload = s.cfg.MaxUpload
+	}
+	s.writeJSON(w, r, http.StatusOK, "application/json", info)
+}
+
+// handleOpenAPI serves GET /openapi.json.
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(api.OpenAPI)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(api.OpenAPI)
+}

@@ -1,0 +1,292 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/node"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+)
+
+// Service is what the API needs from the node (*node.Node implements it).
+type Service interface {
+	Upload(ctx context.Context, u node.Upload) (node.File, error)
+	File(ctx context.Context, id string) (node.File, error)
+	Files(ctx context.Context, after string, limit int) ([]node.File, string, error)
+	Content(ctx context.Context, id string) (node.File, error)
+	Read(ctx context.Context, id string, off, length int64) (io.ReadCloser, error)
+	Patch(ctx context.Context, id string, p node.Patch) (node.File, bool, error)
+	Pay(ctx context.Context, p node.PaymentRequest) (node.Payment, error)
+	Payment(ctx context.Context, id string) (node.Payment, error)
+	LocalPayments(ctx context.Context, from, to time.Time) (node.LocalReport, error)
+	Status(ctx context.Context) node.Status
+	Info(ctx context.Context) api.Info
+}
+
+// Records keeps idempotency records durably (*node.Records implements it).
+type Records interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Put(ctx context.Context, key string, val []byte) error
+}
+
+// Config configures a [Server]. Start from [DefaultConfig].
+type Config struct {
+	Service      Service
+	Records      Records
+	BillingToken string               // bearer token POST /payments requires (constant-time compare)
+	MaxUpload    int64                // bytes; larger uploads -> 413 payloadTooLarge
+	RateLimit    rate.Limit           // per client (remote IP) token bucket; 0 or rate.Inf: no limit
+	RateBurst    int                  // the bucket's size
+	Registry     *prometheus.Registry // the handler registers its metrics here and serves it on /metrics
+	Logger       *slog.Logger
+	Version      string
+
+	// SpoolDir is where the decoded bytes of a JSON or multipart upload
+	// whose attributes follow its bytes wait (past SpoolMemory) until the
+	// request is validated. Empty: os.TempDir().
+	SpoolDir string
+	// SpoolMemory is how many decoded bytes such an upload keeps in memory
+	// before it spills to a file in SpoolDir.
+	SpoolMemory int
+}
+
+// DefaultConfig returns the defaults: 1000 requests/s per client with a
+// burst of 2000, uploads up to 10 GiB.
+func DefaultConfig() Config {
+	return Config{
+		MaxUpload:   10 << 30,
+		RateLimit:   1000,
+		RateBurst:   2000,
+		Logger:      slog.Default(),
+		SpoolMemory: 1 << 20,
+	}
+}
+
+// Server is the external HTTP API of one node. It is an [http.Handler].
+type Server struct {
+	cfg     Config
+	svc     Service
+	log     *slog.Logger
+	mux     *http.ServeMux
+	limiter *limiter
+	metrics *metrics
+	keys    *keyLocks
+}
+
+// Errors of [New].
+var (
+	ErrNoService = errors.New("httpapi: config has no service")
+	ErrNoRecords = errors.New("httpapi: config has no records store")
+	ErrNoToken   = errors.New("httpapi: config has no billing token")
+)
+
+// New builds the API server for cfg.Service.
+func New(cfg Config) (*Server, error) {
+	if cfg.Service == nil {
+		return nil, ErrNoService
+	}
+	if cfg.Records == nil {
+		return nil, ErrNoRecords
+	}
+	if cfg.BillingToken == "" {
+		return nil, ErrNoToken
+	}
+	if cfg.MaxUpload <= 0 {
+		return nil, fmt.Errorf("httpapi: max upload must be positive, got %d", cfg.MaxUpload)
+	}
+	if cfg.RateLimit < 0 || (cfg.RateLimit > 0 && cfg.RateLimit != rate.Inf && cfg.RateBurst < 1) {
+		return nil, fmt.Errorf("httpapi: rate limit %v with burst %d", cfg.RateLimit, cfg.RateBurst)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.SpoolMemory <= 0 {
+		cfg.SpoolMemory = 1 << 20
+	}
+	m, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: register metrics: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		svc:     cfg.Service,
+		log:     cfg.Logger,
+		mux:     http.NewServeMux(),
+		metrics: m,
+		keys:    newKeyLocks(),
+	}
+	if cfg.RateLimit > 0 && cfg.RateLimit != rate.Inf {
+		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, maxClients)
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("POST /files", s.handleUpload)
+	s.mux.HandleFunc("GET /files", s.handleList)
+	s.mux.HandleFunc("GET /files/{id}", s.handleContent)
+	s.mux.HandleFunc("PATCH /files/{id}", s.handlePatch)
+	s.mux.HandleFunc("GET /files/{id}/info", s.handleInfo)
+	s.mux.HandleFunc("POST /payments", s.handlePay)
+	s.mux.HandleFunc("GET /payments/local", s.handleLocalPayments)
+	s.mux.HandleFunc("GET /payments/{id}", s.handlePayment)
+	s.mux.HandleFunc("GET /status", s.handleStatus)
+	s.mux.HandleFunc("GET /info", s.handleNodeInfo)
+	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+}
+
+// probeMethods are the methods tried to build a 405's Allow header.
+var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// ServeHTTP serves one request: rate limit, route, handle, measure, log.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &responseWriter{ResponseWriter: w}
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	in := &countingBody{r: r.Body}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = in
+	}
+	route := "unmatched"
+	defer func() {
+		status := rw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		elapsed := time.Since(start)
+		s.metrics.observe(route, r.Method, status, in.n, rw.n, elapsed)
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
+			slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", status), slog.Int64("bytes_in", in.n),
+			slog.Int64("bytes_out", rw.n), slog.Duration("duration", elapsed))
+	}()
+
+	if s.limiter != nil {
+		if ok, wait := s.limiter.allow(clientIP(r), time.Now()); !ok {
+			secs := int((wait + time.Second - 1) / time.Second)
+			if secs < 1 {
+				secs = 1
+			}
+			rw.Header().Set("Retry-After", fmt.Sprint(secs))
+			s.writeErrors(rw, r, http.StatusTooManyRequests, []api.Error{newError(http.StatusTooManyRequests,
+				api.CodeRateLimited, "too many requests from this client; retry later", nil)})
+			return
+		}
+	}
+
+	p := r.URL.Path
+	if p == "" || p[0] != '/' || path.Clean(p) != p {
+		s.writeErrors(rw, r, http.StatusNotFound, []api.Error{notFound()})
+		return
+	}
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		route = routeOf(pattern)
+		s.mux.ServeHTTP(rw, r)
+		return
+	}
+	// No handler: either the path is unknown (404) or the method (405).
+	var allow []string
+	for _, m := range probeMethods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" {
+			route = routeOf(pattern)
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	if len(allow) == 0 {
+		s.writeErrors(rw, r, http.StatusNotFound, []api.Error{notFound()})
+		return
+	}
+	rw.Header().Set("Allow", strings.Join(allow, ", "))
+	s.writeErrors(rw, r, http.StatusMethodNotAllowed, []api.Error{newError(http.StatusMethodNotAllowed,
+		api.CodeMethodNotAllowed, fmt.Sprintf("%s is not allowed here; allowed: %s", r.Method, strings.Join(allow, ", ")), nil)})
+}
+
+// routeOf strips the method from a ServeMux pattern: "GET /files/{id}" -> "/files/{id}".
+func routeOf(pattern string) string {
+	if i := strings.IndexByte(pattern, ' '); i >= 0 {
+		return pattern[i+1:]
+	}
+	return pattern
+}
+
+// clientIP is the remote address without its port. Forwarding headers are
+// not trusted: a proxy in front of the node should rate limit itself.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// responseWriter records the status and counts the bytes written.
+type responseWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingBody counts the bytes read from a request body.
+type countingBody struct {
+	r io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.r.Close() }
+
+// copyBuffers are the buffers responses are streamed through.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// stream copies r to w through a pooled 256 KiB buffer.
+func stream(w io.Writer, r io.Reader) (int64, error) {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	return io.CopyBuffer(w, r, *bp)
+}

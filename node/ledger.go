@@ -1,0 +1,98 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/consensus"
+)
+
+// apply stamps cmd with the node's time, replicates it through the ledger
+// and returns the state machine's result; a refusal by the rules comes back
+// as one of the node's errors.
+func (n *Node) apply(ctx context.Context, cmd billing.Command) (billing.Result, error) {
+	if cmd.Time.IsZero() {
+		cmd.Time = n.now()
+	}
+	b, err := cmd.Encode()
+	if err != nil {
+		return billing.Result{}, fmt.Errorf("encode command: %w", err)
+	}
+	out, err := n.raft.Apply(ctx, b)
+	if err != nil {
+		switch {
+		case errors.Is(err, consensus.ErrNoLeader), errors.Is(err, consensus.ErrNotLeader),
+			errors.Is(err, consensus.ErrTimeout):
+			return billing.Result{}, fmt.Errorf("%w: the ledger cannot agree now (%v)", ErrUnavailable, err)
+		case errors.Is(err, consensus.ErrClosed):
+			return billing.Result{}, ErrClosed
+		}
+		return billing.Result{}, fmt.Errorf("apply to ledger: %w", err)
+	}
+	res, err := billing.DecodeResult(out)
+	if err != nil {
+		return billing.Result{}, fmt.Errorf("decode ledger result: %w", err)
+	}
+	if res.Err != nil {
+		return res, ruleError(res.Err)
+	}
+	return res, nil
+}
+
+// ruleError turns a refusal of the billing rules into the node's error.
+func ruleError(e *billing.Error) error {
+	var base error
+	switch e.Code {
+	case billing.ErrNotFound.Code:
+		base = ErrNotFound
+	case billing.ErrAlreadyPaid.Code:
+		base = ErrAlreadyPaid
+	case billing.ErrQuoteExpired.Code:
+		base = ErrQuoteExpired
+	case billing.ErrAmountTooLow.Code:
+		base = ErrAmountTooLow
+	case billing.ErrConflict.Code:
+		base = ErrConflict
+	case billing.ErrGone.Code:
+		base = ErrGone
+	default:
+		base = ErrInvalid
+	}
+	return fmt.Errorf("%w: %s", base, e.Message)
+}
+
+func (n *Node) settings() (billing.Settings, bool) {
+	var s billing.Settings
+	var ok bool
+	n.ledger.Read(func(st *billing.State) { s, ok = st.Settings() })
+	return s, ok
+}
+
+func (n *Node) ledgerFile(id string) (billing.File, bool) {
+	var f billing.File
+	var ok bool
+	n.ledger.Read(func(st *billing.State) { f, ok = st.File(id) })
+	return f, ok
+}
+
+// fileOf converts the ledger's view of a file into the node's.
+func fileOf(f billing.File) File {
+	return File{
+		ID:             f.ID,
+		Name:           f.Name,
+		CID:            f.CID,
+		Size:           f.Size,
+		Additional:     f.Additional,
+		State:          string(f.State),
+		Duration:       f.Duration,
+		Price:          f.Price,
+		QuoteExpiresAt: f.QuoteExpiresAt,
+		CreatedAt:      f.CreatedAt,
+		StoredAt:       f.StoredAt,
+		ExpiresAt:      f.ExpiresAt,
+		Replicas:       f.Holders,
+		AttestedBy:     f.AttestedBy,
+	}
+}

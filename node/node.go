@@ -1,0 +1,287 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/chunk"
+	"github.com/ddsnet/dds/consensus"
+	"github.com/ddsnet/dds/p2p"
+)
+
+// Version is the node software's version, shown in /info.
+var Version = "0.1.0-dev"
+
+// Pin owners in the chunk store: a staged upload waiting for payment, and a
+// paid lease this node holds.
+const (
+	stagePrefix = "stage/"
+	leasePrefix = "lease/"
+	recordsKey  = "idem/"
+)
+
+// Node is one dds node: chunk store, ledger replica, p2p host, pipelines.
+// Build it with [New], then [Node.Start]; [Node.Close] stops it.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	clock Clock
+
+	store  *chunk.Store
+	host   *p2p.Host
+	ledger *billing.Ledger
+	raft   *consensus.Ledger
+	token  string
+
+	metrics *metrics
+
+	// placing serialises the placement of a file (pin for its lease, record
+	// the holder) so the payment path and the reconcile loop never race.
+	placing sync.Mutex
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+	started   bool
+}
+
+// New checks cfg and prepares a node; [Node.Start] opens its parts.
+func New(cfg Config) (*Node, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	dir, err := expandHome(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DataDir = dir
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock}
+	n.metrics = newMetrics(n)
+	return n, nil
+}
+
+func expandHome(p string) (string, error) {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("data-dir: %w", err)
+		}
+		return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
+	}
+	return p, nil
+}
+
+// Start opens the store, the host and the ledger, initialises a new network
+// (or recovers the node's state), and starts the node's loops. It returns
+// once the node serves: the ledger has a leader and has applied its log.
+func (n *Node) Start(ctx context.Context) (err error) {
+	if n.started {
+		return errors.New("node already started")
+	}
+	n.started = true
+	defer func() {
+		if err != nil {
+			n.closeParts()
+		}
+	}()
+	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	// Spooled request bodies of a previous run are garbage now.
+	if err := os.RemoveAll(n.SpoolDir()); err != nil {
+		return fmt.Errorf("clear spool: %w", err)
+	}
+	if err := os.MkdirAll(n.SpoolDir(), 0o700); err != nil {
+		return fmt.Errorf("create spool dir: %w", err)
+	}
+	key, err := p2p.LoadOrCreateKey(n.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	if n.token, err = loadOrCreateToken(n.cfg.DataDir, n.cfg.BillingToken); err != nil {
+		return err
+	}
+
+	sopts := chunk.DefaultOptions(filepath.Join(n.cfg.DataDir, "chunks"))
+	sopts.Logger = n.cfg.Logger.With("sys", "chunk")
+	if n.store, err = chunk.Open(sopts); err != nil {
+		return fmt.Errorf("open chunk store: %w", err)
+	}
+
+	addrs, err := p2p.ListenAddrsFor(n.cfg.P2PAddrs)
+	if err != nil {
+		return fmt.Errorf("p2p-addr: %w", err)
+	}
+	if n.host, err = p2p.New(ctx, p2p.Config{Key: key, ListenAddrs: addrs, Logger: n.cfg.Logger.With("sys", "p2p")}); err != nil {
+		return fmt.Errorf("start p2p host: %w", err)
+	}
+
+	n.ledger = billing.NewLedger()
+	rc := consensus.DefaultConfig()
+	rc.Dir = filepath.Join(n.cfg.DataDir, "raft")
+	rc.ID = n.host.ID().String()
+	rc.Layer = n.host.RaftLayer()
+	rc.Bootstrap = len(n.cfg.Bootstrap) == 0
+	rc.Logger = n.cfg.Logger.With("sys", "consensus")
+	if n.raft, err = consensus.Open(rc, n.ledger); err != nil {
+		return fmt.Errorf("open ledger: %w", err)
+	}
+	if err := n.raft.WaitReady(ctx); err != nil {
+		return fmt.Errorf("wait for the ledger: %w", err)
+	}
+	if err := n.genesis(ctx); err != nil {
+		return err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.reconcile(loopCtx)
+	n.wg.Add(2)
+	go n.expiryLoop(loopCtx)
+	go n.gcLoop(loopCtx)
+	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dev", n.cfg.Dev)
+	return nil
+}
+
+// genesis initialises a new network's settings and registers this node.
+func (n *Node) genesis(ctx context.Context) error {
+	if _, ok := n.settings(); !ok {
+		s := billing.DefaultSettings()
+		s.Replicas = n.cfg.Replicas
+		if n.cfg.Dev {
+			s = billing.DevSettings()
+		}
+		if _, err := n.apply(ctx, billing.Command{Init: &billing.Init{Settings: s}}); err != nil {
+			return fmt.Errorf("initialise the network: %w", err)
+		}
+	}
+	s, _ := n.settings()
+	if n.cfg.Dev && !s.SelfAttest {
+		return errors.New("dev: this data dir holds a network that is not a --dev network")
+	}
+	self := n.host.ID().String()
+	var known billing.Node
+	var registered bool
+	n.ledger.Read(func(st *billing.State) { known, registered = st.Node(self) })
+	if registered && known.HTTP == n.cfg.HTTPAddr {
+		return nil
+	}
+	_, err := n.apply(ctx, billing.Command{Register: &billing.Register{Node: billing.Node{
+		PeerID: self, PublicKey: n.host.PublicKey(), HTTP: n.cfg.HTTPAddr, Joined: n.now(),
+	}}})
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("register this node: %w", err)
+	}
+	return nil
+}
+
+// Close stops the loops and closes the ledger, the host and the store, in
+// that order. Idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.wg.Wait()
+		n.closeErr = n.closeParts()
+		n.log.Info("node stopped")
+	})
+	return n.closeErr
+}
+
+func (n *Node) closeParts() error {
+	var errs []error
+	if n.raft != nil {
+		errs = append(errs, n.raft.Close())
+	}
+	if n.host != nil {
+		errs = append(errs, n.host.Close())
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) now() time.Time { return n.clock.Now().UTC() }
+
+// PeerID is the node's libp2p peer id, its name in the network.
+func (n *Node) PeerID() string { return n.host.ID().String() }
+
+// BillingToken is the bearer token POST /payments must carry.
+func (n *Node) BillingToken() string { return n.token }
+
+// TokenFile is where a node with data dir dir keeps the billing token it
+// generated (when no token was configured).
+func TokenFile(dir string) string { return filepath.Join(dir, "billing.token") }
+
+// SpoolDir is a directory of the node's for request bodies that must wait
+// on disk (an upload whose attributes follow its bytes).
+func (n *Node) SpoolDir() string { return filepath.Join(n.cfg.DataDir, "spool") }
+
+// loadOrCreateToken returns the configured token, or the one kept in the
+// data dir, creating it (0600) on first use.
+func loadOrCreateToken(dir, configured string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	path := TokenFile(dir)
+	if b, err := os.ReadFile(path); err == nil {
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("billing token file %s is empty", path)
+		}
+		return tok, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read billing token: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("generate billing token: %w", err)
+	}
+	tok := hex.EncodeToString(raw[:])
+	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write billing token: %w", err)
+	}
+	return tok, nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,73 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/billing"
+)
+
+// Pay records a payment the payment processor reports. A successful payment
+// of a new file's quote starts its lease, and the node then places the file
+// (pins it and records the holders); one of an extension quote lengthens the
+// term; status error cancels the open quote.
+func (n *Node) Pay(ctx context.Context, p PaymentRequest) (Payment, error) {
+	if p.Status != api.PaymentSuccess && p.Status != api.PaymentError {
+		return Payment{}, &FieldError{Pointer: "/data/attributes/status", Code: api.CodeInvalidValue, Detail: `status must be "success" or "error"`}
+	}
+	if p.Amount < 0 {
+		return Payment{}, &FieldError{Pointer: "/data/attributes/amount", Code: api.CodeInvalidValue, Detail: "amount must not be negative"}
+	}
+	res, err := n.apply(ctx, billing.Command{Pay: &billing.Pay{
+		PaymentID: uuid.NewString(), FileID: p.FileID, Status: p.Status, Amount: p.Amount,
+	}})
+	if err != nil {
+		return Payment{}, err
+	}
+	n.metrics.payments.WithLabelValues(p.Status).Inc()
+	n.dropStaged(ctx, res.Dropped)
+	if res.File != nil && res.File.State == billing.StateStoring {
+		// Place it now; when that fails, the reconcile loop retries.
+		if err := n.place(ctx, res.File.ID); err != nil {
+			n.log.Warn("place paid file", "file", res.File.ID, "err", err)
+		}
+	}
+	return paymentOf(*res.Payment), nil
+}
+
+// Payment returns a recorded payment.
+func (n *Node) Payment(_ context.Context, id string) (Payment, error) {
+	var p billing.Payment
+	var ok bool
+	n.ledger.Read(func(st *billing.State) { p, ok = st.Payment(id) })
+	if !ok {
+		return Payment{}, fmt.Errorf("%w: no payment %s", ErrNotFound, id)
+	}
+	return paymentOf(p), nil
+}
+
+func paymentOf(p billing.Payment) Payment {
+	return Payment{ID: p.ID, FileID: p.FileID, Status: p.Status, Amount: p.Amount, CreatedAt: p.At}
+}
+
+// LocalPayments reports what is due to this node for the UTC days from..to
+// inclusive.
+func (n *Node) LocalPayments(_ context.Context, from, to time.Time) (LocalReport, error) {
+	from, to = day(from), day(to)
+	if to.Before(from) {
+		return LocalReport{}, &FieldError{Pointer: "", Code: api.CodeInvalidValue, Detail: "from must not be after to"}
+	}
+	var r billing.LocalReport
+	self := n.PeerID()
+	n.ledger.Read(func(st *billing.State) { r = st.LocalReport(self, from, to) })
+	return LocalReport{From: from, To: to, Amount: r.Amount, Size: r.Size}, nil
+}
+
+func day(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}

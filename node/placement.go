@@ -1,0 +1,191 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/chunk"
+)
+
+// place stores a paid file: the node pins it for its lease (from the staged
+// upload) and records itself as a holder with a signed receipt. Replication
+// to other holders arrives with the storage issue; until then the issuer is
+// the file's only holder. Idempotent: safe to run again after a crash.
+func (n *Node) place(ctx context.Context, id string) error {
+	n.placing.Lock()
+	defer n.placing.Unlock()
+	f, ok := n.ledgerFile(id)
+	if !ok {
+		return fmt.Errorf("%w: no file %s", ErrNotFound, id)
+	}
+	if f.State != billing.StateStoring {
+		return nil
+	}
+	self := n.PeerID()
+	if f.Issuer != self {
+		return nil // the issuer places it
+	}
+	root, err := cid.Decode(f.CID)
+	if err != nil {
+		return fmt.Errorf("file %s has a bad cid: %w", id, err)
+	}
+	if err := n.store.Pin(ctx, leasePrefix+id, root); err != nil {
+		return fmt.Errorf("pin %s for its lease: %w", id, err)
+	}
+	if err := n.store.Unpin(ctx, stagePrefix+id); err != nil {
+		return fmt.Errorf("unpin staged %s: %w", id, err)
+	}
+	for _, h := range f.Holders {
+		if h == self {
+			return nil
+		}
+	}
+	rc := billing.Receipt{FileID: f.ID, CID: f.CID, Size: f.Size, Holder: self}
+	if rc.Signature, err = n.host.Sign(rc.Canonical()); err != nil {
+		return fmt.Errorf("sign receipt: %w", err)
+	}
+	if _, err := n.apply(ctx, billing.Command{Hold: &billing.Hold{FileID: id, Receipts: []billing.Receipt{rc}}}); err != nil {
+		return fmt.Errorf("record holder of %s: %w", id, err)
+	}
+	return nil
+}
+
+// dropStaged unpins the staged data of uploads whose quote was cancelled or
+// expired unpaid.
+func (n *Node) dropStaged(ctx context.Context, ids []string) {
+	for _, id := range ids {
+		if err := n.store.Unpin(context.WithoutCancel(ctx), stagePrefix+id); err != nil {
+			n.log.Warn("drop staged upload", "file", id, "err", err)
+		}
+	}
+}
+
+// expiryLoop sweeps the ledger for leases and quotes whose time is up and
+// reconciles the store's pins with the ledger.
+func (n *Node) expiryLoop(ctx context.Context) {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.ExpiryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.sweep(ctx)
+		n.reconcile(ctx)
+	}
+}
+
+// sweep asks the ledger to expire what is due; the leader does it for the
+// network (the command is idempotent, so a stale leader is harmless).
+func (n *Node) sweep(ctx context.Context) {
+	if !n.raft.IsLeader() {
+		return
+	}
+	if !n.sweepDue() {
+		return
+	}
+	res, err := n.apply(ctx, billing.Command{Expire: &billing.Expire{}})
+	if err != nil {
+		if !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+			n.log.Warn("expiry sweep", "err", err)
+		}
+		return
+	}
+	if len(res.Expired)+len(res.Dropped) > 0 {
+		n.log.Info("expired", "leases", len(res.Expired), "quotes", len(res.Dropped))
+	}
+}
+
+// sweepDue reports whether any lease or open quote has reached its end, so
+// an idle network does not grow its log with empty sweeps.
+func (n *Node) sweepDue() bool {
+	now := n.now()
+	due := false
+	n.ledger.Read(func(st *billing.State) { due = st.Due(now) })
+	return due
+}
+
+// reconcile brings the store's pins in line with the ledger: staged data of
+// files no longer waiting for payment is dropped, leases that ended are
+// unpinned, and paid files this node must place are placed. It is what makes
+// a crash at any point between the ledger and the store harmless.
+func (n *Node) reconcile(ctx context.Context) {
+	pins, err := n.store.Pins(ctx, "")
+	if err != nil {
+		n.log.Warn("list pins", "err", err)
+		return
+	}
+	for owner := range pins {
+		var id, kind string
+		switch {
+		case len(owner) > len(stagePrefix) && owner[:len(stagePrefix)] == stagePrefix:
+			id, kind = owner[len(stagePrefix):], stagePrefix
+		case len(owner) > len(leasePrefix) && owner[:len(leasePrefix)] == leasePrefix:
+			id, kind = owner[len(leasePrefix):], leasePrefix
+		default:
+			continue
+		}
+		f, ok := n.ledgerFile(id)
+		keep := ok
+		if ok {
+			switch kind {
+			case stagePrefix:
+				keep = f.State == billing.StateQuoted || f.State == billing.StateStoring
+			case leasePrefix:
+				keep = f.State != billing.StateExpired && f.State != billing.StateCancelled
+			}
+		}
+		if !keep {
+			if err := n.store.Unpin(ctx, owner); err != nil {
+				n.log.Warn("unpin", "owner", owner, "err", err)
+			}
+		}
+	}
+	var storing []string
+	self := n.PeerID()
+	n.ledger.Read(func(st *billing.State) {
+		for _, f := range st.Storing(self) {
+			storing = append(storing, f)
+		}
+	})
+	for _, id := range storing {
+		if err := n.place(ctx, id); err != nil && ctx.Err() == nil {
+			if errors.Is(err, chunk.ErrNotFound) {
+				n.log.Error("paid file's staged data is missing", "file", id, "err", err)
+				continue
+			}
+			n.log.Warn("place paid file", "file", id, "err", err)
+		}
+	}
+}
+
+// gcLoop collects chunks that nothing pins any more.
+func (n *Node) gcLoop(ctx context.Context) {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := n.store.GC(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("gc", "err", err)
+			}
+			continue
+		}
+		if st.Chunks > 0 {
+			n.log.Info("gc", "chunks", st.Chunks, "bytes", st.Bytes)
+		}
+	}
+}

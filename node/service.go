@@ -1,0 +1,158 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/chunk"
+)
+
+// Status says whether the node can take writes: the ledger must have a
+// leader and the network enough nodes to attest quotes.
+func (n *Node) Status(_ context.Context) Status {
+	st := Status{Leader: n.raft.Leader(), Index: n.ledger.Index()}
+	s, ok := n.settings()
+	switch {
+	case !ok:
+		st.Reason = "the network is not initialised"
+	case st.Leader == "":
+		st.Reason = "the billing ledger has no leader"
+	default:
+		if err := n.canQuote(s); err != nil {
+			st.Reason = err.Error()
+		} else {
+			st.Up = true
+		}
+	}
+	return st
+}
+
+// Info describes the node and the network's settings.
+func (n *Node) Info(_ context.Context) api.Info {
+	s, _ := n.settings()
+	info := api.Info{
+		Name:        "dds",
+		Description: "a peer-to-peer storage network with paid, agreed storage",
+		Version:     Version,
+		PeerID:      n.PeerID(),
+		Prices: api.PriceTable{
+			Rate:          api.Tokens(s.Rate),
+			MinimumPrice:  api.Tokens(s.MinPrice),
+			QuoteLifetime: s.QuoteLifetime,
+			MaxTerm:       s.MaxTerm,
+		},
+		Replicas:  s.Replicas,
+		ChunkSize: s.ChunkSize,
+		Capacity:  n.cfg.Capacity,
+		Free:      n.free(),
+		Stored:    n.store.Usage().Bytes,
+		MaxUpload: n.cfg.MaxUpload,
+		Dev:       s.SelfAttest,
+		Threshold: s.Threshold,
+	}
+	for _, a := range n.host.Addrs() {
+		info.Addrs = append(info.Addrs, a.String())
+	}
+	rs := n.raft.Status()
+	role := map[string]string{}
+	for _, v := range rs.Voters {
+		role[v] = "voter"
+	}
+	for _, v := range rs.NonVoters {
+		role[v] = "nonvoter"
+	}
+	n.ledger.Read(func(st *billing.State) {
+		for _, nd := range st.Nodes() {
+			r := role[nd.PeerID]
+			if r == "" {
+				r = "registered"
+			}
+			info.Quorum = append(info.Quorum, api.Member{
+				PeerID: nd.PeerID, PublicKey: base64.StdEncoding.EncodeToString(nd.PublicKey), Role: r, HTTP: nd.HTTP,
+			})
+		}
+	})
+	return info
+}
+
+// free is the capacity this node has left.
+func (n *Node) free() int64 {
+	f := n.cfg.Capacity - n.store.Usage().Bytes
+	if f < 0 {
+		return 0
+	}
+	return f
+}
+
+// Records is the node's durable store of idempotency records.
+func (n *Node) Records() *Records { return &Records{store: n.store} }
+
+// Records keeps small durable records (the HTTP API's idempotency keys) in
+// the node's store, so they survive a restart.
+type Records struct{ store *chunk.Store }
+
+// Get returns the record under key, and whether there is one.
+func (r *Records) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	b, err := r.store.GetMeta(ctx, recordsKey+key)
+	if errors.Is(err, chunk.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read record: %w", err)
+	}
+	return b, true, nil
+}
+
+// Put stores val under key.
+func (r *Records) Put(ctx context.Context, key string, val []byte) error {
+	if err := r.store.PutMeta(ctx, recordsKey+key, val); err != nil {
+		return fmt.Errorf("write record: %w", err)
+	}
+	return nil
+}
+
+type metrics struct {
+	uploads     prometheus.Counter
+	uploadBytes prometheus.Counter
+	readBytes   prometheus.Counter
+	payments    *prometheus.CounterVec
+	collectors  []prometheus.Collector
+}
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{
+		uploads:     prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_uploads_total", Help: "Uploads staged and quoted."}),
+		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_upload_bytes_total", Help: "Bytes of uploads staged and quoted."}),
+		readBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_read_bytes_total", Help: "File bytes read for downloads."}),
+		payments:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_payments_total", Help: "Payments recorded, by status."}, []string{"status"}),
+	}
+	m.collectors = []prometheus.Collector{
+		m.uploads, m.uploadBytes, m.readBytes, m.payments,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_bytes", Help: "Bytes of distinct chunks in the store."},
+			func() float64 { return float64(n.store.Usage().Bytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_chunks", Help: "Distinct chunks in the store."},
+			func() float64 { return float64(n.store.Usage().Chunks) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_ledger_applied_index", Help: "Last ledger log index applied on this node."},
+			func() float64 { return float64(n.ledger.Index()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_ledger_is_leader", Help: "1 when this node leads the ledger."},
+			func() float64 {
+				if n.raft.IsLeader() {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_capacity_free_bytes", Help: "Capacity this node has left."},
+			func() float64 { return float64(n.free()) }),
+	}
+	return m
+}
+
+// Collectors are the node's Prometheus metrics, to register next to the
+// HTTP API's.
+func (n *Node) Collectors() []prometheus.Collector { return n.metrics.collectors }

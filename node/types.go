@@ -1,0 +1,104 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Errors the node's operations return; node/httpapi maps each to its HTTP
+// status and error code in one place.
+var (
+	ErrNotFound        = errors.New("not found")
+	ErrPaymentRequired = errors.New("payment required")
+	ErrGone            = errors.New("gone")
+	ErrUnavailable     = errors.New("unavailable")
+	ErrTooLarge        = errors.New("too large")
+	ErrConflict        = errors.New("conflict")
+	ErrAlreadyPaid     = errors.New("already paid")
+	ErrQuoteExpired    = errors.New("quote expired")
+	ErrAmountTooLow    = errors.New("amount too low")
+	ErrInvalid         = errors.New("invalid")
+	ErrClosed          = errors.New("node closed")
+)
+
+// FieldError is an invalid value in a request: Pointer is the JSON pointer
+// of the field (for example "/data/attributes/duration") and Code an API
+// error code (api.CodeInvalidValue, api.CodeTooLong, ...). It wraps
+// [ErrInvalid].
+type FieldError struct {
+	Pointer string
+	Code    string
+	Detail  string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Pointer, e.Detail) }
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// File is a file as the node reports it: its resource attributes, from the
+// replicated ledger.
+type File struct {
+	ID             string
+	Name           string
+	CID            string
+	Size           int64
+	Additional     map[string]json.RawMessage
+	State          string // api.StateQuoted, api.StateStoring, ...
+	Duration       int64  // the term in seconds (the quoted one while quoted)
+	Price          int64  // nanotokens: the open quote's, else the last paid one's
+	QuoteExpiresAt time.Time
+	CreatedAt      time.Time
+	StoredAt       time.Time // zero until paid
+	ExpiresAt      time.Time // zero until paid
+	Replicas       []string  // peer ids of the holders
+	AttestedBy     []string  // peer ids that signed the open or last quote
+}
+
+// Upload is a request to store a new file. Body streams the bytes; the node
+// never holds them whole.
+type Upload struct {
+	Name       string
+	Duration   int64 // seconds; 0 means the default term
+	Additional map[string]json.RawMessage
+	Body       io.Reader
+}
+
+// Patch changes a file: a longer term (answered with a quote) and/or
+// additional attributes merged in (a JSON null value removes the key).
+type Patch struct {
+	Duration   *int64
+	Additional map[string]json.RawMessage
+}
+
+// PaymentRequest is a payment reported by the payment processor.
+type PaymentRequest struct {
+	FileID string
+	Status string // api.PaymentSuccess or api.PaymentError
+	Amount int64  // nanotokens
+}
+
+// Payment is a recorded payment.
+type Payment struct {
+	ID        string
+	FileID    string
+	Status    string
+	Amount    int64
+	CreatedAt time.Time
+}
+
+// LocalReport is what is due to this node over a range of days.
+type LocalReport struct {
+	From, To time.Time // whole UTC days, inclusive
+	Amount   int64     // nanotokens
+	Size     int64     // bytes: the largest daily figure held
+}
+
+// Status says whether the node can serve writes now.
+type Status struct {
+	Up     bool
+	Reason string // why not, when down
+	Leader string
+	Index  uint64 // last applied ledger index
+}

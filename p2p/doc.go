@@ -1,0 +1,28 @@
+// Package p2p is the node's libp2p side: its persistent identity, the host
+// with its transports, and the stream protocols built on it.
+//
+// A node loads (or creates on first start) its ed25519 identity with
+// [LoadOrCreateKey], expands the --p2p-addr values with [ListenAddrsFor] and
+// starts a [Host] with [New]:
+//
+//	key, err := p2p.LoadOrCreateKey(dataDir)
+//	addrs, err := p2p.ListenAddrsFor([]string{"/ip4/0.0.0.0/tcp/7071"})
+//	h, err := p2p.New(ctx, p2p.Config{Key: key, ListenAddrs: addrs, Logger: logger})
+//	defer h.Close()
+//
+// The host listens on TCP and QUIC, secures connections with Noise or TLS,
+// multiplexes them with yamux and runs under a connection manager and the
+// resource manager ([ResourceLimits]). Its peer id ([Host.ID]) is the node's
+// name everywhere; [Host.Addrs] gives its dialable addresses ending in
+// /p2p/<id>.
+//
+// The identity key also signs what the node attests: [Host.Sign] makes an
+// ed25519 signature that anyone checks with [Verify], given the raw public
+// key from [Host.PublicKey] or, from the peer id alone, [PublicKeyOf].
+//
+// The ledger's Raft group talks over [Host.RaftLayer]: a raft.StreamLayer
+// whose connections are libp2p streams of [RaftProtocol] and whose addresses
+// are peer id strings, so consensus shares the node's identity, port and
+// encryption. [Host.Libp2p] exposes the underlying host for the protocols
+// added on top (DHT, gossipsub, chunk exchange).
+package p2p

@@ -1,0 +1,267 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/crypto/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// RaftProtocol is the stream protocol that carries the ledger's Raft RPCs.
+const RaftProtocol protocol.ID = "/dds/raft/1.0.0"
+
+var (
+	// ErrInvalidKey reports an identity key file that does not decode.
+	ErrInvalidKey = errors.New("invalid identity key")
+	// ErrNotEd25519 reports a key of another type than ed25519.
+	ErrNotEd25519 = errors.New("not an ed25519 key")
+	// ErrNoListenAddrs reports an empty list of listen addresses.
+	ErrNoListenAddrs = errors.New("no listen addresses")
+	// ErrSelfDial reports a stream dial to the host's own peer id.
+	ErrSelfDial = errors.New("dial to self")
+)
+
+// Connection manager watermarks: trimming starts above connHigh and keeps
+// connLow connections. A network of tens of nodes stays below connLow.
+const (
+	connLow     = 128
+	connHigh    = 256
+	connGrace   = time.Minute
+	dialTimeout = 15 * time.Second
+)
+
+// Config configures a [Host].
+type Config struct {
+	// Key is the node's identity (see [LoadOrCreateKey]); it must be ed25519.
+	Key crypto.PrivKey
+	// ListenAddrs are multiaddrs to listen on, e.g. "/ip4/127.0.0.1/tcp/0"
+	// and "/ip4/127.0.0.1/udp/0/quic-v1" (see [ListenAddrsFor]).
+	ListenAddrs []string
+	// Logger receives the host's own log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// Host is the node's libp2p host: its identity, its transports and the
+// stream protocols built on them. Create it with [New], stop it with
+// [Host.Close].
+type Host struct {
+	host host.Host
+	key  crypto.PrivKey
+	pub  []byte
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	raft   *streamLayer
+	closed bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a libp2p host listening on cfg.ListenAddrs with the TCP and QUIC
+// transports, Noise and TLS security, yamux, a connection manager and the
+// resource manager (limits sized for many nodes on one loopback host; see
+// [ResourceLimits]). mDNS, relays, hole punching and NAT port mapping are off.
+// ctx bounds the start-up only.
+func New(ctx context.Context, cfg Config) (*Host, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if cfg.Key == nil {
+		return nil, fmt.Errorf("new host: %w: no key", ErrInvalidKey)
+	}
+	if cfg.Key.Type() != pb.KeyType_Ed25519 {
+		return nil, fmt.Errorf("new host: %w", ErrNotEd25519)
+	}
+	if len(cfg.ListenAddrs) == 0 {
+		return nil, fmt.Errorf("new host: %w", ErrNoListenAddrs)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	pub, err := cfg.Key.GetPublic().Raw()
+	if err != nil {
+		return nil, fmt.Errorf("new host: public key: %w", err)
+	}
+
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(ResourceLimits()))
+	if err != nil {
+		return nil, fmt.Errorf("new host: resource manager: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(connGrace))
+	if err != nil {
+		_ = rm.Close()
+		return nil, fmt.Errorf("new host: connection manager: %w", err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(cfg.Key),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.DisableRelay(),
+		libp2p.WithDialTimeout(dialTimeout),
+	)
+	if err != nil {
+		// libp2p.New closes them only on some failures; closing twice is safe.
+		_ = cm.Close()
+		_ = rm.Close()
+		return nil, fmt.Errorf("new host: %w", err)
+	}
+	hh := &Host{host: h, key: cfg.Key, pub: pub, log: logger}
+	logger.Info("p2p host started", "peer_id", h.ID().String(), "addrs", fmt.Sprint(hh.Addrs()))
+	return hh, nil
+}
+
+// ResourceLimits returns the resource manager limits a [Host] runs with:
+// libp2p's defaults scaled to the machine, with the per-peer, per-protocol
+// and transient stream and connection limits raised so that tens of nodes on
+// one loopback host, each fetching chunks over many parallel streams, stay
+// within them. The manager is never disabled.
+func ResourceLimits() rcmgr.ConcreteLimitConfig {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	raise := func(b *rcmgr.BaseLimit, conns, streams int) {
+		if conns > 0 {
+			b.ConnsInbound = max(b.ConnsInbound, conns)
+			b.ConnsOutbound = max(b.ConnsOutbound, conns)
+			b.Conns = max(b.Conns, 2*conns)
+		}
+		b.StreamsInbound = max(b.StreamsInbound, streams)
+		b.StreamsOutbound = max(b.StreamsOutbound, streams)
+		b.Streams = max(b.Streams, 2*streams)
+	}
+	raise(&limits.SystemBaseLimit, 512, 8192)
+	raise(&limits.AllowlistedSystemBaseLimit, 512, 8192)
+	raise(&limits.TransientBaseLimit, 128, 1024)
+	raise(&limits.AllowlistedTransientBaseLimit, 128, 1024)
+	raise(&limits.ServiceBaseLimit, 0, 4096)
+	raise(&limits.ServicePeerBaseLimit, 0, 1024)
+	raise(&limits.ProtocolBaseLimit, 0, 4096)
+	raise(&limits.ProtocolPeerBaseLimit, 0, 1024)
+	raise(&limits.PeerBaseLimit, 16, 2048)
+	limits.PeerBaseLimit.FD = max(limits.PeerBaseLimit.FD, 16)
+	limits.ProtocolPeerBaseLimit.Memory = max(limits.ProtocolPeerBaseLimit.Memory, 64<<20)
+	return limits.AutoScale()
+}
+
+// ID returns the host's peer id, the node's name everywhere.
+func (h *Host) ID() peer.ID { return h.host.ID() }
+
+// Libp2p returns the underlying libp2p host, for protocols added later.
+func (h *Host) Libp2p() host.Host { return h.host }
+
+// Addrs returns the host's full addresses, each ending in /p2p/<id>: loopback
+// addresses first, then the others; TCP before QUIC within each group.
+func (h *Host) Addrs() []multiaddr.Multiaddr {
+	addrs := slices.Clone(h.host.Addrs())
+	slices.SortStableFunc(addrs, func(a, b multiaddr.Multiaddr) int {
+		return addrRank(a) - addrRank(b)
+	})
+	out, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: h.host.ID(), Addrs: addrs})
+	if err != nil {
+		// Only an empty peer id fails, and a running host always has one.
+		return nil
+	}
+	return out
+}
+
+func addrRank(a multiaddr.Multiaddr) int {
+	rank := 0
+	if !manet.IsIPLoopback(a) {
+		rank += 2
+	}
+	if _, err := a.ValueForProtocol(multiaddr.P_TCP); err != nil {
+		rank++
+	}
+	return rank
+}
+
+// Sign signs data with the host's ed25519 identity key; [Verify] checks the
+// signature against [Host.PublicKey].
+func (h *Host) Sign(data []byte) ([]byte, error) {
+	sig, err := h.key.Sign(data)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	return sig, nil
+}
+
+// PublicKey returns the raw 32-byte ed25519 public key of the host.
+func (h *Host) PublicKey() []byte { return slices.Clone(h.pub) }
+
+// RaftLayer returns a [raft.StreamLayer] that carries Raft over libp2p
+// streams of [RaftProtocol]. Its addresses are peer id strings: Dial opens a
+// stream to the peer with that id (the peer's addresses must be known to the
+// host, from a connection, the peerstore or, later, the DHT), Accept returns
+// inbound streams, Addr is the host's own id. There is one open layer per
+// host: calling RaftLayer again returns it, until it is closed (the Raft
+// transport closes it); then the next call makes a new one. Closing the layer
+// resets every stream it handed out.
+func (h *Host) RaftLayer() raft.StreamLayer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.raft != nil {
+		return h.raft
+	}
+	l := newStreamLayer(h.host, RaftProtocol)
+	l.onClose = func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.raft == l {
+			h.host.RemoveStreamHandler(RaftProtocol)
+			h.raft = nil
+		}
+	}
+	if h.closed {
+		// The host is gone: hand out a closed layer whose calls fail.
+		l.shutdown()
+		return l
+	}
+	h.raft = l
+	h.host.SetStreamHandler(RaftProtocol, l.handle)
+	return l
+}
+
+// Close closes the Raft stream layer, if open, and the libp2p host. It is
+// idempotent.
+func (h *Host) Close() error {
+	h.closeOnce.Do(func() {
+		h.mu.Lock()
+		h.closed = true
+		l := h.raft
+		h.mu.Unlock()
+		if l != nil {
+			_ = l.Close()
+		}
+		if err := h.host.Close(); err != nil {
+			h.closeErr = fmt.Errorf("close host: %w", err)
+		}
+	})
+	return h.closeErr
+}
