@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -32,7 +33,7 @@ func (c *testClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func devConfig(t *testing.T, dir string, clock Clock) Config {
+func devConfig(t testing.TB, dir string, clock Clock) Config {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DataDir = dir
@@ -42,10 +43,11 @@ func devConfig(t *testing.T, dir string, clock Clock) Config {
 	cfg.Clock = clock
 	cfg.ExpiryInterval = time.Hour // tests sweep by hand
 	cfg.GCInterval = time.Hour
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return cfg
 }
 
-func startDev(t *testing.T, dir string, clock Clock) *Node {
+func startDev(t testing.TB, dir string, clock Clock) *Node {
 	t.Helper()
 	n, err := New(devConfig(t, dir, clock))
 	if err != nil {

@@ -81,6 +81,20 @@ func (n *Node) Info(_ context.Context) api.Info {
 	return info
 }
 
+// LedgerHash is the hash of this node's replica of the ledger: equal on
+// every node that applied the same commands.
+func (n *Node) LedgerHash() [32]byte {
+	var h [32]byte
+	n.ledger.Read(func(st *billing.State) { h = st.Hash() })
+	return h
+}
+
+// CollectGarbage removes the chunks nothing pins any more now, rather than
+// at the next GC tick.
+func (n *Node) CollectGarbage(ctx context.Context) (chunk.GCStats, error) {
+	return n.store.GC(ctx)
+}
+
 // free is the capacity this node has left.
 func (n *Node) free() int64 {
 	f := n.cfg.Capacity - n.store.Usage().Bytes

@@ -9,90 +9,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ddsnet/dds/api"
 )
 
-// stderrWatch collects a process's stderr and reports the
-// "dds: serving URL" line.
-type stderrWatch struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	serving chan string
-	sent    bool
-}
-
-func (w *stderrWatch) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if !w.sent {
-		for line := range strings.Lines(w.buf.String()) {
-			if url, ok := strings.CutPrefix(strings.TrimSpace(line), "dds: serving "); ok && strings.HasSuffix(line, "\n") {
-				w.serving <- url
-				w.sent = true
-				break
-			}
-		}
-	}
-	return len(p), nil
-}
-
-func (w *stderrWatch) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-// TestEndToEnd builds the binary, runs a --dev daemon and uses it with the
-// client commands, then stops it with SIGINT.
+// TestEndToEnd runs a --dev daemon and uses it with the client commands,
+// then stops it with SIGINT.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the dds binary; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "dds")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "GOTOOLCHAIN=local")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
+	bin := ddsBinary(t)
 	const token = "e2e-billing-token"
-	daemon := exec.Command(bin, "daemon", "--dev", "--data-dir", filepath.Join(dir, "data"),
-		"--http-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0", "--billing-token", token)
-	watch := &stderrWatch{serving: make(chan string, 1)}
-	daemon.Stderr = watch
-	daemon.Env = append(os.Environ(), "DDS_CONFIG=", "DDS_NODE=")
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- daemon.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = daemon.Process.Kill()
-			<-exited
-		}
-	})
-
-	var url string
-	select {
-	case url = <-watch.serving:
-	case err := <-exited:
-		stopped = true
-		if strings.Contains(watch.String(), "not implemented yet") {
-			t.Skipf("the node is still the skeleton (daemon: %v): %s", err, strings.TrimSpace(watch.String()))
-		}
-		t.Fatalf("daemon exited before serving: %v\n%s", err, watch.String())
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("daemon did not serve within 2 minutes:\n%s", watch.String())
-	}
+	d := startDaemon(t, filepath.Join(dir, "data"), "--billing-token", token)
+	url := d.url
 
 	run := func(args ...string) string {
 		t.Helper()
@@ -104,7 +37,7 @@ func TestEndToEnd(t *testing.T) {
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("dds %s: %v\nstdout: %s\nstderr: %s\ndaemon: %s", strings.Join(args, " "), err,
-				stdout.String(), stderr.String(), watch.String())
+				stdout.String(), stderr.String(), d.stderr)
 		}
 		return stdout.String()
 	}
@@ -149,16 +82,5 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("status:\n%s", st)
 	}
 
-	if err := daemon.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Fatalf("daemon exit after SIGINT: %v\n%s", err, watch.String())
-		}
-	case <-time.After(45 * time.Second):
-		t.Fatalf("daemon still running 45 s after SIGINT:\n%s", watch.String())
-	}
+	d.stop(t)
 }

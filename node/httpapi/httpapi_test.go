@@ -99,7 +99,26 @@ func multipartBody(t testing.TB, parts [][2]string, filename string) (string, *b
 type chunked struct{ io.Reader }
 
 func TestBadRequests(t *testing.T) {
-	s, svc := newTestServer(t, func(c *Config) { c.MaxUpload = 1 << 20 })
+	small := func(c *Config) { c.MaxUpload = 1 << 20 }
+	t.Run("fake", func(t *testing.T) {
+		s, svc := newTestServer(t, small)
+		badRequests(t, s, svc.maxTerm, svc.state)
+	})
+	t.Run("node", func(t *testing.T) {
+		s, n := newNodeServer(t, small)
+		state := func() string {
+			if _, err := n.CollectGarbage(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("ledger %x, stored %d bytes", n.LedgerHash(), n.Info(t.Context()).Stored)
+		}
+		badRequests(t, s, n.Info(t.Context()).Prices.MaxTerm, state)
+	})
+}
+
+// badRequests sends the table of bad requests to s and checks each answer,
+// and that none of them changed the node's state.
+func badRequests(t *testing.T, s *Server, maxTerm int64, state func() string) {
 	q := upload(t, s, "q.txt", "quoted file").ID
 	const unknown = "0b9f3a5e-2c1d-4e8f-9a7b-6c5d4e3f2a1b"
 	// A refusal stored under an idempotency key, reused below with another body.
@@ -111,7 +130,7 @@ func TestBadRequests(t *testing.T) {
 	if rec.Code != http.StatusBadRequest {
 		t.Fatalf("keyed low payment: %d %s", rec.Code, rec.Body)
 	}
-	before := svc.state()
+	before := state()
 
 	big := strings.Repeat("x", 2<<20)
 	manyKeys := make([]string, 65)
@@ -160,7 +179,7 @@ func TestBadRequests(t *testing.T) {
 		{"duration negative", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"duration":-5`)), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
 		{"duration fractional", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"duration":1.5`)), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
 		{"duration string", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"duration":"100"`)), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
-		{"duration over max term", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", fmt.Sprintf(`,"duration":%d`, svc.maxTerm+1))), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
+		{"duration over max term", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", fmt.Sprintf(`,"duration":%d`, maxTerm+1))), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
 		{"duration huge", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"duration":1e999`)), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
 		{"additional not an object", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"additional":[1]`)), nil, 400, api.CodeInvalidValue, P(A + "additional"), nil},
 		{"additional too many keys", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"additional":{`+strings.Join(manyKeys, ",")+`}`)), nil, 400, api.CodeInvalidValue, P(A + "additional"), nil},
@@ -280,7 +299,7 @@ func TestBadRequests(t *testing.T) {
 			}
 		})
 	}
-	if after := svc.state(); after != before {
+	if after := state(); after != before {
 		t.Errorf("the bad requests changed the node:\nbefore %s\nafter  %s", before, after)
 	}
 }
