@@ -16,9 +16,10 @@ import (
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/internal/apitest"
 )
 
-func newClient(t *testing.T, f *fakeNode, opts ...client.Option) *client.Client {
+func newClient(t *testing.T, f *apitest.Node, opts ...client.Option) *client.Client {
 	t.Helper()
 	opts = append([]client.Option{client.WithPollInterval(time.Millisecond)}, opts...)
 	c, err := client.New(f.URL(), opts...)
@@ -94,7 +95,7 @@ func TestBasePathIsKept(t *testing.T) {
 }
 
 func TestUploadReturnsQuote(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	c := newClient(t, f)
 	data := randomBytes(100_000, 1)
 	opts := client.UploadOptions{
@@ -117,14 +118,14 @@ func TestUploadReturnsQuote(t *testing.T) {
 	if string(file.Additional["owner"]) != `"alice"` {
 		t.Errorf("additional = %s", file.Additional)
 	}
-	f.set(func(f *fakeNode) {
-		if f.uploadLen != int64(len(data)) {
-			t.Errorf("Content-Length = %d, want %d", f.uploadLen, len(data))
+	f.Set(func(f *apitest.Node) {
+		if f.UploadLen != int64(len(data)) {
+			t.Errorf("Content-Length = %d, want %d", f.UploadLen, len(data))
 		}
-		if got := f.lastHeader.Get("Content-Type"); got != "application/octet-stream" {
+		if got := f.LastHeader.Get("Content-Type"); got != "application/octet-stream" {
 			t.Errorf("Content-Type = %q", got)
 		}
-		if got := f.lastHeader.Get("Idempotency-Key"); got != "k1" {
+		if got := f.LastHeader.Get("Idempotency-Key"); got != "k1" {
 			t.Errorf("Idempotency-Key = %q", got)
 		}
 	})
@@ -142,7 +143,7 @@ func TestUploadReturnsQuote(t *testing.T) {
 }
 
 func TestUploadUnknownAndZeroSize(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	c := newClient(t, f)
 	data := randomBytes(70_000, 2)
 	// io.MultiReader hides the length from net/http.
@@ -153,9 +154,9 @@ func TestUploadUnknownAndZeroSize(t *testing.T) {
 	if file.Size != int64(len(data)) {
 		t.Errorf("size = %d", file.Size)
 	}
-	f.set(func(f *fakeNode) {
-		if f.uploadLen != -1 {
-			t.Errorf("unknown size sent with Content-Length %d", f.uploadLen)
+	f.Set(func(f *apitest.Node) {
+		if f.UploadLen != -1 {
+			t.Errorf("unknown size sent with Content-Length %d", f.UploadLen)
 		}
 	})
 	// Size 0 (the zero value) with a body that is not empty still sends it.
@@ -177,7 +178,7 @@ func TestUploadUnknownAndZeroSize(t *testing.T) {
 }
 
 func TestUploadJSONStreamsBase64(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	c := newClient(t, f)
 	for _, tc := range []struct {
 		name string
@@ -213,18 +214,18 @@ func TestUploadJSONStreamsBase64(t *testing.T) {
 			if file.Size != int64(len(data)) || file.Name != "big.bin" || string(file.Additional["n"]) != "1" {
 				t.Fatalf("file = %+v", file.File)
 			}
-			f.set(func(f *fakeNode) {
-				if got := f.lastHeader.Get("Content-Type"); got != api.MediaType {
+			f.Set(func(f *apitest.Node) {
+				if got := f.LastHeader.Get("Content-Type"); got != api.MediaType {
 					t.Errorf("Content-Type = %q", got)
 				}
-				if tc.send < 0 && f.uploadLen != -1 {
-					t.Errorf("Content-Length = %d for an unknown size", f.uploadLen)
+				if tc.send < 0 && f.UploadLen != -1 {
+					t.Errorf("Content-Length = %d for an unknown size", f.UploadLen)
 				}
-				if tc.send > 0 && f.uploadLen <= tc.send {
-					t.Errorf("Content-Length = %d, want the base64 document's length", f.uploadLen)
+				if tc.send > 0 && f.UploadLen <= tc.send {
+					t.Errorf("Content-Length = %d, want the base64 document's length", f.UploadLen)
 				}
 			})
-			f.setPaid(file.ID)
+			f.SetPaid(file.ID)
 			body, n, err := c.Download(t.Context(), file.ID, 0, -1)
 			if err != nil {
 				t.Fatal(err)
@@ -265,7 +266,7 @@ func TestUploadJSONServerRefusesEarly(t *testing.T) {
 }
 
 func TestErrorDecoding(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	c := newClient(t, f)
 	// A field error with a pointer.
 	_, err := c.Upload(t.Context(), strings.NewReader("x"), client.UploadOptions{Size: 1})
@@ -289,7 +290,7 @@ func TestErrorDecoding(t *testing.T) {
 		t.Errorf("Error() = %q does not join", e.Error())
 	}
 	// Retry-After.
-	f.set(func(f *fakeNode) { f.limited = true })
+	f.Set(func(f *apitest.Node) { f.Limited = true })
 	_, err = c.File(t.Context(), "whatever")
 	e = apiError(t, err)
 	if e.Status != 429 || e.Code() != api.CodeRateLimited || e.RetryAfter != 7*time.Second || !e.Temporary() {
@@ -340,7 +341,7 @@ func TestErrorWithoutDocument(t *testing.T) {
 }
 
 func TestFileAndFiles(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	c := newClient(t, f)
 	var ids []string
 	for i := range 5 {
@@ -387,7 +388,7 @@ func TestFileAndFiles(t *testing.T) {
 }
 
 func TestDownload(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	c := newClient(t, f)
 	data := randomBytes(1000, 4)
 	file, err := c.Upload(t.Context(), bytes.NewReader(data), client.UploadOptions{Name: "d", Size: 1000})
@@ -401,7 +402,7 @@ func TestDownload(t *testing.T) {
 	if _, _, err := c.Download(t.Context(), "nope", 0, -1); !client.IsCode(err, api.CodeNotFound) {
 		t.Errorf("unknown download: %v", err)
 	}
-	f.setPaid(file.ID)
+	f.SetPaid(file.ID)
 	read := func(off, n int64) ([]byte, int64) {
 		t.Helper()
 		body, length, err := c.Download(t.Context(), file.ID, off, n)
@@ -429,7 +430,7 @@ func TestDownload(t *testing.T) {
 	if _, _, err := c.Download(t.Context(), file.ID, -1, 5); !errors.Is(err, client.ErrInvalidOption) {
 		t.Errorf("negative offset: %v", err)
 	}
-	f.set(func(f *fakeNode) { f.failBody = true })
+	f.Set(func(f *apitest.Node) { f.FailBody = true })
 	body, _, err := c.Download(t.Context(), file.ID, 0, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -464,7 +465,7 @@ func TestDownloadServerIgnoresRange(t *testing.T) {
 }
 
 func TestExtendAndUpdate(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	c := newClient(t, f)
 	file, err := c.Upload(t.Context(), strings.NewReader("hello"), client.UploadOptions{
 		Name: "h", Size: 5, Duration: 86400, Additional: map[string]json.RawMessage{"a": json.RawMessage(`1`), "b": json.RawMessage(`2`)}})
@@ -495,10 +496,10 @@ func TestExtendAndUpdate(t *testing.T) {
 }
 
 func TestPayAndWaitState(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	noToken := newClient(t, f)
 	wrongToken := newClient(t, f, client.WithBillingToken("nope"))
-	c := newClient(t, f, client.WithBillingToken(fakeToken))
+	c := newClient(t, f, client.WithBillingToken(apitest.Token))
 	file, err := c.Upload(t.Context(), strings.NewReader("pay me"), client.UploadOptions{Name: "p", Size: 6})
 	if err != nil {
 		t.Fatal(err)
@@ -549,8 +550,8 @@ func TestPayAndWaitState(t *testing.T) {
 }
 
 func TestWaitStateEnds(t *testing.T) {
-	f := newFakeNode(t)
-	c := newClient(t, f, client.WithBillingToken(fakeToken))
+	f := apitest.NewNode(t)
+	c := newClient(t, f, client.WithBillingToken(apitest.Token))
 	file, err := c.Upload(t.Context(), strings.NewReader("x"), client.UploadOptions{Name: "x", Size: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -563,12 +564,12 @@ func TestWaitStateEnds(t *testing.T) {
 		t.Errorf("quoted: %+v, %v", got, err)
 	}
 	// Rate limited once: waited out.
-	f.set(func(f *fakeNode) { f.limited = true; f.retryAfter = "0" })
+	f.Set(func(f *apitest.Node) { f.Limited = true; f.RetryAfter = "0" })
 	if got, err := c.WaitState(t.Context(), file.ID, nil, api.StateQuoted); err != nil || got.State != api.StateQuoted {
 		t.Errorf("after 429: %+v, %v", got, err)
 	}
 	var still bool
-	if f.set(func(f *fakeNode) { still = f.limited }); still {
+	if f.Set(func(f *apitest.Node) { still = f.Limited }); still {
 		t.Error("the 429 was not sent")
 	}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -589,8 +590,8 @@ func TestWaitStateEnds(t *testing.T) {
 }
 
 func TestLocalPayments(t *testing.T) {
-	f := newFakeNode(t)
-	c := newClient(t, f, client.WithBillingToken(fakeToken))
+	f := apitest.NewNode(t)
+	c := newClient(t, f, client.WithBillingToken(apitest.Token))
 	file, err := c.Upload(t.Context(), strings.NewReader("0123456789"), client.UploadOptions{Name: "x", Size: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -611,13 +612,13 @@ func TestLocalPayments(t *testing.T) {
 }
 
 func TestStatusAndInfo(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	c := newClient(t, f)
 	st, err := c.Status(t.Context())
 	if err != nil || st.Status != "up" || st.Index != 42 {
 		t.Errorf("status = %+v, %v", st, err)
 	}
-	f.set(func(f *fakeNode) { f.down = true })
+	f.Set(func(f *apitest.Node) { f.Down = true })
 	st, err = c.Status(t.Context())
 	e := apiError(t, err)
 	if st.Status != "down" || st.Reason != "no billing quorum" || e.Status != 503 ||

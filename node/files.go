@@ -43,9 +43,9 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 	if err != nil {
 		return File{}, err
 	}
-	limit := n.cfg.MaxUpload
-	if free := n.free(); free < limit {
-		limit = free
+	limit := min(n.cfg.MaxUpload, n.free())
+	if limit <= 0 {
+		return File{}, fmt.Errorf("%w: the node has no free capacity", ErrTooLarge)
 	}
 	id := uuid.NewString()
 	owner := stagePrefix + id

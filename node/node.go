@@ -152,9 +152,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.reconcile(loopCtx)
-	n.wg.Add(2)
-	go n.expiryLoop(loopCtx)
-	go n.gcLoop(loopCtx)
+	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
+	n.every(loopCtx, n.cfg.GCInterval, n.collect)
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dev", n.cfg.Dev)
 	return nil
 }

@@ -383,6 +383,11 @@ func TestDevUploadValidation(t *testing.T) {
 	if _, err := n.Upload(ctx, Upload{Name: "big", Body: bytes.NewReader(make([]byte, 1001))}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("over the limit: %v", err)
 	}
+	n.cfg.MaxUpload = 1 << 20
+	n.cfg.Capacity = 100
+	if _, err := n.Upload(ctx, Upload{Name: "over capacity", Body: bytes.NewReader(make([]byte, 101))}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("over the free capacity: %v", err)
+	}
 	var files []File
 	files, _, _ = n.Files(ctx, "", 10)
 	if len(files) != 0 {
@@ -408,5 +413,40 @@ func TestDevEmptyFile(t *testing.T) {
 	}
 	if b := readAll(t, n, f.ID, 0, -1); len(b) != 0 {
 		t.Fatalf("empty file read %d bytes", len(b))
+	}
+}
+
+// TestDevLoopsExpireAndCollect leaves expiry and GC to the node's own loops.
+func TestDevLoopsExpireAndCollect(t *testing.T) {
+	clock := &testClock{now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	cfg := devConfig(t, t.TempDir(), clock)
+	cfg.ExpiryInterval, cfg.GCInterval = 10*time.Millisecond, 10*time.Millisecond
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := t.Context()
+	f, err := n.Upload(ctx, Upload{Name: "loop.bin", Duration: 60, Body: bytes.NewReader(randomBytes(7, 3<<20))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Pay(ctx, PaymentRequest{FileID: f.ID, Status: api.PaymentSuccess, Amount: f.Price}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(61 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := n.Content(ctx, f.ID)
+		if errors.Is(err, ErrGone) && n.store.Usage().Chunks == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: content %v, store %+v", err, n.store.Usage())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -65,21 +65,30 @@ func (n *Node) dropStaged(ctx context.Context, ids []string) {
 	}
 }
 
-// expiryLoop sweeps the ledger for leases and quotes whose time is up and
-// reconciles the store's pins with the ledger.
-func (n *Node) expiryLoop(ctx context.Context) {
-	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.ExpiryInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// every runs fn every interval until ctx ends; the node's WaitGroup owns
+// the goroutine.
+func (n *Node) every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			fn(ctx)
 		}
-		n.sweep(ctx)
-		n.reconcile(ctx)
-	}
+	}()
+}
+
+// expire sweeps the ledger for leases and quotes whose time is up, then
+// reconciles the store's pins with the ledger.
+func (n *Node) expire(ctx context.Context) {
+	n.sweep(ctx)
+	n.reconcile(ctx)
 }
 
 // sweep asks the ledger to expire what is due; the leader does it for the
@@ -166,26 +175,16 @@ func (n *Node) reconcile(ctx context.Context) {
 	}
 }
 
-// gcLoop collects chunks that nothing pins any more.
-func (n *Node) gcLoop(ctx context.Context) {
-	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.GCInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// collect removes the chunks that nothing pins any more.
+func (n *Node) collect(ctx context.Context) {
+	st, err := n.CollectGarbage(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			n.log.Warn("gc", "err", err)
 		}
-		st, err := n.store.GC(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				n.log.Warn("gc", "err", err)
-			}
-			continue
-		}
-		if st.Chunks > 0 {
-			n.log.Info("gc", "chunks", st.Chunks, "bytes", st.Bytes)
-		}
+		return
+	}
+	if st.Chunks > 0 {
+		n.log.Info("gc", "chunks", st.Chunks, "bytes", st.Bytes)
 	}
 }

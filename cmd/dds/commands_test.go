@@ -12,6 +12,7 @@ import (
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/internal/apitest"
 )
 
 type result struct {
@@ -20,7 +21,7 @@ type result struct {
 }
 
 // dds runs the command line in-process against the fake node.
-func dds(t *testing.T, f *fakeNode, env map[string]string, args ...string) result {
+func dds(t *testing.T, f *apitest.Node, env map[string]string, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	all := map[string]string{"DDS_NODE": f.URL()}
@@ -56,7 +57,7 @@ func writeFile(t *testing.T, data []byte) string {
 var idLine = regexp.MustCompile(`(?m)^id:\s+(\S+)$`)
 
 // putID uploads data with dds put and returns the file id.
-func putID(t *testing.T, f *fakeNode, data []byte, args ...string) string {
+func putID(t *testing.T, f *apitest.Node, data []byte, args ...string) string {
 	t.Helper()
 	r := dds(t, f, nil, append([]string{"put", writeFile(t, data)}, args...)...).ok(t)
 	m := idLine.FindStringSubmatch(r.stdout)
@@ -67,7 +68,7 @@ func putID(t *testing.T, f *fakeNode, data []byte, args ...string) string {
 }
 
 func TestPut(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	data := bytes.Repeat([]byte("dds"), 1000)
 	path := writeFile(t, data)
 	r := dds(t, f, nil, "put", path, "--duration", "48h", "--additional", `{"owner":"alice"}`).ok(t)
@@ -80,9 +81,9 @@ func TestPut(t *testing.T) {
 	if r.stderr != "" {
 		t.Errorf("stderr %q (no progress bar off a terminal)", r.stderr)
 	}
-	f.set(func(f *fakeNode) {
-		if f.uploadLen != int64(len(data)) || f.lastHeader.Get("Content-Type") != "application/octet-stream" {
-			t.Errorf("upload sent Content-Length %d, type %q", f.uploadLen, f.lastHeader.Get("Content-Type"))
+	f.Set(func(f *apitest.Node) {
+		if f.UploadLen != int64(len(data)) || f.LastHeader.Get("Content-Type") != "application/octet-stream" {
+			t.Errorf("upload sent Content-Length %d, type %q", f.UploadLen, f.LastHeader.Get("Content-Type"))
 		}
 	})
 
@@ -120,26 +121,26 @@ func TestPut(t *testing.T) {
 }
 
 func TestPutPay(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	data := []byte("pay and store me")
 	path := writeFile(t, data)
-	r := dds(t, f, map[string]string{"DDS_BILLING_TOKEN": fakeToken}, "put", path, "--pay").ok(t)
+	r := dds(t, f, map[string]string{"DDS_BILLING_TOKEN": apitest.Token}, "put", path, "--pay").ok(t)
 	for _, want := range []string{"state:", "stored", "replicas:", "12D3KooWfake", "payment:", "c0ffee00-"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("put --pay output lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	f.set(func(f *fakeNode) {
-		if len(f.payments) != 1 || len(f.keys) != 1 {
-			t.Errorf("%d payments, %d idempotency keys; want 1 and 1", len(f.payments), len(f.keys))
+	f.Set(func(f *apitest.Node) {
+		if len(f.Payments) != 1 || len(f.Keys) != 1 {
+			t.Errorf("%d payments, %d idempotency keys; want 1 and 1", len(f.Payments), len(f.Keys))
 		}
-		for _, p := range f.payments {
+		for _, p := range f.Payments {
 			if p.Amount != 1000 || p.Status != api.PaymentSuccess {
 				t.Errorf("payment %+v", p)
 			}
 		}
 	})
-	r = dds(t, f, nil, "put", path, "--pay", "--billing-token", fakeToken, "--json").ok(t)
+	r = dds(t, f, nil, "put", path, "--pay", "--billing-token", apitest.Token, "--json").ok(t)
 	var doc api.Document[api.File]
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Data.Attributes.State != api.StateStored {
 		t.Errorf("put --pay --json: %v\n%s", err, r.stdout)
@@ -151,7 +152,7 @@ func TestPutPay(t *testing.T) {
 }
 
 func TestGet(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	data := bytes.Repeat([]byte("0123456789"), 10_000)
 	id := putID(t, f, data)
 
@@ -159,7 +160,7 @@ func TestGet(t *testing.T) {
 	if r.code != 1 || !strings.HasPrefix(r.stderr, "dds: paymentRequired: ") {
 		t.Errorf("unpaid get: exit %d, %q", r.code, r.stderr)
 	}
-	f.setPaid(id)
+	f.SetPaid(id)
 
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.bin")
@@ -182,7 +183,7 @@ func TestGet(t *testing.T) {
 	}
 
 	// A failed download leaves nothing, not even over an existing file.
-	f.set(func(f *fakeNode) { f.failBody = true })
+	f.Set(func(f *apitest.Node) { f.FailBody = true })
 	failed := filepath.Join(dir, "failed.bin")
 	r = dds(t, f, nil, "get", id, "--output", failed)
 	if r.code != 1 || !strings.Contains(r.stderr, "dds: download "+id) {
@@ -194,7 +195,7 @@ func TestGet(t *testing.T) {
 	if err := os.WriteFile(failed, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.set(func(f *fakeNode) { f.failBody = true })
+	f.Set(func(f *apitest.Node) { f.FailBody = true })
 	if r = dds(t, f, nil, "get", id, "-o", failed); r.code != 1 {
 		t.Errorf("cut download: exit %d", r.code)
 	}
@@ -209,7 +210,7 @@ func TestGet(t *testing.T) {
 }
 
 func TestInfoAndLs(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	var ids []string
 	for i := range 5 {
 		ids = append(ids, putID(t, f, []byte{byte(i)}, "--name", "n"+string(rune('a'+i))))
@@ -227,7 +228,7 @@ func TestInfoAndLs(t *testing.T) {
 		t.Errorf("info unknown: exit %d, %q", r.code, r.stderr)
 	}
 
-	before := len(f.requestLog())
+	before := len(f.RequestLog())
 	r = dds(t, f, nil, "ls", "--page-size", "2").ok(t)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if len(lines) != 6 || !strings.HasPrefix(lines[0], "ID") {
@@ -238,7 +239,7 @@ func TestInfoAndLs(t *testing.T) {
 			t.Errorf("line %d = %q", i+1, lines[i+1])
 		}
 	}
-	if pages := len(f.requestLog()) - before; pages != 3 {
+	if pages := len(f.RequestLog()) - before; pages != 3 {
 		t.Errorf("ls asked %d pages, want 3", pages)
 	}
 	r = dds(t, f, map[string]string{"DDS_PAGE_SIZE": "3"}, "ls", "--json").ok(t)
@@ -255,7 +256,7 @@ func TestInfoAndLs(t *testing.T) {
 }
 
 func TestExtend(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	id := putID(t, f, bytes.Repeat([]byte("x"), 5000), "--duration", "86400")
 	r := dds(t, f, nil, "extend", id, "--duration", "72h").ok(t)
 	for _, want := range []string{"price:", "0.00001 tokens", "extension_quoted", "259200 s", "dds pay " + id + " --amount 0.00001"} {
@@ -278,9 +279,9 @@ func TestExtend(t *testing.T) {
 }
 
 func TestPay(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	id := putID(t, f, []byte("hello"))
-	tok := map[string]string{"DDS_BILLING_TOKEN": fakeToken}
+	tok := map[string]string{"DDS_BILLING_TOKEN": apitest.Token}
 	r := dds(t, f, tok, "pay", id, "--amount", "0.000000999")
 	if r.code != 1 || r.stderr != "dds: amountTooLow: amount 0.000000999 is below the price 0.000001 (at /data/attributes/amount)\n" {
 		t.Errorf("too low: exit %d, %q", r.code, r.stderr)
@@ -327,7 +328,7 @@ func TestPay(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	r := dds(t, f, nil, "status").ok(t)
 	for _, want := range []string{"status:", "up", "peer id:", "12D3KooWfake", "ledger index:", "42", "listen:", "/ip4/127.0.0.1/tcp/7071",
 		"capacity:", "100 GiB", "rate:", "0.001 tokens per GiB-month", "quorum:", "voter", "dev"} {
@@ -343,22 +344,22 @@ func TestStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &both); err != nil || both.Status.Status != "up" || both.Info.PeerID != "12D3KooWfake" {
 		t.Errorf("status --json: %v\n%s", err, r.stdout)
 	}
-	f.set(func(f *fakeNode) { f.down = true })
+	f.Set(func(f *apitest.Node) { f.Down = true })
 	r = dds(t, f, nil, "status")
 	if r.code != 1 || !strings.Contains(r.stdout, "down") || !strings.Contains(r.stdout, "no billing quorum") ||
 		r.stderr != "dds: unavailable: no billing quorum\n" {
 		t.Errorf("down: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	f.srv.Close()
+	f.Close()
 	if r := dds(t, f, nil, "status"); r.code != 1 || !strings.Contains(r.stderr, "dds: status: ") {
 		t.Errorf("no node: exit %d, %q", r.code, r.stderr)
 	}
 }
 
 func TestLocalPayments(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	id := putID(t, f, bytes.Repeat([]byte("y"), 2048))
-	dds(t, f, nil, "pay", id, "--amount", "1", "--billing-token", fakeToken).ok(t)
+	dds(t, f, nil, "pay", id, "--amount", "1", "--billing-token", apitest.Token).ok(t)
 	r := dds(t, f, nil, "local-payments", "--from", "20261101", "--to", "20261130").ok(t)
 	for _, want := range []string{"period:", "20261101 to 20261130", "amount:", "0.00006144 tokens", "size:", "2048 bytes (2 KiB)"} {
 		if !strings.Contains(r.stdout, want) {
@@ -385,8 +386,8 @@ func TestLocalPayments(t *testing.T) {
 }
 
 func TestRateLimitedError(t *testing.T) {
-	f := newFakeNode(t)
-	f.set(func(f *fakeNode) { f.limited = true })
+	f := apitest.NewNode(t)
+	f.Set(func(f *apitest.Node) { f.Limited = true })
 	r := dds(t, f, nil, "ls")
 	if r.code != 1 || r.stderr != "dds: rateLimited: slow down\n" {
 		t.Errorf("exit %d, %q", r.code, r.stderr)
@@ -394,13 +395,13 @@ func TestRateLimitedError(t *testing.T) {
 }
 
 func TestProgressOnTerminal(t *testing.T) {
-	f := newFakeNode(t)
+	f := apitest.NewNode(t)
 	data := bytes.Repeat([]byte("z"), 300_000)
 	path := writeFile(t, data)
 	run := func(args ...string) result {
 		var stdout, stderr bytes.Buffer
 		a := &app{stdout: &stdout, stderr: &stderr, terminal: true, version: "test",
-			getenv:        envFunc(map[string]string{"DDS_NODE": f.URL(), "DDS_BILLING_TOKEN": fakeToken}),
+			getenv:        envFunc(map[string]string{"DDS_NODE": f.URL(), "DDS_BILLING_TOKEN": apitest.Token}),
 			clientOptions: []client.Option{client.WithPollInterval(time.Millisecond)}}
 		return result{a.run(t.Context(), args), stdout.String(), stderr.String()}
 	}

@@ -1,7 +1,7 @@
-package client_test
-
-// fakeNode answers as spec/api.md says, from memory. (cmd/dds has a copy
-// of this file for its own tests.)
+// Package apitest is test support for the client and the dds command: Node,
+// an in-memory fake of a node's HTTP API that answers as spec/api.md says,
+// with knobs to make it misbehave. Only tests import it; the product never does.
+package apitest
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 	"github.com/ddsnet/dds/api"
 )
 
-const fakeToken = "s3cret"
+const Token = "s3cret"
 
 type fakeFile struct {
 	id    string
@@ -32,38 +32,38 @@ type fakeFile struct {
 	polls int // info reads left before a storing file is stored
 }
 
-type fakeNode struct {
-	t   *testing.T
+type Node struct {
+	t   testing.TB
 	srv *httptest.Server
 
 	mu         sync.Mutex
-	files      map[string]*fakeFile
+	Files      map[string]*fakeFile
 	order      []string
-	payments   map[string]api.Payment
-	keys       map[string][]byte // idempotency key -> the request body hash
+	Payments   map[string]api.Payment
+	Keys       map[string][]byte // idempotency key -> the request body hash
 	keyAnswers map[string]string // idempotency key -> file or payment id
 	seq        int
-	down       bool
-	limited    bool        // answer the next request with 429
-	retryAfter string      // its Retry-After
-	failBody   bool        // cut the next download short
-	requests   []string    // "METHOD path" of every request
-	lastHeader http.Header // headers of the last upload
-	uploadLen  int64       // ContentLength of the last upload
-	storeAfter int         // info polls before a paid file becomes stored
+	Down       bool
+	Limited    bool        // answer the next request with 429
+	RetryAfter string      // its Retry-After
+	FailBody   bool        // cut the next download short
+	Requests   []string    // "METHOD path" of every request
+	LastHeader http.Header // headers of the last upload
+	UploadLen  int64       // ContentLength of the last upload
+	StoreAfter int         // info polls before a paid file becomes stored
 	now        time.Time
 }
 
-func newFakeNode(t *testing.T) *fakeNode {
+func NewNode(t testing.TB) *Node {
 	t.Helper()
-	f := &fakeNode{
+	f := &Node{
 		t:          t,
-		files:      map[string]*fakeFile{},
-		payments:   map[string]api.Payment{},
-		keys:       map[string][]byte{},
+		Files:      map[string]*fakeFile{},
+		Payments:   map[string]api.Payment{},
+		Keys:       map[string][]byte{},
 		keyAnswers: map[string]string{},
-		storeAfter: 2,
-		retryAfter: "7",
+		StoreAfter: 2,
+		RetryAfter: "7",
 		now:        time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
 	}
 	mux := http.NewServeMux()
@@ -79,9 +79,9 @@ func newFakeNode(t *testing.T) *fakeNode {
 	mux.HandleFunc("GET /info", f.serviceInfo)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		f.requests = append(f.requests, r.Method+" "+r.URL.Path)
-		limited, retry := f.limited, f.retryAfter
-		f.limited = false
+		f.Requests = append(f.Requests, r.Method+" "+r.URL.Path)
+		limited, retry := f.Limited, f.RetryAfter
+		f.Limited = false
 		f.mu.Unlock()
 		if limited {
 			w.Header().Set("Retry-After", retry)
@@ -94,7 +94,7 @@ func newFakeNode(t *testing.T) *fakeNode {
 	return f
 }
 
-func (f *fakeNode) URL() string { return f.srv.URL }
+func (f *Node) URL() string { return f.srv.URL }
 
 func writeDoc(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", api.MediaType)
@@ -125,24 +125,24 @@ func price(size, duration int64) api.Tokens {
 }
 
 // idempotent reports a stored answer id for a reused key, or records key.
-func (f *fakeNode) idempotent(w http.ResponseWriter, r *http.Request, body []byte) (string, bool) {
+func (f *Node) idempotent(w http.ResponseWriter, r *http.Request, body []byte) (string, bool) {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
 		return "", false
 	}
 	sum := sha256.Sum256(append([]byte(r.URL.RawQuery), body...))
-	if prev, ok := f.keys[key]; ok {
+	if prev, ok := f.Keys[key]; ok {
 		if !bytes.Equal(prev, sum[:]) {
 			writeErrors(w, http.StatusConflict, api.Error{Code: api.CodeIdempotencyKeyReused, Detail: "key used with another body"})
 			return "", true
 		}
 		return f.keyAnswers[key], true
 	}
-	f.keys[key] = sum[:]
+	f.Keys[key] = sum[:]
 	return "", false
 }
 
-func (f *fakeNode) upload(w http.ResponseWriter, r *http.Request) {
+func (f *Node) upload(w http.ResponseWriter, r *http.Request) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var name string
 	var duration int64 = 2592000
@@ -200,11 +200,11 @@ func (f *fakeNode) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.lastHeader = r.Header.Clone()
-	f.uploadLen = r.ContentLength
+	f.LastHeader = r.Header.Clone()
+	f.UploadLen = r.ContentLength
 	if id, done := f.idempotent(w, r, data); done {
 		if id != "" {
-			writeDoc(w, http.StatusPaymentRequired, f.files[id].doc())
+			writeDoc(w, http.StatusPaymentRequired, f.Files[id].doc())
 		}
 		return
 	}
@@ -218,7 +218,7 @@ func (f *fakeNode) upload(w http.ResponseWriter, r *http.Request) {
 		CID: "bafk" + hex.EncodeToString(sum[:8]), Size: int64(len(data)), State: api.StateQuoted,
 		QuoteExpiresAt: &exp, CreatedAt: &created, AttestedBy: []string{"12D3KooWfake"},
 	}}
-	f.files[id] = ff
+	f.Files[id] = ff
 	f.order = append(f.order, id)
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
 		f.keyAnswers[key] = id
@@ -226,15 +226,15 @@ func (f *fakeNode) upload(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, http.StatusPaymentRequired, ff.doc())
 }
 
-func (f *fakeNode) file(w http.ResponseWriter, r *http.Request) *fakeFile {
-	ff := f.files[r.PathValue("id")]
+func (f *Node) file(w http.ResponseWriter, r *http.Request) *fakeFile {
+	ff := f.Files[r.PathValue("id")]
 	if ff == nil {
 		writeErrors(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Detail: "no file " + r.PathValue("id")})
 	}
 	return ff
 }
 
-func (f *fakeNode) info(w http.ResponseWriter, r *http.Request) {
+func (f *Node) info(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ff := f.file(w, r)
@@ -250,7 +250,7 @@ func (f *fakeNode) info(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, http.StatusOK, ff.doc())
 }
 
-func (f *fakeNode) list(w http.ResponseWriter, r *http.Request) {
+func (f *Node) list(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	size := 100
@@ -280,7 +280,7 @@ func (f *fakeNode) list(w http.ResponseWriter, r *http.Request) {
 	end := min(start+size, len(f.order))
 	doc := api.ListDocument[api.File]{Data: []api.Resource[api.File]{}}
 	for _, id := range f.order[start:end] {
-		doc.Data = append(doc.Data, f.files[id].doc().Data)
+		doc.Data = append(doc.Data, f.Files[id].doc().Data)
 	}
 	if end < len(f.order) {
 		doc.Links.Next = fmt.Sprintf("/files?page%%5Bafter%%5D=%s&page%%5Bsize%%5D=%d", f.order[end-1], size)
@@ -288,11 +288,11 @@ func (f *fakeNode) list(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, http.StatusOK, doc)
 }
 
-func (f *fakeNode) download(w http.ResponseWriter, r *http.Request) {
+func (f *Node) download(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	ff := f.file(w, r)
-	failBody := f.failBody
-	f.failBody = false
+	failBody := f.FailBody
+	f.FailBody = false
 	f.mu.Unlock()
 	if ff == nil {
 		return
@@ -313,7 +313,7 @@ func (f *fakeNode) download(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(ff.data))
 }
 
-func (f *fakeNode) patch(w http.ResponseWriter, r *http.Request) {
+func (f *Node) patch(w http.ResponseWriter, r *http.Request) {
 	var doc api.Document[api.FilePatch]
 	if err := json.NewDecoder(r.Body).Decode(&doc); err != nil {
 		writeErrors(w, http.StatusBadRequest, api.Error{Code: api.CodeInvalidRequest, Detail: "malformed JSON"})
@@ -354,13 +354,13 @@ func (f *fakeNode) patch(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, http.StatusOK, ff.doc())
 }
 
-func (f *fakeNode) pay(w http.ResponseWriter, r *http.Request) {
+func (f *Node) pay(w http.ResponseWriter, r *http.Request) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		writeErrors(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthorized, Detail: "bearer token required"})
 		return
 	}
-	if auth != "Bearer "+fakeToken {
+	if auth != "Bearer "+Token {
 		writeErrors(w, http.StatusForbidden, api.Error{Code: api.CodeForbidden, Detail: "wrong billing token"})
 		return
 	}
@@ -377,11 +377,11 @@ func (f *fakeNode) pay(w http.ResponseWriter, r *http.Request) {
 		if id != "" {
 			w.Header().Set("Location", "/payments/"+id)
 			writeDoc(w, http.StatusCreated, api.Document[api.Payment]{Data: api.Resource[api.Payment]{
-				Type: api.TypePayment, ID: id, Attributes: f.payments[id], Links: &api.Links{Self: "/payments/" + id}}})
+				Type: api.TypePayment, ID: id, Attributes: f.Payments[id], Links: &api.Links{Self: "/payments/" + id}}})
 		}
 		return
 	}
-	ff := f.files[p.FileID]
+	ff := f.Files[p.FileID]
 	switch {
 	case ff == nil:
 		writeErrors(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Detail: "no file " + p.FileID})
@@ -398,14 +398,14 @@ func (f *fakeNode) pay(w http.ResponseWriter, r *http.Request) {
 	case p.Status == api.PaymentSuccess:
 		ff.paid = true
 		ff.attrs.State = api.StateStoring
-		ff.polls = f.storeAfter
+		ff.polls = f.StoreAfter
 	default:
 		writeErrors(w, http.StatusBadRequest, pointerErr(api.CodeInvalidValue, "/data/attributes/status", "status must be success or error"))
 		return
 	}
 	f.seq++
 	id := fmt.Sprintf("c0ffee00-0000-4000-8000-%012d", f.seq)
-	f.payments[id] = p
+	f.Payments[id] = p
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
 		f.keyAnswers[key] = id
 	}
@@ -414,11 +414,11 @@ func (f *fakeNode) pay(w http.ResponseWriter, r *http.Request) {
 		Type: api.TypePayment, ID: id, Attributes: p, Links: &api.Links{Self: "/payments/" + id}}})
 }
 
-func (f *fakeNode) payment(w http.ResponseWriter, r *http.Request) {
+func (f *Node) payment(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := r.PathValue("id")
-	p, ok := f.payments[id]
+	p, ok := f.Payments[id]
 	if !ok {
 		writeErrors(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Detail: "no payment " + id})
 		return
@@ -427,7 +427,7 @@ func (f *fakeNode) payment(w http.ResponseWriter, r *http.Request) {
 		Type: api.TypePayment, ID: id, Attributes: p, Links: &api.Links{Self: "/payments/" + id}}})
 }
 
-func (f *fakeNode) local(w http.ResponseWriter, r *http.Request) {
+func (f *Node) local(w http.ResponseWriter, r *http.Request) {
 	var errs []api.Error
 	var days [2]time.Time
 	for i, p := range []string{"from", "to"} {
@@ -448,7 +448,7 @@ func (f *fakeNode) local(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var lp api.LocalPayment
-	for _, ff := range f.files {
+	for _, ff := range f.Files {
 		if ff.paid {
 			lp.Amount += ff.attrs.Price
 			lp.Size += ff.attrs.Size
@@ -461,9 +461,9 @@ func (f *fakeNode) local(w http.ResponseWriter, r *http.Request) {
 		Links: &api.Links{Self: "/payments/local?from=" + q.Get("from") + "&to=" + q.Get("to")}}})
 }
 
-func (f *fakeNode) status(w http.ResponseWriter, r *http.Request) {
+func (f *Node) status(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	down := f.down
+	down := f.Down
 	f.mu.Unlock()
 	if down {
 		w.Header().Set("Content-Type", api.MediaType)
@@ -476,7 +476,7 @@ func (f *fakeNode) status(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, http.StatusOK, api.Status{Status: "up", Leader: "12D3KooWfake", Index: 42})
 }
 
-func (f *fakeNode) serviceInfo(w http.ResponseWriter, r *http.Request) {
+func (f *Node) serviceInfo(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, http.StatusOK, api.Info{
 		Name: "dds", Description: "fake node", Version: "test", PeerID: "12D3KooWfake",
 		Addrs:    []string{"/ip4/127.0.0.1/tcp/7071"},
@@ -488,21 +488,24 @@ func (f *fakeNode) serviceInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 // setPaid marks a file paid and stored, for download tests.
-func (f *fakeNode) setPaid(id string) {
+func (f *Node) SetPaid(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.files[id].paid = true
-	f.files[id].attrs.State = api.StateStored
+	f.Files[id].paid = true
+	f.Files[id].attrs.State = api.StateStored
 }
 
-func (f *fakeNode) set(fn func(*fakeNode)) {
+func (f *Node) Set(fn func(*Node)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(f)
 }
 
-func (f *fakeNode) requestLog() []string {
+func (f *Node) RequestLog() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]string(nil), f.requests...)
+	return append([]string(nil), f.Requests...)
 }
+
+// Close stops the fake's server, as if the node went away.
+func (f *Node) Close() { f.srv.Close() }
