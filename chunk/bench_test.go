@@ -2,13 +2,18 @@ package chunk
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 const benchFile = 256 << 20
@@ -87,7 +92,7 @@ func reportRSS(b *testing.B) {
 }
 
 func BenchmarkIngest(b *testing.B) {
-	s := openStore(b, b.TempDir())
+	s := openInline(b, b.TempDir())
 	resetPeakRSS()
 	b.SetBytes(benchFile)
 	i := 0
@@ -101,7 +106,7 @@ func BenchmarkIngest(b *testing.B) {
 }
 
 func BenchmarkRead(b *testing.B) {
-	s := openStore(b, b.TempDir())
+	s := openInline(b, b.TempDir())
 	_, m, err := s.Ingest(b.Context(), newGen(benchFile, 0), "bench", DefaultSize, 0)
 	if err != nil {
 		b.Fatal(err)
@@ -127,7 +132,7 @@ func BenchmarkRead(b *testing.B) {
 //	go test -run '^$' -bench UploadDownload1GiB -benchtime 1x ./chunk/
 func BenchmarkUploadDownload1GiB(b *testing.B) {
 	const size = 1 << 30
-	s := openStore(b, b.TempDir())
+	s := openInline(b, b.TempDir())
 	resetPeakRSS()
 	b.SetBytes(2 * size)
 	for b.Loop() {
@@ -177,4 +182,46 @@ func BenchmarkOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkIngestSmall is the quote path: one 1 KiB upload at a time,
+// reporting the median latency.
+func BenchmarkIngestSmall(b *testing.B) {
+	s := openInline(b, b.TempDir())
+	data := randBytes(9, 1024)
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		binary.LittleEndian.PutUint64(data, uint64(i))
+		start := time.Now()
+		if _, _, err := s.Ingest(b.Context(), bytes.NewReader(data), fmt.Sprint("q/", i), DefaultSize, 0); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkIngestSmallConcurrent is the quote path under load: 16
+// goroutines each ingesting 1 KiB uploads.
+func BenchmarkIngestSmallConcurrent(b *testing.B) {
+	s := openInline(b, b.TempDir())
+	var n atomic.Int64
+	b.SetParallelism(16 / max(1, runtime.GOMAXPROCS(0)))
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		data := randBytes(10, 1024)
+		for pb.Next() {
+			i := n.Add(1)
+			binary.LittleEndian.PutUint64(data, uint64(i))
+			if _, _, err := s.Ingest(b.Context(), bytes.NewReader(data), fmt.Sprint("q/", i), DefaultSize, 0); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "ingests/s")
 }

@@ -71,7 +71,7 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("round %d: child exited after %d operations", round, done)
 		}
 
-		s := openStore(t, dir)
+		s := openInline(t, dir) // as the child: DefaultOptions
 		checkConsistent(t, s)
 		pins, err := s.Pins(t.Context(), "")
 		if err != nil {
@@ -96,6 +96,13 @@ func TestCrash(t *testing.T) {
 				acked[inflight] = "-"
 			}
 		}
+		// GC sweeps what the kill left in the blocks directory (temporary
+		// files, files whose record never committed) and nothing else.
+		if _, err := s.GC(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		checkFiles(t, s)
+		checkConsistent(t, s)
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +145,11 @@ func crashChild(dir string) {
 			big, _, err = s.Ingest(ctx, bytes.NewReader(randBytes(seed, 2500*32)), owner, 32, 0)
 			root = big.String()
 		default:
+			// Chunks of 4 KiB in files, a tail inline (DefaultOptions).
 			chunkSize, n := int64(4096), 1+int(seed%37)*1000
+			if i%8 == 4 { // a larger file: 64 KiB chunks
+				chunkSize, n = 64<<10, 1<<20+int(seed%37)*1000
+			}
 			data := randBytes(seed, n)
 			if i%3 == 2 { // share chunks with earlier files
 				data = bytes.Repeat(randBytes(uint64(i%2), int(chunkSize)), 3)

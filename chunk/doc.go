@@ -1,6 +1,6 @@
 // Package chunk is the node's content-addressed storage: it splits files
-// into chunks, names them by CID, and keeps them in a badger v4 store with
-// manifests, pins and garbage collection.
+// into chunks, names them by CID, and keeps them in plain files with a
+// badger v4 index of records, manifests and pins, and garbage collection.
 //
 // # Content addressing
 //
@@ -37,9 +37,8 @@
 // their CID), the manifest with [Store.PutManifest], then pins it; holding
 // them with [Store.Hold] meanwhile keeps a concurrent GC away.
 //
-// GC also reclaims disk space: it has badger flush and compact its small
-// LSM tree of keys so that its value-log GC learns which value-log files
-// hold mostly deleted chunks, then rewrites them. Run it periodically.
+// GC unlinks the files of the chunks it removes, so their
+// space comes back at once. Run it periodically.
 //
 // Every read is verified: [Store.Get], [Store.Manifest] and the readers of
 // [Store.NewReader] return [ErrHashMismatch] rather than a wrong byte, and
@@ -49,23 +48,78 @@
 // durable records for the node in their own key space. [Store.Usage] is
 // the number of distinct chunks stored and their bytes, kept in memory.
 //
+// # Layout
+//
+// Under [Options.Dir]:
+//
+//	index/                 badger: chunk records (size, reference count,
+//	                       location), small chunks, manifests, pins, pin
+//	                       intents, meta records
+//	blocks/<shard>/<key>   one file per chunk
+//
+// key is the chunk's CID bytes in lowercase unpadded base32; shard is the
+// next-to-last two characters of key (flatfs' next-to-last/2: the last
+// character carries padding bits), so up to 1024 directories share the
+// chunks evenly. Shard directories are made on first use. Chunks smaller
+// than [Options.InlineSize] (4 KiB by default: the tails of files and small
+// uploads) are kept in the index instead: a file of their own would cost a
+// file creation, its sync and a directory sync, three times the synced
+// index commit they ride in (measured 0.8 ms for a new 1 KiB file and its
+// sync, 0.3 ms for an index commit).
+//
+// # Why files rather than badger's value log
+//
+// Chunks used to live in badger's value log. Badger always memory-maps its
+// value-log files, so every chunk written or read counted in the process's
+// resident set (1 GiB up and down: 1070 MiB peak RSS, 1035 MiB of it
+// file-backed); files read with read(2) and written with write(2) leave
+// their pages in the page cache, outside the process. The value log also
+// writes every chunk twice over its life (once, then again when value-log
+// GC rewrites a file that is partly garbage) and reclaims space only after
+// a flush and compaction have told it which entries are dead; a network
+// that deletes expired data all day needs space back at once, which an
+// unlink gives. This is how IPFS Kubo stores blocks (flatfs and a KV store).
+//
+// # Writes and durability
+//
+// A chunk is written to a temporary file in its shard directory, synced,
+// and renamed into place, so a chunk's final name never holds torn bytes;
+// then its record is committed. If the file is already there with the
+// recorded size (dedup), nothing is written; if it is missing, of the wrong
+// size, or was found corrupt by a read, it is written again (a repair).
+//
+// Every index commit is synced (badger SyncWrites: concurrent commits share
+// one sync). Before the commit that makes a pin point at chunks, their files
+// are durable (each synced by the Ingest worker that wrote it, in parallel
+// with the hashing of the next chunks) and so are the directories their
+// names went into: each shard directory renamed into since its last sync is
+// synced once, a few in parallel, and the blocks directory if a shard was
+// made. So after a crash (kill or power loss) an acknowledged pin is there
+// and every chunk it references is there and verifies. An Ingest of small
+// files (at most 1000 references to change, 64 small chunks) is one index
+// commit: its small chunks, manifest, reference counts and pin together. A
+// pin of a large manifest changes reference counts in several commits,
+// each recording its progress in an intent record; [Open] rolls back a pin
+// that had not switched and finishes one that had.
+//
+// What a crash can leave behind is garbage, never a loss: a temporary
+// file, or a chunk file whose record was never committed. The first GC
+// after Open walks the blocks directory and removes the files that have no
+// record and that no running Ingest or [Store.Hold] keeps (walking rather
+// than committing a "being written" marker before each file: that marker
+// would cost a synced commit per chunk on the ingest path, while orphans
+// arise only from crashes, so one walk per Open suffices). A record whose
+// file is gone (a crash between GC's unlink and its index commit, or a
+// rename lost with its directory before a pin needed it) reads as
+// [ErrNotFound], holds no reference, and GC deletes it; [Store.Pin]
+// checks each chunk's file before pinning.
+//
 // # Memory
 //
-// [DefaultOptions] keep badger's anonymous memory small (8 MiB memtables,
-// 8 MiB block cache, 4 MiB index cache); an Ingest holds Workers+2 chunks
-// and a reader ReadAhead+1. Badger maps its value-log files into memory,
-// so the pages of chunks written or read recently count in the process's
-// resident set as file-backed pages (RssFile): page cache that the kernel
-// reclaims under pressure, not heap.
-//
-// # Crash safety
-//
-// Chunk writes are not synced one by one; the commits that create pins,
-// manifests and meta records are preceded and followed by a sync of every
-// badger log file (badger's own DB.Sync covers only the active memtable's
-// WAL, not the WALs of memtables still waiting to be flushed), so an
-// acknowledged pin survives a crash and never points at a missing chunk.
-// A pin of a large manifest changes reference counts in several
-// transactions, each recording its progress in an intent record; [Open]
-// rolls back a pin that had not switched and finishes one that had.
+// Nothing on the chunk path is memory-mapped. The index holds small values
+// only, so [DefaultOptions] keep badger small: 4 MiB memtables, 4 MiB
+// block cache, 2 MiB index cache, 16 MiB value-log files (only manifests
+// over 64 KiB go there). An Ingest holds Workers+2 chunk buffers, taken
+// from a pool shared with readers; a reader holds ReadAhead+1. Measured on
+// 2 cores: ingesting then reading 1 GiB peaks at about 30 MiB resident.
 package chunk

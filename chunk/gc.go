@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/go-cid"
@@ -20,9 +21,12 @@ type GCStats struct {
 }
 
 // GC removes every chunk and manifest that no pin references and no
-// in-flight Ingest (or [Store.Hold]) keeps, then runs badger's value-log
-// GC to reclaim disk space. It is safe to call concurrently with
-// everything else; pins wait while it decides what to delete.
+// in-flight Ingest (or [Store.Hold]) keeps: it unlinks the chunks' files,
+// so their space comes back at once, then deletes their records. The first
+// GC after Open also removes the chunk files a crash left without a
+// record, and temporary files of interrupted writes. It is safe to call
+// concurrently with everything else; pins wait while it decides what to
+// delete.
 func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	if err := s.acquire(); err != nil {
 		return GCStats{}, err
@@ -38,12 +42,19 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	if stats.Chunks > 0 {
 		s.log.Debug("gc removed chunks", "chunks", stats.Chunks, "bytes", stats.Bytes)
 	}
-	if s.opts.InMemory || stats.Chunks == 0 {
+	if !s.swept.Load() {
+		n, err := s.sweep(ctx)
+		if err != nil {
+			return stats, fmt.Errorf("gc: sweep: %w", err)
+		}
+		if n > 0 {
+			s.log.Info("gc removed files without a record", "files", n)
+		}
+	}
+	if s.opts.InMemory {
 		return stats, nil
 	}
-	if err := s.compact(); err != nil {
-		return stats, fmt.Errorf("gc: %w", err)
-	}
+	// Only large manifests live in badger's value log; reclaim it lightly.
 	for ctx.Err() == nil {
 		err := s.db.RunValueLogGC(0.5)
 		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
@@ -56,35 +67,73 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	return stats, nil
 }
 
-// pfxFlush is the namespace of a marker key whose drop forces badger to
-// flush its memtables.
-var pfxFlush = []byte("g/")
+// sweep removes, shard by shard, the files that have no record and are
+// not held (chunks a crash left between their write and their record's
+// commit), and temporary files. Writers are excluded while a shard's
+// candidates are checked and removed, so no file being written goes.
+func (s *Store) sweep(ctx context.Context) (int, error) {
+	removed := 0
+	for shard := range numShards {
+		if err := s.ctxErr(ctx); err != nil {
+			return removed, err
+		}
+		files, err := s.blocks.walk(shard)
+		if err != nil {
+			return removed, err
+		}
+		if len(files) == 0 {
+			continue
+		}
+		n, err := s.sweepFiles(files)
+		removed += n
+		if err != nil {
+			return removed, err
+		}
+	}
+	s.swept.Store(true)
+	return removed, nil
+}
 
-// compact makes the deletions visible to badger's value-log GC. Badger
-// learns which value-log entries are garbage only when compaction drops
-// them, and with chunks in the value log the memtable (keys only) may hold
-// the deletions for a long time. DropPrefix of a marker key flushes the
-// memtables; Flatten then compacts the small LSM tree into one level,
-// dropping the deleted versions and recording their value-log space as
-// discardable.
-func (s *Store) compact() error {
-	// DropPrefix makes concurrent writes fail with ErrBlockedWrites: keep
-	// the store's writers out meanwhile.
+func (s *Store) sweepFiles(files []blockFile) (int, error) {
 	s.writeMu.Lock()
-	err := s.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(dbKey(pfxFlush, []byte("marker")), nil)
+	defer s.writeMu.Unlock()
+	var orphans []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, f := range files {
+			if f.c.Defined() {
+				if s.isHeld(f.c) {
+					continue
+				}
+				rec, ok, err := getRecord(txn, f.c)
+				if err != nil {
+					return err
+				}
+				if ok && !rec.inline {
+					continue
+				}
+			}
+			orphans = append(orphans, f.path)
+		}
+		return nil
 	})
-	if err == nil {
-		err = s.db.DropPrefix(pfxFlush)
-	}
-	s.writeMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("flush memtables: %w", err)
+		return 0, err
 	}
-	if err := s.db.Flatten(2); err != nil {
-		return fmt.Errorf("flatten: %w", err)
+	n := 0
+	for _, p := range orphans {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, err
+		}
+		n++
 	}
-	return nil
+	return n, nil
+}
+
+func (s *Store) isHeld(c cid.Cid) bool {
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	_, held := s.holds[c]
+	return held
 }
 
 // collect deletes the unreferenced manifests and chunks.
@@ -183,7 +232,7 @@ func (s *Store) collect(ctx context.Context) (GCStats, error) {
 				s.log.Warn("gc: bad chunk key", "err", err)
 				continue
 			}
-			batch = append(batch, garbage{c: c, size: rec.size})
+			batch = append(batch, garbage{c: c, size: rec.size, inline: rec.inline})
 			if len(batch) == gcBatch {
 				if err := flush(); err != nil {
 					return err
@@ -205,9 +254,12 @@ type garbage struct {
 	c        cid.Cid
 	size     int64
 	manifest bool
+	inline   bool
 }
 
-// remove deletes a batch of garbage, skipping held CIDs. Chunk writers are
+// remove deletes a batch of garbage, skipping held CIDs: the chunks'
+// files first, then their records (a crash between leaves records without
+// files and no references, which the next GC deletes). Chunk writers are
 // excluded meanwhile, so a chunk an Ingest holds or rewrites is never lost.
 func (s *Store) remove(batch []garbage) (chunks int, size int64, err error) {
 	s.writeMu.Lock()
@@ -223,6 +275,13 @@ func (s *Store) remove(batch []garbage) (chunks int, size int64, err error) {
 	if len(del) == 0 {
 		return 0, 0, nil
 	}
+	for _, g := range del {
+		if !g.manifest && !g.inline {
+			if err := s.blocks.remove(g.c); err != nil {
+				return 0, 0, fmt.Errorf("remove %s: %w", g.c, err)
+			}
+		}
+	}
 	err = s.db.Update(func(txn *badger.Txn) error {
 		for _, g := range del {
 			id := g.c.Bytes()
@@ -235,8 +294,10 @@ func (s *Store) remove(batch []garbage) (chunks int, size int64, err error) {
 			if err := txn.Delete(dbKey(pfxRecord, id)); err != nil {
 				return err
 			}
-			if err := txn.Delete(dbKey(pfxChunk, id)); err != nil {
-				return err
+			if g.inline {
+				if err := txn.Delete(dbKey(pfxChunk, id)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

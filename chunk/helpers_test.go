@@ -3,7 +3,6 @@ package chunk
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -35,10 +34,27 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // openStore opens a store in dir and closes it at the end of the test.
+// Every chunk goes to a file (tests use small chunks); openInline keeps
+// small chunks in the index as DefaultOptions do.
 func openStore(t testing.TB, dir string) *Store {
 	t.Helper()
 	opts := DefaultOptions(dir)
-	opts.Logger = testLogger(t)
+	opts.InlineSize = -1
+	return openWith(t, opts)
+}
+
+// openInline opens a store in dir with DefaultOptions: chunks smaller than
+// 4 KiB inline in the index, for tests of many tiny chunks.
+func openInline(t testing.TB, dir string) *Store {
+	t.Helper()
+	return openWith(t, DefaultOptions(dir))
+}
+
+func openWith(t testing.TB, opts Options) *Store {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
 	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -56,12 +72,32 @@ func newStore(t testing.TB) *Store {
 	return openStore(t, t.TempDir())
 }
 
-// writeRaw stores bytes under a chunk key without any check: a test hook
+// writeRaw replaces a stored chunk's bytes without any check: a test hook
 // to simulate corruption on disk.
 func (s *Store) writeRaw(c cid.Cid, data []byte) error {
-	return s.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(dbKey(pfxChunk, c.Bytes()), data)
+	var rec record
+	err := s.db.View(func(txn *badger.Txn) error {
+		var ok bool
+		var err error
+		if rec, ok, err = getRecord(txn, c); err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	if rec.inline {
+		return s.db.Update(func(txn *badger.Txn) error {
+			return txn.Set(dbKey(pfxChunk, c.Bytes()), data)
+		})
+	}
+	return os.WriteFile(s.blocks.path(blockKey(c)), data, 0o644)
+}
+
+// blockPath is the file of a chunk stored in a file.
+func (s *Store) blockPath(c cid.Cid) string {
+	return s.blocks.path(blockKey(c))
 }
 
 // refs returns a chunk's stored reference count, or -1 when it has no record.
@@ -69,18 +105,11 @@ func (s *Store) refs(t testing.TB, c cid.Cid) int64 {
 	t.Helper()
 	var n int64 = -1
 	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(dbKey(pfxRecord, c.Bytes()))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error {
-			rec, err := decodeRecord(v)
+		rec, ok, err := getRecord(txn, c)
+		if ok {
 			n = rec.refs
-			return err
-		})
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -157,5 +186,58 @@ func checkConsistent(t testing.TB, s *Store) {
 	}
 	if u := s.Usage(); u.Chunks != chunks || u.Bytes != bytes {
 		t.Errorf("Usage = %+v, records say %d chunks, %d bytes", u, chunks, bytes)
+	}
+}
+
+// checkFiles checks that the blocks directory holds exactly one file per
+// chunk record stored in a file, of the recorded size: no orphans, no
+// temporary files. It holds only after a GC (orphans are swept by GC).
+func checkFiles(t testing.TB, s *Store) {
+	t.Helper()
+	want := make(map[cid.Cid]int64)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfxRecord})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			c, err := cid.Cast(it.Item().Key()[len(pfxRecord):])
+			if err != nil {
+				return err
+			}
+			rec, _, err := getRecord(txn, c)
+			if err != nil {
+				return err
+			}
+			if !rec.inline {
+				want[c] = rec.size
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for shard := range numShards {
+		files, err := s.blocks.walk(shard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			size, ok := want[f.c]
+			if !f.c.Defined() || !ok {
+				t.Errorf("file without a record: %s", f.path)
+				continue
+			}
+			fi, err := os.Stat(f.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() != size {
+				t.Errorf("file %s: %d bytes, record says %d", f.path, fi.Size(), size)
+			}
+			delete(want, f.c)
+		}
+	}
+	for c := range want {
+		t.Errorf("chunk %s: record without a file", c)
 	}
 }

@@ -43,10 +43,7 @@ func (s *Store) Ingest(ctx context.Context, r io.Reader, owner string, chunkSize
 	root := m.CID()
 	s.hold(root)
 	defer s.unhold(root)
-	if _, err := s.putManifest(m); err != nil {
-		return cid.Undef, nil, fmt.Errorf("ingest: %w", err)
-	}
-	if err := s.pin(ctx, owner, root, m); err != nil {
+	if err := s.pin(ctx, owner, root, m, &ingested{small: in.small}); err != nil {
 		return cid.Undef, nil, fmt.Errorf("ingest: %w", err)
 	}
 	return root, m, nil
@@ -59,10 +56,27 @@ type ingest struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu   sync.Mutex
-	refs []Ref // CIDs filled in by the workers
-	err  error
-	size int64
+	mu    sync.Mutex
+	refs  []Ref        // CIDs filled in by the workers
+	small []smallChunk // chunks left for the pin's commit
+	err   error
+	size  int64
+}
+
+// maxDeferred bounds the small chunks an Ingest leaves to its pin's commit.
+const maxDeferred = 64
+
+// smallChunk is a chunk to be stored inline by the pin's own transaction,
+// saving a synced commit per small upload (the quote path).
+type smallChunk struct {
+	c    cid.Cid
+	data []byte
+}
+
+// ingested is what an Ingest hands to pin: its chunks are written, but
+// for small.
+type ingested struct {
+	small []smallChunk
 }
 
 func (in *ingest) fail(err error) {
@@ -108,7 +122,7 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 		wg.Go(func() {
 			for j := range jobs {
 				in.work(j)
-				free <- j.buf[:cap(j.buf)]
+				free <- j.buf[:chunkSize]
 			}
 		})
 	}
@@ -122,7 +136,7 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 		default:
 			if allocated < nbuf {
 				allocated++
-				buf = make([]byte, chunkSize)
+				buf = getBuf(chunkSize)
 				break
 			}
 			select {
@@ -157,6 +171,10 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 	}
 	close(jobs)
 	wg.Wait()
+	close(free) // the workers are done; a buffer taken before a break is dropped
+	for b := range free {
+		putBuf(b)
+	}
 	if readErr != nil {
 		in.fail(readErr)
 	}
@@ -180,6 +198,11 @@ func (in *ingest) work(j job) {
 	in.s.hold(c)
 	in.mu.Lock()
 	in.refs[j.idx].CID = c
+	if int64(len(j.buf)) < in.s.opts.InlineSize && len(in.small) < maxDeferred {
+		in.small = append(in.small, smallChunk{c: c, data: append([]byte(nil), j.buf...)})
+		in.mu.Unlock()
+		return
+	}
 	in.mu.Unlock()
 	if err := in.s.putChunk(c, j.buf); err != nil {
 		in.fail(err)

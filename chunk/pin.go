@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/go-cid"
@@ -120,7 +121,7 @@ func (s *Store) Pin(ctx context.Context, owner string, root cid.Cid) error {
 	defer s.release()
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
-	return s.pin(ctx, owner, root, nil)
+	return s.pin(ctx, owner, root, nil, nil)
 }
 
 // Unpin removes owner's pin, if any. The chunks it referenced stay until
@@ -132,7 +133,7 @@ func (s *Store) Unpin(ctx context.Context, owner string) error {
 	defer s.release()
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
-	return s.pin(ctx, owner, cid.Undef, nil)
+	return s.pin(ctx, owner, cid.Undef, nil, nil)
 }
 
 // Pins lists owner -> root for every owner that starts with prefix.
@@ -190,9 +191,17 @@ func (s *Store) pinnedRoot(owner string) (cid.Cid, error) {
 }
 
 // pin sets owner's pin to root (cid.Undef: unpin). m is root's manifest
-// when the caller has it. It holds pinMu for its whole run, so GC never
-// sees a half-made change.
-func (s *Store) pin(ctx context.Context, owner string, root cid.Cid, m *Manifest) error {
+// when the caller has it. With ing set, the caller (Ingest) has just
+// written m's chunks, except ing.small, which are stored with the pin, as
+// is m. It holds pinMu for its
+// whole run, so GC never sees a half-made change.
+//
+// A change of at most refBatch reference counts is one transaction. A
+// larger one records its progress in an intent record, see refBatch.
+// Either way, the files of root's chunks and their directories are made
+// durable before the commit that switches the pin, and every commit is
+// synced (SyncWrites), so a pin acknowledged is a pin kept.
+func (s *Store) pin(ctx context.Context, owner string, root cid.Cid, m *Manifest, ing *ingested) error {
 	s.pinMu.Lock()
 	defer s.pinMu.Unlock()
 
@@ -204,14 +213,18 @@ func (s *Store) pin(ctx context.Context, owner string, root cid.Cid, m *Manifest
 		return nil
 	}
 	var inc, dec []cid.Cid
+	var menc []byte // manifest to store with the pin
 	if root.Defined() {
 		if m == nil {
 			if m, err = s.manifest(root); err != nil {
 				return fmt.Errorf("pin %q: %w", owner, err)
 			}
 		}
+		if ing != nil {
+			menc = m.Encode()
+		}
 		inc = distinct(m)
-		if err := s.checkPresent(inc); err != nil {
+		if err := s.checkPresent(inc, ing); err != nil {
 			return fmt.Errorf("pin %q to %s: %w", owner, root, err)
 		}
 	}
@@ -227,9 +240,82 @@ func (s *Store) pin(ctx context.Context, owner string, root cid.Cid, m *Manifest
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("pin %q: %w", owner, s.ctxErr(ctx))
 	}
+	if s.blocks != nil {
+		if err := s.blocks.syncShards(inc); err != nil {
+			return fmt.Errorf("pin %q: %w", owner, err)
+		}
+	}
 
-	it := intent{phase: phaseInc, newRoot: root, oldRoot: old}
 	ikey := dbKey(pfxIntent, []byte(owner))
+	pk := dbKey(pfxPin, []byte(owner))
+	setPin := func(txn *badger.Txn) error {
+		if root.Defined() {
+			return txn.Set(pk, root.Bytes())
+		}
+		return txn.Delete(pk)
+	}
+	putManifest := func(txn *badger.Txn) error {
+		if menc == nil {
+			return nil
+		}
+		err := txn.Set(dbKey(pfxManifest, root.Bytes()), menc)
+		menc = nil
+		return err
+	}
+
+	var small []smallChunk
+	if ing != nil {
+		small = ing.small
+	}
+	if len(inc)+len(dec) <= refBatch {
+		s.writeMu.RLock()
+		unlock := s.lockStripes(small)
+		var added []smallChunk
+		err := s.db.Update(func(txn *badger.Txn) error {
+			var err error
+			if added, err = s.stageSmall(txn, small); err != nil {
+				return err
+			}
+			if err := putManifest(txn); err != nil {
+				return err
+			}
+			for _, c := range inc {
+				if err := s.addRef(txn, c, 1); err != nil {
+					return err
+				}
+			}
+			for _, c := range dec {
+				if err := s.addRef(txn, c, -1); err != nil {
+					return err
+				}
+			}
+			if err := setPin(txn); err != nil {
+				return err
+			}
+			return txn.Delete(ikey)
+		})
+		if err == nil {
+			s.stagedSmall(added)
+		}
+		unlock()
+		s.writeMu.RUnlock()
+		if err != nil {
+			return fmt.Errorf("pin %q: %w", owner, err)
+		}
+		return nil
+	}
+	for _, sc := range small {
+		if err := s.putChunk(sc.c, sc.data); err != nil {
+			return fmt.Errorf("pin %q: %w", owner, err)
+		}
+	}
+
+	if menc != nil {
+		if err := s.update(putManifest); err != nil {
+			return fmt.Errorf("pin %q: %w", owner, err)
+		}
+	}
+	it := intent{phase: phaseInc, newRoot: root, oldRoot: old}
 	for it.progress < len(inc) {
 		if ctx.Err() != nil {
 			return errors.Join(fmt.Errorf("pin %q: %w", owner, s.ctxErr(ctx)), s.rollback(owner, it, inc))
@@ -245,9 +331,6 @@ func (s *Store) pin(ctx context.Context, owner string, root cid.Cid, m *Manifest
 			}
 			return txn.Set(ikey, next.encode())
 		})
-		if err == nil {
-			err = s.syncAll()
-		}
 		if err != nil {
 			// The batch may or may not have committed; roll back what the
 			// intent record says, or leave it to recovery.
@@ -260,20 +343,10 @@ func (s *Store) pin(ctx context.Context, owner string, root cid.Cid, m *Manifest
 	}
 
 	// The switch: everything written before (chunks, manifest, counts) is
-	// durable; this commit flips the pin and is synced before returning.
-	if len(inc) == 0 {
-		if err := s.syncAll(); err != nil {
-			return fmt.Errorf("pin %q: %w", owner, err)
-		}
-	}
+	// durable; this commit flips the pin.
 	it = intent{phase: phaseDec, newRoot: root, oldRoot: old}
 	err = s.update(func(txn *badger.Txn) error {
-		pk := dbKey(pfxPin, []byte(owner))
-		if root.Defined() {
-			if err := txn.Set(pk, root.Bytes()); err != nil {
-				return err
-			}
-		} else if err := txn.Delete(pk); err != nil {
+		if err := setPin(txn); err != nil {
 			return err
 		}
 		if len(dec) == 0 {
@@ -287,9 +360,6 @@ func (s *Store) pin(ctx context.Context, owner string, root cid.Cid, m *Manifest
 			err = errors.Join(err, s.rollback(owner, cur, inc))
 		}
 		return err
-	}
-	if err := s.syncAll(); err != nil {
-		return fmt.Errorf("pin %q: %w", owner, err)
 	}
 	if err := s.finishDec(owner, it, dec); err != nil {
 		// The pin is done; the intent stays for recovery at the next Open.
@@ -313,16 +383,39 @@ func (s *Store) readIntent(key []byte) (intent, error) {
 	return it, err
 }
 
-// checkPresent returns ErrNotFound naming the first chunk not stored.
-func (s *Store) checkPresent(cids []cid.Cid) error {
+// checkPresent returns ErrNotFound naming the first chunk not stored, and
+// checks that each chunk's file is there with the recorded size. With ing
+// set, the chunks were just written (and ing.small are not yet): it only
+// checks their records.
+func (s *Store) checkPresent(cids []cid.Cid, ing *ingested) error {
+	var skip map[cid.Cid]bool
+	if ing != nil && len(ing.small) > 0 {
+		skip = make(map[cid.Cid]bool, len(ing.small))
+		for _, sc := range ing.small {
+			skip[sc.c] = true
+		}
+	}
 	return s.db.View(func(txn *badger.Txn) error {
 		for _, c := range cids {
-			_, err := txn.Get(dbKey(pfxRecord, c.Bytes()))
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				return fmt.Errorf("chunk %s: %w", c, ErrNotFound)
+			if skip[c] {
+				continue
 			}
+			rec, ok, err := getRecord(txn, c)
 			if err != nil {
 				return err
+			}
+			if !ok {
+				return fmt.Errorf("chunk %s: %w", c, ErrNotFound)
+			}
+			if ing != nil || rec.inline {
+				continue
+			}
+			size, err := s.blocks.stat(c)
+			if err != nil {
+				return err
+			}
+			if size != rec.size {
+				return fmt.Errorf("chunk %s: file missing or damaged: %w", c, ErrNotFound)
 			}
 		}
 		return nil
@@ -331,31 +424,23 @@ func (s *Store) checkPresent(cids []cid.Cid) error {
 
 // addRef changes a chunk's reference count by delta (+1 or -1).
 func (s *Store) addRef(txn *badger.Txn, c cid.Cid, delta int64) error {
-	k := dbKey(pfxRecord, c.Bytes())
-	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	rec, ok, err := getRecord(txn, c)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		if delta > 0 {
 			return fmt.Errorf("chunk %s: %w", c, ErrNotFound)
 		}
 		s.log.Warn("release of a chunk that is not stored", "cid", c)
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	var rec record
-	if err := item.Value(func(v []byte) error {
-		rec, err = decodeRecord(v)
-		return err
-	}); err != nil {
-		return fmt.Errorf("chunk %s: %w", c, err)
-	}
 	rec.refs += delta
 	if rec.refs < 0 {
 		s.log.Warn("chunk reference count below zero", "cid", c)
 		rec.refs = 0
 	}
-	return txn.Set(k, rec.encode())
+	return txn.Set(dbKey(pfxRecord, c.Bytes()), rec.encode())
 }
 
 // rollback undoes phaseInc increments [0, it.progress) of inc, from the
@@ -485,4 +570,77 @@ func (s *Store) recoverIntents() error {
 		}
 	}
 	return nil
+}
+
+// lockStripes locks the stripes of the given chunks, in order, and returns
+// the unlock. The caller holds writeMu read-locked, as putChunk does.
+func (s *Store) lockStripes(small []smallChunk) (unlock func()) {
+	var idx []int
+	for _, sc := range small {
+		b := sc.c.Bytes()
+		idx = append(idx, int(b[len(b)-1])%len(s.stripes))
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		s.stripes[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			s.stripes[i].Unlock()
+		}
+	}
+}
+
+// stageSmall writes, in a pin's transaction, the small chunks an Ingest
+// left to it: a new chunk inline with its record (returned, for Usage);
+// a stored one is left alone if intact and rewritten if not, as putChunk
+// does. The caller holds their stripes.
+func (s *Store) stageSmall(txn *badger.Txn, small []smallChunk) (added []smallChunk, err error) {
+	for _, sc := range small {
+		rec, ok, err := getRecord(txn, sc.c)
+		if err != nil {
+			return nil, err
+		}
+		id := sc.c.Bytes()
+		switch {
+		case !ok:
+			if err := txn.Set(dbKey(pfxChunk, id), sc.data); err != nil {
+				return nil, err
+			}
+			rec = record{size: int64(len(sc.data)), inline: true}
+			if err := txn.Set(dbKey(pfxRecord, id), rec.encode()); err != nil {
+				return nil, err
+			}
+			added = append(added, sc)
+		case rec.inline:
+			if s.isCorrupt(sc.c) {
+				if err := txn.Set(dbKey(pfxChunk, id), sc.data); err != nil {
+					return nil, err
+				}
+			}
+		default: // stored in a file
+			size, err := s.blocks.stat(sc.c)
+			if err != nil {
+				return nil, err
+			}
+			if size != rec.size || s.isCorrupt(sc.c) {
+				if err := s.blocks.write(sc.c, sc.data); err != nil {
+					return nil, err
+				}
+				if err := s.blocks.syncShards([]cid.Cid{sc.c}); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return added, nil
+}
+
+// stagedSmall accounts for the chunks stageSmall added once committed.
+func (s *Store) stagedSmall(added []smallChunk) {
+	for _, sc := range added {
+		s.chunks.Add(1)
+		s.bytes.Add(int64(len(sc.data)))
+	}
 }

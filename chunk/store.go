@@ -21,8 +21,8 @@ import (
 
 // Key prefixes: every record kind has its own namespace.
 var (
-	pfxChunk    = []byte("c/") // c/<cid> -> chunk bytes (value log)
-	pfxRecord   = []byte("r/") // r/<cid> -> uvarint size, uvarint refs (LSM)
+	pfxChunk    = []byte("c/") // c/<cid> -> bytes of a chunk kept inline (smaller than InlineSize)
+	pfxRecord   = []byte("r/") // r/<cid> -> uvarint size, uvarint refs, location byte
 	pfxManifest = []byte("m/") // m/<cid> -> canonical manifest bytes
 	pfxPin      = []byte("p/") // p/<owner> -> root cid bytes
 	pfxIntent   = []byte("i/") // i/<owner> -> pin intent (see pin.go)
@@ -39,24 +39,29 @@ func dbKey(prefix []byte, id []byte) []byte {
 type Options struct {
 	Dir      string
 	Logger   *slog.Logger // badger's logger is routed into it (badger's Infof at Debug level)
-	InMemory bool         // badger in-memory mode, for tests of other packages only
+	InMemory bool         // everything in memory (badger in-memory mode, chunks inline), for tests of other packages only
 
-	// MemTableSize is badger's memtable size. Chunks go to the value log,
-	// so the memtable holds only keys and small records.
+	// InlineSize: chunks smaller than this many bytes are kept in the index
+	// (one synced commit) rather than in a file of their own (a file,
+	// its sync and its directory's sync). Negative: every chunk in a file.
+	InlineSize int64
+
+	// MemTableSize is the index's (badger's) memtable size. The index holds
+	// small values only: chunk records, inline chunks, manifests, pins.
 	MemTableSize int64
-	// ValueThreshold: values at least this large go to the value log.
+	// ValueThreshold: index values at least this large (large manifests)
+	// go to badger's value log.
 	ValueThreshold int64
 	// BlockCacheSize and IndexCacheSize bound badger's caches of LSM blocks
 	// and table indexes.
 	BlockCacheSize int64
 	IndexCacheSize int64
-	// ValueLogFileSize is the size of one value log file, the unit that
-	// value-log GC rewrites.
+	// ValueLogFileSize is the size of one of badger's value log files.
 	ValueLogFileSize int64
 	// NumCompactors is badger's number of compaction goroutines (at least 2).
 	NumCompactors int
-	// Workers is the number of goroutines that hash and write chunks in
-	// one Ingest (half of them hash while the others wait on commits); an
+	// Workers is the number of goroutines that hash, write and sync chunks
+	// in one Ingest (several, so that syncs overlap with hashing); an
 	// Ingest holds Workers+2 chunks in memory at most.
 	Workers int
 	// ReadAhead is the number of chunks a reader from NewReader keeps in
@@ -65,16 +70,17 @@ type Options struct {
 }
 
 // DefaultOptions returns options tuned for 1 MiB chunks and a small
-// resident set: small memtables and caches, chunks in the value log, no
-// compression.
+// resident set: chunks in files, a small index with small memtables and
+// caches, no compression.
 func DefaultOptions(dir string) Options {
 	return Options{
 		Dir:              dir,
-		MemTableSize:     8 << 20,
-		ValueThreshold:   4 << 10,
-		BlockCacheSize:   8 << 20,
-		IndexCacheSize:   4 << 20,
-		ValueLogFileSize: 128 << 20,
+		InlineSize:       4 << 10,
+		MemTableSize:     4 << 20,
+		ValueThreshold:   64 << 10,
+		BlockCacheSize:   4 << 20,
+		IndexCacheSize:   2 << 20,
+		ValueLogFileSize: 16 << 20,
 		NumCompactors:    2,
 		Workers:          max(4, 2*runtime.GOMAXPROCS(0)),
 		ReadAhead:        4,
@@ -83,6 +89,12 @@ func DefaultOptions(dir string) Options {
 
 func (o Options) withDefaults() Options {
 	d := DefaultOptions(o.Dir)
+	if o.InlineSize == 0 {
+		o.InlineSize = d.InlineSize
+	}
+	if o.InMemory {
+		o.InlineSize = MaxChunkSize + 1
+	}
 	if o.MemTableSize <= 0 {
 		o.MemTableSize = d.MemTableSize
 	}
@@ -114,9 +126,10 @@ func (o Options) withDefaults() Options {
 }
 
 func (o Options) badger() badger.Options {
-	bo := badger.DefaultOptions(o.Dir).
+	bo := badger.DefaultOptions(filepath.Join(o.Dir, indexDir)).
 		WithLogger(badgerLogger{o.Logger}).
-		WithSyncWrites(false).
+		WithSyncWrites(true). // every commit durable; badger syncs concurrent commits together
+
 		WithNumVersionsToKeep(1).
 		WithCompression(options.None).
 		WithDetectConflicts(false). // Store serializes the read-modify-writes itself
@@ -134,7 +147,7 @@ func (o Options) badger() badger.Options {
 		WithValueLogFileSize(o.ValueLogFileSize).
 		WithNumCompactors(o.NumCompactors)
 	if o.InMemory {
-		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
+		bo = bo.WithInMemory(true).WithDir("").WithValueDir("").WithSyncWrites(false)
 	}
 	return bo
 }
@@ -143,9 +156,10 @@ func (o Options) badger() badger.Options {
 // stored once with a reference count, manifests, pins, and small metadata
 // records. All methods are safe for concurrent use.
 type Store struct {
-	db   *badger.DB
-	opts Options
-	log  *slog.Logger
+	db     *badger.DB
+	blocks *blocks // nil in memory
+	opts   Options
+	log    *slog.Logger
 
 	ctx    context.Context // cancelled by Close; long operations stop with it
 	cancel context.CancelFunc
@@ -165,7 +179,17 @@ type Store struct {
 
 	chunks atomic.Int64 // Usage
 	bytes  atomic.Int64
+
+	// swept is false until a GC has removed the files a crash (or a failed
+	// commit) may have left without a record.
+	swept atomic.Bool
 }
+
+// Subdirectories of Options.Dir.
+const (
+	indexDir  = "index"  // badger
+	blocksDir = "blocks" // chunk files
+)
 
 // Open opens (or creates) the store in opts.Dir, finishes or rolls back any
 // pin interrupted by a crash, and computes the usage figures.
@@ -174,6 +198,16 @@ func Open(opts Options) (*Store, error) {
 	if !opts.InMemory && opts.Dir == "" {
 		return nil, errors.New("open chunk store: no directory")
 	}
+	var blk *blocks
+	if !opts.InMemory {
+		if err := removeEmptyLogs(filepath.Join(opts.Dir, indexDir), opts.Logger); err != nil {
+			return nil, fmt.Errorf("open chunk store: %w", err)
+		}
+		var err error
+		if blk, err = openBlocks(filepath.Join(opts.Dir, blocksDir)); err != nil {
+			return nil, fmt.Errorf("open chunk store: %w", err)
+		}
+	}
 	db, err := badger.Open(opts.badger())
 	if err != nil {
 		return nil, fmt.Errorf("open chunk store: %w", err)
@@ -181,6 +215,7 @@ func Open(opts Options) (*Store, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		db:      db,
+		blocks:  blk,
 		opts:    opts,
 		log:     opts.Logger,
 		ctx:     ctx,
@@ -188,6 +223,7 @@ func Open(opts Options) (*Store, error) {
 		holds:   make(map[cid.Cid]int),
 		corrupt: make(map[cid.Cid]struct{}),
 	}
+	s.swept.Store(opts.InMemory)
 	if err := s.recoverIntents(); err != nil {
 		cancel()
 		return nil, errors.Join(fmt.Errorf("open chunk store: recover: %w", err), db.Close())
@@ -197,6 +233,35 @@ func Open(opts Options) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("open chunk store: usage: %w", err), db.Close())
 	}
 	return s, nil
+}
+
+// removeEmptyLogs deletes the empty memtable WAL and value-log files a
+// crash can leave between a file's creation and its first write: badger
+// v4.9 refuses to open a directory holding one (dgraph-io/badger#2207).
+// An empty file holds no entries, so removing it loses nothing.
+func removeEmptyLogs(dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".mem") || strings.HasSuffix(name, ".vlog")) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || fi.Size() != 0 {
+			continue
+		}
+		log.Warn("removing empty log file left by a crash", "file", name)
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close cancels running operations, waits for them to return and closes
@@ -244,42 +309,6 @@ func (s *Store) ctxErr(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// syncAll makes every write committed so far durable. Badger's DB.Sync
-// syncs only the active memtable WAL and value log file; value log files
-// are synced when they rotate, but WALs of immutable memtables waiting to
-// be flushed are not, so they are synced here by hand. Used as a barrier
-// before and after the commits that create pins, manifests and meta.
-func (s *Store) syncAll() error {
-	if s.opts.InMemory {
-		return nil
-	}
-	entries, err := os.ReadDir(s.opts.Dir)
-	if err != nil {
-		return fmt.Errorf("sync: %w", err)
-	}
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".mem") {
-			continue
-		}
-		f, err := os.Open(filepath.Join(s.opts.Dir, e.Name()))
-		if errors.Is(err, os.ErrNotExist) {
-			continue // flushed to a (synced) table meanwhile
-		}
-		if err != nil {
-			return fmt.Errorf("sync: %w", err)
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("sync %s: %w", e.Name(), err)
-		}
-	}
-	if err := s.db.Sync(); err != nil {
-		return fmt.Errorf("sync: %w", err)
-	}
-	return nil
-}
-
 // update runs fn in a read-write transaction. Every write of the store
 // goes through writeMu (read-held), so that GC can exclude writers while
 // it deletes a batch or while badger blocks writes to flush its memtables.
@@ -289,29 +318,55 @@ func (s *Store) update(fn func(txn *badger.Txn) error) error {
 	return s.db.Update(fn)
 }
 
-// record is the small per-chunk record kept in the LSM tree: the chunk's
-// size and the number of pins whose manifest references it (a chunk counts
-// once per pinned manifest, however often the manifest lists it).
+// record is the small per-chunk record kept in the index: the chunk's
+// size, the number of pins whose manifest references it (a chunk counts
+// once per pinned manifest, however often the manifest lists it), and
+// where its bytes are.
 type record struct {
-	size int64
-	refs int64
+	size   int64
+	refs   int64
+	inline bool // bytes under c/<cid> in the index, not in a file
 }
 
 func (r record) encode() []byte {
 	b := binary.AppendUvarint(nil, uint64(r.size))
-	return binary.AppendUvarint(b, uint64(r.refs))
+	b = binary.AppendUvarint(b, uint64(r.refs))
+	if r.inline {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func decodeRecord(b []byte) (record, error) {
+	bad := errors.New("bad chunk record")
 	size, n := binary.Uvarint(b)
 	if n <= 0 {
-		return record{}, errors.New("bad chunk record")
+		return record{}, bad
 	}
 	refs, m := binary.Uvarint(b[n:])
-	if m <= 0 || n+m != len(b) {
-		return record{}, errors.New("bad chunk record")
+	if m <= 0 || n+m != len(b)-1 || b[n+m] > 1 {
+		return record{}, bad
 	}
-	return record{size: int64(size), refs: int64(refs)}, nil
+	return record{size: int64(size), refs: int64(refs), inline: b[n+m] == 1}, nil
+}
+
+// getRecord reads c's record; ok is false when there is none.
+func getRecord(txn *badger.Txn, c cid.Cid) (rec record, ok bool, err error) {
+	item, err := txn.Get(dbKey(pfxRecord, c.Bytes()))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return record{}, false, nil
+	}
+	if err != nil {
+		return record{}, false, err
+	}
+	err = item.Value(func(v []byte) error {
+		rec, err = decodeRecord(v)
+		return err
+	})
+	if err != nil {
+		return record{}, false, fmt.Errorf("chunk %s: %w", c, err)
+	}
+	return rec, true, nil
 }
 
 func (s *Store) loadUsage() error {
@@ -429,7 +484,11 @@ func (s *Store) Put(ctx context.Context, c cid.Cid, data []byte) error {
 	return s.putChunk(c, data)
 }
 
-// putChunk writes a verified chunk unless it is already stored intact.
+// putChunk stores a verified chunk unless it is already stored intact:
+// small chunks inline in the index, others in a synced file renamed into
+// place, then its record. A stored chunk is intact unless a read found it
+// corrupt or its file is missing or of the wrong size; putChunk rewrites
+// it then (a repair).
 func (s *Store) putChunk(c cid.Cid, data []byte) error {
 	id := c.Bytes()
 	s.writeMu.RLock()
@@ -438,33 +497,48 @@ func (s *Store) putChunk(c cid.Cid, data []byte) error {
 	mu.Lock()
 	defer mu.Unlock()
 
-	rk := dbKey(pfxRecord, id)
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	exists := true
-	if _, err := txn.Get(rk); errors.Is(err, badger.ErrKeyNotFound) {
-		exists = false
-	} else if err != nil {
+	rec, exists, err := getRecord(txn, c)
+	if err != nil {
 		return fmt.Errorf("put %s: %w", c, err)
 	}
+	inline := exists && rec.inline || !exists && int64(len(data)) < s.opts.InlineSize
 	repair := exists && s.isCorrupt(c)
+	if exists && !repair && !inline {
+		size, err := s.blocks.stat(c)
+		if err != nil {
+			return fmt.Errorf("put %s: %w", c, err)
+		}
+		repair = size != rec.size
+	}
 	if exists && !repair {
 		return nil
 	}
-	if err := txn.Set(dbKey(pfxChunk, id), data); err != nil {
-		return fmt.Errorf("put %s: %w", c, err)
+	if inline {
+		if err := txn.Set(dbKey(pfxChunk, id), data); err != nil {
+			return fmt.Errorf("put %s: %w", c, err)
+		}
+	} else if err := s.blocks.write(c, data); err != nil {
+		return fmt.Errorf("put %s: write: %w", c, err)
 	}
 	if !exists {
-		if err := txn.Set(rk, record{size: int64(len(data))}.encode()); err != nil {
+		rec = record{size: int64(len(data)), inline: inline}
+		if err := txn.Set(dbKey(pfxRecord, id), rec.encode()); err != nil {
 			return fmt.Errorf("put %s: %w", c, err)
 		}
 	}
-	if err := txn.Commit(); err != nil {
-		return fmt.Errorf("put %s: %w", c, err)
+	if inline || !exists {
+		if err := txn.Commit(); err != nil {
+			if !inline {
+				s.swept.Store(false) // the file may stay without a record
+			}
+			return fmt.Errorf("put %s: %w", c, err)
+		}
 	}
 	if repair {
 		s.setCorrupt(c, false)
-		s.log.Info("repaired corrupt chunk", "cid", c)
+		s.log.Info("repaired chunk", "cid", c)
 	}
 	if !exists {
 		s.chunks.Add(1)
@@ -490,25 +564,49 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return s.readChunk(c, nil)
 }
 
-// readChunk reads a chunk into dst (reused when large enough) and verifies it.
+// readChunk reads a chunk into dst (reused when large enough) and verifies
+// it. A chunk with no record, or whose file is missing, is ErrNotFound.
 func (s *Store) readChunk(c cid.Cid, dst []byte) ([]byte, error) {
-	txn := s.db.NewTransaction(false)
-	defer txn.Discard()
-	item, err := txn.Get(dbKey(pfxChunk, c.Bytes()))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	var data []byte
+	var rec record
+	err := s.db.View(func(txn *badger.Txn) error {
+		var ok bool
+		var err error
+		if rec, ok, err = getRecord(txn, c); err != nil || !ok {
+			if err == nil {
+				err = ErrNotFound
+			}
+			return err
+		}
+		if !rec.inline {
+			return nil
+		}
+		item, err := txn.Get(dbKey(pfxChunk, c.Bytes()))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		data, err = item.ValueCopy(dst[:0])
+		return err
+	})
+	if err == nil && !rec.inline {
+		data, err = s.blocks.read(c, dst, rec.size)
+	}
+	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("get %s: %w", c, ErrNotFound)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrHashMismatch) {
 		return nil, fmt.Errorf("get %s: %w", c, err)
 	}
-	data, err := item.ValueCopy(dst[:0])
-	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", c, err)
+	if err == nil {
+		err = Verify(c, data)
 	}
-	if err := Verify(c, data); err != nil {
+	if err != nil {
 		s.setCorrupt(c, true)
-		s.log.Error("stored chunk fails verification", "cid", c)
-		return nil, fmt.Errorf("get: %w", err)
+		s.log.Error("stored chunk fails verification", "cid", c, "err", err)
+		return nil, fmt.Errorf("get %s: %w", c, err)
 	}
 	return data, nil
 }
@@ -552,17 +650,10 @@ func (s *Store) PutManifest(ctx context.Context, m *Manifest) (cid.Cid, error) {
 	if err := s.ctxErr(ctx); err != nil {
 		return cid.Undef, err
 	}
-	root, err := s.putManifest(m)
-	if err != nil {
-		return cid.Undef, err
-	}
-	if err := s.syncAll(); err != nil {
-		return cid.Undef, fmt.Errorf("put manifest: %w", err)
-	}
-	return root, nil
+	return s.putManifest(m)
 }
 
-// putManifest writes a valid manifest without syncing.
+// putManifest writes a valid manifest.
 func (s *Store) putManifest(m *Manifest) (cid.Cid, error) {
 	enc := m.Encode()
 	root := sumCID(codecDagCBOR, enc)
@@ -638,9 +729,6 @@ func (s *Store) PutMeta(ctx context.Context, key string, val []byte) error {
 	if err != nil {
 		return fmt.Errorf("put meta %q: %w", key, err)
 	}
-	if err := s.syncAll(); err != nil {
-		return fmt.Errorf("put meta %q: %w", key, err)
-	}
 	return nil
 }
 
@@ -684,9 +772,6 @@ func (s *Store) DeleteMeta(ctx context.Context, key string) error {
 		return txn.Delete(dbKey(pfxMeta, []byte(key)))
 	})
 	if err != nil {
-		return fmt.Errorf("delete meta %q: %w", key, err)
-	}
-	if err := s.syncAll(); err != nil {
 		return fmt.Errorf("delete meta %q: %w", key, err)
 	}
 	return nil

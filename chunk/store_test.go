@@ -624,7 +624,7 @@ func TestMeta(t *testing.T) {
 }
 
 func TestLargeManifestPin(t *testing.T) {
-	s := newStore(t)
+	s := openInline(t, t.TempDir()) // tiny chunks: inline
 	ctx := t.Context()
 	const n = 10240 // a 10 GiB file at 1 MiB chunks, here with 64-byte chunks
 	data := randBytes(100, n*64)
@@ -657,8 +657,8 @@ func TestLargeManifestPin(t *testing.T) {
 func TestRecoverIntents(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	const n = 2500 // three batches
-	s := openStore(t, dir)
+	const n = 2500          // three batches
+	s := openInline(t, dir) // tiny chunks: inline
 	oldRoot, oldM := ingestBytes(t, s, "o", randBytes(110, n*32), 32)
 	newRoot, newM := ingestBytes(t, s, "tmp", randBytes(111, n*32), 32)
 	if err := s.Unpin(ctx, "tmp"); err != nil {
@@ -680,7 +680,7 @@ func TestRecoverIntents(t *testing.T) {
 		}
 	}
 	s.Close()
-	s = openStore(t, dir)
+	s = openInline(t, dir)
 	if pins, _ := s.Pins(ctx, ""); pins["o"] != oldRoot {
 		t.Fatalf("pin after rollback = %v", pins)
 	}
@@ -708,7 +708,7 @@ func TestRecoverIntents(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s = openStore(t, dir)
+	s = openInline(t, dir)
 	if pins, _ := s.Pins(ctx, ""); pins["o"] != newRoot {
 		t.Fatalf("pin after roll forward = %v", pins)
 	}
@@ -778,19 +778,21 @@ func TestInMemory(t *testing.T) {
 	}
 }
 
-func vlogBytes(t testing.TB, dir string) int64 {
+func blockBytes(t testing.TB, dir string) int64 {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	var n int64
+	err := filepath.WalkDir(filepath.Join(dir, blocksDir), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil {
+			n += fi.Size()
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var n int64
-	for _, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += fi.Size()
 	}
 	return n
 }
@@ -798,20 +800,15 @@ func vlogBytes(t testing.TB, dir string) int64 {
 func TestGCReclaimsSpace(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	opts := DefaultOptions(dir)
-	opts.Logger = testLogger(t)
-	opts.ValueLogFileSize = 1 << 20
-	s, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openStore(t, dir)
 	keep := randBytes(140, 2<<20)
 	_, km := ingestBytes(t, s, "keep", keep, 64<<10)
 	for i := range 4 {
 		ingestBytes(t, s, fmt.Sprint("drop/", i), randBytes(uint64(141+i), 4<<20), 64<<10)
 	}
-	before := vlogBytes(t, dir)
+	if got := blockBytes(t, dir); got != 18<<20 {
+		t.Fatalf("%d bytes of chunk files, want %d", got, 18<<20)
+	}
 	for i := range 4 {
 		if err := s.Unpin(ctx, fmt.Sprint("drop/", i)); err != nil {
 			t.Fatal(err)
@@ -821,13 +818,196 @@ func TestGCReclaimsSpace(t *testing.T) {
 	if err != nil || st.Bytes != 16<<20 {
 		t.Fatalf("GC = %+v, %v", st, err)
 	}
-	after := vlogBytes(t, dir)
-	t.Logf("value log: %d bytes before GC, %d after", before, after)
-	if after > before/2 {
-		t.Fatalf("value log %d bytes after GC, %d before: space not reclaimed", after, before)
+	if got := blockBytes(t, dir); got != 2<<20 {
+		t.Fatalf("%d bytes of chunk files after GC, want %d", got, 2<<20)
 	}
 	if got := readAll(t, s, km, 0, -1); !bytes.Equal(got, keep) {
-		t.Fatal("kept file damaged by value-log GC")
+		t.Fatal("kept file damaged by GC")
 	}
+	checkConsistent(t, s)
+	checkFiles(t, s)
+}
+
+// TestOpenAfterEmptyLogFiles reproduces what a kill between a log file's
+// creation and its first write leaves: empty .mem and .vlog files.
+func TestOpenAfterEmptyLogFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	data := randBytes(150, 3*testChunk)
+	_, m := ingestBytes(t, s, "o", data, testChunk)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"00099.mem", "000099.vlog"} {
+		if err := os.WriteFile(filepath.Join(dir, indexDir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = openStore(t, dir)
+	if got := readAll(t, s, m, 0, -1); !bytes.Equal(got, data) {
+		t.Fatal("data lost")
+	}
+	ingestBytes(t, s, "p", randBytes(151, 5*testChunk), testChunk)
+	checkConsistent(t, s)
+}
+
+// TestDamagedChunkFiles deletes and truncates chunk files under the store:
+// reads fail cleanly, a pin of a manifest that needs them fails, and a Put
+// (or an Ingest) of the right bytes repairs them.
+func TestDamagedChunkFiles(t *testing.T) {
+	ctx := t.Context()
+	data := randBytes(160, 4*testChunk)
+	part := func(i int) []byte { return data[i*testChunk : (i+1)*testChunk] }
+	damage := []struct {
+		name string
+		do   func(path string) error
+		want error
+	}{
+		{"deleted", os.Remove, ErrNotFound},
+		{"truncated", func(p string) error { return os.Truncate(p, testChunk/2) }, ErrHashMismatch},
+		{"empty", func(p string) error { return os.Truncate(p, 0) }, ErrHashMismatch},
+		{"longer", func(p string) error { return os.WriteFile(p, append(append([]byte{}, part(1)...), 0), 0o644) }, ErrHashMismatch},
+	}
+	for _, d := range damage {
+		t.Run(d.name, func(t *testing.T) {
+			s := newStore(t)
+			root, m := ingestBytes(t, s, "o", data, testChunk)
+			bad := m.Chunks[1].CID
+			if err := d.do(s.blockPath(bad)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Get(ctx, bad); !errors.Is(err, d.want) {
+				t.Fatalf("Get = %v, want %v", err, d.want)
+			}
+			r, err := s.NewReader(ctx, m, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			r.Close()
+			if !errors.Is(err, d.want) || !bytes.Equal(got, data[:len(got)]) || len(got) > testChunk {
+				t.Fatalf("read = %d bytes, %v; want a verified prefix and %v", len(got), err, d.want)
+			}
+			// A pin that needs the damaged chunk fails (its file is checked).
+			if d.name == "deleted" {
+				if err := s.Pin(ctx, "other", root); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("Pin with a chunk file missing = %v, want ErrNotFound", err)
+				}
+			}
+			if err := s.Put(ctx, bad, part(1)); err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, s, m, 0, -1); !bytes.Equal(got, data) {
+				t.Fatal("not repaired by Put")
+			}
+			if err := s.Pin(ctx, "other", root); err != nil {
+				t.Fatal(err)
+			}
+			// An Ingest of the same bytes also repairs a lost file.
+			if err := os.Remove(s.blockPath(m.Chunks[2].CID)); err != nil {
+				t.Fatal(err)
+			}
+			ingestBytes(t, s, "third", data, testChunk)
+			if got := readAll(t, s, m, 0, -1); !bytes.Equal(got, data) {
+				t.Fatal("not repaired by Ingest")
+			}
+			checkConsistent(t, s)
+			if _, err := s.GC(ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkFiles(t, s)
+		})
+	}
+}
+
+// TestSweepOrphans leaves what a crash can leave in the blocks directory:
+// a chunk file whose record was never committed and a temporary file. The
+// first GC after Open removes them and nothing else.
+func TestSweepOrphans(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	s := openStore(t, dir)
+	data := randBytes(170, 3*testChunk)
+	_, m := ingestBytes(t, s, "o", data, testChunk)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	orphan := randBytes(171, testChunk)
+	key, shard := blockKey(Sum(orphan))
+	shardDir := filepath.Join(dir, blocksDir, shardName(shard))
+	if err := os.MkdirAll(shardDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shardDir, key), orphan, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shardDir, key+".123"+tmpSuffix), orphan[:10], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir)
+	if _, err := s.Get(ctx, Sum(orphan)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get(orphan) = %v, want ErrNotFound", err)
+	}
+	if st, err := s.GC(ctx); err != nil || st.Chunks != 0 {
+		t.Fatalf("GC = %+v, %v", st, err)
+	}
+	checkFiles(t, s)
+	if got := readAll(t, s, m, 0, -1); !bytes.Equal(got, data) {
+		t.Fatal("pinned file damaged by the sweep")
+	}
+	checkConsistent(t, s)
+}
+
+// TestInline runs the life of small chunks kept in the index (the
+// default for chunks under InlineSize) next to chunks in files.
+func TestInline(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	opts := DefaultOptions(dir)
+	opts.InlineSize = testChunk
+	s := openWith(t, opts)
+	data := randBytes(180, 3*testChunk+100) // three chunks in files, one inline
+	root, m := ingestBytes(t, s, "o", data, testChunk)
+	tail := m.Chunks[3].CID
+	if err := s.Put(ctx, Sum([]byte("tiny")), []byte("tiny")); err != nil {
+		t.Fatal(err)
+	}
+	if got := blockBytes(t, dir); got != 3*testChunk {
+		t.Fatalf("%d bytes in files, want %d", got, 3*testChunk)
+	}
+	// Corruption of an inline chunk is found and repaired like a file's.
+	if err := s.writeRaw(tail, data[3*testChunk:len(data)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, tail); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("Get = %v, want ErrHashMismatch", err)
+	}
+	if err := s.Put(ctx, tail, data[3*testChunk:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openWith(t, opts)
+	if u := s.Usage(); u.Chunks != 5 || u.Bytes != int64(len(data))+4 {
+		t.Fatalf("Usage = %+v", u)
+	}
+	if got := readAll(t, s, m, 0, -1); !bytes.Equal(got, data) {
+		t.Fatal("read back differs")
+	}
+	checkConsistent(t, s)
+	if err := s.Unpin(ctx, "o"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.GC(ctx); err != nil || st.Chunks != 5 {
+		t.Fatalf("GC = %+v, %v", st, err)
+	}
+	if _, err := s.Manifest(ctx, root); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Manifest after GC = %v", err)
+	}
+	if got := blockBytes(t, dir); got != 0 {
+		t.Fatalf("%d bytes in files after GC", got)
+	}
+	checkFiles(t, s)
 	checkConsistent(t, s)
 }

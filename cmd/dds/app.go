@@ -13,6 +13,7 @@ import (
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/node"
 )
 
 // version is the binary's version; set with -ldflags "-X main.version=v1.2.3",
@@ -26,7 +27,7 @@ func buildVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
-	return "dev"
+	return node.Version
 }
 
 // app is one run of the command: its streams and environment.
