@@ -20,9 +20,32 @@
 // ed25519 signature that anyone checks with [Verify], given the raw public
 // key from [Host.PublicKey] or, from the peer id alone, [PublicKeyOf].
 //
+// Every host runs kad-dht in server mode under a private protocol prefix
+// (Config.DHTPrefix, default [DefaultDHTPrefix]: "/dds/kad/1.0.0", never the
+// public IPFS DHT, no public bootstrap peers), and routes peers through it.
+// A node joins a network with [Host.Bootstrap], through the peers named in
+// Config.Bootstrap; a node without any runs alone until others join it.
+// [Host.FindPeer] resolves a peer id to addresses (peerstore, then DHT),
+// [Host.Connect] dials a peer by id and can protect the connection in the
+// connection manager, [Host.Peers] lists the connected peers and
+// [Host.DHT] exposes the DHT for provider records.
+//
+//	h, err := p2p.New(ctx, p2p.Config{Key: key, ListenAddrs: addrs,
+//		Bootstrap: []string{"/ip4/10.0.0.1/tcp/7071/p2p/12D3KooW..."}})
+//	err = h.Bootstrap(ctx)
+//	err = h.Connect(ctx, id, "raft")
+//
+// The resource manager is sized for tens of nodes on one loopback host;
+// [Host.ResourceBlocks] counts what it refused, which a well-sized network
+// keeps at zero.
+//
+// Subpackages build on the host: [github.com/ddsnet/dds/p2p/wire] frames
+// request/response stream protocols with size limits and deadlines, and
+// [github.com/ddsnet/dds/p2p/feed] is the gossipsub status feed.
+//
 // The ledger's Raft group talks over [Host.RaftLayer]: a raft.StreamLayer
 // whose connections are libp2p streams of [RaftProtocol] and whose addresses
 // are peer id strings, so consensus shares the node's identity, port and
-// encryption. [Host.Libp2p] exposes the underlying host for the protocols
-// added on top (DHT, gossipsub, chunk exchange).
+// encryption. [Host.Libp2p] exposes the underlying (routed) host for the
+// protocols added on top (gossipsub, chunk exchange).
 package p2p

@@ -11,14 +11,17 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -30,6 +33,13 @@ import (
 // RaftProtocol is the stream protocol that carries the ledger's Raft RPCs.
 const RaftProtocol protocol.ID = "/dds/raft/1.0.0"
 
+// DefaultDHTPrefix is the kad-dht protocol prefix of a dds network: its DHT
+// speaks "/dds/kad/1.0.0" and never meets the public IPFS DHT.
+const DefaultDHTPrefix protocol.ID = "/dds"
+
+// publicDHTPrefix is kad-dht's default, the public IPFS (Amino) DHT.
+const publicDHTPrefix protocol.ID = "/ipfs"
+
 var (
 	// ErrInvalidKey reports an identity key file that does not decode.
 	ErrInvalidKey = errors.New("invalid identity key")
@@ -39,6 +49,17 @@ var (
 	ErrNoListenAddrs = errors.New("no listen addresses")
 	// ErrSelfDial reports a stream dial to the host's own peer id.
 	ErrSelfDial = errors.New("dial to self")
+	// ErrBootstrapAddr reports a bootstrap address that is not a multiaddr
+	// ending in /p2p/<id>.
+	ErrBootstrapAddr = errors.New("invalid bootstrap address")
+	// ErrNoBootstrapPeers reports that none of the bootstrap peers could be
+	// reached.
+	ErrNoBootstrapPeers = errors.New("no bootstrap peer reachable")
+	// ErrPublicDHT reports a DHT prefix that would join the public IPFS DHT.
+	ErrPublicDHT = errors.New("public ipfs dht prefix refused")
+	// ErrNoAddrs reports a peer whose addresses are not known, neither in the
+	// peerstore nor in the DHT.
+	ErrNoAddrs = errors.New("no addresses for peer")
 )
 
 // Connection manager watermarks: trimming starts above connHigh and keeps
@@ -59,16 +80,28 @@ type Config struct {
 	ListenAddrs []string
 	// Logger receives the host's own log lines; nil discards them.
 	Logger *slog.Logger
+	// Bootstrap are full multiaddrs (ending in /p2p/<id>) of peers to join
+	// the network through; see [Host.Bootstrap]. Empty for the first node
+	// of a network, or a node on its own.
+	Bootstrap []string
+	// DHTPrefix is the kad-dht protocol prefix: the DHT speaks
+	// DHTPrefix+"/kad/1.0.0". Empty means [DefaultDHTPrefix]; it is never
+	// the public IPFS DHT's "/ipfs".
+	DHTPrefix protocol.ID
 }
 
 // Host is the node's libp2p host: its identity, its transports and the
 // stream protocols built on them. Create it with [New], stop it with
 // [Host.Close].
 type Host struct {
-	host host.Host
-	key  crypto.PrivKey
-	pub  []byte
-	log  *slog.Logger
+	host      host.Host          // the routed host: peer routing through dht
+	ids       identify.IDService // nil if libp2p ever stops exposing it
+	dht       *dht.IpfsDHT
+	bootstrap []peer.AddrInfo
+	blocks    *blockCounter
+	key       crypto.PrivKey
+	pub       []byte
+	log       *slog.Logger
 
 	mu     sync.Mutex
 	raft   *streamLayer
@@ -81,8 +114,13 @@ type Host struct {
 // New starts a libp2p host listening on cfg.ListenAddrs with the TCP and QUIC
 // transports, Noise and TLS security, yamux, a connection manager and the
 // resource manager (limits sized for many nodes on one loopback host; see
-// [ResourceLimits]). mDNS, relays, hole punching and NAT port mapping are off.
-// ctx bounds the start-up only.
+// [ResourceLimits]). It also starts kad-dht in server mode under
+// cfg.DHTPrefix (no public bootstrap peers; routing table and query filters
+// that accept loopback and private addresses) and routes peers through it:
+// a stream or connection to a peer whose addresses are unknown asks the DHT.
+// The host is usable alone; [Host.Bootstrap] joins it to cfg.Bootstrap.
+// mDNS, relays, hole punching and NAT port mapping are off. ctx bounds the
+// start-up only.
 func New(ctx context.Context, cfg Config) (*Host, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -105,7 +143,20 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("new host: public key: %w", err)
 	}
 
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(ResourceLimits()))
+	prefix := cfg.DHTPrefix
+	if prefix == "" {
+		prefix = DefaultDHTPrefix
+	}
+	if prefix == publicDHTPrefix {
+		return nil, fmt.Errorf("new host: %w", ErrPublicDHT)
+	}
+	boot, err := parseBootstrap(cfg.Bootstrap)
+	if err != nil {
+		return nil, fmt.Errorf("new host: %w", err)
+	}
+
+	blocks := &blockCounter{}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(ResourceLimits()), rcmgr.WithMetrics(blocks))
 	if err != nil {
 		return nil, fmt.Errorf("new host: resource manager: %w", err)
 	}
@@ -114,7 +165,16 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		_ = rm.Close()
 		return nil, fmt.Errorf("new host: connection manager: %w", err)
 	}
-	h, err := libp2p.New(
+	dhtOpts := []dht.Option{
+		dht.Mode(dht.ModeServer),
+		dht.ProtocolPrefix(prefix),
+		dht.RoutingTableFilter(routingTableFilter),
+		dht.QueryFilter(queryFilter),
+	}
+	if len(boot) > 0 {
+		dhtOpts = append(dhtOpts, dht.BootstrapPeers(boot...))
+	}
+	bh, err := libp2p.New(
 		libp2p.Identity(cfg.Key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -133,8 +193,23 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		_ = rm.Close()
 		return nil, fmt.Errorf("new host: %w", err)
 	}
-	hh := &Host{host: h, key: cfg.Key, pub: pub, log: logger}
-	logger.Info("p2p host started", "peer_id", h.ID().String(), "addrs", fmt.Sprint(hh.Addrs()))
+	// The DHT starts on the running host, not through libp2p.Routing: that
+	// would build it before the host has started identify, and a bootstrap
+	// dial made by the DHT at once would reach peers that then fail to
+	// identify this host (so never learn its addresses).
+	kad, err := dht.New(bh, dhtOpts...)
+	if err != nil {
+		_ = bh.Close()
+		return nil, fmt.Errorf("new host: kad-dht: %w", err)
+	}
+	h := routedhost.Wrap(bh, kad)
+	var ids identify.IDService
+	if b, ok := bh.(interface{ IDService() identify.IDService }); ok {
+		ids = b.IDService()
+	}
+	hh := &Host{host: h, ids: ids, dht: kad, bootstrap: boot, blocks: blocks, key: cfg.Key, pub: pub, log: logger}
+	logger.Info("p2p host started", "peer_id", h.ID().String(), "addrs", fmt.Sprint(hh.Addrs()),
+		"dht", string(prefix)+"/kad/1.0.0", "bootstrap", len(boot))
 	return hh, nil
 }
 
@@ -173,7 +248,9 @@ func ResourceLimits() rcmgr.ConcreteLimitConfig {
 // ID returns the host's peer id, the node's name everywhere.
 func (h *Host) ID() peer.ID { return h.host.ID() }
 
-// Libp2p returns the underlying libp2p host, for protocols added later.
+// Libp2p returns the underlying libp2p host, for protocols added later. It
+// routes through the DHT: a stream to a peer whose addresses are unknown
+// looks them up.
 func (h *Host) Libp2p() host.Host { return h.host }
 
 // Addrs returns the host's full addresses, each ending in /p2p/<id>: loopback
@@ -218,7 +295,7 @@ func (h *Host) PublicKey() []byte { return slices.Clone(h.pub) }
 // RaftLayer returns a [raft.StreamLayer] that carries Raft over libp2p
 // streams of [RaftProtocol]. Its addresses are peer id strings: Dial opens a
 // stream to the peer with that id (the peer's addresses must be known to the
-// host, from a connection, the peerstore or, later, the DHT), Accept returns
+// host, from a connection, the peerstore or the DHT), Accept returns
 // inbound streams, Addr is the host's own id. There is one open layer per
 // host: calling RaftLayer again returns it, until it is closed (the Raft
 // transport closes it); then the next call makes a new one. Closing the layer
@@ -248,8 +325,8 @@ func (h *Host) RaftLayer() raft.StreamLayer {
 	return l
 }
 
-// Close closes the Raft stream layer, if open, and the libp2p host. It is
-// idempotent.
+// Close closes the Raft stream layer, if open, the DHT and the libp2p host.
+// It is idempotent.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
 		h.mu.Lock()
@@ -259,9 +336,14 @@ func (h *Host) Close() error {
 		if l != nil {
 			_ = l.Close()
 		}
-		if err := h.host.Close(); err != nil {
-			h.closeErr = fmt.Errorf("close host: %w", err)
+		var errs []error
+		if err := h.dht.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close dht: %w", err))
 		}
+		if err := h.host.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close host: %w", err))
+		}
+		h.closeErr = errors.Join(errs...)
 	})
 	return h.closeErr
 }

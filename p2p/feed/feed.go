@@ -1,0 +1,381 @@
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Topic is the gossipsub topic of the status feed.
+const Topic = "/dds/status/1.0.0"
+
+// Defaults of [Config].
+const (
+	DefaultInterval   = 2 * time.Second
+	DefaultStaleAfter = 30 * time.Second
+	DefaultMaxSize    = 4 << 10
+	// MaxFuture is how far ahead of the receiver's clock a status may be
+	// stamped (clock skew) before it is dropped.
+	MaxFuture = 5 * time.Second
+)
+
+var (
+	// ErrNoSource reports a [Config] without a Source.
+	ErrNoSource = errors.New("no status source")
+	// ErrTooLarge reports a status whose encoding is over Config.MaxSize.
+	ErrTooLarge = errors.New("status too large")
+	// ErrClosed reports a call on a closed feed.
+	ErrClosed = errors.New("feed closed")
+)
+
+// Status is what a node tells the network about itself on the feed.
+type Status struct {
+	// PeerID is the publisher's peer id; it must be the message's signer.
+	PeerID string `json:"peer_id"`
+	// HTTP is the base URL of the node's HTTP API.
+	HTTP string `json:"http"`
+	// Capacity, Free and Stored are byte counts of the node's store.
+	Capacity int64 `json:"capacity"`
+	Free     int64 `json:"free"`
+	Stored   int64 `json:"stored"`
+	// Version is the node's software version.
+	Version string `json:"version"`
+	// Uptime is how long the node has been running, in seconds.
+	Uptime int64 `json:"uptime"`
+	// LedgerIndex is the last ledger index the node applied.
+	LedgerIndex uint64 `json:"ledger_index"`
+	// Time is when the status was published, by the publisher's clock.
+	Time time.Time `json:"time"`
+	// Seq grows with every status of a publisher, across restarts.
+	Seq uint64 `json:"seq"`
+}
+
+// Peer is the feed's view of one peer.
+type Peer struct {
+	// Status is the peer's latest status.
+	Status Status
+	// LastSeen is when that status arrived, by the local clock.
+	LastSeen time.Time
+	// Latency is the peerstore's moving average of the round-trip time to
+	// the peer (from libp2p's ping and identify), 0 if unknown.
+	Latency time.Duration
+}
+
+// Config configures a [Feed]. Zero fields take the defaults.
+type Config struct {
+	// Interval is the time between two statuses of this node (default 2 s).
+	Interval time.Duration
+	// StaleAfter drops statuses stamped longer ago than this (default 30 s).
+	StaleAfter time.Duration
+	// MaxSize drops messages larger than this many bytes (default 4 KiB).
+	MaxSize int
+	// Clock gives the time (default time.Now).
+	Clock func() time.Time
+	// Logger receives the feed's log lines; nil discards them.
+	Logger *slog.Logger
+	// Source gives the status to publish; the feed fills in PeerID, Time
+	// and Seq. Required.
+	Source func() Status
+}
+
+// Feed publishes this node's status on [Topic] and keeps the view of the
+// other peers' statuses. Create it with [New], stop it with [Feed.Close].
+type Feed struct {
+	h     host.Host
+	cfg   Config
+	log   *slog.Logger
+	ps    *pubsub.PubSub
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+	evts  *pubsub.TopicEventHandler
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	pubMu sync.Mutex
+	seq   uint64 // last published; starts at the start time in ns
+
+	mu    sync.Mutex
+	peers map[peer.ID]Peer
+	last  map[peer.ID]uint64 // highest Seq accepted per publisher
+
+	closeOnce sync.Once
+}
+
+// New starts the feed on h: its own gossipsub router (strict signing: every
+// message is signed by its author and checked), a validator on [Topic], a
+// subscription that fills the view, and a publisher that sends this node's
+// status every Interval and right after a peer joins the topic. ctx bounds
+// the start-up only; the feed runs until [Feed.Close].
+func New(ctx context.Context, h host.Host, cfg Config) (*Feed, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if cfg.Source == nil {
+		return nil, fmt.Errorf("new feed: %w", ErrNoSource)
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = DefaultStaleAfter
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = DefaultMaxSize
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f := &Feed{
+		h:      h,
+		cfg:    cfg,
+		log:    logger,
+		ctx:    fctx,
+		cancel: cancel,
+		seq:    uint64(cfg.Clock().UnixNano()),
+		peers:  make(map[peer.ID]Peer),
+		last:   make(map[peer.ID]uint64),
+	}
+	if err := f.start(); err != nil {
+		f.stop()
+		return nil, fmt.Errorf("new feed: %w", err)
+	}
+	f.wg.Go(f.receive)
+	f.wg.Go(f.publishLoop)
+	f.wg.Go(f.watchJoins)
+	return f, nil
+}
+
+func (f *Feed) start() error {
+	var err error
+	f.ps, err = pubsub.NewGossipSub(f.ctx, f.h,
+		pubsub.WithMessageSigning(true),
+		pubsub.WithStrictSignatureVerification(true),
+		pubsub.WithLogger(f.log.With("sys", "pubsub")),
+	)
+	if err != nil {
+		return fmt.Errorf("gossipsub: %w", err)
+	}
+	if err := f.ps.RegisterTopicValidator(Topic, f.validate, pubsub.WithValidatorInline(true)); err != nil {
+		return fmt.Errorf("register validator: %w", err)
+	}
+	if f.topic, err = f.ps.Join(Topic); err != nil {
+		return fmt.Errorf("join %s: %w", Topic, err)
+	}
+	if f.evts, err = f.topic.EventHandler(); err != nil {
+		return fmt.Errorf("topic events: %w", err)
+	}
+	if f.sub, err = f.topic.Subscribe(); err != nil {
+		return fmt.Errorf("subscribe %s: %w", Topic, err)
+	}
+	return nil
+}
+
+// validate is the topic validator. It drops (Reject: the sender misbehaves)
+// oversized, undecodable, unsigned and forged messages, and ignores (the
+// sender may only relay them late) stale, future and replayed ones.
+func (f *Feed) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if len(msg.GetData()) > f.cfg.MaxSize {
+		return pubsub.ValidationReject
+	}
+	if len(msg.GetSignature()) == 0 {
+		return pubsub.ValidationReject
+	}
+	author := msg.GetFrom()
+	if author == "" {
+		return pubsub.ValidationReject
+	}
+	var st Status
+	if err := json.Unmarshal(msg.GetData(), &st); err != nil {
+		return pubsub.ValidationReject
+	}
+	if st.PeerID != author.String() {
+		return pubsub.ValidationReject
+	}
+	now := f.cfg.Clock()
+	if st.Time.Before(now.Add(-f.cfg.StaleAfter)) || st.Time.After(now.Add(MaxFuture)) {
+		return pubsub.ValidationIgnore
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st.Seq <= f.last[author] {
+		return pubsub.ValidationIgnore
+	}
+	f.last[author] = st.Seq
+	return pubsub.ValidationAccept
+}
+
+// receive fills the view from the subscription until Close.
+func (f *Feed) receive() {
+	for {
+		msg, err := f.sub.Next(f.ctx)
+		if err != nil {
+			return
+		}
+		from := msg.GetFrom()
+		if from == f.h.ID() {
+			continue
+		}
+		var st Status
+		if err := json.Unmarshal(msg.GetData(), &st); err != nil {
+			continue // the validator let it through, so this does not happen
+		}
+		f.mu.Lock()
+		if p, ok := f.peers[from]; !ok || st.Seq > p.Status.Seq {
+			f.peers[from] = Peer{Status: st, LastSeen: f.cfg.Clock()}
+		}
+		f.mu.Unlock()
+	}
+}
+
+// publishLoop publishes at once, then every Interval, until Close. A
+// publish before any peer joined reaches nobody; watchJoins makes up for it.
+func (f *Feed) publishLoop() {
+	t := time.NewTicker(f.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := f.PublishNow(f.ctx); err != nil && f.ctx.Err() == nil {
+			f.log.Warn("publish status", "err", err)
+		}
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// watchJoins publishes right after a peer joins the topic, so that it hears
+// from this node without waiting for the next tick.
+func (f *Feed) watchJoins() {
+	for {
+		ev, err := f.evts.NextPeerEvent(f.ctx)
+		if err != nil {
+			return
+		}
+		if ev.Type != pubsub.PeerJoin {
+			continue
+		}
+		f.log.Debug("peer joined the feed", "peer", ev.Peer.String())
+		if err := f.PublishNow(f.ctx); err != nil && f.ctx.Err() == nil {
+			f.log.Warn("publish status", "err", err)
+		}
+	}
+}
+
+// PublishNow publishes this node's status at once (on a status change, or in
+// tests). The status comes from Config.Source with PeerID, Time and Seq
+// filled in; one whose encoding is over MaxSize fails with [ErrTooLarge].
+func (f *Feed) PublishNow(ctx context.Context) error {
+	if f.ctx.Err() != nil {
+		return ErrClosed
+	}
+	f.pubMu.Lock()
+	defer f.pubMu.Unlock()
+	st := f.cfg.Source()
+	st.PeerID = f.h.ID().String()
+	st.Time = f.cfg.Clock()
+	f.seq++
+	st.Seq = f.seq
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("publish status: %w", err)
+	}
+	if len(data) > f.cfg.MaxSize {
+		return fmt.Errorf("publish status: %w: %d bytes, limit %d", ErrTooLarge, len(data), f.cfg.MaxSize)
+	}
+	if err := f.topic.Publish(ctx, data); err != nil {
+		return fmt.Errorf("publish status: %w", err)
+	}
+	return nil
+}
+
+// Peers returns every peer heard from (not this node), sorted by peer id.
+func (f *Feed) Peers() []Peer {
+	return f.view(func(Peer) bool { return true })
+}
+
+// Live returns the peers heard from within the last window, sorted by peer
+// id.
+func (f *Feed) Live(within time.Duration) []Peer {
+	since := f.cfg.Clock().Add(-within)
+	return f.view(func(p Peer) bool { return !p.LastSeen.Before(since) })
+}
+
+// Peer returns the view of one peer, and whether it was ever heard from.
+func (f *Feed) Peer(id peer.ID) (Peer, bool) {
+	f.mu.Lock()
+	p, ok := f.peers[id]
+	f.mu.Unlock()
+	if ok {
+		p.Latency = f.h.Peerstore().LatencyEWMA(id)
+	}
+	return p, ok
+}
+
+func (f *Feed) view(keep func(Peer) bool) []Peer {
+	f.mu.Lock()
+	out := make([]Peer, 0, len(f.peers))
+	ids := make([]peer.ID, 0, len(f.peers))
+	for id, p := range f.peers {
+		if keep(p) {
+			out = append(out, p)
+			ids = append(ids, id)
+		}
+	}
+	f.mu.Unlock()
+	for i := range out {
+		out[i].Latency = f.h.Peerstore().LatencyEWMA(ids[i])
+	}
+	slices.SortFunc(out, func(a, b Peer) int {
+		switch {
+		case a.Status.PeerID < b.Status.PeerID:
+			return -1
+		case a.Status.PeerID > b.Status.PeerID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Close stops publishing, cancels the subscription, the topic's event
+// handler and the gossipsub router, removes the router's stream handlers and
+// waits for the feed's goroutines. It is idempotent.
+func (f *Feed) Close() error {
+	f.closeOnce.Do(func() {
+		f.stop()
+		f.wg.Wait()
+	})
+	return nil
+}
+
+func (f *Feed) stop() {
+	if f.sub != nil {
+		f.sub.Cancel()
+	}
+	if f.evts != nil {
+		f.evts.Cancel()
+	}
+	f.cancel()
+	if f.ps != nil {
+		for _, id := range pubsub.GossipSubDefaultProtocols {
+			f.h.RemoveStreamHandler(id)
+		}
+	}
+}

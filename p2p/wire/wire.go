@@ -1,0 +1,286 @@
+package wire
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// DefaultMaxMessage is the size limit [ReadMsg] applies when given none.
+const DefaultMaxMessage = 1 << 20
+
+var (
+	// ErrTooLarge reports a message longer than the reader's limit.
+	ErrTooLarge = errors.New("message too large")
+	// ErrDeadline reports a stream that ran past its deadline.
+	ErrDeadline = errors.New("stream deadline exceeded")
+	// ErrMalformed reports a message length that is not a valid uvarint.
+	ErrMalformed = errors.New("malformed message length")
+)
+
+// RemoteError is an error the remote handler returned, as the caller of
+// [Call] receives it.
+type RemoteError struct {
+	Msg string
+}
+
+func (e *RemoteError) Error() string { return "remote error: " + e.Msg }
+
+// WriteMsg writes b as one message: its length as a uvarint, then the
+// bytes, in a single write.
+func WriteMsg(w io.Writer, b []byte) error {
+	buf := make([]byte, 0, binary.MaxVarintLen64+len(b))
+	buf = binary.AppendUvarint(buf, uint64(len(b)))
+	buf = append(buf, b...)
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("write message: %w", classify(err))
+	}
+	return nil
+}
+
+// ReadMsg reads one message written by [WriteMsg]. A length over max (or
+// over [DefaultMaxMessage] when max <= 0) fails with [ErrTooLarge] before
+// any buffer is allocated for it, and without reading the body. A stream
+// that ends cleanly before the message returns io.EOF; one that ends inside
+// it returns io.ErrUnexpectedEOF.
+func ReadMsg(r io.Reader, max int) ([]byte, error) {
+	if max <= 0 {
+		max = DefaultMaxMessage
+	}
+	n, err := readUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("read message length: %w", err)
+	}
+	if n > uint64(max) {
+		return nil, fmt.Errorf("read message: %w: %d bytes, limit %d", ErrTooLarge, n, max)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("read message: %w", classify(err))
+	}
+	return b, nil
+}
+
+// readUvarint reads a uvarint one byte at a time, so that it never consumes
+// bytes past the length. io.EOF means no byte at all was there.
+func readUvarint(r io.Reader) (uint64, error) {
+	var (
+		x     uint64
+		s     uint
+		one   [1]byte
+		first = true
+	)
+	for i := range binary.MaxVarintLen64 {
+		if _, err := io.ReadFull(r, one[:]); err != nil {
+			if errors.Is(err, io.EOF) && !first {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, classify(err)
+		}
+		first = false
+		b := one[0]
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				return 0, ErrMalformed
+			}
+			return x | uint64(b)<<s, nil
+		}
+		x |= uint64(b&0x7f) << s
+		s += 7
+	}
+	return 0, ErrMalformed
+}
+
+// WriteJSON writes the JSON encoding of v as one message.
+func WriteJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	return WriteMsg(w, b)
+}
+
+// ReadJSON reads one message of at most max bytes (see [ReadMsg]) and
+// decodes its JSON into v.
+func ReadJSON(r io.Reader, max int, v any) error {
+	b, err := ReadMsg(r, max)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode message: %w", err)
+	}
+	return nil
+}
+
+// classify marks timeouts with [ErrDeadline], keeping the original error.
+func classify(err error) error {
+	if err == nil || errors.Is(err, ErrDeadline) {
+		return err
+	}
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("%w: %w", ErrDeadline, err)
+	}
+	return err
+}
+
+// withCause adds ctx's cause to err when ctx has ended, so that a cancelled
+// call reads as context.Canceled and an expired one as [ErrDeadline].
+func withCause(ctx context.Context, err error) error {
+	cause := context.Cause(ctx)
+	if cause == nil || errors.Is(err, cause) {
+		return err
+	}
+	if errors.Is(err, ErrDeadline) && errors.Is(cause, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", classify(cause), err)
+}
+
+// reply is the response frame of [Call] and [Handle]: the handler's result,
+// or its error as {"error":"..."}.
+type reply struct {
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// Call makes one request on a new stream of proto to p: it sends req as
+// JSON, reads one response of at most maxResp bytes into resp (which may be
+// nil to discard it) and closes the stream. The stream's deadline is ctx's,
+// or timeout from now when ctx has none; cancelling ctx resets the stream.
+// An error the handler returned comes back as a [*RemoteError]; a stream
+// past its deadline fails with [ErrDeadline].
+func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, timeout time.Duration, req, resp any, maxResp int) error {
+	if _, ok := ctx.Deadline(); !ok && timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	s, err := h.NewStream(ctx, p, proto)
+	if err != nil {
+		return fmt.Errorf("failed to open new stream: %w", withCause(ctx, classify(err)))
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		if err := s.SetDeadline(dl); err != nil {
+			_ = s.Reset()
+			return fmt.Errorf("set stream deadline: %w", err)
+		}
+	}
+	fail := func(what string, err error) error {
+		_ = s.Reset()
+		return fmt.Errorf("%s %s to %s: %w", what, proto, p, withCause(ctx, err))
+	}
+	if err := WriteJSON(s, req); err != nil {
+		return fail("failed to write request", err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return fail("failed to close request", classify(err))
+	}
+	var r reply
+	if err := ReadJSON(s, maxResp, &r); err != nil {
+		return fail("failed to read response", err)
+	}
+	_ = s.Close()
+	if r.Error != "" {
+		return &RemoteError{Msg: r.Error}
+	}
+	if resp != nil && len(r.Result) > 0 {
+		if err := json.Unmarshal(r.Result, resp); err != nil {
+			return fmt.Errorf("decode response of %s from %s: %w", proto, p, err)
+		}
+	}
+	return nil
+}
+
+// Handle registers fn as the handler of proto on h. Each inbound stream gets
+// a deadline timeout from its start; its one request (at most maxReq bytes,
+// or [DefaultMaxMessage] when maxReq <= 0) is decoded into a new Req and fn
+// is called with a context that ends at the deadline, or when the
+// connection closes (the peer went away, or the host closed). fn's result is
+// written back as the response; its error as {"error":"..."}, which the
+// caller receives as a [*RemoteError]. A request that is too large or does
+// not decode is answered with an error too.
+func Handle[Req, Resp any](h host.Host, proto protocol.ID, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) {
+	h.SetStreamHandler(proto, func(s network.Stream) {
+		serve(h, s, timeout, maxReq, fn)
+	})
+}
+
+func serve[Req, Resp any](h host.Host, s network.Stream, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) {
+	ctx := context.Background()
+	var cancel context.CancelFunc
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		if dl, ok := ctx.Deadline(); ok {
+			_ = s.SetDeadline(dl)
+		}
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+	}
+	defer cancel()
+	// The handler's context ends with the stream's connection.
+	conn := s.Conn()
+	nb := &network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
+		if c == conn {
+			cancel()
+		}
+	}}
+	h.Network().Notify(nb)
+	defer h.Network().StopNotify(nb)
+	if conn.IsClosed() {
+		cancel()
+	}
+
+	var out reply
+	var req Req
+	b, err := ReadMsg(s, maxReq)
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		out.Error = ErrTooLarge.Error()
+	case err != nil:
+		_ = s.Reset()
+		return
+	default:
+		if err := json.Unmarshal(b, &req); err != nil {
+			out.Error = "decode request: " + err.Error()
+			break
+		}
+		resp, err := fn(ctx, conn.RemotePeer(), req)
+		if err != nil {
+			out.Error = err.Error()
+			if out.Error == "" {
+				out.Error = "error"
+			}
+			break
+		}
+		if out.Result, err = json.Marshal(resp); err != nil {
+			out.Error = "encode response: " + err.Error()
+		}
+	}
+	if err := WriteJSON(s, out); err != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+}
