@@ -27,6 +27,14 @@ type Config struct {
 	// Logger receives raft's records at Warn and above; nil discards them.
 	Logger *slog.Logger
 
+	// Forwarder carries [Ledger.Apply] on a follower to the leader. nil:
+	// Apply on a follower answers [ErrNotLeader].
+	Forwarder Forwarder
+	// MaxVoters is the number of voters the group grows to (by
+	// [Ledger.Join]) and keeps (by [Ledger.Maintain]); later members are
+	// non-voters. 0 means 5.
+	MaxVoters int
+
 	// SnapshotInterval is how often raft checks whether to snapshot.
 	SnapshotInterval time.Duration
 	// SnapshotThreshold is the number of log entries between snapshots.
@@ -74,6 +82,7 @@ func DefaultConfig() Config {
 		MaxAppendEntries:   256,
 		TransportTimeout:   10 * time.Second,
 		MaxPool:            3,
+		MaxVoters:          defaultMaxVoters,
 	}
 }
 
@@ -101,6 +110,9 @@ func (c Config) Validate() error {
 	if c.MaxPool <= 0 {
 		errs = append(errs, errors.New("max pool must be positive"))
 	}
+	if c.MaxVoters < 0 {
+		errs = append(errs, errors.New("max voters must not be negative"))
+	}
 	if c.SnapshotThreshold == 0 {
 		errs = append(errs, errors.New("snapshot threshold must be positive"))
 	}
@@ -115,6 +127,17 @@ func (c Config) Validate() error {
 		return fmt.Errorf("invalid consensus config: %w", err)
 	}
 	return nil
+}
+
+// defaultMaxVoters is the group's voter count when MaxVoters is 0: five
+// voters survive two failures.
+const defaultMaxVoters = 5
+
+func (c Config) maxVoters() int {
+	if c.MaxVoters <= 0 {
+		return defaultMaxVoters
+	}
+	return c.MaxVoters
 }
 
 func (c Config) raftConfig(logger *hclogAdapter) *raft.Config {

@@ -21,7 +21,8 @@
 //
 // [Ledger.Apply] returns the state machine's result for the command, or
 // [ErrNoLeader] when the group cannot agree now (the node answers 503),
-// [ErrNotLeader] when another member leads, [ErrTimeout] or [ErrClosed].
+// [ErrNotLeader] when another member leads and no [Forwarder] is set,
+// [ErrTimeout] or [ErrClosed].
 // [Ledger.Status] reports the member's view (leader, term, indexes, voters).
 //
 // # Storage
@@ -36,10 +37,32 @@
 //
 // # Membership
 //
-// In this version the group has one voter, the node itself: bootstrapped on
-// first start ([Config].Bootstrap and no state on disk) and recovered from
-// disk afterwards, electing itself at once. The next version adds voters and
-// non-voters, joins, forwarding to the leader and promotion on the same
+// The first node of a network bootstraps the group ([Config].Bootstrap and
+// no state on disk) as its only voter and elects itself at once. Every
+// other node opens with Bootstrap false and no state: raft runs with an
+// empty configuration and waits to be added; [Ledger.WaitReady] returns
+// once the leader has reached it and it has applied what was committed. The
+// node asks the network to add it; the request reaches the leader, whose
+// handler calls [Ledger.Join]: the first MaxVoters members (5) are voters,
+// later ones non-voters, so every node holds the whole ledger and reads
+// locally. A node that restarts with state rejoins on its own: its
+// configuration is in its log and snapshots.
+//
+// [Ledger.Apply] on a follower forwards the command to the leader through
+// [Config].Forwarder (the node's forward protocol, whose handler on the
+// leader calls [Ledger.ApplyLocal]) and returns the leader's result; with
+// no leader known within LeaderWait, or the leader unreachable, it answers
+// [ErrNoLeader] (503), while reads of the local state machine keep working.
+//
+// The node calls [Ledger.Maintain] periodically on the leader with a
+// liveness oracle: a voter gone longer than a timeout is demoted to a
+// non-voter (it keeps its data and identity and catches up when it comes
+// back) and alive non-voters, by id, are promoted until there are
+// MaxVoters voters again; one change at a time. [Ledger.Remove] takes a
+// server out for good; [Ledger.Members] lists the configuration.
+//
+// A follower that lags past the leader's trailing log (TrailingLogs after
+// the last snapshot) catches up by an InstallSnapshot over the same
 // transport.
 //
 // # Why Raft runs over libp2p

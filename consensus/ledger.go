@@ -58,6 +58,9 @@ type Ledger struct {
 	pending int           // goroutines waiting on raft futures
 	drained chan struct{} // closed when pending drops to 0 after Close starts
 
+	memberMu  sync.Mutex           // one membership change at a time
+	goneSince map[string]time.Time // servers Maintain saw gone, since when
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -189,12 +192,33 @@ func (l *Ledger) electAlone() {
 	}
 }
 
-// Apply replicates cmd and returns the state machine's result for it. It
-// answers [ErrNoLeader] when the group has no leader (after waiting at most
-// LeaderWait for one), [ErrNotLeader] when another node leads, [ErrTimeout]
-// when the command is not applied within ApplyTimeout, [ErrClosed] after
-// Close, and ctx.Err() when ctx ends first. After ErrTimeout, a ctx error or
-// an error wrapping raft.ErrLeadershipLost the command may still be applied.
+// Forwarder sends a command to the leader and returns the state machine's
+// result there. The node implements it with a /dds/ledger/forward stream
+// protocol whose handler calls [Ledger.ApplyLocal]; consensus only calls it.
+// When the leader answers that it does not lead (its ApplyLocal returned
+// [ErrNotLeader]), Forward should return an error wrapping ErrNotLeader:
+// the command was not enqueued, so Apply looks for the new leader and tries
+// again (a remote [ErrTimeout] is best wrapped too: Apply reports it as
+// such). Any other error means the leader could not be reached or failed:
+// Apply answers [ErrNoLeader], and the command may or may not have been
+// applied.
+type Forwarder interface {
+	Forward(ctx context.Context, leader string, cmd []byte) ([]byte, error)
+}
+
+// forwardRetry is the pause before forwarding again after the node thought
+// to lead answered that it does not.
+const forwardRetry = 20 * time.Millisecond
+
+// Apply replicates cmd and returns the state machine's result for it. On a
+// follower it forwards cmd to the leader through [Config].Forwarder and
+// returns the leader's result. It answers [ErrNoLeader] when the group has
+// no leader (after waiting at most LeaderWait for one) or the leader cannot
+// be reached, [ErrNotLeader] when another node leads and there is no
+// Forwarder, [ErrTimeout] when the command is not applied within
+// ApplyTimeout, [ErrClosed] after Close, and ctx.Err() when ctx ends first.
+// After ErrTimeout, a ctx error, a failed forward or an error wrapping
+// raft.ErrLeadershipLost the command may still be applied.
 func (l *Ledger) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -203,15 +227,55 @@ func (l *Ledger) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	deadline := time.Now().Add(l.cfg.ApplyTimeout)
-	if l.raft.State() != raft.Leader {
+	for {
 		wait := time.Now().Add(l.cfg.LeaderWait)
 		if deadline.Before(wait) {
 			wait = deadline
 		}
-		if err := l.awaitLeadership(ctx, wait); err != nil {
+		leader, err := l.awaitLeader(ctx, wait)
+		if err != nil {
+			return nil, err
+		}
+		if leader == l.cfg.ID {
+			return l.applyLocal(ctx, deadline, cmd)
+		}
+		if l.cfg.Forwarder == nil {
+			return nil, fmt.Errorf("apply: %w: leader is %s", ErrNotLeader, leader)
+		}
+		out, err := l.forward(ctx, deadline, leader, cmd)
+		if err == nil || !errors.Is(err, ErrNotLeader) {
+			return out, err
+		}
+		// The node we thought led did not: nothing was enqueued. Look again.
+		if !time.Now().Add(forwardRetry).Before(deadline) {
+			return nil, fmt.Errorf("apply: %w: %w", ErrNoLeader, err)
+		}
+		if err := l.pause(ctx, forwardRetry); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// ApplyLocal is Apply without forwarding: what the leader's forward handler
+// calls. It answers [ErrNotLeader] at once when this node does not lead, so
+// a forwarded command never bounces further.
+func (l *Ledger) ApplyLocal(ctx context.Context, cmd []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if l.isClosed() {
+		return nil, ErrClosed
+	}
+	if l.raft.State() != raft.Leader {
+		if leader := l.Leader(); leader != "" && leader != l.cfg.ID {
+			return nil, fmt.Errorf("apply: %w: leader is %s", ErrNotLeader, leader)
+		}
+		return nil, fmt.Errorf("apply: %w: no leader known", ErrNotLeader)
+	}
+	return l.applyLocal(ctx, time.Now().Add(l.cfg.ApplyTimeout), cmd)
+}
+
+func (l *Ledger) applyLocal(ctx context.Context, deadline time.Time, cmd []byte) ([]byte, error) {
 	resp, err := l.await(ctx, deadline, func() (raft.Future, func() any) {
 		// raft reads a zero timeout as none: keep it positive.
 		f := l.raft.Apply(cmd, max(time.Until(deadline), time.Millisecond))
@@ -224,19 +288,55 @@ func (l *Ledger) Apply(ctx context.Context, cmd []byte) ([]byte, error) {
 	return out, nil
 }
 
-// awaitLeadership returns nil once this node leads, ErrNotLeader when
-// another does, ErrNoLeader when none is known by the deadline.
-func (l *Ledger) awaitLeadership(ctx context.Context, deadline time.Time) error {
+// forward sends cmd to leader through the Forwarder, bounded by deadline,
+// and maps its errors onto the package's sentinels.
+func (l *Ledger) forward(ctx context.Context, deadline time.Time, leader string, cmd []byte) ([]byte, error) {
+	fctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	out, err := l.cfg.Forwarder.Forward(fctx, leader, cmd)
+	switch {
+	case err == nil:
+		return out, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader), errors.Is(err, ErrTimeout):
+		return nil, fmt.Errorf("forward to %s: %w", leader, err)
+	case fctx.Err() != nil:
+		return nil, fmt.Errorf("forward to %s: %w: %w", leader, ErrTimeout, err)
+	default:
+		// The leader is unreachable or failed: to the caller the group
+		// cannot agree now.
+		return nil, fmt.Errorf("apply: %w: forward to %s: %w", ErrNoLeader, leader, err)
+	}
+}
+
+// pause waits d unless ctx ends or the ledger closes.
+func (l *Ledger) pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.closing:
+		return ErrClosed
+	}
+}
+
+// awaitLeader returns the leader's id (this node's own when it leads) once
+// one is known, ErrNoLeader when none is known by the deadline.
+func (l *Ledger) awaitLeader(ctx context.Context, deadline time.Time) (string, error) {
 	var tick *time.Ticker
 	for {
 		if l.raft.State() == raft.Leader {
-			return nil
+			return l.cfg.ID, nil
 		}
-		if leader := l.Leader(); leader != "" && leader != l.cfg.ID {
-			return fmt.Errorf("apply: %w: leader is %s", ErrNotLeader, leader)
+		if leader := l.Leader(); leader != "" {
+			return leader, nil
 		}
 		if !time.Now().Before(deadline) {
-			return fmt.Errorf("apply: %w", ErrNoLeader)
+			return "", fmt.Errorf("apply: %w", ErrNoLeader)
 		}
 		if tick == nil {
 			tick = time.NewTicker(pollInterval)
@@ -245,9 +345,9 @@ func (l *Ledger) awaitLeadership(ctx context.Context, deadline time.Time) error 
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			return ctx.Err()
+			return "", ctx.Err()
 		case <-l.closing:
-			return ErrClosed
+			return "", ErrClosed
 		}
 	}
 }
@@ -336,10 +436,12 @@ func (l *Ledger) WaitReady(ctx context.Context) error {
 			}
 			// Leadership moved or the barrier timed out: look again.
 		case leader != "":
+			// A member that has just joined learns the commit index from
+			// the leader's first appends: wait until it knows one.
 			if target == 0 {
 				target = l.raft.CommitIndex()
 			}
-			if l.appliedIndex() >= target {
+			if target > 0 && l.appliedIndex() >= target {
 				return nil
 			}
 		}

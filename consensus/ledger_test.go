@@ -160,16 +160,17 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("DefaultConfig without Dir/ID/Layer accepted")
 	}
 	for name, mutate := range map[string]func(*Config){
-		"no dir":             func(c *Config) { c.Dir = "" },
-		"no id":              func(c *Config) { c.ID = "" },
-		"no layer":           func(c *Config) { c.Layer = nil },
-		"no apply timeout":   func(c *Config) { c.ApplyTimeout = 0 },
-		"leader wait > ":     func(c *Config) { c.LeaderWait = c.ApplyTimeout + 1 },
-		"lease > heartbeat":  func(c *Config) { c.LeaderLeaseTimeout = c.HeartbeatTimeout * 2 },
-		"tiny heartbeat":     func(c *Config) { c.HeartbeatTimeout = time.Millisecond },
-		"no snapshot thresh": func(c *Config) { c.SnapshotThreshold = 0 },
-		"no trailing logs":   func(c *Config) { c.TrailingLogs = 0 },
-		"no pool":            func(c *Config) { c.MaxPool = 0 },
+		"no dir":              func(c *Config) { c.Dir = "" },
+		"no id":               func(c *Config) { c.ID = "" },
+		"no layer":            func(c *Config) { c.Layer = nil },
+		"no apply timeout":    func(c *Config) { c.ApplyTimeout = 0 },
+		"leader wait > ":      func(c *Config) { c.LeaderWait = c.ApplyTimeout + 1 },
+		"lease > heartbeat":   func(c *Config) { c.LeaderLeaseTimeout = c.HeartbeatTimeout * 2 },
+		"tiny heartbeat":      func(c *Config) { c.HeartbeatTimeout = time.Millisecond },
+		"no snapshot thresh":  func(c *Config) { c.SnapshotThreshold = 0 },
+		"no trailing logs":    func(c *Config) { c.TrailingLogs = 0 },
+		"no pool":             func(c *Config) { c.MaxPool = 0 },
+		"negative max voters": func(c *Config) { c.MaxVoters = -1 },
 	} {
 		c := good
 		mutate(&c)
