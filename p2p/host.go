@@ -99,6 +99,7 @@ type Host struct {
 	dht       *dht.IpfsDHT
 	bootstrap []peer.AddrInfo
 	blocks    *blockCounter
+	gate      *gate
 	key       crypto.PrivKey
 	pub       []byte
 	log       *slog.Logger
@@ -174,6 +175,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if len(boot) > 0 {
 		dhtOpts = append(dhtOpts, dht.BootstrapPeers(boot...))
 	}
+	g := &gate{}
 	bh, err := libp2p.New(
 		libp2p.Identity(cfg.Key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
@@ -186,6 +188,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
 		libp2p.WithDialTimeout(dialTimeout),
+		libp2p.ConnectionGater(g),
 	)
 	if err != nil {
 		// libp2p.New closes them only on some failures; closing twice is safe.
@@ -207,7 +210,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if b, ok := bh.(interface{ IDService() identify.IDService }); ok {
 		ids = b.IDService()
 	}
-	hh := &Host{host: h, ids: ids, dht: kad, bootstrap: boot, blocks: blocks, key: cfg.Key, pub: pub, log: logger}
+	hh := &Host{host: h, ids: ids, dht: kad, bootstrap: boot, blocks: blocks, gate: g, key: cfg.Key, pub: pub, log: logger}
 	logger.Info("p2p host started", "peer_id", h.ID().String(), "addrs", fmt.Sprint(hh.Addrs()),
 		"dht", string(prefix)+"/kad/1.0.0", "bootstrap", len(boot))
 	return hh, nil
