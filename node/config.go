@@ -31,8 +31,10 @@ type Config struct {
 	Replicas     int      // holders per paid file (a network setting for a new network)
 	Dev          bool     // a one-node network that attests its own quotes
 
-	ExpiryInterval time.Duration // how often leases and quotes are swept
+	ExpiryInterval time.Duration // how often leases and quotes are swept (and the ledger's voters kept)
 	GCInterval     time.Duration // how often unpinned chunks are collected
+	StatusInterval time.Duration // how often the node publishes its status to its peers
+	PeerTimeout    time.Duration // a peer silent on the status feed this long is gone
 
 	Clock  Clock
 	Logger *slog.Logger
@@ -49,6 +51,8 @@ func DefaultConfig() Config {
 		Replicas:       3,
 		ExpiryInterval: 5 * time.Second,
 		GCInterval:     time.Minute,
+		StatusInterval: 2 * time.Second,
+		PeerTimeout:    15 * time.Second,
 		Clock:          SystemClock,
 		Logger:         slog.Default(),
 	}
@@ -72,8 +76,11 @@ func (c Config) Validate() error {
 	if c.Replicas < 1 {
 		errs = append(errs, fmt.Errorf("replicas: must be at least 1, got %d", c.Replicas))
 	}
-	if c.ExpiryInterval <= 0 || c.GCInterval <= 0 {
-		errs = append(errs, errors.New("expiry and GC intervals must be positive"))
+	if c.ExpiryInterval <= 0 || c.GCInterval <= 0 || c.StatusInterval <= 0 {
+		errs = append(errs, errors.New("expiry, GC and status intervals must be positive"))
+	}
+	if c.PeerTimeout < 2*c.StatusInterval {
+		errs = append(errs, fmt.Errorf("peer timeout %v must be at least twice the status interval %v", c.PeerTimeout, c.StatusInterval))
 	}
 	if c.Dev && len(c.Bootstrap) > 0 {
 		errs = append(errs, errors.New("dev: a --dev node is a network of one and cannot --bootstrap"))

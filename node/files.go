@@ -108,19 +108,6 @@ func (n *Node) canQuote(s billing.Settings) error {
 	return nil
 }
 
-// attest gathers the signatures a quote needs. A --dev node signs its own;
-// in a network, peers attest (the network issue adds them).
-func (n *Node) attest(_ context.Context, s billing.Settings, q billing.Quote) ([]billing.Attestation, error) {
-	if !s.SelfAttest {
-		return nil, fmt.Errorf("%w: no attesting peers are reachable", ErrUnavailable)
-	}
-	sig, err := n.host.Sign(q.Canonical())
-	if err != nil {
-		return nil, fmt.Errorf("sign quote: %w", err)
-	}
-	return []billing.Attestation{{Signer: n.PeerID(), Signature: sig}}, nil
-}
-
 func validateUpload(u Upload, s billing.Settings) error {
 	var errs []error
 	switch {

@@ -17,6 +17,7 @@ import (
 	"github.com/ddsnet/dds/chunk"
 	"github.com/ddsnet/dds/consensus"
 	"github.com/ddsnet/dds/p2p"
+	"github.com/ddsnet/dds/p2p/feed"
 )
 
 // Version is the node software's version, shown in /info.
@@ -41,6 +42,7 @@ type Node struct {
 	host   *p2p.Host
 	ledger *billing.Ledger
 	raft   *consensus.Ledger
+	feed   *feed.Feed // nil in --dev
 	token  string
 
 	metrics *metrics
@@ -129,8 +131,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("p2p-addr: %w", err)
 	}
-	if n.host, err = p2p.New(ctx, p2p.Config{Key: key, ListenAddrs: addrs, Logger: n.cfg.Logger.With("sys", "p2p")}); err != nil {
+	if n.host, err = p2p.New(ctx, p2p.Config{Key: key, ListenAddrs: addrs, Bootstrap: n.cfg.Bootstrap, Logger: n.cfg.Logger.With("sys", "p2p")}); err != nil {
 		return fmt.Errorf("start p2p host: %w", err)
+	}
+	if err := n.host.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
 	}
 
 	n.ledger = billing.NewLedger()
@@ -140,8 +145,20 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	rc.Layer = n.host.RaftLayer()
 	rc.Bootstrap = len(n.cfg.Bootstrap) == 0
 	rc.Logger = n.cfg.Logger.With("sys", "consensus")
+	rc.Forwarder = forwarder{n}
+	// A dial to a node that is gone waits this long (its QUIC address never
+	// refuses), and raft's shutdown waits for such dials: keep it short.
+	// Snapshot installs scale it with their size.
+	rc.TransportTimeout = 2 * time.Second
 	if n.raft, err = consensus.Open(rc, n.ledger); err != nil {
 		return fmt.Errorf("open ledger: %w", err)
+	}
+	n.serveProtocols()
+	if len(n.cfg.Bootstrap) > 0 {
+		// Joining is idempotent: a node that is already a member keeps its role.
+		if err := n.join(ctx); err != nil {
+			return err
+		}
 	}
 	if err := n.raft.WaitReady(ctx); err != nil {
 		return fmt.Errorf("wait for the ledger: %w", err)
@@ -149,17 +166,38 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.genesis(ctx); err != nil {
 		return err
 	}
+	if !n.cfg.Dev {
+		if err := n.startFeed(ctx); err != nil {
+			return err
+		}
+	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
 	n.every(loopCtx, n.cfg.GCInterval, n.collect)
+	if !n.cfg.Dev {
+		n.every(loopCtx, n.cfg.ExpiryInterval, n.maintain)
+	}
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dev", n.cfg.Dev)
 	return nil
 }
 
 // genesis initialises a new network's settings and registers this node.
 func (n *Node) genesis(ctx context.Context) error {
+	if len(n.cfg.Bootstrap) > 0 {
+		// A joining node takes the network's settings from the ledger.
+		for {
+			if _, ok := n.settings(); ok {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("wait for the network's settings: %w", ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 	if _, ok := n.settings(); !ok {
 		s := billing.DefaultSettings()
 		s.Replicas = n.cfg.Replicas
@@ -206,6 +244,12 @@ func (n *Node) Close() error {
 
 func (n *Node) closeParts() error {
 	var errs []error
+	if n.feed != nil {
+		errs = append(errs, n.feed.Close())
+	}
+	if n.host != nil && n.raft != nil {
+		n.unserveProtocols()
+	}
 	if n.raft != nil {
 		errs = append(errs, n.raft.Close())
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ddsnet/dds/api"
@@ -95,6 +96,13 @@ func (n *Node) CollectGarbage(ctx context.Context) (chunk.GCStats, error) {
 	return n.store.GC(ctx)
 }
 
+// SetIsolated cuts the node off from its peers, or lets it back: a fault
+// for tests of network partitions.
+func (n *Node) SetIsolated(on bool) { n.host.SetIsolated(on) }
+
+// Addrs are the node's libp2p addresses, with /p2p/ID, loopback first.
+func (n *Node) Addrs() []multiaddr.Multiaddr { return n.host.Addrs() }
+
 // free is the capacity this node has left.
 func (n *Node) free() int64 {
 	f := n.cfg.Capacity - n.store.Usage().Bytes
@@ -136,6 +144,7 @@ type metrics struct {
 	uploadBytes prometheus.Counter
 	readBytes   prometheus.Counter
 	payments    *prometheus.CounterVec
+	attested    prometheus.Counter
 	collectors  []prometheus.Collector
 }
 
@@ -145,9 +154,10 @@ func newMetrics(n *Node) *metrics {
 		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_upload_bytes_total", Help: "Bytes of uploads staged and quoted."}),
 		readBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_read_bytes_total", Help: "File bytes read for downloads."}),
 		payments:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_payments_total", Help: "Payments recorded, by status."}, []string{"status"}),
+		attested:    prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_quotes_attested_total", Help: "Other nodes' quotes this node attested."}),
 	}
 	m.collectors = []prometheus.Collector{
-		m.uploads, m.uploadBytes, m.readBytes, m.payments,
+		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_bytes", Help: "Bytes of distinct chunks in the store."},
 			func() float64 { return float64(n.store.Usage().Bytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_chunks", Help: "Distinct chunks in the store."},

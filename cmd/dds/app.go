@@ -69,6 +69,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"daemon", "", "run a node until SIGINT/SIGTERM", daemonCommand},
+		{"testnet", "", "run a local network of --nodes daemons until SIGINT/SIGTERM", testnetCommand},
 		{"put", "FILE", "upload FILE (\"-\": stdin); with --pay, pay and wait until it is stored", putCommand},
 		{"get", "ID", "download a file to -o FILE or stdout", getCommand},
 		{"info", "ID", "show a file", infoCommand},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -515,4 +516,105 @@ func TestDaemonRestartKeepsIdempotencyKeys(t *testing.T) {
 		t.Fatalf("%d files after replays, want 1", len(files))
 	}
 	d.stop(t)
+}
+
+// TestTestnetCommand runs `dds testnet --nodes 4` as a user would: the
+// table, testnet.json as spec/cli.md describes it, a network that quotes,
+// and no dds process left after SIGINT (nor after SIGKILL of the testnet).
+func TestTestnetCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(ddsBinary(t), "testnet", "--nodes", "4", "--dir", dir)
+			cmd.Env = append(os.Environ(), "DDS_CONFIG=")
+			var stdout bytes.Buffer
+			stderr := &lockedBuffer{}
+			cmd.Stdout, cmd.Stderr = &stdout, stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() {
+				cmd.Process.Kill()
+				<-done
+			})
+			deadline := time.Now().Add(90 * time.Second)
+			for !strings.Contains(stderr.String(), "dds: testnet up") {
+				if time.Now().After(deadline) {
+					t.Fatalf("testnet not up in 90 s:\n%s", stderr)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			var tn struct {
+				Nodes []struct {
+					Name         string   `json:"name"`
+					PeerID       string   `json:"peer_id"`
+					HTTP         string   `json:"http"`
+					P2P          []string `json:"p2p"`
+					PID          int      `json:"pid"`
+					DataDir      string   `json:"data_dir"`
+					BillingToken string   `json:"billing_token"`
+				} `json:"nodes"`
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "testnet.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &tn); err != nil {
+				t.Fatal(err)
+			}
+			if len(tn.Nodes) != 4 {
+				t.Fatalf("testnet.json has %d nodes", len(tn.Nodes))
+			}
+			for i, n := range tn.Nodes {
+				if n.Name != fmt.Sprintf("node%d", i) || !strings.HasPrefix(n.PeerID, "12D3Koo") || !strings.HasPrefix(n.HTTP, "http://127.0.0.1:") ||
+					len(n.P2P) == 0 || !strings.HasSuffix(n.P2P[0], "/p2p/"+n.PeerID) || n.PID <= 0 || n.DataDir == "" || n.BillingToken == "" {
+					t.Fatalf("testnet.json node %d: %+v", i, n)
+				}
+				if !strings.Contains(stdout.String(), n.PeerID) {
+					t.Fatalf("the table does not list %s:\n%s", n.PeerID, stdout.String())
+				}
+			}
+			// The network quotes: node0's upload is attested by the three others.
+			c, err := client.New(tn.Nodes[0].HTTP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := c.Upload(t.Context(), strings.NewReader("hello network"), client.UploadOptions{Name: "h.txt", Size: 13})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.AttestedBy) != 3 {
+				t.Fatalf("attested_by %v", f.AttestedBy)
+			}
+
+			cmd.Process.Signal(sig)
+			select {
+			case err := <-done:
+				done <- err
+				if sig == syscall.SIGINT && err != nil {
+					t.Fatalf("testnet exit after SIGINT: %v\n%s", err, stderr)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatalf("testnet still running 60 s after %s", sig)
+			}
+			for _, n := range tn.Nodes {
+				gone := false
+				for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+					if err := syscall.Kill(n.PID, 0); errors.Is(err, syscall.ESRCH) {
+						gone = true
+						break
+					}
+				}
+				if !gone {
+					syscall.Kill(n.PID, syscall.SIGKILL)
+					t.Fatalf("%s (pid %d) outlived the testnet after %s", n.Name, n.PID, sig)
+				}
+			}
+		})
+	}
 }

@@ -1,0 +1,362 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/consensus"
+	"github.com/ddsnet/dds/p2p/feed"
+	"github.com/ddsnet/dds/p2p/wire"
+)
+
+// The node's stream protocols.
+const (
+	attestProtocol  protocol.ID = "/dds/quote/attest/1.0.0"
+	joinProtocol    protocol.ID = "/dds/ledger/join/1.0.0"
+	forwardProtocol protocol.ID = "/dds/ledger/forward/1.0.0"
+)
+
+// Bounds on the network calls.
+const (
+	attestTimeout  = 3 * time.Second
+	joinTimeout    = 10 * time.Second
+	forwardTimeout = 10 * time.Second
+	maxRPC         = 256 << 10
+	clockSkew      = 5 * time.Second
+)
+
+type attestRequest struct {
+	Quote billing.Quote `json:"quote"`
+}
+
+type attestResponse struct {
+	Signature []byte `json:"signature"`
+}
+
+type joinRequest struct {
+	PeerID string `json:"peer_id"`
+}
+
+type joinResponse struct {
+	Role string `json:"role"`
+}
+
+type forwardRequest struct {
+	Command []byte `json:"command"`
+}
+
+type forwardResponse struct {
+	Result []byte `json:"result"`
+}
+
+// serveProtocols registers the node's stream protocols on its host.
+func (n *Node) serveProtocols() {
+	h := n.host.Libp2p()
+	wire.Handle(h, attestProtocol, attestTimeout, maxRPC, n.handleAttest)
+	wire.Handle(h, joinProtocol, joinTimeout, maxRPC, n.handleJoin)
+	wire.Handle(h, forwardProtocol, forwardTimeout, maxRPC, n.handleForward)
+}
+
+func (n *Node) unserveProtocols() {
+	h := n.host.Libp2p()
+	for _, p := range []protocol.ID{attestProtocol, joinProtocol, forwardProtocol} {
+		h.RemoveStreamHandler(p)
+	}
+}
+
+// handleAttest is an attester's side of a quote: it recomputes the price
+// from its own replica of the price table and signs the quote's canonical
+// bytes only when everything matches.
+func (n *Node) handleAttest(_ context.Context, from peer.ID, req attestRequest) (attestResponse, error) {
+	q := req.Quote
+	s, ok := n.settings()
+	if !ok {
+		return attestResponse{}, errors.New("the ledger is not initialised here")
+	}
+	if q.Issuer != from.String() {
+		return attestResponse{}, fmt.Errorf("issuer %s is not the caller %s", q.Issuer, from)
+	}
+	if q.Issuer == n.PeerID() {
+		return attestResponse{}, errors.New("a node does not attest its own quotes")
+	}
+	if _, registered := n.registered(q.Issuer); !registered {
+		return attestResponse{}, fmt.Errorf("issuer %s is not a registered node", q.Issuer)
+	}
+	if err := q.Check(s); err != nil {
+		return attestResponse{}, fmt.Errorf("refuse quote: %w", err)
+	}
+	now := n.now()
+	if q.CreatedAt.After(now.Add(clockSkew)) || !now.Before(q.ExpiresAt) {
+		return attestResponse{}, fmt.Errorf("quote time %s..%s is not current (now %s)", q.CreatedAt, q.ExpiresAt, now)
+	}
+	sig, err := n.host.Sign(q.Canonical())
+	if err != nil {
+		return attestResponse{}, fmt.Errorf("sign: %w", err)
+	}
+	n.metrics.attested.Inc()
+	return attestResponse{Signature: sig}, nil
+}
+
+func (n *Node) registered(id string) (billing.Node, bool) {
+	var nd billing.Node
+	var ok bool
+	n.ledger.Read(func(st *billing.State) { nd, ok = st.Node(id) })
+	return nd, ok
+}
+
+// attest gathers the signatures a quote needs: a --dev node signs its own;
+// in a network, the Threshold registered, live peers XOR-closest to the
+// file's cid sign, the next ones standing in for any that fail or time out.
+func (n *Node) attest(ctx context.Context, s billing.Settings, q billing.Quote) ([]billing.Attestation, error) {
+	if s.SelfAttest {
+		sig, err := n.host.Sign(q.Canonical())
+		if err != nil {
+			return nil, fmt.Errorf("sign quote: %w", err)
+		}
+		return []billing.Attestation{{Signer: n.PeerID(), Signature: sig}}, nil
+	}
+	candidates := n.attesters(q.CID)
+	if len(candidates) < s.Threshold {
+		return nil, fmt.Errorf("%w: %d attesting peers reachable, %d needed", ErrUnavailable, len(candidates), s.Threshold)
+	}
+	var (
+		mu   sync.Mutex
+		atts []billing.Attestation
+		errs []error
+	)
+	next := 0
+	for len(atts) < s.Threshold && next < len(candidates) {
+		want := min(s.Threshold-len(atts), len(candidates)-next)
+		batch := candidates[next : next+want]
+		next += want
+		var wg sync.WaitGroup
+		for _, id := range batch {
+			wg.Go(func() {
+				var resp attestResponse
+				err := wire.Call(ctx, n.host.Libp2p(), id, attestProtocol, attestTimeout, attestRequest{Quote: q}, &resp, maxRPC)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", id, err))
+					return
+				}
+				atts = append(atts, billing.Attestation{Signer: id.String(), Signature: resp.Signature})
+			})
+		}
+		wg.Wait()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	if len(atts) < s.Threshold {
+		return nil, fmt.Errorf("%w: %d of %d attestations (%v)", ErrUnavailable, len(atts), s.Threshold, errors.Join(errs...))
+	}
+	slices.SortFunc(atts, func(a, b billing.Attestation) int { return cmpString(a.Signer, b.Signer) })
+	return atts, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// attesters are the registered peers other than this node and not known to
+// be gone, ordered by the XOR distance
+// of their id's hash to the cid's hash: deterministic for a given cid.
+func (n *Node) attesters(cid string) []peer.ID {
+	self := n.PeerID()
+	var nodes []billing.Node
+	n.ledger.Read(func(st *billing.State) { nodes = st.Nodes() })
+	// Skip the peers the feed knows to be gone (heard from once, silent
+	// since); one not heard from yet is tried, and skipped if it fails.
+	gone := map[string]bool{}
+	if n.feed != nil {
+		for _, p := range n.feed.Peers() {
+			gone[p.Status.PeerID] = true
+		}
+		for _, p := range n.feed.Live(n.cfg.PeerTimeout) {
+			delete(gone, p.Status.PeerID)
+		}
+	}
+	target := sha256.Sum256([]byte(cid))
+	type cand struct {
+		id   peer.ID
+		dist [32]byte
+	}
+	var cs []cand
+	for _, nd := range nodes {
+		if nd.PeerID == self || gone[nd.PeerID] {
+			continue
+		}
+		id, err := peer.Decode(nd.PeerID)
+		if err != nil {
+			continue
+		}
+		h := sha256.Sum256([]byte(id))
+		var d [32]byte
+		for i := range d {
+			d[i] = h[i] ^ target[i]
+		}
+		cs = append(cs, cand{id, d})
+	}
+	slices.SortFunc(cs, func(a, b cand) int { return bytes.Compare(a.dist[:], b.dist[:]) })
+	out := make([]peer.ID, len(cs))
+	for i, c := range cs {
+		out[i] = c.id
+	}
+	return out
+}
+
+// handleJoin adds a node to the ledger's Raft group: on the leader
+// directly, elsewhere by passing the request on to the leader.
+func (n *Node) handleJoin(ctx context.Context, from peer.ID, req joinRequest) (joinResponse, error) {
+	if req.PeerID != from.String() {
+		return joinResponse{}, fmt.Errorf("a node joins for itself only (%s asked for %s)", from, req.PeerID)
+	}
+	if n.raft.IsLeader() {
+		role, err := n.raft.Join(ctx, req.PeerID)
+		if err != nil {
+			return joinResponse{}, err
+		}
+		n.log.Info("node joined the ledger", "peer", req.PeerID, "role", role)
+		return joinResponse{Role: string(role)}, nil
+	}
+	leader, err := n.leaderID(ctx)
+	if err != nil {
+		return joinResponse{}, err
+	}
+	var resp joinResponse
+	if err := wire.Call(ctx, n.host.Libp2p(), leader, joinProtocol, joinTimeout, req, &resp, maxRPC); err != nil {
+		return joinResponse{}, fmt.Errorf("pass join to the leader %s: %w", leader, err)
+	}
+	return resp, nil
+}
+
+// leaderID is the current leader's peer id, waiting a little for one.
+func (n *Node) leaderID(ctx context.Context) (peer.ID, error) {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if l := n.raft.Leader(); l != "" {
+			return peer.Decode(l)
+		}
+		if time.Now().After(deadline) {
+			return "", consensus.ErrNoLeader
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// handleForward applies a command forwarded by a follower; only the
+// leader does (ApplyLocal refuses elsewhere), so a command never bounces.
+func (n *Node) handleForward(ctx context.Context, _ peer.ID, req forwardRequest) (forwardResponse, error) {
+	res, err := n.raft.ApplyLocal(ctx, req.Command)
+	if err != nil {
+		return forwardResponse{}, err
+	}
+	return forwardResponse{Result: res}, nil
+}
+
+// forwarder sends ledger commands to the leader over forwardProtocol.
+type forwarder struct{ n *Node }
+
+func (f forwarder) Forward(ctx context.Context, leader string, cmd []byte) ([]byte, error) {
+	id, err := peer.Decode(leader)
+	if err != nil {
+		return nil, fmt.Errorf("leader id %q: %w", leader, err)
+	}
+	var resp forwardResponse
+	if err := wire.Call(ctx, f.n.host.Libp2p(), id, forwardProtocol, forwardTimeout, forwardRequest{Command: cmd}, &resp, maxRPC); err != nil {
+		// The leader's own refusals travel as text: give consensus back the
+		// ones it acts on (a node that no longer leads: look again).
+		var re *wire.RemoteError
+		if errors.As(err, &re) {
+			for _, sentinel := range []error{consensus.ErrNotLeader, consensus.ErrTimeout} {
+				if strings.Contains(re.Msg, sentinel.Error()) {
+					return nil, fmt.Errorf("forward to %s: %w: %w", leader, sentinel, err)
+				}
+			}
+		}
+		return nil, fmt.Errorf("forward to the leader %s: %w", leader, err)
+	}
+	return resp.Result, nil
+}
+
+// join asks the network, through the bootstrap peers, to add this node to
+// the ledger's Raft group.
+func (n *Node) join(ctx context.Context) error {
+	var errs []error
+	for _, p := range n.host.Peers() {
+		var resp joinResponse
+		err := wire.Call(ctx, n.host.Libp2p(), p, joinProtocol, joinTimeout, joinRequest{PeerID: n.PeerID()}, &resp, maxRPC)
+		if err == nil {
+			n.log.Info("joined the ledger", "via", p, "role", resp.Role)
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", p, err))
+	}
+	if len(errs) == 0 {
+		return errors.New("join the ledger: no connected peer to ask")
+	}
+	return fmt.Errorf("join the ledger: %w", errors.Join(errs...))
+}
+
+// startFeed publishes this node's status and keeps the view of its peers.
+func (n *Node) startFeed(ctx context.Context) error {
+	started := n.now()
+	f, err := feed.New(ctx, n.host.Libp2p(), feed.Config{
+		Interval: n.cfg.StatusInterval,
+		Logger:   n.cfg.Logger.With("sys", "feed"),
+		Source: func() feed.Status {
+			return feed.Status{
+				HTTP:        n.cfg.HTTPAddr,
+				Capacity:    n.cfg.Capacity,
+				Free:        n.free(),
+				Stored:      n.store.Usage().Bytes,
+				Version:     Version,
+				Uptime:      int64(n.now().Sub(started).Seconds()),
+				LedgerIndex: n.ledger.Index(),
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("start status feed: %w", err)
+	}
+	n.feed = f
+	return nil
+}
+
+// maintain keeps the ledger's voters at five live nodes when it can: the
+// leader promotes a live non-voter in place of a voter silent on the feed
+// for twice the peer timeout.
+func (n *Node) maintain(ctx context.Context) {
+	if !n.raft.IsLeader() || n.feed == nil {
+		return
+	}
+	live := map[string]bool{n.PeerID(): true}
+	for _, p := range n.feed.Live(n.cfg.PeerTimeout) {
+		live[p.Status.PeerID] = true
+	}
+	if err := n.raft.Maintain(ctx, func(id string) bool { return live[id] }, 2*n.cfg.PeerTimeout); err != nil && ctx.Err() == nil {
+		n.log.Warn("maintain the ledger's voters", "err", err)
+	}
+}

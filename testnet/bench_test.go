@@ -1,0 +1,102 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ddsnet/dds/node"
+)
+
+func startBenchNet(b *testing.B, n int) *Network {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nw, err := Start(ctx, Options{Nodes: n, Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { nw.Close() })
+	return nw
+}
+
+// BenchmarkNetworkQuote measures a quote in a 4-node network: a small
+// upload at a node that does not lead, attested by 3 peers and committed
+// through the forwarded Raft apply.
+func BenchmarkNetworkQuote(b *testing.B) {
+	nw := startBenchNet(b, 4)
+	nd := nw.Nodes[(leaderOf(nw)+1)%len(nw.Nodes)].Node
+	data := bytes.Repeat([]byte("q"), 1024)
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if _, err := nd.Upload(b.Context(), node.Upload{Name: "q", Body: bytes.NewReader(data)}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	reportLatency(b, lat)
+}
+
+// BenchmarkNetworkQuoteParallel measures quote throughput with concurrent
+// clients spread over the 4 nodes.
+func BenchmarkNetworkQuoteParallel(b *testing.B) {
+	nw := startBenchNet(b, 4)
+	data := bytes.Repeat([]byte("q"), 1024)
+	b.SetParallelism(16)
+	var next int
+	var mu = make(chan struct{}, 1)
+	b.RunParallel(func(pb *testing.PB) {
+		mu <- struct{}{}
+		nd := nw.Nodes[next%len(nw.Nodes)].Node
+		next++
+		<-mu
+		for pb.Next() {
+			if _, err := nd.Upload(context.Background(), node.Upload{Name: "q", Body: bytes.NewReader(data)}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "quotes/s")
+}
+
+// BenchmarkStart32 measures how long a 32-node network takes to start.
+func BenchmarkStart32(b *testing.B) {
+	for b.Loop() {
+		start := time.Now()
+		nw := startBenchNet(b, 32)
+		b.ReportMetric(time.Since(start).Seconds(), "start-s")
+		nd := nw.Nodes[5].Node
+		var lat []time.Duration
+		for i := range 200 {
+			s := time.Now()
+			if _, err := nd.Upload(context.Background(), node.Upload{Name: fmt.Sprint(i), Body: bytes.NewReader([]byte("x"))}); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(s))
+		}
+		reportLatency(b, lat)
+		nw.Close()
+	}
+}
+
+func leaderOf(nw *Network) int {
+	for i, nd := range nw.Nodes {
+		if nd.Node != nil && nd.Node.Status(context.Background()).Leader == nd.Node.PeerID() {
+			return i
+		}
+	}
+	return 0
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}

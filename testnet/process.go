@@ -1,0 +1,251 @@
+package testnet
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/node"
+)
+
+// ProcessOptions configures a network of `dds daemon` processes.
+type ProcessOptions struct {
+	Binary       string // the dds executable
+	Nodes        int    // default 4
+	Dir          string // required: DIR/nodeI are the data dirs, DIR/testnet.json the description
+	HTTPBasePort int    // 0: free ports; else node i listens on HTTPBasePort+i
+	P2PBasePort  int    // 0: free ports; else node i listens on P2PBasePort+i
+	Stderr       io.Writer
+	ExtraArgs    []string // more daemon flags for every node
+}
+
+// ProcessNode is one daemon of a [ProcessNetwork], as testnet.json
+// describes it.
+type ProcessNode struct {
+	Name         string   `json:"name"`
+	PeerID       string   `json:"peer_id"`
+	HTTP         string   `json:"http"`
+	P2P          []string `json:"p2p"`
+	PID          int      `json:"pid"`
+	DataDir      string   `json:"data_dir"`
+	BillingToken string   `json:"billing_token"`
+	Role         string   `json:"-"`
+
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// ProcessNetwork is a running network of daemon processes.
+type ProcessNetwork struct {
+	Nodes []*ProcessNode `json:"nodes"`
+	dir   string
+}
+
+// StartProcesses starts the daemons (each in its own process group, killed
+// if this process dies, even by SIGKILL), waits until every node is up and
+// the billing quorum holds them all, and writes DIR/testnet.json.
+func StartProcesses(ctx context.Context, o ProcessOptions) (*ProcessNetwork, error) {
+	if o.Dir == "" || o.Binary == "" {
+		return nil, errors.New("testnet: Dir and Binary are required")
+	}
+	if o.Nodes <= 0 {
+		o.Nodes = 4
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	pn := &ProcessNetwork{dir: o.Dir}
+	for i := range o.Nodes {
+		pnode, err := pn.startOne(ctx, o, i)
+		if err != nil {
+			pn.Stop()
+			return nil, fmt.Errorf("testnet: start node%d: %w", i, err)
+		}
+		pn.Nodes = append(pn.Nodes, pnode)
+	}
+	if err := pn.waitUp(ctx); err != nil {
+		pn.Stop()
+		return nil, err
+	}
+	if err := pn.writeJSON(); err != nil {
+		pn.Stop()
+		return nil, err
+	}
+	return pn, nil
+}
+
+func port(base, i int) string {
+	if base == 0 {
+		return "0"
+	}
+	return fmt.Sprint(base + i)
+}
+
+func (pn *ProcessNetwork) startOne(ctx context.Context, o ProcessOptions, i int) (*ProcessNode, error) {
+	name := fmt.Sprintf("node%d", i)
+	dir := filepath.Join(o.Dir, name)
+	args := []string{"daemon", "--data-dir", dir,
+		"--http-addr", "127.0.0.1:" + port(o.HTTPBasePort, i),
+		"--p2p-addr", "/ip4/127.0.0.1/tcp/" + port(o.P2PBasePort, i),
+		"--log-format", "json"}
+	if i > 0 {
+		args = append(args, "--bootstrap", pn.Nodes[0].P2P[0])
+	}
+	args = append(args, o.ExtraArgs...)
+	cmd := exec.Command(o.Binary, args...)
+	// Its own process group (a terminal's Ctrl-C reaches us, and we stop the
+	// children in order), and SIGKILL when this process dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Env = append(os.Environ(), "DDS_CONFIG=", "DDS_NODE=")
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	cmd.Stdout = o.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	pnode := &ProcessNode{Name: name, DataDir: dir, PID: cmd.Process.Pid, cmd: cmd, done: make(chan error, 1)}
+	go func() { pnode.done <- cmd.Wait(); pw.Close() }()
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			if u, ok := strings.CutPrefix(line, "dds: serving "); ok && !sent {
+				urlc <- strings.TrimSpace(u)
+				sent = true
+				continue
+			}
+			fmt.Fprintf(o.Stderr, "%s: %s\n", name, line)
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	select {
+	case pnode.HTTP = <-urlc:
+	case err := <-pnode.done:
+		pnode.done <- err
+		return pnode, fmt.Errorf("daemon exited before serving: %v", err)
+	case <-ctx.Done():
+		return pnode, ctx.Err()
+	}
+	c, err := client.New(pnode.HTTP)
+	if err != nil {
+		return pnode, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return pnode, err
+	}
+	pnode.PeerID, pnode.P2P = info.PeerID, loopbackFirst(info.Addrs)
+	tok, err := os.ReadFile(node.TokenFile(dir))
+	if err != nil {
+		return pnode, fmt.Errorf("read billing token: %w", err)
+	}
+	pnode.BillingToken = strings.TrimSpace(string(tok))
+	return pnode, nil
+}
+
+// loopbackFirst keeps TCP addresses on loopback first (the others follow).
+func loopbackFirst(addrs []string) []string {
+	var lo, rest []string
+	for _, a := range addrs {
+		if strings.HasPrefix(a, "/ip4/127.") && strings.Contains(a, "/tcp/") {
+			lo = append(lo, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return append(lo, rest...)
+}
+
+// waitUp waits until every node reports up and lists every node in its
+// billing quorum; it records each node's role.
+func (pn *ProcessNetwork) waitUp(ctx context.Context) error {
+	for {
+		ready := 0
+		for _, nd := range pn.Nodes {
+			c, err := client.New(nd.HTTP)
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(ctx)
+			if err != nil || st.Status != "up" {
+				continue
+			}
+			info, err := c.Info(ctx)
+			if err != nil || len(info.Quorum) != len(pn.Nodes) {
+				continue
+			}
+			for _, m := range info.Quorum {
+				for _, o := range pn.Nodes {
+					if o.PeerID == m.PeerID {
+						o.Role = m.Role
+					}
+				}
+			}
+			ready++
+		}
+		if ready == len(pn.Nodes) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("testnet: %d of %d nodes up with the whole quorum: %w", ready, len(pn.Nodes), ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// JSONPath is where the network's description is written.
+func (pn *ProcessNetwork) JSONPath() string { return filepath.Join(pn.dir, "testnet.json") }
+
+func (pn *ProcessNetwork) writeJSON() error {
+	b, err := json.MarshalIndent(pn, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := pn.JSONPath() + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, pn.JSONPath())
+}
+
+// Stop stops every daemon: SIGTERM, then SIGKILL for any still running
+// after 30 s. It returns once none is left.
+func (pn *ProcessNetwork) Stop() error {
+	var errs []error
+	for _, nd := range pn.Nodes {
+		if nd.cmd != nil && nd.cmd.Process != nil {
+			_ = nd.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.After(30 * time.Second)
+	for _, nd := range pn.Nodes {
+		if nd.cmd == nil {
+			continue
+		}
+		select {
+		case err := <-nd.done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", nd.Name, err))
+			}
+		case <-deadline:
+			_ = syscall.Kill(-nd.PID, syscall.SIGKILL)
+			errs = append(errs, fmt.Errorf("%s: killed after 30 s", nd.Name))
+			<-nd.done
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,357 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/node"
+)
+
+func startNet(t *testing.T, n int) *Network {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	nw, err := Start(ctx, Options{Nodes: n, Dir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := nw.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return nw
+}
+
+func clientOf(t *testing.T, nd *Node) *client.Client {
+	t.Helper()
+	c, err := client.New(nd.URL, client.WithBillingToken(nd.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// converge waits until every running node's ledger replica has the same hash.
+func converge(t *testing.T, nw *Network) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		hashes := map[[32]byte]bool{}
+		for _, nd := range nw.Nodes {
+			if nd.Node != nil {
+				hashes[nd.Node.LedgerHash()] = true
+			}
+		}
+		if len(hashes) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ledgers did not converge: %d different hashes", len(hashes))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestFourNodesQuoteAttestedByThreePeers(t *testing.T) {
+	nw := startNet(t, 4)
+	ctx := t.Context()
+	data := bytes.Repeat([]byte("dds network "), 100000)
+	c0 := clientOf(t, nw.Nodes[0])
+	f, err := c0.Upload(ctx, bytes.NewReader(data), client.UploadOptions{Name: "net.bin", Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.State != api.StateQuoted {
+		t.Fatalf("state %s", f.State)
+	}
+	var others []string
+	for _, nd := range nw.Nodes[1:] {
+		others = append(others, nd.Node.PeerID())
+	}
+	slices.Sort(others)
+	if got := slices.Sorted(slices.Values(f.AttestedBy)); !slices.Equal(got, others) {
+		t.Fatalf("attested_by %v, want the three other nodes %v", got, others)
+	}
+
+	c2 := clientOf(t, nw.Nodes[2])
+	p, err := c2.Pay(ctx, f.ID, api.PaymentSuccess, f.Price, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	converge(t, nw)
+	var first *client.File
+	for i, nd := range nw.Nodes {
+		info, err := clientOf(t, nd).File(ctx, f.ID)
+		if err != nil {
+			t.Fatalf("node%d: %v", i, err)
+		}
+		if info.State != api.StateStoring && info.State != api.StateStored {
+			t.Fatalf("node%d: state %s after payment", i, info.State)
+		}
+		if first == nil {
+			first = info
+		} else if fmt.Sprint(info.File) != fmt.Sprint(first.File) {
+			t.Fatalf("node%d sees %+v, node0 %+v", i, info.File, first.File)
+		}
+		pp, err := clientOf(t, nd).Payment(ctx, p.ID)
+		if err != nil || pp.Amount != f.Price {
+			t.Fatalf("node%d payment %+v, %v", i, pp, err)
+		}
+	}
+	// The issuer holds the bytes and serves them.
+	body, _, err := c0.Download(ctx, f.ID, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(body)
+	body.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatal("download from the issuer differs")
+	}
+	// The same payment again, at another node: refused.
+	if _, err := clientOf(t, nw.Nodes[3]).Pay(ctx, f.ID, api.PaymentSuccess, f.Price, ""); !client.IsCode(err, api.CodeAlreadyPaid) {
+		t.Fatalf("second payment at node3: %v", err)
+	}
+}
+
+func TestConcurrentPaymentAtTwoNodesPaysOnce(t *testing.T) {
+	nw := startNet(t, 4)
+	ctx := t.Context()
+	f, err := clientOf(t, nw.Nodes[0]).Upload(ctx, bytes.NewReader([]byte("pay me once")), client.UploadOptions{Name: "once", Size: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for _, i := range []int{1, 3} {
+		go func() {
+			_, err := clientOf(t, nw.Nodes[i]).Pay(ctx, f.ID, api.PaymentSuccess, f.Price, "")
+			errs <- err
+		}()
+	}
+	var ok, refused int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case client.IsCode(err, api.CodeAlreadyPaid):
+			refused++
+		default:
+			t.Fatalf("payment: %v", err)
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Fatalf("%d payments accepted, %d refused; want 1 and 1", ok, refused)
+	}
+	converge(t, nw)
+	for i, nd := range nw.Nodes {
+		info, err := clientOf(t, nd).File(ctx, f.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State == api.StateQuoted {
+			t.Fatalf("node%d: still quoted", i)
+		}
+	}
+}
+
+// leaderIndex is the index of the node that leads the ledger.
+func leaderIndex(t *testing.T, nw *Network) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, nd := range nw.Nodes {
+			if nd.Node != nil && nd.Node.Status(t.Context()).Leader == nd.Node.PeerID() {
+				return i
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no leader within 20 s")
+	return -1
+}
+
+func TestLeaderLostWritesResumeAndOldLeaderCatchesUp(t *testing.T) {
+	nw := startNet(t, 5)
+	ctx := t.Context()
+	old := leaderIndex(t, nw)
+	// Uploads (quote commits) at a node that is not the leader, before and
+	// after the leader goes.
+	at := (old + 1) % len(nw.Nodes)
+	c := clientOf(t, nw.Nodes[at])
+	var ids []string
+	upload := func() error {
+		f, err := c.Upload(ctx, strings.NewReader(fmt.Sprint("file ", len(ids))), client.UploadOptions{Name: "f", Size: -1})
+		if err == nil {
+			ids = append(ids, f.ID)
+		}
+		return err
+	}
+	for range 5 {
+		if err := upload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nw.Stop(old); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		err := upload()
+		if err == nil {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("no write accepted 20 s after the leader stopped: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("writes resumed %v after the leader stopped", time.Since(start).Round(time.Millisecond))
+	for range 5 {
+		if err := upload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nw.Restart(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, nw)
+	for _, id := range ids {
+		if _, err := clientOf(t, nw.Nodes[old]).File(ctx, id); err != nil {
+			t.Fatalf("the old leader does not know %s after catching up: %v", id, err)
+		}
+	}
+}
+
+// roles counts the ledger's voters and non-voters as node i reports them.
+func roles(t *testing.T, nd *Node) (voters, nonvoters map[string]bool) {
+	voters, nonvoters = map[string]bool{}, map[string]bool{}
+	for _, m := range nd.Node.Info(t.Context()).Quorum {
+		switch m.Role {
+		case "voter":
+			voters[m.PeerID] = true
+		case "nonvoter":
+			nonvoters[m.PeerID] = true
+		}
+	}
+	return voters, nonvoters
+}
+
+func TestSevenNodesFiveVotersAndPromotion(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	nw, err := Start(ctx, Options{Nodes: 7, Dir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError})),
+		Config: func(_ int, cfg *node.Config) {
+			cfg.StatusInterval, cfg.PeerTimeout, cfg.ExpiryInterval = 100*time.Millisecond, 500*time.Millisecond, 100*time.Millisecond
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nw.Close() })
+	lead := leaderIndex(t, nw)
+	voters, nonvoters := roles(t, nw.Nodes[lead])
+	if len(voters) != 5 || len(nonvoters) != 2 {
+		t.Fatalf("%d voters, %d non-voters; want 5 and 2", len(voters), len(nonvoters))
+	}
+	// Lose a voter that does not lead.
+	lost := -1
+	for i, nd := range nw.Nodes {
+		if i != lead && voters[nd.Node.PeerID()] {
+			lost = i
+			break
+		}
+	}
+	lostID := nw.Nodes[lost].Node.PeerID()
+	if err := nw.Stop(lost); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		lead = leaderIndex(t, nw)
+		voters, _ = roles(t, nw.Nodes[lead])
+		if len(voters) == 5 && !voters[lostID] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after losing a voter: voters %v", voters)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The network still quotes.
+	if _, err := clientOf(t, nw.Nodes[lead]).Upload(t.Context(), strings.NewReader("still here"), client.UploadOptions{Name: "x", Size: 10}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPartitionedNodeRefusesWritesServesReadsAndConverges(t *testing.T) {
+	nw := startNet(t, 5)
+	ctx := t.Context()
+	lead := leaderIndex(t, nw)
+	cut := (lead + 1) % len(nw.Nodes)
+	c := clientOf(t, nw.Nodes[cut])
+	before, err := c.Upload(ctx, strings.NewReader("before the partition"), client.UploadOptions{Name: "b", Size: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converge(t, nw)
+	nw.Partition(cut)
+
+	// Writes at the cut-off node answer 503 within a bounded time.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := c.Upload(ctx, strings.NewReader("during"), client.UploadOptions{Name: "d", Size: -1})
+		if client.IsCode(err, api.CodeUnavailable) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a partitioned node still answers writes with %v after 20 s", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		st, err := c.Status(ctx)
+		if err != nil && st.Status == "down" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status of a partitioned node after 20 s: %+v, %v", st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Reads keep working there.
+	if f, err := c.File(ctx, before.ID); err != nil || f.CID != before.CID {
+		t.Fatalf("read at a partitioned node: %+v, %v", f, err)
+	}
+	// The majority goes on.
+	var majority int
+	for i := range nw.Nodes {
+		if i != cut {
+			majority = i
+			break
+		}
+	}
+	during, err := clientOf(t, nw.Nodes[majority]).Upload(ctx, strings.NewReader("majority write"), client.UploadOptions{Name: "m", Size: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	nw.Heal(cut)
+	converge(t, nw)
+	if _, err := c.File(ctx, during.ID); err != nil {
+		t.Fatalf("after healing, the node does not know the majority's write: %v", err)
+	}
+	if err := nw.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
