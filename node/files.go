@@ -49,7 +49,9 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 	}
 	id := uuid.NewString()
 	owner := stagePrefix + id
+	start := time.Now()
 	root, m, err := n.store.Ingest(ctx, u.Body, owner, s.ChunkSize, limit)
+	n.metrics.quoteStages.WithLabelValues("ingest").Observe(time.Since(start).Seconds())
 	if err != nil {
 		if errors.Is(err, chunk.ErrTooLarge) {
 			return File{}, fmt.Errorf("%w: the file is larger than %d bytes (the node's upload limit or free capacity)", ErrTooLarge, limit)
@@ -84,14 +86,18 @@ func (n *Node) quoteNew(ctx context.Context, s billing.Settings, id string, root
 		ExpiresAt: now.Add(time.Duration(s.QuoteLifetime) * time.Second),
 	}
 	q.Price = billing.Price(s, q.Size, q.Duration, q.Replicas)
+	start := time.Now()
 	atts, err := n.attest(ctx, s, q)
 	if err != nil {
 		return File{}, err
 	}
+	n.metrics.quoteStages.WithLabelValues("attest").Observe(time.Since(start).Seconds())
+	start = time.Now()
 	res, err := n.apply(ctx, billing.Command{Time: now, Quote: &billing.PutQuote{Quote: q, Additional: additional, Attestations: atts}})
 	if err != nil {
 		return File{}, err
 	}
+	n.metrics.quoteStages.WithLabelValues("commit").Observe(time.Since(start).Seconds())
 	return fileOf(*res.File), nil
 }
 

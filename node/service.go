@@ -145,6 +145,7 @@ type metrics struct {
 	readBytes   prometheus.Counter
 	payments    *prometheus.CounterVec
 	attested    prometheus.Counter
+	quoteStages *prometheus.HistogramVec
 	collectors  []prometheus.Collector
 }
 
@@ -155,9 +156,13 @@ func newMetrics(n *Node) *metrics {
 		readBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_read_bytes_total", Help: "File bytes read for downloads."}),
 		payments:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_payments_total", Help: "Payments recorded, by status."}, []string{"status"}),
 		attested:    prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_quotes_attested_total", Help: "Other nodes' quotes this node attested."}),
+		quoteStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dds_upload_stage_seconds", Help: "Time an upload spends in each stage: ingest (stage the bytes), attest (gather signatures), commit (the ledger).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"stage"}),
 	}
 	m.collectors = []prometheus.Collector{
-		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested,
+		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested, m.quoteStages,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_bytes", Help: "Bytes of distinct chunks in the store."},
 			func() float64 { return float64(n.store.Usage().Bytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_chunks", Help: "Distinct chunks in the store."},
