@@ -1,0 +1,322 @@
+package fetch
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ddsnet/dds/chunk"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// ID is the fetch protocol.
+const ID protocol.ID = "/dds/chunk/fetch/1.0.0"
+
+var (
+	// ErrNotFound reports a block no asked peer has.
+	ErrNotFound = errors.New("not found")
+	// ErrBadChunk reports that a peer sent bytes that fail their CID.
+	ErrBadChunk = errors.New("chunk fails its cid")
+	// ErrNoHolders reports a fetch given no holders to ask.
+	ErrNoHolders = errors.New("no holders")
+	// ErrClosed reports a fetch on a closed service or reader.
+	ErrClosed = errors.New("fetch service closed")
+)
+
+// Defaults of [Options].
+const (
+	DefaultTimeout = 30 * time.Second
+	DefaultWindow  = 8
+)
+
+// Response status bytes.
+const (
+	statusOK       = 0
+	statusNotFound = 1
+	statusError    = 2
+)
+
+// maxBlock is the largest block served or accepted: a chunk of
+// chunk.MaxChunkSize, or a manifest as large, plus the status byte.
+const maxBlock = int(chunk.MaxChunkSize) + 1
+
+// Store is what the serving side reads (chunk.Store satisfies it); Get
+// returns verified bytes.
+type Store interface {
+	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+}
+
+// Options configures a [Service].
+type Options struct {
+	// Timeout bounds one block request ([DefaultTimeout] when zero).
+	Timeout time.Duration
+	// Window is how many chunks a reader has in flight ([DefaultWindow]
+	// when zero).
+	Window int
+	// Logger receives the service's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// Service serves blocks from a store and fetches them from peers. Create
+// it with [New], stop it with [Service.Close].
+type Service struct {
+	h     host.Host
+	store Store
+	o     Options
+	log   *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+
+	fmu      sync.Mutex
+	failures map[peer.ID]int
+}
+
+// New registers the handler on h (serving chunks and manifests from
+// store: chunk.Store.Get also serves a manifest's bytes for a dag-cbor
+// CID) and returns the client side.
+func New(h host.Host, store Store, o Options) *Service {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{h: h, store: store, o: o, log: log, ctx: ctx, cancel: cancel, failures: make(map[peer.ID]int)}
+	if store != nil {
+		h.SetStreamHandler(ID, s.handle)
+	}
+	return s
+}
+
+// Close removes the handler, ends the requests being served and the
+// readers still open, and waits for their goroutines.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.h.RemoveStreamHandler(ID)
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// track registers a goroutine; false when the service is closed.
+func (s *Service) track() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// handle serves requests on one stream: each a CID's bytes, answered
+// with a status byte and the block, until the peer closes its side.
+func (s *Service) handle(st network.Stream) {
+	if !s.track() {
+		_ = st.Reset()
+		return
+	}
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
+	defer stop()
+	r := bufio.NewReaderSize(st, 512)
+	for {
+		_ = st.SetReadDeadline(time.Now().Add(s.o.Timeout))
+		req, err := readFrame(r, 256)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				_ = st.Close()
+			} else {
+				_ = st.Reset()
+			}
+			return
+		}
+		c, err := cid.Cast(req)
+		putBuf(req)
+		var data []byte
+		status := byte(statusOK)
+		if err == nil {
+			data, err = s.store.Get(ctx, c)
+		}
+		switch {
+		case errors.Is(err, chunk.ErrNotFound):
+			status, data = statusNotFound, nil
+		case err != nil:
+			s.log.Warn("serve block", "cid", c, "err", err)
+			status, data = statusError, []byte(err.Error())
+		}
+		_ = st.SetWriteDeadline(time.Now().Add(s.o.Timeout))
+		if err := writeReply(st, status, data); err != nil {
+			_ = st.Reset()
+			return
+		}
+	}
+}
+
+// writeReply writes one frame: the status byte then data.
+func writeReply(w io.Writer, status byte, data []byte) error {
+	var hdr [11]byte
+	n := putUvarint(hdr[:], uint64(len(data)+1))
+	hdr[n] = status
+	if _, err := w.Write(hdr[:n+1]); err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	_, err := w.Write(data)
+	return err
+}
+
+// Get fetches one chunk or manifest block from p, verified against c.
+func (s *Service) Get(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) {
+	frame, err := s.get(ctx, p, c)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s from %s: %w", c, p, err)
+	}
+	return frame[1:], nil
+}
+
+// get fetches c from p and returns the reply frame: a status byte, then
+// the verified block. The frame's buffer may go back with putBuf.
+func (s *Service) get(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) {
+	if err := s.ctx.Err(); err != nil {
+		return nil, ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	stopClose := context.AfterFunc(s.ctx, cancel)
+	defer stopClose()
+	st, err := s.h.NewStream(ctx, p, ID)
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
+	defer stop()
+	data, err := s.request(ctx, st, c)
+	if err != nil {
+		_ = st.Reset()
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, ErrBadChunk) && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w (%v)", cerr, err)
+		}
+		return nil, err
+	}
+	_ = st.Close()
+	return data, nil
+}
+
+func (s *Service) request(ctx context.Context, st network.Stream, c cid.Cid) ([]byte, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	var hdr [11]byte
+	b := c.Bytes()
+	n := putUvarint(hdr[:], uint64(len(b)))
+	if _, err := st.Write(append(hdr[:n], b...)); err != nil {
+		return nil, fmt.Errorf("send request: %w", err)
+	}
+	_ = st.CloseWrite()
+	r := bufio.NewReaderSize(st, 64<<10)
+	frame, err := readFrame(r, maxBlock)
+	if err != nil {
+		return nil, fmt.Errorf("read reply: %w", err)
+	}
+	if len(frame) == 0 {
+		return nil, errors.New("read reply: empty")
+	}
+	switch frame[0] {
+	case statusOK:
+	case statusNotFound:
+		putBuf(frame)
+		return nil, ErrNotFound
+	default:
+		msg := string(frame[1:])
+		putBuf(frame)
+		return nil, fmt.Errorf("remote error: %s", msg)
+	}
+	if err := chunk.Verify(c, frame[1:]); err != nil {
+		putBuf(frame)
+		return nil, fmt.Errorf("%w: %v", ErrBadChunk, err)
+	}
+	return frame, nil
+}
+
+// Manifest fetches and decodes the manifest root from the first of
+// holders that has it.
+func (s *Service) Manifest(ctx context.Context, root cid.Cid, holders []peer.ID) (*chunk.Manifest, error) {
+	if len(holders) == 0 {
+		return nil, fmt.Errorf("manifest %s: %w", root, ErrNoHolders)
+	}
+	var errs []error
+	for _, p := range holders {
+		frame, err := s.get(ctx, p, root)
+		if err == nil {
+			var m *chunk.Manifest
+			if m, err = chunk.DecodeManifest(frame[1:]); err == nil {
+				return m, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("manifest %s: %w", root, ctx.Err())
+		}
+		s.fail(p)
+		errs = append(errs, fmt.Errorf("%s: %w", p, err))
+	}
+	return nil, fmt.Errorf("manifest %s: %w", root, errors.Join(errs...))
+}
+
+// fail counts a failure of p.
+func (s *Service) fail(p peer.ID) {
+	s.fmu.Lock()
+	s.failures[p]++
+	s.fmu.Unlock()
+}
+
+// Failures reports how often each holder failed (an error, a timeout or
+// wrong bytes), for QoS.
+func (s *Service) Failures() map[peer.ID]int {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	out := make(map[peer.ID]int, len(s.failures))
+	for p, n := range s.failures {
+		out[p] = n
+	}
+	return out
+}
+
+func putUvarint(b []byte, v uint64) int {
+	i := 0
+	for v >= 0x80 {
+		b[i] = byte(v) | 0x80
+		v >>= 7
+		i++
+	}
+	b[i] = byte(v)
+	return i + 1
+}

@@ -1,0 +1,265 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/ddsnet/dds/chunk"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// NewReader streams bytes [off, off+n) (n = -1: to the end) of the file m
+// from holders: the chunks covering the range only, Window in flight at
+// once spread over the holders, each verified, in order. A holder that
+// fails a chunk (error, timeout, wrong bytes, not found) is skipped for
+// that chunk and the next one tried, and tried last for the following
+// chunks of this reader; [Service.Failures] counts it. A chunk no holder
+// serves fails the read: the reader never returns an unverified byte.
+// Memory: about Window chunks. Close ends the fetches in flight.
+func (s *Service) NewReader(ctx context.Context, m *chunk.Manifest, holders []peer.ID, off, n int64) io.ReadCloser {
+	r := &reader{s: s, m: m, holders: slices.Clone(holders)}
+	if off < 0 || off > m.Size || n < -1 || (n >= 0 && off+n > m.Size) {
+		r.err = fmt.Errorf("read [%d, +%d) of %d bytes: %w", off, n, m.Size, chunk.ErrRange)
+		return r
+	}
+	if n == -1 {
+		n = m.Size - off
+	}
+	if n == 0 {
+		r.err = io.EOF
+		return r
+	}
+	if len(holders) == 0 {
+		r.err = fmt.Errorf("read: %w", ErrNoHolders)
+		return r
+	}
+	if !s.track() {
+		r.err = ErrClosed
+		return r
+	}
+	first, last := m.ChunkRange(off, n)
+	r.skip = off - int64(first)*m.ChunkSize
+	r.left = n
+	r.bad = make(map[peer.ID]bool)
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	stop := context.AfterFunc(s.ctx, r.cancel)
+	r.queue = make(chan chan result, s.o.Window-1)
+	r.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer stop()
+		defer r.wg.Done()
+		r.dispatch(first, last)
+	}()
+	return r
+}
+
+type result struct {
+	frame []byte // status byte, then the chunk
+	err   error
+}
+
+type reader struct {
+	s       *Service
+	m       *chunk.Manifest
+	holders []peer.ID
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	queue  chan chan result
+	wg     sync.WaitGroup
+
+	bmu sync.Mutex
+	bad map[peer.ID]bool // holders that failed in this reader
+
+	cur  []byte // the current frame; pos indexes into it
+	pos  int
+	skip int64 // bytes to drop from the next chunk
+	left int64 // bytes still to return
+	err  error
+	once sync.Once
+}
+
+// dispatch starts the fetch of each chunk in [first, last], at most
+// Window queued or in flight, and queues their results in order.
+func (r *reader) dispatch(first, last int) {
+	var kids sync.WaitGroup
+	defer close(r.queue)
+	defer kids.Wait()
+	for i := first; i <= last; i++ {
+		f := make(chan result, 1)
+		select {
+		case r.queue <- f:
+		case <-r.ctx.Done():
+			return
+		}
+		kids.Go(func() {
+			frame, err := r.fetch(i)
+			f <- result{frame, err}
+		})
+	}
+}
+
+// order returns the holders to try for chunk i: the healthy ones starting
+// at i's turn, then those that failed in this reader.
+func (r *reader) order(i int) []peer.ID {
+	r.bmu.Lock()
+	defer r.bmu.Unlock()
+	out := make([]peer.ID, 0, len(r.holders))
+	var failed []peer.ID
+	for k := range r.holders {
+		p := r.holders[(i+k)%len(r.holders)]
+		if r.bad[p] {
+			failed = append(failed, p)
+		} else {
+			out = append(out, p)
+		}
+	}
+	return append(out, failed...)
+}
+
+// fetch gets chunk i from the first holder that serves it verified.
+func (r *reader) fetch(i int) ([]byte, error) {
+	c := r.m.Chunks[i].CID
+	var errs []error
+	for _, p := range r.order(i) {
+		frame, err := r.s.get(r.ctx, p, c)
+		if err == nil && int64(len(frame)-1) != r.m.Chunks[i].Size {
+			putBuf(frame)
+			err = fmt.Errorf("%w: %d bytes, want %d", ErrBadChunk, len(frame)-1, r.m.Chunks[i].Size)
+		}
+		if err == nil {
+			return frame, nil
+		}
+		if r.ctx.Err() != nil {
+			return nil, r.ctx.Err()
+		}
+		r.s.log.Debug("fetch chunk failed", "peer", p, "cid", c, "err", err)
+		r.s.fail(p)
+		r.bmu.Lock()
+		r.bad[p] = true
+		r.bmu.Unlock()
+		errs = append(errs, fmt.Errorf("%s: %w", p, err))
+	}
+	return nil, fmt.Errorf("fetch chunk %d (%s): %w", i, c, errors.Join(errs...))
+}
+
+// next makes the next chunk current.
+func (r *reader) next() error {
+	if r.cur != nil {
+		putBuf(r.cur)
+		r.cur = nil
+	}
+	f, ok := <-r.queue
+	if !ok {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		return io.ErrUnexpectedEOF
+	}
+	var res result
+	select {
+	case res = <-f:
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	}
+	if res.err != nil {
+		return res.err
+	}
+	r.cur, r.pos = res.frame, 1+int(r.skip)
+	r.skip = 0
+	return nil
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.left == 0 {
+		r.err = io.EOF
+		r.release()
+		return 0, io.EOF
+	}
+	for r.cur == nil || r.pos >= len(r.cur) {
+		if err := r.next(); err != nil {
+			r.err = fmt.Errorf("read: %w", err)
+			r.release()
+			return 0, r.err
+		}
+	}
+	k := min(int64(len(p)), int64(len(r.cur)-r.pos), r.left)
+	copy(p, r.cur[r.pos:r.pos+int(k)])
+	r.pos += int(k)
+	r.left -= k
+	return int(k), nil
+}
+
+// WriteTo writes the rest of the range to w without an extra copy.
+func (r *reader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if r.err != nil {
+			if r.err == io.EOF {
+				return total, nil
+			}
+			return total, r.err
+		}
+		if r.left == 0 {
+			r.err = io.EOF
+			r.release()
+			return total, nil
+		}
+		if r.cur == nil || r.pos >= len(r.cur) {
+			if err := r.next(); err != nil {
+				r.err = fmt.Errorf("read: %w", err)
+				r.release()
+				return total, r.err
+			}
+			continue
+		}
+		k := min(int64(len(r.cur)-r.pos), r.left)
+		n, err := w.Write(r.cur[r.pos : r.pos+int(k)])
+		r.pos += n
+		r.left -= int64(n)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// release stops the fetches, waits for them and frees the buffers.
+func (r *reader) release() {
+	r.once.Do(func() {
+		if r.cancel == nil {
+			return
+		}
+		r.cancel()
+		r.wg.Wait()
+		for f := range r.queue {
+			select {
+			case res := <-f:
+				if res.frame != nil {
+					putBuf(res.frame)
+				}
+			default:
+			}
+		}
+		if r.cur != nil {
+			putBuf(r.cur)
+			r.cur = nil
+		}
+	})
+}
+
+func (r *reader) Close() error {
+	r.release()
+	if r.err == nil {
+		r.err = ErrClosed
+	}
+	return nil
+}

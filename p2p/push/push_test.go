@@ -1,0 +1,256 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ddsnet/dds/chunk"
+	"github.com/ddsnet/dds/p2p"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// node is a host with its chunk store and push service.
+type node struct {
+	h     *p2p.Host
+	store *chunk.Store
+	svc   *Service
+}
+
+func newNode(tb testing.TB, accept func(context.Context, peer.ID, Offer) error) *node {
+	tb.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, err := p2p.New(context.Background(), p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = h.Close() })
+	store, err := chunk.Open(chunk.DefaultOptions(tb.TempDir()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = store.Close() })
+	svc := New(h.Libp2p(), store, Options{
+		Accept: accept,
+		Owner:  func(id string) string { return "lease/" + id },
+		Sign:   h.Sign,
+		Self:   h.ID().String(),
+	})
+	tb.Cleanup(func() { _ = svc.Close() })
+	return &node{h: h, store: store, svc: svc}
+}
+
+func connect(tb testing.TB, a, b *node) {
+	tb.Helper()
+	if err := a.h.Libp2p().Connect(context.Background(), peer.AddrInfo{ID: b.h.ID(), Addrs: b.h.Libp2p().Addrs()}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// ingest stores a random file of size bytes in n's store.
+func ingest(tb testing.TB, n *node, size, chunkSize int64) (cid.Cid, *chunk.Manifest) {
+	tb.Helper()
+	data := make([]byte, size)
+	_, _ = rand.Read(data)
+	root, m, err := n.store.Ingest(context.Background(), bytes.NewReader(data), "upload/x", chunkSize, size+1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return root, m
+}
+
+// counting wraps a store read, counting the bytes it returns.
+func counting(s *chunk.Store, n *atomic.Int64) func(context.Context, cid.Cid) ([]byte, error) {
+	return func(ctx context.Context, c cid.Cid) ([]byte, error) {
+		b, err := s.Get(ctx, c)
+		n.Add(int64(len(b)))
+		return b, err
+	}
+}
+
+func checkStored(t *testing.T, n *node, fileID string, root cid.Cid, m *chunk.Manifest) {
+	t.Helper()
+	ctx := t.Context()
+	for _, ref := range m.Chunks {
+		b, err := n.store.Get(ctx, ref.CID)
+		if err != nil {
+			t.Fatalf("holder lacks chunk: %v", err)
+		}
+		if int64(len(b)) != ref.Size {
+			t.Fatalf("chunk of %d bytes, want %d", len(b), ref.Size)
+		}
+	}
+	pins, err := n.store.Pins(ctx, "lease/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pins["lease/"+fileID] != root {
+		t.Fatalf("pins %v, want lease/%s -> %s", pins, fileID, root)
+	}
+}
+
+func TestPush(t *testing.T) {
+	a, b := newNode(t, nil), newNode(t, nil)
+	connect(t, a, b)
+	root, m := ingest(t, a, 10<<20+123, 256<<10)
+	key := b.h.PublicKey()
+
+	var sent atomic.Int64
+	rc, err := a.svc.Push(t.Context(), b.h.ID(), key, "f1", root, m, counting(a.store, &sent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.FileID != "f1" || rc.CID != root.String() || rc.Size != m.Size || rc.Holder != b.h.ID().String() {
+		t.Fatalf("receipt %+v", rc)
+	}
+	if !p2p.Verify(key, rc.Canonical(), rc.Signature) {
+		t.Fatal("receipt signature does not verify")
+	}
+	if sent.Load() != m.Size || a.svc.Sent() != m.Size || b.svc.Received() != m.Size {
+		t.Fatalf("sent %d (service %d, received %d), want %d", sent.Load(), a.svc.Sent(), b.svc.Received(), m.Size)
+	}
+	checkStored(t, b, "f1", root, m)
+
+	// Again: nothing is sent, a receipt still comes back.
+	sent.Store(0)
+	rc2, err := a.svc.Push(t.Context(), b.h.ID(), key, "f1", root, m, counting(a.store, &sent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Load() != 0 {
+		t.Fatalf("second push sent %d bytes", sent.Load())
+	}
+	if !p2p.Verify(key, rc2.Canonical(), rc2.Signature) {
+		t.Fatal("second receipt does not verify")
+	}
+
+	// A wrong holder key fails the receipt check.
+	other := newNode(t, nil)
+	if _, err := a.svc.Push(t.Context(), b.h.ID(), other.h.PublicKey(), "f1", root, m, counting(a.store, &sent)); !errors.Is(err, ErrBadReceipt) {
+		t.Fatalf("push with wrong key: %v, want ErrBadReceipt", err)
+	}
+}
+
+func TestPushResume(t *testing.T) {
+	a, b := newNode(t, nil), newNode(t, nil)
+	connect(t, a, b)
+	root, m := ingest(t, a, 8<<20, 256<<10)
+	key := b.h.PublicKey()
+
+	// Cancel after half the chunks were read for sending.
+	ctx, cancel := context.WithCancel(t.Context())
+	var sent atomic.Int64
+	half := m.Size / 2
+	read := func(rctx context.Context, c cid.Cid) ([]byte, error) {
+		if sent.Load() >= half {
+			cancel()
+			<-rctx.Done()
+			return nil, rctx.Err()
+		}
+		b, err := a.store.Get(rctx, c)
+		sent.Add(int64(len(b)))
+		return b, err
+	}
+	if _, err := a.svc.Push(ctx, b.h.ID(), key, "f", root, m, read); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted push: %v, want context.Canceled", err)
+	}
+	// Wait for the holder's side of the push to end: a new service takes
+	// over its protocol.
+	_ = b.svc.Close()
+	b.svc = New(b.h.Libp2p(), b.store, Options{
+		Owner: func(id string) string { return "lease/" + id },
+		Sign:  b.h.Sign,
+		Self:  b.h.ID().String(),
+	})
+	t.Cleanup(func() { _ = b.svc.Close() })
+	// What the holder stored survives; the resumed push sends the rest only.
+	var stored int64
+	for _, ref := range m.Chunks {
+		if ok, _ := b.store.Has(t.Context(), ref.CID); ok {
+			stored += ref.Size
+		}
+	}
+	if stored == 0 || stored >= m.Size {
+		t.Fatalf("holder stored %d of %d bytes after the interruption", stored, m.Size)
+	}
+	var rest atomic.Int64
+	if _, err := a.svc.Push(t.Context(), b.h.ID(), key, "f", root, m, counting(a.store, &rest)); err != nil {
+		t.Fatal(err)
+	}
+	if rest.Load() != m.Size-stored {
+		t.Fatalf("resumed push sent %d bytes, want %d", rest.Load(), m.Size-stored)
+	}
+	checkStored(t, b, "f", root, m)
+}
+
+func TestPushRefused(t *testing.T) {
+	full := errors.New("no room")
+	a := newNode(t, nil)
+	b := newNode(t, func(ctx context.Context, from peer.ID, o Offer) error {
+		if o.FileID == "big" {
+			return full
+		}
+		return nil
+	})
+	connect(t, a, b)
+	root, m := ingest(t, a, 1<<20, 256<<10)
+	var sent atomic.Int64
+	_, err := a.svc.Push(t.Context(), b.h.ID(), b.h.PublicKey(), "big", root, m, counting(a.store, &sent))
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("push: %v, want ErrRefused", err)
+	}
+	if sent.Load() != 0 {
+		t.Fatalf("refused push sent %d bytes", sent.Load())
+	}
+	if u := b.store.Usage(); u.Chunks != 0 {
+		t.Fatalf("holder stored %+v", u)
+	}
+}
+
+func TestPushBadBytes(t *testing.T) {
+	a, b := newNode(t, nil), newNode(t, nil)
+	connect(t, a, b)
+	root, m := ingest(t, a, 4<<20, 256<<10)
+	bad := m.Chunks[5].CID
+	read := func(ctx context.Context, c cid.Cid) ([]byte, error) {
+		data, err := a.store.Get(ctx, c)
+		if err == nil && c == bad {
+			data = bytes.Clone(data)
+			data[100] ^= 1
+		}
+		return data, err
+	}
+	_, err := a.svc.Push(t.Context(), b.h.ID(), b.h.PublicKey(), "f", root, m, read)
+	if !errors.Is(err, ErrBadChunk) {
+		t.Fatalf("push: %v, want ErrBadChunk", err)
+	}
+	if ok, _ := b.store.Has(t.Context(), bad); ok {
+		t.Fatal("holder stored the corrupt chunk")
+	}
+	pins, err := b.store.Pins(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pins) != 0 {
+		t.Fatalf("holder pinned %v", pins)
+	}
+	// With the right bytes the push completes.
+	var sent atomic.Int64
+	if _, err := a.svc.Push(t.Context(), b.h.ID(), b.h.PublicKey(), "f", root, m, counting(a.store, &sent)); err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, b, "f", root, m)
+}
