@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/billing"
@@ -229,15 +230,68 @@ func (n *Node) Read(ctx context.Context, id string, off, length int64) (io.ReadC
 	if err != nil {
 		return nil, fmt.Errorf("file %s has a bad cid: %w", id, err)
 	}
-	m, err := n.store.Manifest(ctx, root)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest of %s: %w", id, err)
-	}
-	r, err := n.store.NewReader(ctx, m, off, length)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", id, err)
+	var r io.ReadCloser
+	if m, err := n.store.Manifest(ctx, root); err == nil && n.holdsLocally(ctx, id) {
+		if r, err = n.store.NewReader(ctx, m, off, length); err != nil {
+			return nil, fmt.Errorf("read %s: %w", id, err)
+		}
+	} else {
+		// Not here: fetch the chunks from the nodes that hold the file.
+		var holders []peer.ID
+		for _, h := range f.Replicas {
+			if p, err := peer.Decode(h); err == nil && h != n.PeerID() {
+				holders = append(holders, p)
+			}
+		}
+		if len(holders) == 0 {
+			return nil, fmt.Errorf("%w: no node holds file %s yet", ErrUnavailable, id)
+		}
+		m, err := n.fetch.Manifest(ctx, root, holders)
+		if err != nil {
+			return nil, fmt.Errorf("%w: fetch the manifest of %s: %v", ErrUnavailable, id, err)
+		}
+		if off > m.Size || (length >= 0 && off+length > m.Size) {
+			return nil, fmt.Errorf("%w: range outside the file", ErrInvalid)
+		}
+		r = n.fetch.NewReader(ctx, m, holders, off, length)
 	}
 	return &countingReader{ReadCloser: r, add: n.metrics.readBytes.Add}, nil
+}
+
+// holdsLocally reports whether this node keeps the file's bytes: pinned
+// for its lease, or still staged from the upload it took.
+func (n *Node) holdsLocally(ctx context.Context, id string) bool {
+	for _, owner := range []string{leasePrefix + id, stagePrefix + id} {
+		pins, err := n.store.Pins(ctx, owner)
+		if err == nil && len(pins) > 0 {
+			if _, ok := pins[owner]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Holds reports whether this node keeps every chunk of the file, pinned.
+func (n *Node) Holds(ctx context.Context, id string) bool {
+	f, ok := n.ledgerFile(id)
+	if !ok || !n.holdsLocally(ctx, id) {
+		return false
+	}
+	root, err := cid.Decode(f.CID)
+	if err != nil {
+		return false
+	}
+	m, err := n.store.Manifest(ctx, root)
+	if err != nil {
+		return false
+	}
+	for _, ref := range m.Chunks {
+		if has, err := n.store.Has(ctx, ref.CID); err != nil || !has {
+			return false
+		}
+	}
+	return true
 }
 
 type countingReader struct {

@@ -18,6 +18,8 @@ import (
 	"github.com/ddsnet/dds/consensus"
 	"github.com/ddsnet/dds/p2p"
 	"github.com/ddsnet/dds/p2p/feed"
+	"github.com/ddsnet/dds/p2p/fetch"
+	"github.com/ddsnet/dds/p2p/push"
 )
 
 // Version is the node software's version, shown in /info.
@@ -43,6 +45,9 @@ type Node struct {
 	ledger *billing.Ledger
 	raft   *consensus.Ledger
 	feed   *feed.Feed // nil in --dev
+	push   *push.Service
+	fetch  *fetch.Service
+	kick   chan struct{} // wakes the placement loop
 	token  string
 
 	metrics *metrics
@@ -74,7 +79,7 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock, kick: make(chan struct{}, 1)}
 	n.metrics = newMetrics(n)
 	return n, nil
 }
@@ -154,6 +159,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("open ledger: %w", err)
 	}
 	n.serveProtocols()
+	n.push = push.New(n.host.Libp2p(), n.store, push.Options{
+		Accept: n.acceptPush,
+		Owner:  func(id string) string { return leasePrefix + id },
+		Sign:   n.host.Sign,
+		Self:   n.host.ID().String(),
+		Logger: n.cfg.Logger.With("sys", "push"),
+	})
+	n.fetch = fetch.New(n.host.Libp2p(), n.store, fetch.Options{Logger: n.cfg.Logger.With("sys", "fetch")})
 	if len(n.cfg.Bootstrap) > 0 {
 		// Joining is idempotent: a node that is already a member keeps its role.
 		if err := n.join(ctx); err != nil {
@@ -176,6 +189,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
 	n.every(loopCtx, n.cfg.GCInterval, n.collect)
+	n.wg.Add(1)
+	go n.placeLoop(loopCtx)
 	if !n.cfg.Dev {
 		n.every(loopCtx, n.cfg.ExpiryInterval, n.maintain)
 	}
@@ -249,6 +264,12 @@ func (n *Node) closeParts() error {
 	}
 	if n.host != nil && n.raft != nil {
 		n.unserveProtocols()
+	}
+	if n.push != nil {
+		errs = append(errs, n.push.Close())
+	}
+	if n.fetch != nil {
+		errs = append(errs, n.fetch.Close())
 	}
 	if n.raft != nil {
 		errs = append(errs, n.raft.Close())

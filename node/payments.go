@@ -31,9 +31,15 @@ func (n *Node) Pay(ctx context.Context, p PaymentRequest) (Payment, error) {
 	n.metrics.payments.WithLabelValues(p.Status).Inc()
 	n.dropStaged(ctx, res.Dropped)
 	if res.File != nil && res.File.State == billing.StateStoring {
-		// Place it now; when that fails, the reconcile loop retries.
-		if err := n.place(ctx, res.File.ID); err != nil {
-			n.log.Warn("place paid file", "file", res.File.ID, "err", err)
+		s, _ := n.settings()
+		if s.Replicas == 1 {
+			// This node alone holds it: place it before answering.
+			if err := n.place(ctx, res.File.ID); err != nil {
+				n.log.Warn("place paid file", "file", res.File.ID, "err", err)
+				n.kickPlacement() // the loop retries
+			}
+		} else {
+			n.kickPlacement() // copies to the holders go on in the background
 		}
 	}
 	return paymentOf(*res.Payment), nil

@@ -3,57 +3,11 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
-	"github.com/ipfs/go-cid"
 
 	"github.com/ddsnet/dds/billing"
-	"github.com/ddsnet/dds/chunk"
 )
-
-// place stores a paid file: the node pins it for its lease (from the staged
-// upload) and records itself as a holder with a signed receipt. Replication
-// to other holders arrives with the storage issue; until then the issuer is
-// the file's only holder. Idempotent: safe to run again after a crash.
-func (n *Node) place(ctx context.Context, id string) error {
-	n.placing.Lock()
-	defer n.placing.Unlock()
-	f, ok := n.ledgerFile(id)
-	if !ok {
-		return fmt.Errorf("%w: no file %s", ErrNotFound, id)
-	}
-	if f.State != billing.StateStoring {
-		return nil
-	}
-	self := n.PeerID()
-	if f.Issuer != self {
-		return nil // the issuer places it
-	}
-	root, err := cid.Decode(f.CID)
-	if err != nil {
-		return fmt.Errorf("file %s has a bad cid: %w", id, err)
-	}
-	if err := n.store.Pin(ctx, leasePrefix+id, root); err != nil {
-		return fmt.Errorf("pin %s for its lease: %w", id, err)
-	}
-	if err := n.store.Unpin(ctx, stagePrefix+id); err != nil {
-		return fmt.Errorf("unpin staged %s: %w", id, err)
-	}
-	for _, h := range f.Holders {
-		if h == self {
-			return nil
-		}
-	}
-	rc := billing.Receipt{FileID: f.ID, CID: f.CID, Size: f.Size, Holder: self}
-	if rc.Signature, err = n.host.Sign(rc.Canonical()); err != nil {
-		return fmt.Errorf("sign receipt: %w", err)
-	}
-	if _, err := n.apply(ctx, billing.Command{Hold: &billing.Hold{FileID: id, Receipts: []billing.Receipt{rc}}}); err != nil {
-		return fmt.Errorf("record holder of %s: %w", id, err)
-	}
-	return nil
-}
 
 // dropStaged unpins the staged data of uploads whose quote was cancelled or
 // expired unpaid.
@@ -155,22 +109,6 @@ func (n *Node) reconcile(ctx context.Context) {
 			if err := n.store.Unpin(ctx, owner); err != nil {
 				n.log.Warn("unpin", "owner", owner, "err", err)
 			}
-		}
-	}
-	var storing []string
-	self := n.PeerID()
-	n.ledger.Read(func(st *billing.State) {
-		for _, f := range st.Storing(self) {
-			storing = append(storing, f)
-		}
-	})
-	for _, id := range storing {
-		if err := n.place(ctx, id); err != nil && ctx.Err() == nil {
-			if errors.Is(err, chunk.ErrNotFound) {
-				n.log.Error("paid file's staged data is missing", "file", id, "err", err)
-				continue
-			}
-			n.log.Warn("place paid file", "file", id, "err", err)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +44,9 @@ type ProcessNode struct {
 
 	cmd  *exec.Cmd
 	done chan error
+	opts   ProcessOptions
+	args   []string
+	killed bool
 }
 
 // ProcessNetwork is a running network of daemon processes.
@@ -102,6 +106,11 @@ func (pn *ProcessNetwork) startOne(ctx context.Context, o ProcessOptions, i int)
 		args = append(args, "--bootstrap", pn.Nodes[0].P2P[0])
 	}
 	args = append(args, o.ExtraArgs...)
+	return run(ctx, o, name, dir, args)
+}
+
+// run starts one daemon with args and waits until it serves.
+func run(ctx context.Context, o ProcessOptions, name, dir string, args []string) (*ProcessNode, error) {
 	cmd := exec.Command(o.Binary, args...)
 	// Its own process group (a terminal's Ctrl-C reaches us, and we stop the
 	// children in order), and SIGKILL when this process dies.
@@ -113,7 +122,7 @@ func (pn *ProcessNetwork) startOne(ctx context.Context, o ProcessOptions, i int)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	pnode := &ProcessNode{Name: name, DataDir: dir, PID: cmd.Process.Pid, cmd: cmd, done: make(chan error, 1)}
+	pnode := &ProcessNode{Name: name, DataDir: dir, PID: cmd.Process.Pid, cmd: cmd, done: make(chan error, 1), opts: o, args: args}
 	go func() { pnode.done <- cmd.Wait(); pw.Close() }()
 	urlc := make(chan string, 1)
 	go func() {
@@ -222,12 +231,60 @@ func (pn *ProcessNetwork) writeJSON() error {
 	return os.Rename(tmp, pn.JSONPath())
 }
 
+// Kill sends SIGKILL to node i and reaps it: a crash.
+func (pn *ProcessNetwork) Kill(i int) error {
+	nd := pn.Nodes[i]
+	if err := nd.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	nd.killed = true
+	err := <-nd.done
+	nd.done <- err
+	return nil
+}
+
+// Pause stops node i with SIGSTOP (it keeps its connections but answers
+// nothing); Resume lets it go on with SIGCONT.
+func (pn *ProcessNetwork) Pause(i int) error { return pn.Nodes[i].cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused node.
+func (pn *ProcessNetwork) Resume(i int) error { return pn.Nodes[i].cmd.Process.Signal(syscall.SIGCONT) }
+
+// Restart starts a killed or stopped node i again on its data dir, with its
+// HTTP port (its libp2p port is chosen anew unless a base port was given,
+// and the node rejoins through another node). testnet.json is rewritten.
+func (pn *ProcessNetwork) Restart(ctx context.Context, i int) error {
+	old := pn.Nodes[i]
+	args := slices.Clone(old.args)
+	for j := range args {
+		if args[j] == "--http-addr" {
+			args[j+1] = strings.TrimPrefix(old.HTTP, "http://")
+		}
+	}
+	if !slices.Contains(args, "--bootstrap") {
+		for k, o := range pn.Nodes {
+			if k != i {
+				args = append(args, "--bootstrap", o.P2P[0])
+				break
+			}
+		}
+	}
+	nd, err := run(ctx, old.opts, old.Name, old.DataDir, args)
+	if err != nil {
+		return fmt.Errorf("testnet: restart %s: %w", old.Name, err)
+	}
+	nd.Role = old.Role
+	pn.Nodes[i] = nd
+	return pn.writeJSON()
+}
+
 // Stop stops every daemon: SIGTERM, then SIGKILL for any still running
 // after 30 s. It returns once none is left.
 func (pn *ProcessNetwork) Stop() error {
 	var errs []error
 	for _, nd := range pn.Nodes {
-		if nd.cmd != nil && nd.cmd.Process != nil {
+		if nd.cmd != nil && nd.cmd.Process != nil && !nd.killed {
+			_ = nd.cmd.Process.Signal(syscall.SIGCONT) // a paused node must see the SIGTERM
 			_ = nd.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
@@ -238,7 +295,7 @@ func (pn *ProcessNetwork) Stop() error {
 		}
 		select {
 		case err := <-nd.done:
-			if err != nil {
+			if err != nil && !nd.killed {
 				errs = append(errs, fmt.Errorf("%s: %w", nd.Name, err))
 			}
 		case <-deadline:

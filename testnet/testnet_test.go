@@ -355,3 +355,72 @@ func TestPartitionedNodeRefusesWritesServesReadsAndConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStoredOnThreeHoldersReadFromAnyNode(t *testing.T) {
+	nw := startNet(t, 5)
+	ctx := t.Context()
+	data := make([]byte, 3<<20+4321)
+	for i := range data {
+		data[i] = byte(i*131 + i/7)
+	}
+	c0 := clientOf(t, nw.Nodes[0])
+	f, err := c0.Upload(ctx, bytes.NewReader(data), client.UploadOptions{Name: "r.bin", Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c0.Pay(ctx, f.ID, api.PaymentSuccess, f.Price, ""); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	stored, err := c0.WaitState(wctx, f.ID, nil, api.StateStored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored.Replicas) != 3 {
+		t.Fatalf("replicas %v, want 3 holders", stored.Replicas)
+	}
+	holders := map[string]bool{}
+	for _, h := range stored.Replicas {
+		holders[h] = true
+	}
+	nonHolder := -1
+	for i, nd := range nw.Nodes {
+		if holders[nd.Node.PeerID()] {
+			if !nd.Node.Holds(ctx, f.ID) {
+				t.Fatalf("holder node%d lacks chunks of the file", i)
+			}
+		} else if nonHolder < 0 && i != 0 {
+			nonHolder = i
+		}
+	}
+	read := func(i int, off, n int64) []byte {
+		t.Helper()
+		body, _, err := clientOf(t, nw.Nodes[i]).Download(ctx, f.ID, off, n)
+		if err != nil {
+			t.Fatalf("download at node%d: %v", i, err)
+		}
+		defer body.Close()
+		b, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatalf("download at node%d: %v", i, err)
+		}
+		return b
+	}
+	if nonHolder < 0 {
+		t.Fatal("every node holds the file")
+	}
+	if got := read(nonHolder, 0, -1); !bytes.Equal(got, data) {
+		t.Fatalf("download from non-holder node%d differs", nonHolder)
+	}
+	if got := read(nonHolder, 1<<20-10, 1<<20+20); !bytes.Equal(got, data[1<<20-10:2<<20+10]) {
+		t.Fatal("range from a non-holder differs")
+	}
+	// Without the node that took the upload.
+	if err := nw.Stop(0); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(nonHolder, 0, -1); !bytes.Equal(got, data) {
+		t.Fatal("download after node0 stopped differs")
+	}
+}

@@ -1,0 +1,227 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/chunk"
+	"github.com/ddsnet/dds/p2p"
+	"github.com/ddsnet/dds/p2p/push"
+)
+
+// pushTimeout bounds one push of a file to one holder.
+const pushTimeout = 10 * time.Minute
+
+// placeLoop places the paid files this node issued: at once when a payment
+// kicks it, and on every tick (a retry after a failure or a restart).
+func (n *Node) placeLoop(ctx context.Context) {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.ExpiryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.kick:
+		}
+		var ids []string
+		self := n.PeerID()
+		n.ledger.Read(func(st *billing.State) { ids = st.Storing(self) })
+		for _, id := range ids {
+			if err := n.place(ctx, id); err != nil && ctx.Err() == nil {
+				n.log.Warn("place paid file", "file", id, "err", err)
+			}
+		}
+	}
+}
+
+// kickPlacement wakes the placement loop.
+func (n *Node) kickPlacement() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// place stores a paid file on Replicas holders: this node first when it has
+// room, then the live peers with room whose ids are XOR-closest to the cid.
+// Each other holder gets the chunks it lacks over the push protocol and
+// answers with a signed receipt; the ledger records the holders with their
+// receipts. Idempotent: after a crash or a failed holder it picks up where
+// the ledger stands.
+func (n *Node) place(ctx context.Context, id string) error {
+	n.placing.Lock()
+	defer n.placing.Unlock()
+	f, ok := n.ledgerFile(id)
+	if !ok {
+		return fmt.Errorf("%w: no file %s", ErrNotFound, id)
+	}
+	self := n.PeerID()
+	if f.State != billing.StateStoring || f.Issuer != self {
+		return nil // done, or placed by its issuer
+	}
+	s, _ := n.settings()
+	root, err := cid.Decode(f.CID)
+	if err != nil {
+		return fmt.Errorf("file %s has a bad cid: %w", id, err)
+	}
+	m, err := n.store.Manifest(ctx, root)
+	if err != nil {
+		return fmt.Errorf("manifest of %s: %w", id, err)
+	}
+	need := s.Replicas - len(f.Holders)
+	var receipts []billing.Receipt
+	var errs []error
+	for _, h := range n.holderCandidates(f) {
+		if len(receipts) >= need {
+			break
+		}
+		var rc billing.Receipt
+		if h == self {
+			rc, err = n.holdLocally(ctx, f, root)
+		} else {
+			rc, err = n.pushTo(ctx, h, f, root, m)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", h, err))
+			continue
+		}
+		receipts = append(receipts, rc)
+	}
+	if len(receipts) > 0 {
+		if _, err := n.apply(ctx, billing.Command{Hold: &billing.Hold{FileID: id, Receipts: receipts}}); err != nil {
+			return fmt.Errorf("record holders of %s: %w", id, err)
+		}
+	}
+	if len(receipts) < need {
+		return fmt.Errorf("%d of %d holders for %s: %w", len(f.Holders)+len(receipts), s.Replicas, id, errors.Join(errs...))
+	}
+	n.log.Info("file stored", "file", id, "holders", len(f.Holders)+len(receipts))
+	return nil
+}
+
+// holdLocally pins a file for its lease on this node and signs the receipt.
+func (n *Node) holdLocally(ctx context.Context, f billing.File, root cid.Cid) (billing.Receipt, error) {
+	if err := n.store.Pin(ctx, leasePrefix+f.ID, root); err != nil {
+		return billing.Receipt{}, fmt.Errorf("pin for its lease: %w", err)
+	}
+	rc := billing.Receipt{FileID: f.ID, CID: f.CID, Size: f.Size, Holder: n.PeerID()}
+	sig, err := n.host.Sign(rc.Canonical())
+	if err != nil {
+		return billing.Receipt{}, fmt.Errorf("sign receipt: %w", err)
+	}
+	rc.Signature = sig
+	return rc, nil
+}
+
+// pushTo copies a file to holder h and returns its receipt.
+func (n *Node) pushTo(ctx context.Context, h string, f billing.File, root cid.Cid, m *chunk.Manifest) (billing.Receipt, error) {
+	id, err := peer.Decode(h)
+	if err != nil {
+		return billing.Receipt{}, err
+	}
+	key, err := p2p.PublicKeyOf(id)
+	if err != nil {
+		return billing.Receipt{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	defer cancel()
+	return n.push.Push(ctx, id, key, f.ID, root, m, n.store.Get)
+}
+
+// holderCandidates orders the nodes that may hold f: this node first when
+// it has room, then the registered peers XOR-closest to the cid that the
+// feed shows live with room; the holders already recorded are left out.
+func (n *Node) holderCandidates(f billing.File) []string {
+	self := n.PeerID()
+	taken := map[string]bool{}
+	for _, h := range f.Holders {
+		taken[h] = true
+	}
+	var out []string
+	if !taken[self] {
+		out = append(out, self) // its bytes are staged here already
+	}
+	room := map[string]bool{}
+	if n.feed != nil {
+		for _, p := range n.feed.Live(n.cfg.PeerTimeout) {
+			if p.Status.Free >= f.Size {
+				room[p.Status.PeerID] = true
+			}
+		}
+	}
+	target := sha256.Sum256([]byte(f.CID))
+	type cand struct {
+		id   string
+		dist [32]byte
+	}
+	var cs []cand
+	var nodes []billing.Node
+	n.ledger.Read(func(st *billing.State) { nodes = st.Nodes() })
+	for _, nd := range nodes {
+		if nd.PeerID == self || taken[nd.PeerID] || !room[nd.PeerID] {
+			continue
+		}
+		pid, err := peer.Decode(nd.PeerID)
+		if err != nil {
+			continue
+		}
+		h := sha256.Sum256([]byte(pid))
+		var d [32]byte
+		for i := range d {
+			d[i] = h[i] ^ target[i]
+		}
+		cs = append(cs, cand{nd.PeerID, d})
+	}
+	slices.SortFunc(cs, func(a, b cand) int { return bytes.Compare(a.dist[:], b.dist[:]) })
+	for _, c := range cs {
+		out = append(out, c.id)
+	}
+	return out
+}
+
+// acceptPush decides whether this node takes a file pushed to it: a paid,
+// live lease in the ledger naming that cid and size, and room for it.
+func (n *Node) acceptPush(ctx context.Context, from peer.ID, o push.Offer) error {
+	// The pusher pushes once the payment is committed; this replica of the
+	// ledger may be a moment behind, so give it a little time.
+	deadline := time.Now().Add(3 * time.Second)
+	var f billing.File
+	for {
+		var ok bool
+		f, ok = n.ledgerFile(o.FileID)
+		paid := ok && (f.State == billing.StateStoring || f.State == billing.StateStored || f.State == billing.StateExtensionQuoted)
+		if paid {
+			break
+		}
+		if time.Now().After(deadline) {
+			if !ok {
+				return fmt.Errorf("no file %s in the ledger", o.FileID)
+			}
+			return fmt.Errorf("file %s is %s, not a paid lease", o.FileID, f.State)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if f.CID != o.Root || f.Size != o.Size {
+		return fmt.Errorf("offer %s/%d does not match the ledger's %s/%d", o.Root, o.Size, f.CID, f.Size)
+	}
+	if n.free() < o.Size {
+		return fmt.Errorf("no room: %d bytes free, %d offered", n.free(), o.Size)
+	}
+	n.log.Debug("accept push", "file", o.FileID, "from", from)
+	return nil
+}
