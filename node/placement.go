@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-
 	"github.com/ddsnet/dds/billing"
 )
 

@@ -42,8 +42,8 @@ type ProcessNode struct {
 	BillingToken string   `json:"billing_token"`
 	Role         string   `json:"-"`
 
-	cmd  *exec.Cmd
-	done chan error
+	cmd    *exec.Cmd
+	done   chan error
 	opts   ProcessOptions
 	args   []string
 	killed bool
