@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -246,6 +247,7 @@ func (n *Node) Read(ctx context.Context, id string, off, length int64) (io.ReadC
 		if len(holders) == 0 {
 			return nil, fmt.Errorf("%w: no node holds file %s yet", ErrUnavailable, id)
 		}
+		holders = n.liveFirst(holders)
 		m, err := n.fetch.Manifest(ctx, root, holders)
 		if err != nil {
 			return nil, fmt.Errorf("%w: fetch the manifest of %s: %v", ErrUnavailable, id, err)
@@ -256,6 +258,29 @@ func (n *Node) Read(ctx context.Context, id string, off, length int64) (io.ReadC
 		r = n.fetch.NewReader(ctx, m, holders, off, length)
 	}
 	return &countingReader{ReadCloser: r, add: n.metrics.readBytes.Add}, nil
+}
+
+// liveFirst orders peers so that those the status feed shows live come
+// first (a gone holder costs a dial timeout before the reader skips it).
+func (n *Node) liveFirst(ps []peer.ID) []peer.ID {
+	if n.feed == nil {
+		return ps
+	}
+	live := map[string]bool{}
+	for _, p := range n.feed.Live(n.cfg.PeerTimeout) {
+		live[p.Status.PeerID] = true
+	}
+	slices.SortStableFunc(ps, func(a, b peer.ID) int {
+		la, lb := live[a.String()], live[b.String()]
+		switch {
+		case la && !lb:
+			return -1
+		case lb && !la:
+			return 1
+		}
+		return 0
+	})
+	return ps
 }
 
 // holdsLocally reports whether this node keeps the file's bytes: pinned

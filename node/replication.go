@@ -139,9 +139,10 @@ func (n *Node) pushTo(ctx context.Context, h string, f billing.File, root cid.Ci
 	return n.push.Push(ctx, id, key, f.ID, root, m, n.store.Get)
 }
 
-// holderCandidates orders the nodes that may hold f: this node first when
-// it has room, then the registered peers XOR-closest to the cid that the
-// feed shows live with room; the holders already recorded are left out.
+// holderCandidates orders the nodes that may hold f: this node first (the
+// bytes are staged here), then the registered peers XOR-closest to the cid,
+// but for those the feed shows gone or without room; the holders already
+// recorded are left out.
 func (n *Node) holderCandidates(f billing.File) []string {
 	self := n.PeerID()
 	taken := map[string]bool{}
@@ -152,12 +153,16 @@ func (n *Node) holderCandidates(f billing.File) []string {
 	if !taken[self] {
 		out = append(out, self) // its bytes are staged here already
 	}
-	room := map[string]bool{}
+	// Leave out the peers the feed knows gone or full; one not heard from
+	// yet is tried (a full or absent one refuses or fails, and the next
+	// candidate stands in).
+	skip := map[string]bool{}
 	if n.feed != nil {
+		for _, p := range n.feed.Peers() {
+			skip[p.Status.PeerID] = true
+		}
 		for _, p := range n.feed.Live(n.cfg.PeerTimeout) {
-			if p.Status.Free >= f.Size {
-				room[p.Status.PeerID] = true
-			}
+			skip[p.Status.PeerID] = p.Status.Free < f.Size
 		}
 	}
 	target := sha256.Sum256([]byte(f.CID))
@@ -169,7 +174,7 @@ func (n *Node) holderCandidates(f billing.File) []string {
 	var nodes []billing.Node
 	n.ledger.Read(func(st *billing.State) { nodes = st.Nodes() })
 	for _, nd := range nodes {
-		if nd.PeerID == self || taken[nd.PeerID] || !room[nd.PeerID] {
+		if nd.PeerID == self || taken[nd.PeerID] || skip[nd.PeerID] {
 			continue
 		}
 		pid, err := peer.Decode(nd.PeerID)

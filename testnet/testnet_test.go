@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func startNet(t *testing.T, n int) *Network {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	nw, err := Start(ctx, Options{Nodes: n, Dir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: testLogLevel}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,3 +425,12 @@ func TestStoredOnThreeHoldersReadFromAnyNode(t *testing.T) {
 		t.Fatal("download after node0 stopped differs")
 	}
 }
+
+// testLogLevel is the nodes' log level in tests (DDS_TEST_LOG=info shows more).
+var testLogLevel = func() slog.Level {
+	var l slog.Level = slog.LevelWarn
+	if v := os.Getenv("DDS_TEST_LOG"); v != "" {
+		_ = l.UnmarshalText([]byte(v))
+	}
+	return l
+}()
