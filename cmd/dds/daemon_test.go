@@ -30,6 +30,7 @@ import (
 
 var (
 	buildOnce sync.Once
+	binDir    string // removed by TestMain
 	binPath   string
 	buildErr  error
 )
@@ -43,7 +44,7 @@ func ddsBinary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "dds")
+		binDir, binPath = dir, filepath.Join(dir, "dds")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -90,6 +91,9 @@ func startDaemon(t testing.TB, dataDir string, extra ...string) *daemon {
 		"--http-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(ddsBinary(t), args...)
 	cmd.Env = append(os.Environ(), "DDS_NODE=", "DDS_CONFIG=")
+	// The daemon dies with the test binary, even when a timeout kills it
+	// before its cleanups run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	d := &daemon{t: t, cmd: cmd, dataDir: dataDir, done: make(chan error, 1), stderr: &lockedBuffer{}}
 	cmd.Stderr = io.MultiWriter(pw, d.stderr)
@@ -530,6 +534,7 @@ func TestTestnetCommand(t *testing.T) {
 			dir := t.TempDir()
 			cmd := exec.Command(ddsBinary(t), "testnet", "--nodes", "4", "--dir", dir)
 			cmd.Env = append(os.Environ(), "DDS_CONFIG=")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 			var stdout bytes.Buffer
 			stderr := &lockedBuffer{}
 			cmd.Stdout, cmd.Stderr = &stdout, stderr

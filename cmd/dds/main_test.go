@@ -13,6 +13,9 @@ import (
 // clients, the fake nodes), once idle keep-alive connections are closed.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir) // the dds binary the process tests built
+	}
 	if code == 0 {
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		if err := goleak.Find(); err != nil {
