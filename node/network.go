@@ -194,29 +194,44 @@ func (n *Node) attesters(cid string) []peer.ID {
 			delete(gone, p.Status.PeerID)
 		}
 	}
+	var ids []string
+	for _, nd := range nodes {
+		if nd.PeerID != self && !gone[nd.PeerID] {
+			ids = append(ids, nd.PeerID)
+		}
+	}
+	var out []peer.ID
+	for _, id := range byDistance(cid, ids) {
+		if p, err := peer.Decode(id); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// byDistance orders peer ids by the XOR distance of their hash to the
+// cid's hash (as kad-dht measures closeness): the same order on every node.
+func byDistance(cid string, ids []string) []string {
 	target := sha256.Sum256([]byte(cid))
 	type cand struct {
-		id   peer.ID
+		id   string
 		dist [32]byte
 	}
-	var cs []cand
-	for _, nd := range nodes {
-		if nd.PeerID == self || gone[nd.PeerID] {
-			continue
-		}
-		id, err := peer.Decode(nd.PeerID)
+	cs := make([]cand, 0, len(ids))
+	for _, id := range ids {
+		pid, err := peer.Decode(id)
 		if err != nil {
 			continue
 		}
-		h := sha256.Sum256([]byte(id))
-		var d [32]byte
-		for i := range d {
-			d[i] = h[i] ^ target[i]
+		h := sha256.Sum256([]byte(pid))
+		c := cand{id: id}
+		for i := range c.dist {
+			c.dist[i] = h[i] ^ target[i]
 		}
-		cs = append(cs, cand{id, d})
+		cs = append(cs, c)
 	}
 	slices.SortFunc(cs, func(a, b cand) int { return bytes.Compare(a.dist[:], b.dist[:]) })
-	out := make([]peer.ID, len(cs))
+	out := make([]string, len(cs))
 	for i, c := range cs {
 		out[i] = c.id
 	}

@@ -1,12 +1,9 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -165,34 +162,15 @@ func (n *Node) holderCandidates(f billing.File) []string {
 			skip[p.Status.PeerID] = p.Status.Free < f.Size
 		}
 	}
-	target := sha256.Sum256([]byte(f.CID))
-	type cand struct {
-		id   string
-		dist [32]byte
-	}
-	var cs []cand
 	var nodes []billing.Node
 	n.ledger.Read(func(st *billing.State) { nodes = st.Nodes() })
+	var ids []string
 	for _, nd := range nodes {
-		if nd.PeerID == self || taken[nd.PeerID] || skip[nd.PeerID] {
-			continue
+		if nd.PeerID != self && !taken[nd.PeerID] && !skip[nd.PeerID] {
+			ids = append(ids, nd.PeerID)
 		}
-		pid, err := peer.Decode(nd.PeerID)
-		if err != nil {
-			continue
-		}
-		h := sha256.Sum256([]byte(pid))
-		var d [32]byte
-		for i := range d {
-			d[i] = h[i] ^ target[i]
-		}
-		cs = append(cs, cand{nd.PeerID, d})
 	}
-	slices.SortFunc(cs, func(a, b cand) int { return bytes.Compare(a.dist[:], b.dist[:]) })
-	for _, c := range cs {
-		out = append(out, c.id)
-	}
-	return out
+	return append(out, byDistance(f.CID, ids)...)
 }
 
 // acceptPush decides whether this node takes a file pushed to it: a paid,

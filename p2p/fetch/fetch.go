@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ddsnet/dds/chunk"
+	"github.com/ddsnet/dds/p2p/wire"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -148,7 +149,7 @@ func (s *Service) handle(st network.Stream) {
 	r := bufio.NewReaderSize(st, 512)
 	for {
 		_ = st.SetReadDeadline(time.Now().Add(s.o.Timeout))
-		req, err := readFrame(r, 256)
+		req, err := wire.ReadFrame(r, 256)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				_ = st.Close()
@@ -158,7 +159,7 @@ func (s *Service) handle(st network.Stream) {
 			return
 		}
 		c, err := cid.Cast(req)
-		putBuf(req)
+		wire.ReleaseFrame(req)
 		var data []byte
 		status := byte(statusOK)
 		if err == nil {
@@ -204,7 +205,7 @@ func (s *Service) Get(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error)
 }
 
 // get fetches c from p and returns the reply frame: a status byte, then
-// the verified block. The frame's buffer may go back with putBuf.
+// the verified block. The frame's buffer may go back with wire.ReleaseFrame.
 func (s *Service) get(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) {
 	if err := s.ctx.Err(); err != nil {
 		return nil, ErrClosed
@@ -243,7 +244,7 @@ func (s *Service) request(ctx context.Context, st network.Stream, c cid.Cid) ([]
 	}
 	_ = st.CloseWrite()
 	r := bufio.NewReaderSize(st, 64<<10)
-	frame, err := readFrame(r, maxBlock)
+	frame, err := wire.ReadFrame(r, maxBlock)
 	if err != nil {
 		return nil, fmt.Errorf("read reply: %w", err)
 	}
@@ -253,15 +254,15 @@ func (s *Service) request(ctx context.Context, st network.Stream, c cid.Cid) ([]
 	switch frame[0] {
 	case statusOK:
 	case statusNotFound:
-		putBuf(frame)
+		wire.ReleaseFrame(frame)
 		return nil, ErrNotFound
 	default:
 		msg := string(frame[1:])
-		putBuf(frame)
+		wire.ReleaseFrame(frame)
 		return nil, fmt.Errorf("remote error: %s", msg)
 	}
 	if err := chunk.Verify(c, frame[1:]); err != nil {
-		putBuf(frame)
+		wire.ReleaseFrame(frame)
 		return nil, fmt.Errorf("%w: %v", ErrBadChunk, err)
 	}
 	return frame, nil

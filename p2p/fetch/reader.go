@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ddsnet/dds/chunk"
+	"github.com/ddsnet/dds/p2p/wire"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -129,7 +130,7 @@ func (r *reader) fetch(i int) ([]byte, error) {
 	for _, p := range r.order(i) {
 		frame, err := r.s.get(r.ctx, p, c)
 		if err == nil && int64(len(frame)-1) != r.m.Chunks[i].Size {
-			putBuf(frame)
+			wire.ReleaseFrame(frame)
 			err = fmt.Errorf("%w: %d bytes, want %d", ErrBadChunk, len(frame)-1, r.m.Chunks[i].Size)
 		}
 		if err == nil {
@@ -151,7 +152,7 @@ func (r *reader) fetch(i int) ([]byte, error) {
 // next makes the next chunk current.
 func (r *reader) next() error {
 	if r.cur != nil {
-		putBuf(r.cur)
+		wire.ReleaseFrame(r.cur)
 		r.cur = nil
 	}
 	f, ok := <-r.queue
@@ -244,13 +245,13 @@ func (r *reader) release() {
 			select {
 			case res := <-f:
 				if res.frame != nil {
-					putBuf(res.frame)
+					wire.ReleaseFrame(res.frame)
 				}
 			default:
 			}
 		}
 		if r.cur != nil {
-			putBuf(r.cur)
+			wire.ReleaseFrame(r.cur)
 			r.cur = nil
 		}
 	})

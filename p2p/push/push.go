@@ -346,7 +346,7 @@ func (s *Service) receive(ctx context.Context, st network.Stream, r *bufio.Reade
 						s.received.Add(int64(len(j.data)))
 					}
 				}
-				putBuf(j.data)
+				wire.ReleaseFrame(j.data)
 			}
 		})
 	}
@@ -354,13 +354,13 @@ func (s *Service) receive(ctx context.Context, st network.Stream, r *bufio.Reade
 	for _, i := range want {
 		ref := m.Chunks[i]
 		_ = st.SetReadDeadline(time.Now().Add(s.o.Timeout))
-		data, err := readFrame(r, int(m.ChunkSize))
+		data, err := wire.ReadFrame(r, int(m.ChunkSize))
 		if err != nil {
 			rerr = fmt.Errorf("read chunk %d: %w", i, err)
 			break
 		}
 		if int64(len(data)) != ref.Size {
-			putBuf(data)
+			wire.ReleaseFrame(data)
 			rerr = &holderError{bad: true, err: fmt.Errorf("chunk %d: %d bytes, want %d", i, len(data), ref.Size)}
 			break
 		}
@@ -368,7 +368,7 @@ func (s *Service) receive(ctx context.Context, st network.Stream, r *bufio.Reade
 		case jobs <- job{ref.CID, data}:
 			continue
 		case <-ctx.Done():
-			putBuf(data)
+			wire.ReleaseFrame(data)
 		}
 		break
 	}
@@ -426,7 +426,7 @@ func (s *Service) push(ctx context.Context, p peer.ID, holderKey []byte, fileID 
 	if err := wire.WriteJSON(st, Offer{FileID: fileID, Root: root.String(), Size: m.Size}); err != nil {
 		return billing.Receipt{}, s.cause(ctx, fmt.Errorf("send offer: %w", err))
 	}
-	if err := writeFrame(st, enc); err != nil {
+	if err := wire.WriteFrame(st, enc); err != nil {
 		return billing.Receipt{}, s.cause(ctx, fmt.Errorf("send manifest: %w", err))
 	}
 	r := bufio.NewReaderSize(st, 4<<10)
@@ -543,7 +543,7 @@ func (s *Service) send(ctx context.Context, st network.Stream, m *chunk.Manifest
 			return fmt.Errorf("read chunk %d: %w", i, res.err)
 		}
 		_ = st.SetWriteDeadline(time.Now().Add(s.o.Timeout))
-		if err := writeFrame(st, res.data); err != nil {
+		if err := wire.WriteFrame(st, res.data); err != nil {
 			return fmt.Errorf("send chunk %d: %w", i, err)
 		}
 		s.sent.Add(int64(len(res.data)))
