@@ -16,6 +16,7 @@ import (
 
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/consensus"
+	"github.com/ddsnet/dds/p2p"
 	"github.com/ddsnet/dds/p2p/feed"
 	"github.com/ddsnet/dds/p2p/wire"
 )
@@ -283,12 +284,34 @@ func (n *Node) leaderID(ctx context.Context) (peer.ID, error) {
 
 // handleForward applies a command forwarded by a follower; only the
 // leader does (ApplyLocal refuses elsewhere), so a command never bounces.
-func (n *Node) handleForward(ctx context.Context, _ peer.ID, req forwardRequest) (forwardResponse, error) {
+func (n *Node) handleForward(ctx context.Context, from peer.ID, req forwardRequest) (forwardResponse, error) {
+	if err := checkForwarded(from, req.Command); err != nil {
+		return forwardResponse{}, err
+	}
 	res, err := n.raft.ApplyLocal(ctx, req.Command)
 	if err != nil {
 		return forwardResponse{}, err
 	}
 	return forwardResponse{Result: res}, nil
+}
+
+// checkForwarded refuses what a peer may not ask of the ledger for
+// another: a node registers itself only, with the key its peer id carries.
+func checkForwarded(from peer.ID, b []byte) error {
+	cmd, err := billing.DecodeCommand(b)
+	if err != nil {
+		return fmt.Errorf("forwarded command: %w", err)
+	}
+	if r := cmd.Register; r != nil {
+		key, err := p2p.PublicKeyOf(from)
+		if err != nil {
+			return fmt.Errorf("register: %w", err)
+		}
+		if r.Node.PeerID != from.String() || !bytes.Equal(r.Node.PublicKey, key) {
+			return fmt.Errorf("register: %s may register only itself, with its own key", from)
+		}
+	}
+	return nil
 }
 
 // forwarder sends ledger commands to the leader over forwardProtocol.
