@@ -12,7 +12,16 @@
 //     byte range at a time;
 //   - extension, expiry (leases and quotes whose time is up are swept and
 //     their data unpinned), reconciliation of pins with the ledger after a
-//     crash, and garbage collection.
+//     crash, and garbage collection;
+//   - the network: a node started with [Config.Bootstrap] joins the ledger's
+//     Raft group through a peer (/dds/ledger/join), writes on a follower are
+//     forwarded to the leader (/dds/ledger/forward), a quote is signed by the
+//     three registered peers XOR-closest to its cid (/dds/quote/attest), each
+//     node publishes its status on the gossipsub feed, and the leader keeps
+//     five live voters;
+//   - storage in the network: a paid file is pushed to Replicas holders
+//     (p2p/push), which sign receipts the ledger records, and any node serves
+//     it by fetching verified chunks from its holders (p2p/fetch).
 //
 // Use it as:
 //
