@@ -98,6 +98,7 @@ type Command struct {
 	Pay      *Pay      `json:"pay,omitempty"`
 	Update   *Update   `json:"update,omitempty"` // merge additional (null removes a key)
 	Hold     *Hold     `json:"hold,omitempty"`   // record holders with receipts -> stored
+	Drop     *Drop     `json:"drop,omitempty"`   // a holder is gone: end its holding (repair places a new one)
 	Expire   *Expire   `json:"expire,omitempty"` // sweep: leases and quotes whose time is up
 }
 
@@ -138,6 +139,14 @@ type Hold struct {
 	Receipts []Receipt `json:"receipts"`
 }
 
+// Drop ends a holder's holding of a file: the holder is gone (silent past
+// a timeout, or failing audits). The file goes back to storing until a new
+// holder's receipt is recorded.
+type Drop struct {
+	FileID string `json:"file_id"`
+	Holder string `json:"holder"`
+}
+
 // Expire sweeps leases and quotes whose time is up.
 type Expire struct{}
 
@@ -150,7 +159,7 @@ func (c Command) kinds() (int, string) {
 	}{
 		{c.Init != nil, "init"}, {c.Register != nil, "register"}, {c.Quote != nil, "quote"},
 		{c.Pay != nil, "pay"}, {c.Update != nil, "update"}, {c.Hold != nil, "hold"},
-		{c.Expire != nil, "expire"},
+		{c.Drop != nil, "drop"}, {c.Expire != nil, "expire"},
 	} {
 		if k.set {
 			n++

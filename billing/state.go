@@ -138,6 +138,8 @@ func (s *State) Apply(cmd Command) (res Result) {
 		return s.applyUpdate(now, cmd.Update)
 	case cmd.Hold != nil:
 		return s.applyHold(now, cmd.Hold)
+	case cmd.Drop != nil:
+		return s.applyDrop(now, cmd.Drop)
 	default:
 		return s.applyExpire(now)
 	}
@@ -581,6 +583,43 @@ func (s *State) applyHold(now time.Time, h *Hold) Result {
 	return Result{File: &out}
 }
 
+func (s *State) applyDrop(now time.Time, d *Drop) Result {
+	rec, ok := s.record(d.FileID)
+	if !ok {
+		return fail(refusal(ErrNotFound, "file %s not found", d.FileID))
+	}
+	f := &rec.File
+	switch f.State {
+	case StateStoring, StateStored, StateExtensionQuoted:
+	case StateExpired:
+		return fail(refusal(ErrGone, "file %s expired", f.ID))
+	default:
+		return fail(refusal(ErrConflict, "file %s is not paid", f.ID))
+	}
+	i := slices.Index(f.Holders, d.Holder)
+	if i < 0 {
+		return fail(refusal(ErrConflict, "%s does not hold file %s", d.Holder, f.ID))
+	}
+	f.Holders = slices.Delete(f.Holders, i, i+1)
+	end := now
+	if end.After(f.ExpiresAt) {
+		end = f.ExpiresAt
+	}
+	for j := range rec.Holdings {
+		if h := &rec.Holdings[j]; h.Holder == d.Holder && h.End.IsZero() {
+			h.End = end
+			if h.End.Before(h.Start) {
+				h.End = h.Start
+			}
+		}
+	}
+	if f.State != StateExtensionQuoted {
+		f.State = rec.liveState(s.settings.Replicas)
+	}
+	out := f.clone()
+	return Result{File: &out}
+}
+
 func (s *State) applyExpire(now time.Time) Result {
 	var res Result
 	for _, rec := range s.files {
@@ -717,6 +756,23 @@ func (s *State) Storing(issuer string) []string {
 	for _, rec := range s.files {
 		if rec.File.Issuer == issuer && rec.File.State == StateStoring {
 			ids = append(ids, rec.File.ID)
+		}
+	}
+	return ids
+}
+
+// Leases returns the ids of the paid, live files (storing, stored or
+// extension_quoted) whose holders include peer or that peer issued, in
+// creation order: the files that node may have to repair or place.
+func (s *State) Leases(peer string) []string {
+	var ids []string
+	for _, rec := range s.files {
+		f := &rec.File
+		switch f.State {
+		case StateStoring, StateStored, StateExtensionQuoted:
+			if f.Issuer == peer || slices.Contains(f.Holders, peer) {
+				ids = append(ids, f.ID)
+			}
 		}
 	}
 	return ids

@@ -573,3 +573,40 @@ func TestDueAndStoring(t *testing.T) {
 		t.Fatal("due after the sweep")
 	}
 }
+
+func TestDropAndReplaceHolder(t *testing.T) {
+	set := DefaultSettings()
+	set.Replicas = 2
+	f := newFixture(t, set)
+	q := f.paid("a", 1<<20, 10*86400)
+	f.must(f.holdCmd("a", 0, 1))
+	if st := f.file("a").State; st != StateStored {
+		t.Fatalf("state %s", st)
+	}
+	f.refused(Command{Drop: &Drop{FileID: "a", Holder: peerName(2)}}, ErrConflict)
+	f.refused(Command{Drop: &Drop{FileID: "nope", Holder: peerName(1)}}, ErrNotFound)
+	f.advance(5 * 86400 * time.Second)
+	f.must(Command{Drop: &Drop{FileID: "a", Holder: peerName(1)}})
+	got := f.file("a")
+	if got.State != StateStoring || len(got.Holders) != 1 || got.Holders[0] != peerName(0) {
+		t.Fatalf("after drop: %s %v", got.State, got.Holders)
+	}
+	// A third holder's receipt completes it again.
+	f.must(f.holdCmd("a", 2))
+	if got := f.file("a"); got.State != StateStored || len(got.Holders) != 2 {
+		t.Fatalf("after replace: %s %v", got.State, got.Holders)
+	}
+	// The dropped holder is paid for the days it held the file, the new one
+	// for the rest: together with holder 0 the shares sum to the price.
+	from, to := t0, t0.Add(20*86400*time.Second)
+	sum := int64(0)
+	for i := range 3 {
+		sum += f.s.LocalReport(peerName(i), from, to).Amount
+	}
+	if d := q.Price - sum; d < 0 || d > 3 {
+		t.Fatalf("shares sum to %d, paid %d", sum, q.Price)
+	}
+	if r1 := f.s.LocalReport(peerName(1), from, to).Amount; r1 < q.Price/4-2 || r1 > q.Price/4+2 {
+		t.Fatalf("the dropped holder's share %d, want about a quarter of %d", r1, q.Price)
+	}
+}

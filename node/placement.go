@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/ddsnet/dds/billing"
@@ -101,7 +102,11 @@ func (n *Node) reconcile(ctx context.Context) {
 			case stagePrefix:
 				keep = f.State == billing.StateQuoted || f.State == billing.StateStoring
 			case leasePrefix:
-				keep = f.State != billing.StateExpired && f.State != billing.StateCancelled
+				// A holder dropped while it was away lets its copy go once
+				// the file is fully stored elsewhere.
+				live := f.State != billing.StateExpired && f.State != billing.StateCancelled
+				dropped := f.State == billing.StateStored && !slices.Contains(f.Holders, n.PeerID())
+				keep = live && !dropped
 			}
 		}
 		if !keep {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -33,8 +34,10 @@ func (n *Node) placeLoop(ctx context.Context) {
 		}
 		var ids []string
 		self := n.PeerID()
-		n.ledger.Read(func(st *billing.State) { ids = st.Storing(self) })
+		n.ledger.Read(func(st *billing.State) { ids = st.Leases(self) })
+		gone := n.goneHolders()
 		for _, id := range ids {
+			n.repair(ctx, id, gone)
 			if err := n.place(ctx, id); err != nil && ctx.Err() == nil {
 				n.log.Warn("place paid file", "file", id, "err", err)
 			}
@@ -64,8 +67,8 @@ func (n *Node) place(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: no file %s", ErrNotFound, id)
 	}
 	self := n.PeerID()
-	if f.State != billing.StateStoring || f.Issuer != self {
-		return nil // done, or placed by its issuer
+	if f.State != billing.StateStoring || n.placer(f, n.goneHolders()) != self {
+		return nil // done, or another node's to place
 	}
 	s, _ := n.settings()
 	root, err := cid.Decode(f.CID)
@@ -105,6 +108,65 @@ func (n *Node) place(ctx context.Context, id string) error {
 	}
 	n.log.Info("file stored", "file", id, "holders", len(f.Holders)+len(receipts))
 	return nil
+}
+
+// placer is the node that places f: its issuer until a holder is
+// recorded, then the holder with the lowest id that is not gone. Every
+// node computes the same from the same ledger and feed.
+func (n *Node) placer(f billing.File, gone map[string]bool) string {
+	if len(f.Holders) == 0 {
+		return f.Issuer
+	}
+	hs := slices.Clone(f.Holders)
+	slices.Sort(hs)
+	for _, h := range hs {
+		if !gone[h] {
+			return h
+		}
+	}
+	return f.Issuer
+}
+
+// goneHolders are the peers the status feed heard from and then not for
+// twice the peer timeout: holders to replace.
+func (n *Node) goneHolders() map[string]bool {
+	gone := map[string]bool{}
+	if n.feed == nil {
+		return gone
+	}
+	cutoff := time.Now().Add(-2 * n.cfg.PeerTimeout)
+	for _, p := range n.feed.Peers() {
+		if p.LastSeen.Before(cutoff) {
+			gone[p.Status.PeerID] = true
+		}
+	}
+	return gone
+}
+
+// repair drops the gone holders of a file when this node is the one to
+// place it (the lowest live holder): the placement that follows copies it
+// to new holders. Rate-limited by the loop's tick; idempotent, since the
+// ledger refuses to drop a holder twice and placement stops at Replicas.
+func (n *Node) repair(ctx context.Context, id string, gone map[string]bool) {
+	if len(gone) == 0 {
+		return
+	}
+	f, ok := n.ledgerFile(id)
+	if !ok || n.placer(f, gone) != n.PeerID() {
+		return
+	}
+	for _, h := range f.Holders {
+		if !gone[h] {
+			continue
+		}
+		if _, err := n.apply(ctx, billing.Command{Drop: &billing.Drop{FileID: id, Holder: h}}); err != nil {
+			if ctx.Err() == nil && !errors.Is(err, ErrConflict) {
+				n.log.Warn("drop a gone holder", "file", id, "holder", h, "err", err)
+			}
+			continue
+		}
+		n.log.Info("holder gone: repairing", "file", id, "holder", h)
+	}
 }
 
 // holdLocally pins a file for its lease on this node and signs the receipt.

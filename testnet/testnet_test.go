@@ -434,3 +434,65 @@ var testLogLevel = func() slog.Level {
 	}
 	return l
 }()
+
+func TestLostHolderIsReplaced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	nw, err := Start(ctx, Options{Nodes: 5, Dir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: testLogLevel})),
+		Config: func(_ int, cfg *node.Config) {
+			cfg.StatusInterval, cfg.PeerTimeout, cfg.ExpiryInterval = 100*time.Millisecond, 500*time.Millisecond, 100*time.Millisecond
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nw.Close() })
+	data := bytes.Repeat([]byte("repair me "), 300000)
+	c0 := clientOf(t, nw.Nodes[0])
+	f, err := c0.Upload(ctx, bytes.NewReader(data), client.UploadOptions{Name: "r", Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c0.Pay(ctx, f.ID, api.PaymentSuccess, f.Price, ""); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := c0.WaitState(ctx, f.ID, nil, api.StateStored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lose a holder other than node0 (whose client the test uses).
+	lost := -1
+	for i, nd := range nw.Nodes {
+		if i > 0 && slices.Contains(stored.Replicas, nd.Node.PeerID()) {
+			lost = i
+			break
+		}
+	}
+	if lost < 0 {
+		lost = 0
+		c0 = clientOf(t, nw.Nodes[1])
+	}
+	lostID := nw.Nodes[lost].Node.PeerID()
+	if err := nw.Stop(lost); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		info, err := c0.File(ctx, f.ID)
+		if err == nil && info.State == api.StateStored && len(info.Replicas) == 3 && !slices.Contains(info.Replicas, lostID) {
+			for _, h := range info.Replicas {
+				for _, nd := range nw.Nodes {
+					if nd.Node != nil && nd.Node.PeerID() == h && !nd.Node.Holds(ctx, f.ID) {
+						t.Fatalf("new holder %s lacks chunks", h)
+					}
+				}
+			}
+			t.Logf("3 live holders again %v after losing one", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("not repaired: %+v, %v", info, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
