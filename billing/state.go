@@ -525,19 +525,28 @@ func mergeAdditional(base, patch map[string]json.RawMessage) (map[string]json.Ra
 	return out, nil
 }
 
-func (s *State) applyHold(now time.Time, h *Hold) Result {
-	rec, ok := s.record(h.FileID)
+// leased returns the record of a paid file whose lease is live, or the
+// refusal: what holding and dropping holders need.
+func (s *State) leased(id string) (*fileRecord, *Error) {
+	rec, ok := s.record(id)
 	if !ok {
-		return fail(refusal(ErrNotFound, "file %s not found", h.FileID))
+		return nil, refusal(ErrNotFound, "file %s not found", id)
+	}
+	switch rec.File.State {
+	case StateStoring, StateStored, StateExtensionQuoted:
+		return rec, nil
+	case StateExpired:
+		return nil, refusal(ErrGone, "file %s expired", id)
+	}
+	return nil, refusal(ErrConflict, "file %s is not paid", id)
+}
+
+func (s *State) applyHold(now time.Time, h *Hold) Result {
+	rec, e := s.leased(h.FileID)
+	if e != nil {
+		return fail(e)
 	}
 	f := &rec.File
-	switch f.State {
-	case StateStoring, StateStored, StateExtensionQuoted:
-	case StateExpired:
-		return fail(refusal(ErrGone, "file %s expired", f.ID))
-	default:
-		return fail(refusal(ErrConflict, "file %s is not paid", f.ID))
-	}
 	if !now.Before(f.ExpiresAt) {
 		return fail(refusal(ErrGone, "the term of file %s ended", f.ID))
 	}
@@ -584,18 +593,11 @@ func (s *State) applyHold(now time.Time, h *Hold) Result {
 }
 
 func (s *State) applyDrop(now time.Time, d *Drop) Result {
-	rec, ok := s.record(d.FileID)
-	if !ok {
-		return fail(refusal(ErrNotFound, "file %s not found", d.FileID))
+	rec, e := s.leased(d.FileID)
+	if e != nil {
+		return fail(e)
 	}
 	f := &rec.File
-	switch f.State {
-	case StateStoring, StateStored, StateExtensionQuoted:
-	case StateExpired:
-		return fail(refusal(ErrGone, "file %s expired", f.ID))
-	default:
-		return fail(refusal(ErrConflict, "file %s is not paid", f.ID))
-	}
 	i := slices.Index(f.Holders, d.Holder)
 	if i < 0 {
 		return fail(refusal(ErrConflict, "%s does not hold file %s", d.Holder, f.ID))
