@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -410,6 +412,30 @@ func TestStoredOnThreeHoldersReadFromAnyNode(t *testing.T) {
 	}
 	if nonHolder < 0 {
 		t.Fatal("every node holds the file")
+	}
+	// A byte flipped in every chunk file of one holder: reads from other
+	// nodes skip it and stay intact.
+	for _, nd := range nw.Nodes {
+		if !holders[nd.Node.PeerID()] {
+			continue
+		}
+		flipped := 0
+		filepath.WalkDir(filepath.Join(nd.DataDir, "chunks", "blocks"), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil || len(b) == 0 {
+				return err
+			}
+			b[len(b)/2] ^= 0xff
+			flipped++
+			return os.WriteFile(path, b, 0o644)
+		})
+		if flipped == 0 {
+			t.Fatalf("no chunk files under %s", nd.DataDir)
+		}
+		break
 	}
 	if got := read(nonHolder, 0, -1); !bytes.Equal(got, data) {
 		t.Fatalf("download from non-holder node%d differs", nonHolder)
