@@ -163,18 +163,8 @@ func (n *Node) attest(ctx context.Context, s billing.Settings, q billing.Quote) 
 	if len(atts) < s.Threshold {
 		return nil, fmt.Errorf("%w: %d of %d attestations (%v)", ErrUnavailable, len(atts), s.Threshold, errors.Join(errs...))
 	}
-	slices.SortFunc(atts, func(a, b billing.Attestation) int { return cmpString(a.Signer, b.Signer) })
+	slices.SortFunc(atts, func(a, b billing.Attestation) int { return strings.Compare(a.Signer, b.Signer) })
 	return atts, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // attesters are the registered peers other than this node and not known to

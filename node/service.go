@@ -34,6 +34,13 @@ func (n *Node) Status(_ context.Context) Status {
 	return st
 }
 
+// MaxTerm is the network's longest storage term in seconds (0 before the
+// network is initialised).
+func (n *Node) MaxTerm(context.Context) int64 {
+	s, _ := n.settings()
+	return s.MaxTerm
+}
+
 // Info describes the node and the network's settings.
 func (n *Node) Info(_ context.Context) api.Info {
 	s, _ := n.settings()

@@ -229,6 +229,8 @@ func (f *fakeService) Status(ctx context.Context) node.Status {
 	return node.Status{Reason: "no billing quorum"}
 }
 
+func (f *fakeService) MaxTerm(context.Context) int64 { return f.maxTerm }
+
 func (f *fakeService) Info(ctx context.Context) api.Info {
 	return api.Info{
 		Name: "dds", Description: "test node", Version: "test", PeerID: "p1", Addrs: []string{"/ip4/127.0.0.1/tcp/1"},
@@ -281,8 +283,14 @@ const testToken = "s3cret-billing-token"
 func newTestServer(t testing.TB, opts ...func(*Config)) (*Server, *fakeService) {
 	t.Helper()
 	svc := newFakeService()
+	return testServer(t, svc, &fakeRecords{}, opts...), svc
+}
+
+// testServer serves svc with the tests' configuration, adjusted by opts.
+func testServer(t testing.TB, svc Service, records Records, opts ...func(*Config)) *Server {
+	t.Helper()
 	cfg := DefaultConfig()
-	cfg.Service, cfg.Records, cfg.BillingToken = svc, &fakeRecords{}, testToken
+	cfg.Service, cfg.Records, cfg.BillingToken = svc, records, testToken
 	cfg.Registry = prometheus.NewRegistry()
 	cfg.MaxUpload = 8 << 20
 	cfg.Version = "v-test"
@@ -295,5 +303,5 @@ func newTestServer(t testing.TB, opts ...func(*Config)) (*Server, *fakeService) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, svc
+	return s
 }

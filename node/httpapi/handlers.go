@@ -172,7 +172,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p, errs := decodePatch(body, id, func() int64 { return s.svc.Info(r.Context()).Prices.MaxTerm })
+	p, errs := decodePatch(body, id, func() int64 { return s.svc.MaxTerm(r.Context()) })
 	if len(errs) > 0 {
 		s.fail(w, r, refuse(errs))
 		return

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ddsnet/dds/node"
 )
 
@@ -32,19 +30,5 @@ func newNodeServer(t testing.TB, opts ...func(*Config)) (*Server, *node.Node) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	cfg := DefaultConfig()
-	cfg.Service, cfg.Records, cfg.BillingToken = n, n.Records(), testToken
-	cfg.Registry = prometheus.NewRegistry()
-	cfg.MaxUpload = 8 << 20
-	cfg.Version = "v-test"
-	cfg.SpoolDir = t.TempDir()
-	cfg.SpoolMemory = 64 << 10
-	for _, o := range opts {
-		o(&cfg)
-	}
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, n
+	return testServer(t, n, n.Records(), opts...), n
 }

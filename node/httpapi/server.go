@@ -33,6 +33,9 @@ type Service interface {
 	LocalPayments(ctx context.Context, from, to time.Time) (node.LocalReport, error)
 	Status(ctx context.Context) node.Status
 	Info(ctx context.Context) api.Info
+	// MaxTerm is the network's longest storage term in seconds: the bound
+	// every duration is checked against (cheap: on the upload path).
+	MaxTerm(ctx context.Context) int64
 }
 
 // Records keeps idempotency records durably (*node.Records implements it).

@@ -190,7 +190,7 @@ func (s *Server) checkAttrs(ctx context.Context, f uploadForm) (node.Upload, []a
 		u.Name = a.name
 	}
 	if a.durationSet {
-		d, e := checkDuration(a.duration, f.jsonValues(), s.svc.Info(ctx).Prices.MaxTerm, f.source("duration"))
+		d, e := checkDuration(a.duration, f.jsonValues(), s.svc.MaxTerm(ctx), f.source("duration"))
 		if e != nil {
 			errs = append(errs, *e)
 		}
