@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -109,6 +110,10 @@ func (n *Node) SetIsolated(on bool) { n.host.SetIsolated(on) }
 
 // Addrs are the node's libp2p addresses, with /p2p/ID, loopback first.
 func (n *Node) Addrs() []multiaddr.Multiaddr { return n.host.Addrs() }
+
+// Libp2p is the node's libp2p host, for tools and tests that speak the
+// node's stream protocols themselves.
+func (n *Node) Libp2p() host.Host { return n.host.Libp2p() }
 
 // free is the capacity this node has left.
 func (n *Node) free() int64 {
