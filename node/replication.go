@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -80,24 +81,12 @@ func (n *Node) place(ctx context.Context, id string) error {
 		return fmt.Errorf("manifest of %s: %w", id, err)
 	}
 	need := s.Replicas - len(f.Holders)
-	var receipts []billing.Receipt
-	var errs []error
-	for _, h := range n.holderCandidates(f) {
-		if len(receipts) >= need {
-			break
-		}
-		var rc billing.Receipt
+	receipts, errs := n.copyTo(ctx, n.holderCandidates(f), need, func(ctx context.Context, h string) (billing.Receipt, error) {
 		if h == self {
-			rc, err = n.holdLocally(ctx, f, root)
-		} else {
-			rc, err = n.pushTo(ctx, h, f, root, m)
+			return n.holdLocally(ctx, f, root)
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", h, err))
-			continue
-		}
-		receipts = append(receipts, rc)
-	}
+		return n.pushTo(ctx, h, f, root, m)
+	})
 	if len(receipts) > 0 {
 		if _, err := n.apply(ctx, billing.Command{Hold: &billing.Hold{FileID: id, Receipts: receipts}}); err != nil {
 			return fmt.Errorf("record holders of %s: %w", id, err)
@@ -108,6 +97,44 @@ func (n *Node) place(ctx context.Context, id string) error {
 	}
 	n.log.Info("file stored", "file", id, "holders", len(f.Holders)+len(receipts))
 	return nil
+}
+
+// copyTo gets need receipts from the candidates, in order: need copies run
+// at once, and each one that fails passes to the next candidate. Each
+// worker stops at its first receipt, so no more than need are made.
+func (n *Node) copyTo(ctx context.Context, cands []string, need int, copyOne func(context.Context, string) (billing.Receipt, error)) ([]billing.Receipt, []error) {
+	var (
+		mu       sync.Mutex
+		next     int
+		receipts []billing.Receipt
+		errs     []error
+		wg       sync.WaitGroup
+	)
+	for range min(need, len(cands)) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				if next >= len(cands) || ctx.Err() != nil {
+					mu.Unlock()
+					return
+				}
+				h := cands[next]
+				next++
+				mu.Unlock()
+				rc, err := copyOne(ctx, h)
+				mu.Lock()
+				if err == nil {
+					receipts = append(receipts, rc)
+					mu.Unlock()
+					return
+				}
+				errs = append(errs, fmt.Errorf("%s: %w", h, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return receipts, errs
 }
 
 // placer is the node that places f: its issuer until a holder is
