@@ -193,15 +193,47 @@ func (s *Store) pinnedRoot(owner string) (cid.Cid, error) {
 // pin sets owner's pin to root (cid.Undef: unpin). m is root's manifest
 // when the caller has it. With ing set, the caller (Ingest) has just
 // written m's chunks, except ing.small, which are stored with the pin, as
-// is m. It holds pinMu for its
-// whole run, so GC never sees a half-made change.
+// is m. Every change holds pinMu while it runs, so GC never sees a
+// half-made change.
 //
-// A change of at most refBatch reference counts is one transaction. A
-// larger one records its progress in an intent record, see refBatch.
+// A change of at most refBatch reference counts is one transaction, shared
+// with the other small changes waiting (see commitLoop). A larger one
+// records its progress in an intent record, see refBatch.
 // Either way, the files of root's chunks and their directories are made
 // durable before the commit that switches the pin, and every commit is
 // synced (SyncWrites), so a pin acknowledged is a pin kept.
 func (s *Store) pin(ctx context.Context, owner string, root cid.Cid, m *Manifest, ing *ingested) error {
+	var inc []cid.Cid
+	var menc []byte
+	if root.Defined() {
+		if m == nil {
+			var err error
+			if m, err = s.manifest(root); err != nil {
+				return fmt.Errorf("pin %q: %w", owner, err)
+			}
+		}
+		if ing != nil {
+			menc = m.Encode()
+		}
+		inc = distinct(m)
+	}
+	if len(inc) <= refBatch {
+		if s.blocks != nil {
+			if err := s.blocks.syncShards(inc); err != nil {
+				return fmt.Errorf("pin %q: %w", owner, err)
+			}
+		}
+		err := s.commitPin(newPinOp(ctx, owner, root, menc, inc, ing))
+		if !errors.Is(err, errLargePin) {
+			return err
+		}
+	}
+	return s.pinAlone(ctx, owner, root, m, ing)
+}
+
+// pinAlone makes a pin change in transactions of its own: one when it is
+// small, several with an intent record when not.
+func (s *Store) pinAlone(ctx context.Context, owner string, root cid.Cid, m *Manifest, ing *ingested) error {
 	s.pinMu.Lock()
 	defer s.pinMu.Unlock()
 
@@ -388,6 +420,11 @@ func (s *Store) readIntent(key []byte) (intent, error) {
 // set, the chunks were just written (and ing.small are not yet): it only
 // checks their records.
 func (s *Store) checkPresent(cids []cid.Cid, ing *ingested) error {
+	return s.db.View(func(txn *badger.Txn) error { return s.checkPresentIn(txn, cids, ing) })
+}
+
+// checkPresentIn is checkPresent as txn sees the store.
+func (s *Store) checkPresentIn(txn *badger.Txn, cids []cid.Cid, ing *ingested) error {
 	var skip map[cid.Cid]bool
 	if ing != nil && len(ing.small) > 0 {
 		skip = make(map[cid.Cid]bool, len(ing.small))
@@ -395,31 +432,29 @@ func (s *Store) checkPresent(cids []cid.Cid, ing *ingested) error {
 			skip[sc.c] = true
 		}
 	}
-	return s.db.View(func(txn *badger.Txn) error {
-		for _, c := range cids {
-			if skip[c] {
-				continue
-			}
-			rec, ok, err := getRecord(txn, c)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("chunk %s: %w", c, ErrNotFound)
-			}
-			if ing != nil || rec.inline {
-				continue
-			}
-			size, err := s.blocks.stat(c)
-			if err != nil {
-				return err
-			}
-			if size != rec.size {
-				return fmt.Errorf("chunk %s: file missing or damaged: %w", c, ErrNotFound)
-			}
+	for _, c := range cids {
+		if skip[c] {
+			continue
 		}
-		return nil
-	})
+		rec, ok, err := getRecord(txn, c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("chunk %s: %w", c, ErrNotFound)
+		}
+		if ing != nil || rec.inline {
+			continue
+		}
+		size, err := s.blocks.stat(c)
+		if err != nil {
+			return err
+		}
+		if size != rec.size {
+			return fmt.Errorf("chunk %s: file missing or damaged: %w", c, ErrNotFound)
+		}
+	}
+	return nil
 }
 
 // addRef changes a chunk's reference count by delta (+1 or -1).

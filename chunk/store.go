@@ -167,9 +167,12 @@ type Store struct {
 	mu     sync.RWMutex // read-held by every operation; Close takes it to close db
 	closed bool
 
-	pinMu   sync.Mutex     // serializes Pin, Unpin and GC (reference counts)
-	writeMu sync.RWMutex   // read-held by every write, write-held by GC deletions and flushes
-	stripes [64]sync.Mutex // one writer per chunk CID at a time
+	pinMu      sync.Mutex     // serializes pin changes and GC (reference counts)
+	pinq       chan *pinOp    // small pin changes for the committer
+	commitStop chan struct{}  // closed by Close: the committer returns
+	commitDone chan struct{}  // closed by the committer as it returns
+	writeMu    sync.RWMutex   // read-held by every write, write-held by GC deletions and flushes
+	stripes    [64]sync.Mutex // one writer per chunk CID at a time
 
 	holdMu sync.Mutex
 	holds  map[cid.Cid]int // CIDs GC must keep: in-flight ingests and Hold
@@ -232,6 +235,10 @@ func Open(opts Options) (*Store, error) {
 		cancel()
 		return nil, errors.Join(fmt.Errorf("open chunk store: usage: %w", err), db.Close())
 	}
+	s.pinq = make(chan *pinOp, groupOps)
+	s.commitStop = make(chan struct{})
+	s.commitDone = make(chan struct{})
+	go s.commitLoop()
 	return s, nil
 }
 
@@ -276,6 +283,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	// No operation runs now (each holds mu), so no pin change waits.
+	close(s.commitStop)
+	<-s.commitDone
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close chunk store: %w", err)
 	}

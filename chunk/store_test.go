@@ -1011,3 +1011,76 @@ func TestInline(t *testing.T) {
 	checkFiles(t, s)
 	checkConsistent(t, s)
 }
+
+// TestGroupCommit drives many small pin changes at once through the
+// committer: the same inline chunk in many uploads, owners replaced and
+// unpinned while others commit, some callers giving up. Every count must
+// be exact afterwards, and survive a reopen.
+func TestGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	s := openInline(t, dir)
+	ctx := t.Context()
+	same := randBytes(7, 1000) // one chunk every other upload shares
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 12 {
+				data := same
+				if i%2 == 1 {
+					data = randBytes(uint64(100*w+i), 1500+i)
+				}
+				owner := fmt.Sprintf("o/%d", (w*12+i)%40) // owners shared between workers
+				ictx := ctx
+				if i%5 == 4 {
+					c, cancel := context.WithCancel(ctx)
+					cancel() // a caller that gave up: refused, nothing changed
+					ictx = c
+				}
+				_, _, err := s.Ingest(ictx, bytes.NewReader(data), owner, DefaultSize, 0)
+				if err != nil && ictx == ctx {
+					errs <- err
+				}
+				if i%4 == 3 {
+					if err := s.Unpin(ctx, fmt.Sprintf("o/%d", (w*12+i+7)%40)); err != nil {
+						errs <- err
+					}
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 5 {
+			if _, err := s.GC(ctx); err != nil {
+				errs <- err
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	checkConsistent(t, s)
+	pins, err := s.Pins(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openInline(t, dir)
+	checkConsistent(t, s)
+	again, err := s.Pins(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != len(pins) {
+		t.Fatalf("%d pins after reopen, %d before", len(again), len(pins))
+	}
+	for o, r := range pins {
+		if again[o] != r {
+			t.Fatalf("pin %s: %s after reopen, %s before", o, again[o], r)
+		}
+	}
+}
