@@ -621,7 +621,8 @@ func (s *Store) readChunk(c cid.Cid, dst []byte) ([]byte, error) {
 	return data, nil
 }
 
-// Has reports whether a chunk (or, for a dag-cbor CID, a manifest) is stored.
+// Has reports whether a chunk (or, for a dag-cbor CID, a manifest) is
+// stored. A chunk a read found corrupt is not (until Put repairs it).
 func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	if err := s.acquire(); err != nil {
 		return false, err
@@ -629,6 +630,9 @@ func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	defer s.release()
 	if err := s.ctxErr(ctx); err != nil {
 		return false, err
+	}
+	if s.isCorrupt(c) {
+		return false, nil
 	}
 	k := dbKey(pfxRecord, c.Bytes())
 	if c.Type() == codecDagCBOR {

@@ -35,6 +35,7 @@ type Config struct {
 	GCInterval     time.Duration // how often unpinned chunks are collected
 	StatusInterval time.Duration // how often the node publishes its status to its peers
 	PeerTimeout    time.Duration // a peer silent on the status feed this long is gone
+	AuditInterval  time.Duration // how often a holder challenges the other holders of its files
 
 	Clock  Clock
 	Logger *slog.Logger
@@ -53,6 +54,7 @@ func DefaultConfig() Config {
 		GCInterval:     time.Minute,
 		StatusInterval: 2 * time.Second,
 		PeerTimeout:    15 * time.Second,
+		AuditInterval:  30 * time.Second,
 		Clock:          SystemClock,
 		Logger:         slog.Default(),
 	}
@@ -76,8 +78,8 @@ func (c Config) Validate() error {
 	if c.Replicas < 1 {
 		errs = append(errs, fmt.Errorf("replicas: must be at least 1, got %d", c.Replicas))
 	}
-	if c.ExpiryInterval <= 0 || c.GCInterval <= 0 || c.StatusInterval <= 0 {
-		errs = append(errs, errors.New("expiry, GC and status intervals must be positive"))
+	if c.ExpiryInterval <= 0 || c.GCInterval <= 0 || c.StatusInterval <= 0 || c.AuditInterval <= 0 {
+		errs = append(errs, errors.New("expiry, GC, status and audit intervals must be positive"))
 	}
 	if c.PeerTimeout < 2*c.StatusInterval {
 		errs = append(errs, fmt.Errorf("peer timeout %v must be at least twice the status interval %v", c.PeerTimeout, c.StatusInterval))

@@ -231,23 +231,29 @@ func (n *Node) Read(ctx context.Context, id string, off, length int64) (io.ReadC
 	if err != nil {
 		return nil, fmt.Errorf("file %s has a bad cid: %w", id, err)
 	}
+	var holders []peer.ID // the others
+	for _, h := range f.Replicas {
+		if p, err := peer.Decode(h); err == nil && h != n.PeerID() {
+			holders = append(holders, p)
+		}
+	}
+	holders = n.liveFirst(holders)
 	var r io.ReadCloser
 	if m, err := n.store.Manifest(ctx, root); err == nil && n.holdsLocally(ctx, id) {
-		if r, err = n.store.NewReader(ctx, m, off, length); err != nil {
+		local, err := n.store.NewReader(ctx, m, off, length)
+		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", id, err)
 		}
+		end := m.Size
+		if length >= 0 {
+			end = off + length
+		}
+		r = &healingReader{n: n, ctx: ctx, m: m, holders: holders, off: off, end: end, r: local, local: true}
 	} else {
 		// Not here: fetch the chunks from the nodes that hold the file.
-		var holders []peer.ID
-		for _, h := range f.Replicas {
-			if p, err := peer.Decode(h); err == nil && h != n.PeerID() {
-				holders = append(holders, p)
-			}
-		}
 		if len(holders) == 0 {
 			return nil, fmt.Errorf("%w: no node holds file %s yet", ErrUnavailable, id)
 		}
-		holders = n.liveFirst(holders)
 		m, err := n.fetch.Manifest(ctx, root, holders)
 		if err != nil {
 			return nil, fmt.Errorf("%w: fetch the manifest of %s: %v", ErrUnavailable, id, err)
@@ -260,25 +266,31 @@ func (n *Node) Read(ctx context.Context, id string, off, length int64) (io.ReadC
 	return &countingReader{ReadCloser: r, add: n.metrics.readBytes.Add}, nil
 }
 
-// liveFirst orders peers so that those the status feed shows live come
-// first (a gone holder costs a dial timeout before the reader skips it).
+// liveFirst orders peers for reads: those the status feed shows live
+// first (a gone holder costs a dial timeout before the reader skips it),
+// then those without a recent failed audit, then by fewer failed fetches.
 func (n *Node) liveFirst(ps []peer.ID) []peer.ID {
-	if n.feed == nil {
-		return ps
-	}
 	live := map[string]bool{}
-	for _, p := range n.feed.Live(n.cfg.PeerTimeout) {
-		live[p.Status.PeerID] = true
+	if n.feed != nil {
+		for _, p := range n.feed.Live(n.cfg.PeerTimeout) {
+			live[p.Status.PeerID] = true
+		}
+	}
+	suspect := n.suspects()
+	failures := n.fetch.Failures()
+	rank := func(p peer.ID) [3]int {
+		r := [3]int{0, 0, failures[p]}
+		if n.feed != nil && !live[p.String()] {
+			r[0] = 1
+		}
+		if suspect[p.String()] {
+			r[1] = 1
+		}
+		return r
 	}
 	slices.SortStableFunc(ps, func(a, b peer.ID) int {
-		la, lb := live[a.String()], live[b.String()]
-		switch {
-		case la && !lb:
-			return -1
-		case lb && !la:
-			return 1
-		}
-		return 0
+		ra, rb := rank(a), rank(b)
+		return slices.Compare(ra[:], rb[:])
 	})
 	return ps
 }

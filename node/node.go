@@ -13,10 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/chunk"
 	"github.com/ddsnet/dds/consensus"
 	"github.com/ddsnet/dds/p2p"
+	"github.com/ddsnet/dds/p2p/audit"
 	"github.com/ddsnet/dds/p2p/feed"
 	"github.com/ddsnet/dds/p2p/fetch"
 	"github.com/ddsnet/dds/p2p/push"
@@ -47,6 +50,8 @@ type Node struct {
 	feed   *feed.Feed // nil in --dev
 	push   *push.Service
 	fetch  *fetch.Service
+	audit  *audit.Service
+	qos    *qos
 	kick   chan struct{} // wakes the placement loop
 	token  string
 
@@ -55,6 +60,11 @@ type Node struct {
 	// placing serialises the placement of a file (pin for its lease, record
 	// the holder) so the payment path and the reconcile loop never race.
 	placing sync.Mutex
+
+	// Corrupt chunks of this store waiting for a good copy (repairLoop).
+	repairs   chan cid.Cid
+	repairMu  sync.Mutex
+	repairing map[cid.Cid]bool
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -79,7 +89,8 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock, kick: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock, kick: make(chan struct{}, 1),
+		qos: newQoS(), repairs: make(chan cid.Cid, chunkRepairs), repairing: map[cid.Cid]bool{}}
 	n.metrics = newMetrics(n)
 	return n, nil
 }
@@ -166,7 +177,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Self:   n.host.ID().String(),
 		Logger: n.cfg.Logger.With("sys", "push"),
 	})
-	n.fetch = fetch.New(n.host.Libp2p(), n.store, fetch.Options{Logger: n.cfg.Logger.With("sys", "fetch")})
+	n.fetch = fetch.New(n.host.Libp2p(), verifiedStore{n}, fetch.Options{Logger: n.cfg.Logger.With("sys", "fetch")})
+	n.audit = audit.New(n.host.Libp2p(), n.store, audit.Options{Logger: n.cfg.Logger.With("sys", "audit"), OnCorrupt: n.noteCorrupt})
 	if len(n.cfg.Bootstrap) > 0 {
 		// Joining is idempotent: a node that is already a member keeps its role.
 		if err := n.join(ctx); err != nil {
@@ -189,10 +201,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
 	n.every(loopCtx, n.cfg.GCInterval, n.collect)
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.placeLoop(loopCtx)
+	go n.repairLoop(loopCtx)
 	if !n.cfg.Dev {
 		n.every(loopCtx, n.cfg.ExpiryInterval, n.maintain)
+		n.every(loopCtx, n.cfg.AuditInterval, n.auditRound)
 	}
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dev", n.cfg.Dev)
 	return nil
@@ -270,6 +284,9 @@ func (n *Node) closeParts() error {
 	}
 	if n.fetch != nil {
 		errs = append(errs, n.fetch.Close())
+	}
+	if n.audit != nil {
+		errs = append(errs, n.audit.Close())
 	}
 	if n.raft != nil {
 		errs = append(errs, n.raft.Close())

@@ -259,7 +259,19 @@ func (n *Node) holderCandidates(f billing.File) []string {
 			ids = append(ids, nd.PeerID)
 		}
 	}
-	return append(out, byDistance(f.CID, ids)...)
+	// Peers that failed an audit lately come last, whatever their distance.
+	suspect := n.suspects()
+	ids = byDistance(f.CID, ids)
+	slices.SortStableFunc(ids, func(a, b string) int {
+		switch {
+		case suspect[a] && !suspect[b]:
+			return 1
+		case suspect[b] && !suspect[a]:
+			return -1
+		}
+		return 0
+	})
+	return append(out, ids...)
 }
 
 // acceptPush decides whether this node takes a file pushed to it: a paid,

@@ -152,13 +152,15 @@ func (r *Records) Put(ctx context.Context, key string, val []byte) error {
 }
 
 type metrics struct {
-	uploads     prometheus.Counter
-	uploadBytes prometheus.Counter
-	readBytes   prometheus.Counter
-	payments    *prometheus.CounterVec
-	attested    prometheus.Counter
-	quoteStages *prometheus.HistogramVec
-	collectors  []prometheus.Collector
+	uploads      prometheus.Counter
+	uploadBytes  prometheus.Counter
+	readBytes    prometheus.Counter
+	payments     *prometheus.CounterVec
+	attested     prometheus.Counter
+	quoteStages  *prometheus.HistogramVec
+	audits       *prometheus.CounterVec
+	chunkRepairs prometheus.Counter
+	collectors   []prometheus.Collector
 }
 
 func newMetrics(n *Node) *metrics {
@@ -168,13 +170,16 @@ func newMetrics(n *Node) *metrics {
 		readBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_read_bytes_total", Help: "File bytes read for downloads."}),
 		payments:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_payments_total", Help: "Payments recorded, by status."}, []string{"status"}),
 		attested:    prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_quotes_attested_total", Help: "Other nodes' quotes this node attested."}),
+		audits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_audits_total",
+			Help: "Challenges this node sent to other holders, by result: pass, fail, unreachable, unchecked (its own copy was bad)."}, []string{"result"}),
+		chunkRepairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_chunk_repairs_total", Help: "Corrupt chunks of this store replaced by a good copy from another holder."}),
 		quoteStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "dds_upload_stage_seconds", Help: "Time an upload spends in each stage: ingest (stage the bytes), attest (gather signatures), commit (the ledger).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"stage"}),
 	}
 	m.collectors = []prometheus.Collector{
-		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested, m.quoteStages,
+		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested, m.quoteStages, m.audits, m.chunkRepairs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_bytes", Help: "Bytes of distinct chunks in the store."},
 			func() float64 { return float64(n.store.Usage().Bytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_chunks", Help: "Distinct chunks in the store."},

@@ -1,0 +1,356 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/chunk"
+	"github.com/ddsnet/dds/p2p/audit"
+)
+
+// Audits. Every AuditInterval a holder challenges the other holders of
+// the files it holds, each for one random chunk (p2p/audit), up to
+// auditBudget challenges a round. A holder that fails (lacks the chunk,
+// finds its copy corrupt, or answers a wrong proof) gets a strike; at
+// auditStrikes strikes in a row, or at once for a wrong proof (a lie, not
+// an accident), the auditor drops it from the file in the ledger, and the
+// file's placer copies the file to a new holder. A pass clears the
+// strikes. Failures also make the peer a suspect: placement and reads try
+// it last while its failure is recent.
+const (
+	auditBudget  = 32
+	auditStrikes = 2
+	// chunkRepairs bounds the corrupt chunks waiting for a good copy.
+	chunkRepairs = 256
+	// repairTimeout bounds the refetch of one corrupt chunk.
+	repairTimeout = time.Minute
+)
+
+// qos is what this node has seen of its peers: audits passed and failed,
+// and the strikes of each holder per file.
+type qos struct {
+	mu      sync.Mutex
+	peers   map[string]*peerQoS
+	strikes map[[2]string]int // file id, holder -> failures in a row
+}
+
+type peerQoS struct {
+	passed, failed int
+	lastFail       time.Time
+}
+
+func newQoS() *qos {
+	return &qos{peers: map[string]*peerQoS{}, strikes: map[[2]string]int{}}
+}
+
+func (q *qos) peer(id string) *peerQoS {
+	p := q.peers[id]
+	if p == nil {
+		p = &peerQoS{}
+		q.peers[id] = p
+	}
+	return p
+}
+
+// pass records a proven challenge.
+func (q *qos) pass(file, holder string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.peer(holder).passed++
+	delete(q.strikes, [2]string{file, holder})
+}
+
+// fail records a failed challenge and returns the holder's strikes for
+// the file.
+func (q *qos) fail(file, holder string, now time.Time) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.peer(holder)
+	p.failed++
+	p.lastFail = now
+	k := [2]string{file, holder}
+	q.strikes[k]++
+	return q.strikes[k]
+}
+
+// forget drops the strikes of a holder no longer holding the file.
+func (q *qos) forget(file, holder string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.strikes, [2]string{file, holder})
+}
+
+// suspects are the peers that failed an audit since the given time.
+func (q *qos) suspects(since time.Time) map[string]bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := map[string]bool{}
+	for id, p := range q.peers {
+		if p.lastFail.After(since) {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// suspects are the peers whose last failed audit is recent: ten audit
+// rounds.
+func (n *Node) suspects() map[string]bool {
+	return n.qos.suspects(time.Now().Add(-10 * n.cfg.AuditInterval))
+}
+
+// auditRound challenges the co-holders of a random sample of the files
+// this node holds.
+func (n *Node) auditRound(ctx context.Context) {
+	self := n.PeerID()
+	var files []billing.File
+	n.ledger.Read(func(st *billing.State) {
+		for _, id := range st.Leases(self) {
+			if f, ok := st.File(id); ok && len(f.Holders) > 1 && slices.Contains(f.Holders, self) {
+				files = append(files, f)
+			}
+		}
+	})
+	rand.Shuffle(len(files), func(i, j int) { files[i], files[j] = files[j], files[i] })
+	budget := auditBudget
+	for _, f := range files {
+		if budget <= 0 || ctx.Err() != nil {
+			return
+		}
+		root, err := cid.Decode(f.CID)
+		if err != nil {
+			continue
+		}
+		m, err := n.store.Manifest(ctx, root)
+		if err != nil || len(m.Chunks) == 0 {
+			continue // not here (yet): reconcile and placement see to it
+		}
+		for _, h := range f.Holders {
+			if h == self || budget <= 0 {
+				continue
+			}
+			p, err := peer.Decode(h)
+			if err != nil {
+				continue
+			}
+			budget--
+			c := m.Chunks[rand.IntN(len(m.Chunks))].CID
+			n.judge(ctx, f, h, n.audit.Challenge(ctx, p, c))
+		}
+	}
+}
+
+// judge acts on the outcome of a challenge of holder h for a chunk of f.
+func (n *Node) judge(ctx context.Context, f billing.File, h string, err error) {
+	switch {
+	case err == nil:
+		n.metrics.audits.WithLabelValues("pass").Inc()
+		n.qos.pass(f.ID, h)
+		return
+	case errors.Is(err, chunk.ErrHashMismatch), errors.Is(err, chunk.ErrNotFound):
+		// This node's own copy is at fault (and queued for repair).
+		n.metrics.audits.WithLabelValues("unchecked").Inc()
+		return
+	case errors.Is(err, audit.ErrMissing), errors.Is(err, audit.ErrCorrupt), errors.Is(err, audit.ErrWrongProof):
+	default:
+		// Unreachable, busy, timed out: the status feed tells whether the
+		// holder is gone.
+		if ctx.Err() == nil {
+			n.metrics.audits.WithLabelValues("unreachable").Inc()
+			n.log.Debug("audit: no answer", "file", f.ID, "holder", h, "err", err)
+		}
+		return
+	}
+	n.metrics.audits.WithLabelValues("fail").Inc()
+	strikes := n.qos.fail(f.ID, h, time.Now())
+	n.log.Warn("holder failed an audit", "file", f.ID, "holder", h, "strikes", strikes, "err", err)
+	if strikes < auditStrikes && !errors.Is(err, audit.ErrWrongProof) {
+		return // a corrupt or missing copy gets a round to repair itself
+	}
+	if _, err := n.apply(ctx, billing.Command{Drop: &billing.Drop{FileID: f.ID, Holder: h}}); err != nil {
+		if ctx.Err() == nil && !errors.Is(err, ErrConflict) {
+			n.log.Warn("drop a holder that failed its audits", "file", f.ID, "holder", h, "err", err)
+		}
+		return
+	}
+	n.qos.forget(f.ID, h)
+	n.log.Warn("holder dropped after failed audits: repairing", "file", f.ID, "holder", h)
+	n.kickPlacement()
+}
+
+// noteCorrupt queues a chunk of this node's store that failed
+// verification for a good copy from another holder.
+func (n *Node) noteCorrupt(c cid.Cid) {
+	n.repairMu.Lock()
+	defer n.repairMu.Unlock()
+	if n.repairing[c] {
+		return
+	}
+	select {
+	case n.repairs <- c:
+		n.repairing[c] = true
+	default:
+		n.log.Warn("chunk repair queue full; the next read or audit retries", "cid", c)
+	}
+}
+
+// repairLoop fetches good copies of the corrupt chunks queued by
+// noteCorrupt from the other holders of the files this node holds; the
+// store's Put replaces the bad bytes.
+func (n *Node) repairLoop(ctx context.Context) {
+	defer n.wg.Done()
+	for {
+		var c cid.Cid
+		select {
+		case <-ctx.Done():
+			return
+		case c = <-n.repairs:
+		}
+		err := n.repairChunk(ctx, c)
+		n.repairMu.Lock()
+		delete(n.repairing, c)
+		n.repairMu.Unlock()
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("repair a corrupt chunk", "cid", c, "err", err)
+			}
+			continue
+		}
+		n.metrics.chunkRepairs.Inc()
+		n.log.Info("corrupt chunk replaced by a good copy", "cid", c)
+		n.scrub(ctx, c)
+	}
+}
+
+// scrub verifies every chunk of the files this node holds that contain c,
+// a chunk just found corrupt: damage rarely comes alone (a bad sector, a
+// bad write), and each bad chunk found is queued for repair now rather
+// than left for a read or an audit to find.
+func (n *Node) scrub(ctx context.Context, c cid.Cid) {
+	self := n.PeerID()
+	var roots []string
+	n.ledger.Read(func(st *billing.State) {
+		for _, id := range st.Leases(self) {
+			if f, ok := st.File(id); ok && slices.Contains(f.Holders, self) {
+				roots = append(roots, f.CID)
+			}
+		}
+	})
+	slices.Sort(roots)
+	for _, r := range slices.Compact(roots) {
+		root, err := cid.Decode(r)
+		if err != nil {
+			continue
+		}
+		m, err := n.store.Manifest(ctx, root)
+		if err != nil || !slices.ContainsFunc(m.Chunks, func(ref chunk.Ref) bool { return ref.CID == c }) {
+			continue
+		}
+		for _, ref := range m.Chunks {
+			if ctx.Err() != nil {
+				return
+			}
+			if _, err := n.store.Get(ctx, ref.CID); errors.Is(err, chunk.ErrHashMismatch) || errors.Is(err, chunk.ErrNotFound) {
+				n.noteCorrupt(ref.CID)
+			}
+		}
+	}
+}
+
+func (n *Node) repairChunk(ctx context.Context, c cid.Cid) error {
+	ctx, cancel := context.WithTimeout(ctx, repairTimeout)
+	defer cancel()
+	self := n.PeerID()
+	seen := map[string]bool{self: true}
+	var peers []peer.ID
+	n.ledger.Read(func(st *billing.State) {
+		for _, id := range st.Leases(self) {
+			f, _ := st.File(id)
+			for _, h := range f.Holders {
+				if !seen[h] {
+					seen[h] = true
+					if p, err := peer.Decode(h); err == nil {
+						peers = append(peers, p)
+					}
+				}
+			}
+		}
+	})
+	var errs []error
+	for _, p := range n.liveFirst(peers) {
+		data, err := n.fetch.Get(ctx, p, c)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		return n.store.Put(ctx, c, data)
+	}
+	if len(errs) == 0 {
+		return errors.New("no other holder to fetch it from")
+	}
+	return errors.Join(errs...)
+}
+
+// verifiedStore is the store as the node serves it to peers (fetch,
+// audit): a chunk that fails verification on the way out is queued for
+// repair.
+type verifiedStore struct{ n *Node }
+
+func (v verifiedStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	data, err := v.n.store.Get(ctx, c)
+	if errors.Is(err, chunk.ErrHashMismatch) {
+		v.n.noteCorrupt(c)
+	}
+	return data, err
+}
+
+// healingReader reads a file this node holds from its own store; when a
+// chunk fails verification (or is missing), it queues the chunk for
+// repair and reads on from the other holders, so the reader never sees
+// the bad bytes nor an error the network can make up for.
+type healingReader struct {
+	n       *Node
+	ctx     context.Context
+	m       *chunk.Manifest
+	holders []peer.ID // the other holders
+	off     int64     // next byte
+	end     int64     // one past the last byte
+	r       io.ReadCloser
+	local   bool
+}
+
+func (h *healingReader) Read(p []byte) (int, error) {
+	k, err := h.r.Read(p)
+	h.off += int64(k)
+	if err == nil || err == io.EOF || !h.local || len(h.holders) == 0 ||
+		!(errors.Is(err, chunk.ErrHashMismatch) || errors.Is(err, chunk.ErrNotFound)) {
+		return k, err
+	}
+	// The chunk at h.off is bad or gone here (the store's reader returns
+	// every byte before it first).
+	if i := h.off / h.m.ChunkSize; i < int64(len(h.m.Chunks)) {
+		h.n.noteCorrupt(h.m.Chunks[i].CID)
+	}
+	h.n.log.Warn("local copy unreadable: reading on from other holders", "root", h.m.CID(), "offset", h.off, "err", err)
+	_ = h.r.Close()
+	h.r = h.n.fetch.NewReader(h.ctx, h.m, h.holders, h.off, h.end-h.off)
+	h.local = false
+	if k > 0 {
+		return k, nil
+	}
+	return h.Read(p)
+}
+
+func (h *healingReader) Close() error { return h.r.Close() }

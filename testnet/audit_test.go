@@ -1,0 +1,254 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/node"
+	"github.com/ddsnet/dds/p2p/audit"
+)
+
+// startAuditNet starts n nodes with fast status, peer and audit timers.
+func startAuditNet(t *testing.T, n int) *Network {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	nw, err := Start(ctx, Options{Nodes: n, Dir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: testLogLevel})),
+		Config: func(_ int, cfg *node.Config) {
+			cfg.StatusInterval, cfg.PeerTimeout = 100*time.Millisecond, 500*time.Millisecond
+			cfg.ExpiryInterval, cfg.AuditInterval = 100*time.Millisecond, 150*time.Millisecond
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := nw.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return nw
+}
+
+// storeFile uploads data at node0, pays, and waits until it is stored.
+func storeFile(t *testing.T, nw *Network, data []byte) *client.File {
+	t.Helper()
+	ctx := t.Context()
+	c0 := clientOf(t, nw.Nodes[0])
+	f, err := c0.Upload(ctx, bytes.NewReader(data), client.UploadOptions{Name: "a.bin", Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c0.Pay(ctx, f.ID, api.PaymentSuccess, f.Price, ""); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	stored, err := c0.WaitState(wctx, f.ID, nil, api.StateStored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stored
+}
+
+// holderOtherThan0 is the index of a holder of f that is not node0.
+func holderOtherThan0(t *testing.T, nw *Network, f *client.File) int {
+	t.Helper()
+	for i, nd := range nw.Nodes {
+		if i > 0 && slices.Contains(f.Replicas, nd.Node.PeerID()) {
+			return i
+		}
+	}
+	t.Fatalf("node0 holds %s alone", f.ID)
+	return -1
+}
+
+// counter reads a counter of a node's metrics, summed over its labels.
+func counter(t *testing.T, nd *Node, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	for _, c := range nd.Node.Collectors() {
+		reg.MustRegister(c)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// chunkFiles maps each chunk file under a node's store to its bytes' hash.
+func chunkFiles(t *testing.T, nd *Node) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	err := filepath.WalkDir(filepath.Join(nd.DataDir, "chunks", "blocks"), func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".tmp") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // renamed or collected meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		out[path] = sha256.Sum256(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func chunkHashes(data []byte, size int) map[[32]byte]bool {
+	out := map[[32]byte]bool{}
+	for off := 0; off < len(data); off += size {
+		out[sha256.Sum256(data[off:min(off+size, len(data))])] = true
+	}
+	return out
+}
+
+func testData(n int) []byte {
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i*7 + i/1000)
+	}
+	return data
+}
+
+// A holder whose chunk files went bad on disk finds out when the other
+// holders audit it, fetches good copies, and every node keeps reading the
+// file intact.
+func TestCorruptCopyFoundByAuditAndRepaired(t *testing.T) {
+	nw := startAuditNet(t, 4)
+	ctx := t.Context()
+	data := testData(4<<20 + 999)
+	f := storeFile(t, nw, data)
+	x := holderOtherThan0(t, nw, f)
+	files := chunkFiles(t, nw.Nodes[x])
+	if len(files) == 0 {
+		t.Fatalf("node%d stores no chunk files", x)
+	}
+	for path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/3] ^= 0x5a
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good := chunkHashes(data, 1<<20)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		repaired := counter(t, nw.Nodes[x], "dds_chunk_repairs_total")
+		intact := true
+		for _, h := range chunkFiles(t, nw.Nodes[x]) {
+			intact = intact && good[h]
+		}
+		if repaired > 0 && intact {
+			t.Logf("node%d repaired %v chunks", x, repaired)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node%d not repaired: %v repairs, files intact %v", x, repaired, intact)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var fails float64
+	for i, nd := range nw.Nodes {
+		if i != x {
+			fails += counter(t, nd, "dds_audits_total")
+		}
+	}
+	if fails == 0 {
+		t.Fatal("no audits ran")
+	}
+	for i := range nw.Nodes {
+		body, _, err := clientOf(t, nw.Nodes[i]).Download(ctx, f.ID, 0, -1)
+		if err != nil {
+			t.Fatalf("download at node%d: %v", i, err)
+		}
+		got, err := io.ReadAll(body)
+		body.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("download at node%d: %d bytes, intact %v, %v", i, len(got), bytes.Equal(got, data), err)
+		}
+	}
+}
+
+// A holder that answers audits with made-up proofs is dropped at once and
+// the file is copied to another node.
+func TestHolderLyingToAuditsIsReplaced(t *testing.T) {
+	nw := startAuditNet(t, 4)
+	ctx := t.Context()
+	data := testData(2<<20 + 5)
+	f := storeFile(t, nw, data)
+	x := holderOtherThan0(t, nw, f)
+	liar := nw.Nodes[x].Node.PeerID()
+	nw.Nodes[x].Node.Libp2p().SetStreamHandler(audit.Protocol, func(s network.Stream) {
+		defer s.Close()
+		_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(s, 1024))
+		reply := make([]byte, 1+sha256.Size) // status ok, a proof of nothing
+		_, _ = rand.Read(reply[1:])
+		_, _ = s.Write(reply)
+	})
+	c0 := clientOf(t, nw.Nodes[0])
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		info, err := c0.File(ctx, f.ID)
+		if err == nil && info.State == api.StateStored && len(info.Replicas) == 3 && !slices.Contains(info.Replicas, liar) {
+			for _, h := range info.Replicas {
+				for _, nd := range nw.Nodes {
+					if nd.Node.PeerID() == h && !nd.Node.Holds(ctx, f.ID) {
+						t.Fatalf("new holder %s lacks chunks", h)
+					}
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("liar node%d still a holder: %+v, %v", x, info, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	body, _, err := clientOf(t, nw.Nodes[x]).Download(ctx, f.ID, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	if got, err := io.ReadAll(body); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("download at the dropped node: %d bytes, %v", len(got), err)
+	}
+}
