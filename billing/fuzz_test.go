@@ -167,6 +167,12 @@ func (sc *scenario) next() Command {
 			}
 			h.Receipts = append(h.Receipts, r)
 		}
+		if g.n(3) == 0 { // a holder lost (or failing audits) is dropped
+			if holders := file.Holders; len(holders) > 0 {
+				return Command{Time: sc.now, Drop: &Drop{FileID: id, Holder: holders[g.n(len(holders))]}}
+			}
+			return Command{Time: sc.now, Drop: &Drop{FileID: id, Holder: peerName(g.n(fuzzPeers))}}
+		}
 		return Command{Time: sc.now, Hold: h}
 	default:
 		if g.n(8) == 0 {
