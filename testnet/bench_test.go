@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ddsnet/dds/node"
 )
 
@@ -38,6 +40,30 @@ func BenchmarkNetworkQuote(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	reportLatency(b, lat)
+	reportStages(b, nd)
+}
+
+// reportStages reports the mean time of each upload stage at nd.
+func reportStages(b *testing.B, nd *node.Node) {
+	reg := prometheus.NewRegistry()
+	for _, c := range nd.Collectors() {
+		reg.MustRegister(c)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "dds_upload_stage_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			if h.GetSampleCount() > 0 {
+				b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount())*1e6, m.GetLabel()[0].GetValue()+"-µs")
+			}
+		}
+	}
 }
 
 // BenchmarkNetworkQuoteParallel measures quote throughput with concurrent
@@ -61,6 +87,7 @@ func BenchmarkNetworkQuoteParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "quotes/s")
+	reportStages(b, nw.Nodes[0].Node)
 }
 
 // BenchmarkStart32 measures how long a 32-node network takes to start.

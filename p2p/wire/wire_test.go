@@ -169,7 +169,7 @@ func FuzzReadMsg(f *testing.F) {
 	})
 }
 
-func newHost(t *testing.T) host.Host {
+func newHost(t testing.TB) host.Host {
 	t.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
 	if err != nil {
@@ -179,7 +179,7 @@ func newHost(t *testing.T) host.Host {
 	return h
 }
 
-func pair(t *testing.T) (client, server host.Host) {
+func pair(t testing.TB) (client, server host.Host) {
 	t.Helper()
 	client, server = newHost(t), newHost(t)
 	if err := client.Connect(t.Context(), peer.AddrInfo{ID: server.ID(), Addrs: server.Addrs()}); err != nil {
