@@ -2,6 +2,7 @@ package billing
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,10 +34,31 @@ func NewLedger() *Ledger {
 // 0, which is not tracked) was applied already and is refused with
 // ErrConflict without effect, so a replay after a snapshot never applies a
 // command twice.
+//
+// The signatures a command carries are checked before the write lock is
+// taken, so readers do not wait on them (commands are applied one at a
+// time, so the registered keys cannot change in between; the checks are
+// keyed by the key itself regardless).
 func (l *Ledger) Apply(index uint64, cmd []byte) []byte {
 	c, err := DecodeCommand(cmd)
+	var verified map[string]bool
+	if err == nil {
+		l.mu.RLock()
+		checks := l.state.signatures(c)
+		l.mu.RUnlock()
+		for _, ch := range checks {
+			if ed25519.Verify(ch[0], ch[1], ch[2]) {
+				if verified == nil {
+					verified = make(map[string]bool, len(checks))
+				}
+				verified[sigKey(ch[0], ch[1], ch[2])] = true
+			}
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.state.verified = verified
+	defer func() { l.state.verified = nil }()
 	if index != 0 {
 		if index <= l.index {
 			return fail(refusal(ErrConflict, "log index %d already applied (last %d)", index, l.index)).Encode()

@@ -98,6 +98,45 @@ type State struct {
 	lastCreated time.Time // CreatedAt of the newest file
 	paid        int64     // sum of successful payments
 	paidCount   int       // number of successful payments
+
+	// verified holds the signatures the Ledger checked before it took its
+	// write lock (see Ledger.Apply); a signature found here is valid, any
+	// other is checked as it is met.
+	verified map[string]bool
+}
+
+// sigKey names one signature check in State.verified.
+func sigKey(pub, msg, sig []byte) string {
+	return string(pub) + "\x00" + string(sig) + "\x00" + string(msg)
+}
+
+// verify checks an ed25519 signature, unless the Ledger checked it already.
+func (s *State) verify(pub, msg, sig []byte) bool {
+	if s.verified[sigKey(pub, msg, sig)] {
+		return true
+	}
+	return ed25519.Verify(pub, msg, sig)
+}
+
+// signatures lists the signature checks c will need, with the keys
+// registered now: attestations of a quote, receipts of a hold.
+func (s *State) signatures(c Command) (checks [][3][]byte) {
+	if q := c.Quote; q != nil && len(q.Attestations) <= MaxSigners {
+		msg := q.Quote.Canonical()
+		for _, a := range q.Attestations {
+			if n, ok := s.nodes[a.Signer]; ok {
+				checks = append(checks, [3][]byte{n.PublicKey, msg, a.Signature})
+			}
+		}
+	}
+	if h := c.Hold; h != nil && len(h.Receipts) <= s.settings.Replicas {
+		for _, r := range h.Receipts {
+			if n, ok := s.nodes[r.Holder]; ok {
+				checks = append(checks, [3][]byte{n.PublicKey, r.Canonical(), r.Signature})
+			}
+		}
+	}
+	return checks
 }
 
 // NewState returns an empty, uninitialised ledger.
@@ -255,7 +294,7 @@ func (s *State) verifyAttestations(q Quote, atts []Attestation) ([]string, *Erro
 		if !ok {
 			return nil, refusal(ErrInvalid, "attestation %d: signer %s is not registered", i, a.Signer)
 		}
-		if !ed25519.Verify(n.PublicKey, msg, a.Signature) {
+		if !s.verify(n.PublicKey, msg, a.Signature) {
 			return nil, refusal(ErrInvalid, "attestation %d: bad signature by %s", i, a.Signer)
 		}
 		signers = append(signers, a.Signer)
@@ -562,7 +601,7 @@ func (s *State) applyHold(now time.Time, h *Hold) Result {
 		if !ok {
 			return fail(refusal(ErrInvalid, "receipt %d: holder %s is not registered", i, r.Holder))
 		}
-		if !ed25519.Verify(n.PublicKey, r.Canonical(), r.Signature) {
+		if !s.verify(n.PublicKey, r.Canonical(), r.Signature) {
 			return fail(refusal(ErrInvalid, "receipt %d: bad signature by %s", i, r.Holder))
 		}
 		if slices.Contains(batch, r.Holder) {
