@@ -636,6 +636,7 @@ func TestSnapshotInstall(t *testing.T) {
 	ms := group(t, 3, func(c *Config) {
 		c.SnapshotThreshold = 1 << 20 // snapshots only when the test asks
 		c.TrailingLogs = 8
+		c.SegmentSize = 1 << 20 // compaction frees whole segments
 	})
 	leader := leaderOf(t, ms...)
 	var lag *member

@@ -12,9 +12,13 @@ import (
 // Config configures a [Ledger]. Start from [DefaultConfig] and set Dir, ID
 // and Layer.
 type Config struct {
-	// Dir holds raft's files: logs and stable state in "raft.db"
-	// (raft-boltdb, synced writes) and snapshots in "snapshots/".
+	// Dir holds raft's files: logs and stable state in "wal/" (raft-wal,
+	// synced writes) and snapshots in "snapshots/".
 	Dir string
+	// SegmentSize is the size of the log's segment files (raft-wal's 64 MiB
+	// when zero). Compaction frees whole segments: entries a snapshot
+	// covers stay readable until their segment goes.
+	SegmentSize int
 	// ID is this node's server id: its peer id string.
 	ID string
 	// Layer is the transport's stream layer (p2p.Host.RaftLayer()). Its

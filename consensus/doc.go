@@ -27,12 +27,20 @@
 //
 // # Storage
 //
-// Logs and raft's stable state live in raft-boltdb ("raft.db" in
-// [Config].Dir) with synced writes, behind an in-memory log cache; snapshots
-// ("snapshots/", two kept) are taken every SnapshotThreshold entries. A
-// snapshot captures the state machine in memory on raft's FSM goroutine, so
-// it is consistent with the log index it claims, and is written out while
-// commands keep flowing. On restart the member restores the latest snapshot
+// Logs and raft's stable state live in raft-wal ("wal/" in [Config].Dir):
+// an append-only log of segment files synced once per batch, behind an
+// in-memory log cache. DESIGN.md names bolt or badger; raft-wal (hashicorp's
+// own log store, what Consul moved to) commits an Apply in half the time of
+// raft-boltdb, which syncs twice per batch and rewrites B+tree pages: on
+// this project's 2-core VM a one-voter Apply took p50 229-408 us against
+// 714-827 us, a forwarded Apply among 3 voters 1.1-2.1 ms against 2.6-3.4 ms.
+// A data dir of an earlier version ("raft.db", raft-boltdb) is moved into
+// the WAL when it opens, crash-safely (see migrateLegacy). Snapshots
+// ("snapshots/", two kept) are taken every SnapshotThreshold entries;
+// compaction then frees the log's whole segments that the snapshot
+// covers. A snapshot captures the state machine in memory on raft's FSM
+// goroutine, so it is consistent with the log index it claims, and is
+// written out while // commands keep flowing. On restart the member restores the latest snapshot
 // and replays the entries after it.
 //
 // # Membership

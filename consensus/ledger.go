@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/boltdb/bolt"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb"
 )
 
 var (
@@ -48,7 +45,7 @@ type Ledger struct {
 	log   *slog.Logger
 	raft  *raft.Raft
 	trans *raft.NetworkTransport
-	store *raftboltdb.BoltStore
+	store *walStore
 	fsm   *fsm
 
 	closing chan struct{} // closed when Close starts
@@ -93,11 +90,7 @@ func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err er
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(cfg.Dir, "raft.db"),
-		BoltOptions: &bolt.Options{Timeout: boltOpenWait},
-		NoSync:      false,
-	})
+	store, err := openStore(cfg.Dir, cfg.SegmentSize, hlog)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: raft store: %w", err)
 	}

@@ -1,0 +1,88 @@
+package consensus
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb"
+)
+
+// An earlier version's raft.db moves into the WAL with its logs and
+// stable state, also after a crash in the middle of the move.
+func TestMigrateLegacyStore(t *testing.T) {
+	for _, crashed := range []bool{false, true} {
+		dir := t.TempDir()
+		old, err := raftboltdb.NewBoltStore(filepath.Join(dir, legacyDB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs []*raft.Log
+		for i := uint64(1); i <= 100; i++ {
+			logs = append(logs, &raft.Log{Index: i, Term: 1 + i/50, Type: raft.LogCommand, Data: []byte{byte(i)}})
+		}
+		if err := old.StoreLogs(logs); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.SetUint64([]byte("CurrentTerm"), 7); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Set([]byte("LastVoteCand"), []byte("someone")); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.SetUint64([]byte("LastVoteTerm"), 6); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if crashed { // a half-made copy from a move that died
+			if err := os.MkdirAll(filepath.Join(dir, migrating), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, migrating, "junk"), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := openStore(dir, 0, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _ := s.FirstIndex()
+		last, _ := s.LastIndex()
+		if first != 1 || last != 100 {
+			t.Fatalf("indexes [%d, %d], want [1, 100]", first, last)
+		}
+		var l raft.Log
+		if err := s.GetLog(77, &l); err != nil || l.Term != 2 || l.Data[0] != 77 {
+			t.Fatalf("log 77: %+v, %v", l, err)
+		}
+		if v, err := s.GetUint64([]byte("CurrentTerm")); err != nil || v != 7 {
+			t.Fatalf("CurrentTerm %d, %v", v, err)
+		}
+		if v, err := s.Get([]byte("LastVoteCand")); err != nil || string(v) != "someone" {
+			t.Fatalf("LastVoteCand %q, %v", v, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, gone := range []string{legacyDB, migrating} {
+			if _, err := os.Stat(filepath.Join(dir, gone)); !os.IsNotExist(err) {
+				t.Fatalf("%s left after the move: %v", gone, err)
+			}
+		}
+		// Reopened: the WAL alone, the same state.
+		s, err = openStore(dir, 0, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last, _ := s.LastIndex(); last != 100 {
+			t.Fatalf("last index %d after reopen", last)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
