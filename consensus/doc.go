@@ -40,8 +40,8 @@
 // compaction then frees the log's whole segments that the snapshot
 // covers. A snapshot captures the state machine in memory on raft's FSM
 // goroutine, so it is consistent with the log index it claims, and is
-// written out while // commands keep flowing. On restart the member restores the latest snapshot
-// and replays the entries after it.
+// written out while commands keep flowing. On restart the member restores
+// the latest snapshot and replays the entries after it.
 //
 // # Membership
 //
