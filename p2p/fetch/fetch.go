@@ -36,7 +36,7 @@ var (
 // Defaults of [Options].
 const (
 	DefaultTimeout = 30 * time.Second
-	DefaultWindow  = 8
+	DefaultWindow  = 16
 )
 
 // Response status bytes.
@@ -204,8 +204,9 @@ func (s *Service) Get(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error)
 	return frame[1:], nil
 }
 
-// get fetches c from p and returns the reply frame: a status byte, then
-// the verified block. The frame's buffer may go back with wire.ReleaseFrame.
+// get fetches c from p on a stream of its own and returns the reply
+// frame: a status byte, then the verified block. The frame's buffer may go
+// back with wire.ReleaseFrame.
 func (s *Service) get(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) {
 	if err := s.ctx.Err(); err != nil {
 		return nil, ErrClosed
@@ -214,37 +215,78 @@ func (s *Service) get(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error)
 	defer cancel()
 	stopClose := context.AfterFunc(s.ctx, cancel)
 	defer stopClose()
+	l, err := s.open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	frame, err := s.ask(ctx, l, c, true)
+	if err != nil {
+		_ = l.st.Reset()
+		return nil, err
+	}
+	_ = l.st.Close()
+	return frame, nil
+}
+
+// lane is a stream to one peer that carries requests one after another
+// (the handler serves a stream's requests until the peer closes it): a
+// reader reuses its lanes, so that each chunk costs no stream set-up and
+// the stream's flow-control window, once grown, stays grown.
+type lane struct {
+	p    peer.ID
+	st   network.Stream
+	r    *bufio.Reader
+	used time.Time // end of its last request
+}
+
+// open opens a lane to p.
+func (s *Service) open(ctx context.Context, p peer.ID) (*lane, error) {
 	st, err := s.h.NewStream(ctx, p, ID)
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
-	defer stop()
-	data, err := s.request(ctx, st, c)
+	return &lane{p: p, st: st, r: bufio.NewReaderSize(st, 64<<10)}, nil
+}
+
+// ask requests c on l and returns the reply frame, verified. last closes
+// the lane's write side after the request. The stream is reset when ctx
+// ends (or after the service's timeout); after an error other than
+// ErrNotFound or ErrBadChunk the lane is unusable.
+func (s *Service) ask(ctx context.Context, l *lane, c cid.Cid, last bool) ([]byte, error) {
+	dl := time.Now().Add(s.o.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	_ = l.st.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { _ = l.st.Reset() })
+	frame, err := s.request(l, c, last)
+	if !stop() && err == nil {
+		// Reset under the reply: the bytes are whole and verified, but the
+		// lane is gone.
+		err = ctx.Err()
+		wire.ReleaseFrame(frame)
+		frame = nil
+	}
 	if err != nil {
-		_ = st.Reset()
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, ErrBadChunk) && !errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("%w (%v)", cerr, err)
 		}
 		return nil, err
 	}
-	_ = st.Close()
-	return data, nil
+	return frame, nil
 }
 
-func (s *Service) request(ctx context.Context, st network.Stream, c cid.Cid) ([]byte, error) {
-	if dl, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(dl)
-	}
-	var hdr [11]byte
+func (s *Service) request(l *lane, c cid.Cid, last bool) ([]byte, error) {
+	var buf [11 + 64]byte
 	b := c.Bytes()
-	n := putUvarint(hdr[:], uint64(len(b)))
-	if _, err := st.Write(append(hdr[:n], b...)); err != nil {
+	n := putUvarint(buf[:], uint64(len(b)))
+	if _, err := l.st.Write(append(buf[:n], b...)); err != nil {
 		return nil, fmt.Errorf("send request: %w", err)
 	}
-	_ = st.CloseWrite()
-	r := bufio.NewReaderSize(st, 64<<10)
-	frame, err := wire.ReadFrame(r, maxBlock)
+	if last {
+		_ = l.st.CloseWrite()
+	}
+	frame, err := wire.ReadFrame(l.r, maxBlock)
 	if err != nil {
 		return nil, fmt.Errorf("read reply: %w", err)
 	}

@@ -7,9 +7,11 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ddsnet/dds/chunk"
 	"github.com/ddsnet/dds/p2p/wire"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -46,6 +48,7 @@ func (s *Service) NewReader(ctx context.Context, m *chunk.Manifest, holders []pe
 	r.skip = off - int64(first)*m.ChunkSize
 	r.left = n
 	r.bad = make(map[peer.ID]bool)
+	r.idle = make(map[peer.ID][]*lane)
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, r.cancel)
 	r.queue = make(chan chan result, s.o.Window-1)
@@ -54,6 +57,7 @@ func (s *Service) NewReader(ctx context.Context, m *chunk.Manifest, holders []pe
 		defer s.wg.Done()
 		defer stop()
 		defer r.wg.Done()
+		defer r.closeLanes() // every fetch has ended
 		r.dispatch(first, last)
 	}()
 	return r
@@ -76,6 +80,10 @@ type reader struct {
 
 	bmu sync.Mutex
 	bad map[peer.ID]bool // holders that failed in this reader
+
+	lmu   sync.Mutex
+	idle  map[peer.ID][]*lane // streams between two requests
+	ended bool                // no more lanes kept: the reader is done
 
 	cur  []byte // the current frame; pos indexes into it
 	pos  int
@@ -128,7 +136,7 @@ func (r *reader) fetch(i int) ([]byte, error) {
 	c := r.m.Chunks[i].CID
 	var errs []error
 	for _, p := range r.order(i) {
-		frame, err := r.s.get(r.ctx, p, c)
+		frame, err := r.get(p, c)
 		if err == nil && int64(len(frame)-1) != r.m.Chunks[i].Size {
 			wire.ReleaseFrame(frame)
 			err = fmt.Errorf("%w: %d bytes, want %d", ErrBadChunk, len(frame)-1, r.m.Chunks[i].Size)
@@ -147,6 +155,81 @@ func (r *reader) fetch(i int) ([]byte, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", p, err))
 	}
 	return nil, fmt.Errorf("fetch chunk %d (%s): %w", i, c, errors.Join(errs...))
+}
+
+// get fetches c from p on an idle lane of this reader, or a new one, and
+// keeps the lane for the next request when it is still in step. A lane
+// that fails after a pause (the holder may have timed it out) is replaced
+// by a new one once before the failure counts.
+func (r *reader) get(p peer.ID, c cid.Cid) ([]byte, error) {
+	if err := r.s.ctx.Err(); err != nil {
+		return nil, ErrClosed
+	}
+	for {
+		l, reused := r.take(p)
+		if l == nil {
+			var err error
+			ctx, cancel := context.WithTimeout(r.ctx, r.s.o.Timeout)
+			l, err = r.s.open(ctx, p)
+			cancel()
+			if err != nil {
+				return nil, err
+			}
+		}
+		frame, err := r.s.ask(r.ctx, l, c, false)
+		l.used = time.Now()
+		switch {
+		case err == nil, errors.Is(err, ErrNotFound):
+			r.put(l)
+		default:
+			_ = l.st.Reset()
+			if reused && r.ctx.Err() == nil && !errors.Is(err, ErrBadChunk) {
+				continue
+			}
+		}
+		return frame, err
+	}
+}
+
+// take returns an idle lane to p, nil when there is none; lanes idle for
+// half the service's timeout are closed (the holder may be about to time
+// them out).
+func (r *reader) take(p peer.ID) (*lane, bool) {
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
+	for ls := r.idle[p]; len(ls) > 0; ls = r.idle[p] {
+		l := ls[len(ls)-1]
+		r.idle[p] = ls[:len(ls)-1]
+		if time.Since(l.used) < r.s.o.Timeout/2 {
+			return l, true
+		}
+		_ = l.st.Close()
+	}
+	return nil, false
+}
+
+// put keeps l for the next request, or closes it once the reader is done.
+func (r *reader) put(l *lane) {
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
+	if r.ended {
+		_ = l.st.Close()
+		return
+	}
+	r.idle[l.p] = append(r.idle[l.p], l)
+}
+
+// closeLanes closes the idle lanes and keeps no more.
+func (r *reader) closeLanes() {
+	r.lmu.Lock()
+	defer r.lmu.Unlock()
+	r.ended = true
+	for _, ls := range r.idle {
+		for _, l := range ls {
+			_ = l.st.Close()
+		}
+	}
+	clear(r.idle)
 }
 
 // next makes the next chunk current.
@@ -241,6 +324,7 @@ func (r *reader) release() {
 		}
 		r.cancel()
 		r.wg.Wait()
+		r.closeLanes()
 		for f := range r.queue {
 			select {
 			case res := <-f:
