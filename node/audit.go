@@ -33,6 +33,8 @@ const (
 	chunkRepairs = 256
 	// repairTimeout bounds the refetch of one corrupt chunk.
 	repairTimeout = time.Minute
+	// fetchTimeout bounds one chunk request to a holder.
+	fetchTimeout = 5 * time.Second
 )
 
 // qos is what this node has seen of its peers: audits passed and failed,

@@ -370,6 +370,7 @@ func (n *Node) startFeed(ctx context.Context) error {
 		return fmt.Errorf("start status feed: %w", err)
 	}
 	n.feed = f
+	n.feedStarted = time.Now()
 	return nil
 }
 

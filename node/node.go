@@ -48,12 +48,15 @@ type Node struct {
 	ledger *billing.Ledger
 	raft   *consensus.Ledger
 	feed   *feed.Feed // nil in --dev
-	push   *push.Service
-	fetch  *fetch.Service
-	audit  *audit.Service
-	qos    *qos
-	kick   chan struct{} // wakes the placement loop
-	token  string
+	// feedStarted is when the feed started: a registered node not heard
+	// from long after it is gone.
+	feedStarted time.Time
+	push        *push.Service
+	fetch       *fetch.Service
+	audit       *audit.Service
+	qos         *qos
+	kick        chan struct{} // wakes the placement loop
+	token       string
 
 	metrics *metrics
 
@@ -177,7 +180,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Self:   n.host.ID().String(),
 		Logger: n.cfg.Logger.With("sys", "push"),
 	})
-	n.fetch = fetch.New(n.host.Libp2p(), verifiedStore{n}, fetch.Options{Logger: n.cfg.Logger.With("sys", "fetch")})
+	// A chunk takes milliseconds; a holder that has not answered in 5 s
+	// (gone, and the feed does not know yet) is passed over for the next.
+	n.fetch = fetch.New(n.host.Libp2p(), verifiedStore{n}, fetch.Options{Timeout: fetchTimeout, Logger: n.cfg.Logger.With("sys", "fetch")})
 	n.audit = audit.New(n.host.Libp2p(), n.store, audit.Options{Logger: n.cfg.Logger.With("sys", "audit"), OnCorrupt: n.noteCorrupt})
 	if len(n.cfg.Bootstrap) > 0 {
 		// Joining is idempotent: a node that is already a member keeps its role.

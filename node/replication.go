@@ -154,18 +154,31 @@ func (n *Node) placer(f billing.File, gone map[string]bool) string {
 	return f.Issuer
 }
 
-// goneHolders are the peers the status feed heard from and then not for
-// twice the peer timeout: holders to replace.
+// goneHolders are the peers to replace: those the status feed heard from
+// and then not for twice the peer timeout, and the registered nodes it has
+// not heard from at all in twice the peer timeout since it started (a node
+// killed before its first status reached this one).
 func (n *Node) goneHolders() map[string]bool {
 	gone := map[string]bool{}
 	if n.feed == nil {
 		return gone
 	}
 	cutoff := time.Now().Add(-2 * n.cfg.PeerTimeout)
+	heard := map[string]bool{n.PeerID(): true}
 	for _, p := range n.feed.Peers() {
+		heard[p.Status.PeerID] = true
 		if p.LastSeen.Before(cutoff) {
 			gone[p.Status.PeerID] = true
 		}
+	}
+	if n.feedStarted.Before(cutoff) {
+		n.ledger.Read(func(st *billing.State) {
+			for _, nd := range st.Nodes() {
+				if !heard[nd.PeerID] {
+					gone[nd.PeerID] = true
+				}
+			}
+		})
 	}
 	return gone
 }

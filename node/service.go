@@ -195,6 +195,17 @@ func newMetrics(n *Node) *metrics {
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_capacity_free_bytes", Help: "Capacity this node has left."},
 			func() float64 { return float64(n.free()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dds_fetch_failures_total", Help: "Chunk requests to other holders that failed (error, timeout, missing or wrong bytes): the holder was skipped."},
+			func() float64 {
+				if n.fetch == nil {
+					return 0
+				}
+				var sum int
+				for _, k := range n.fetch.Failures() {
+					sum += k
+				}
+				return float64(sum)
+			}),
 	}
 	return m
 }

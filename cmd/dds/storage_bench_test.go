@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/testnet"
+)
+
+// BenchmarkStorage1GiB measures storage in a network of five `dds daemon`
+// processes: a 1 GiB file uploaded at node0 and paid, the time from the
+// payment to the state stored (node0 keeps a copy and pushes it to two
+// more holders), then a download of the whole file from a node that holds
+// none of it (it fetches the chunks from the holders), and the peak RSS
+// (VmHWM) of the daemons through both. Run it once per measure:
+//
+//	go test ./cmd/dds -run xxx -bench Storage1GiB -benchtime 1x
+//
+// DDS_BENCH_SIZE sets another file size in bytes.
+func BenchmarkStorage1GiB(b *testing.B) {
+	if testing.Short() {
+		b.Skip("a 5-process network and 1 GiB of data")
+	}
+	size := int64(1 << 30)
+	if s := os.Getenv("DDS_BENCH_SIZE"); s != "" {
+		var err error
+		if size, err = strconv.ParseInt(s, 10, 64); err != nil || size <= 0 {
+			b.Fatalf("DDS_BENCH_SIZE=%q: want a positive number of bytes", s)
+		}
+	}
+	ctx, cancel := context.WithTimeout(b.Context(), 15*time.Minute)
+	defer cancel()
+	stderr := &lockedBuffer{}
+	nw, err := testnet.StartProcesses(ctx, testnet.ProcessOptions{
+		Binary: ddsBinary(b), Nodes: 5, Dir: b.TempDir(), Stderr: stderr,
+		ExtraArgs: []string{"--log-level", "warn"},
+	})
+	if err != nil {
+		b.Fatalf("start the network: %v\n%s", err, stderr)
+	}
+	b.Cleanup(func() {
+		if err := nw.Stop(); err != nil {
+			b.Errorf("stop the network: %v", err)
+		}
+	})
+	clients := make([]*client.Client, len(nw.Nodes))
+	for i, n := range nw.Nodes {
+		clients[i], err = client.New(n.HTTP, client.WithBillingToken(n.BillingToken), client.WithPollInterval(20*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	var replicate, download time.Duration
+	runs := 0
+	for b.Loop() {
+		seed := byte(100 + runs)
+		runs++
+		want := genSum(seed, size)
+
+		f, err := clients[0].Upload(ctx, newGen(seed, size), client.UploadOptions{Name: "bench.bin", Size: size})
+		if err != nil {
+			b.Fatalf("upload: %v\n%s", err, stderr)
+		}
+		start := time.Now()
+		if _, err := clients[0].Pay(ctx, f.ID, api.PaymentSuccess, f.Price, ""); err != nil {
+			b.Fatalf("pay: %v\n%s", err, stderr)
+		}
+		stored, err := clients[0].WaitState(ctx, f.ID, nil, api.StateStored)
+		if err != nil {
+			b.Fatalf("wait for stored: %v\n%s", err, stderr)
+		}
+		replicate += time.Since(start)
+
+		// A node that holds nothing of the file fetches it from the holders.
+		reader := -1
+		for i, n := range nw.Nodes {
+			if !slices.Contains(stored.Replicas, n.PeerID) {
+				reader = i
+				break
+			}
+		}
+		if reader < 0 {
+			b.Fatalf("every node holds the file: replicas %v", stored.Replicas)
+		}
+		start = time.Now()
+		body, _, err := clients[reader].Download(ctx, f.ID, 0, -1)
+		if err != nil {
+			b.Fatalf("download from node%d: %v", reader, err)
+		}
+		h := sha256.New()
+		k, err := io.Copy(h, body)
+		body.Close()
+		if err != nil || k != size {
+			b.Fatalf("download from node%d: %d of %d bytes: %v\n%s", reader, k, size, err, stderr)
+		}
+		download += time.Since(start)
+		if [32]byte(h.Sum(nil)) != want {
+			b.Fatalf("node%d served bytes that differ from the upload", reader)
+		}
+	}
+
+	var peak int64
+	for _, n := range nw.Nodes {
+		m := readMemory(n.PID)
+		b.Logf("%s: peak RSS %d MiB", n.Name, m.hwm>>20)
+		peak = max(peak, m.hwm)
+	}
+	mb := float64(size) / 1e6
+	b.ReportMetric(replicate.Seconds()/float64(runs), "replicate_s")
+	b.ReportMetric(mb*float64(runs)/download.Seconds(), "download_MB/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak_rss_MiB")
+	// The time per op covers the upload and the checks too: the metrics
+	// above are the figures.
+}
