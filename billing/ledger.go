@@ -2,7 +2,6 @@ package billing
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,7 +46,7 @@ func (l *Ledger) Apply(index uint64, cmd []byte) []byte {
 		checks := l.state.signatures(c)
 		l.mu.RUnlock()
 		for _, ch := range checks {
-			if ed25519.Verify(ch[0], ch[1], ch[2]) {
+			if verifySig(ch[0], ch[1], ch[2]) {
 				if verified == nil {
 					verified = make(map[string]bool, len(checks))
 				}

@@ -115,7 +115,7 @@ func (s *State) verify(pub, msg, sig []byte) bool {
 	if s.verified[sigKey(pub, msg, sig)] {
 		return true
 	}
-	return ed25519.Verify(pub, msg, sig)
+	return verifySig(pub, msg, sig)
 }
 
 // signatures lists the signature checks c will need, with the keys
