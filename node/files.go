@@ -266,9 +266,11 @@ func (n *Node) Read(ctx context.Context, id string, off, length int64) (io.ReadC
 	return &countingReader{ReadCloser: r, add: n.metrics.readBytes.Add}, nil
 }
 
-// liveFirst orders peers for reads: those the status feed shows live
-// first (a gone holder costs a dial timeout before the reader skips it),
-// then those without a recent failed audit, then by fewer failed fetches.
+// liveFirst orders peers for reads: first those that have not failed a
+// request in the last minute (a holder gone without a word fails by
+// timeout, and the status feed still shows it live for a while), then
+// those the feed shows live, then those without a recent failed audit,
+// then by fewer failed fetches.
 func (n *Node) liveFirst(ps []peer.ID) []peer.ID {
 	live := map[string]bool{}
 	if n.feed != nil {
@@ -278,13 +280,17 @@ func (n *Node) liveFirst(ps []peer.ID) []peer.ID {
 	}
 	suspect := n.suspects()
 	failures := n.fetch.Failures()
-	rank := func(p peer.ID) [3]int {
-		r := [3]int{0, 0, failures[p]}
-		if n.feed != nil && !live[p.String()] {
+	failed := n.fetch.FailedSince(time.Now().Add(-time.Minute))
+	rank := func(p peer.ID) [4]int {
+		r := [4]int{0, 0, 0, failures[p]}
+		if failed[p] {
 			r[0] = 1
 		}
-		if suspect[p.String()] {
+		if n.feed != nil && !live[p.String()] {
 			r[1] = 1
+		}
+		if suspect[p.String()] {
+			r[2] = 1
 		}
 		return r
 	}

@@ -39,6 +39,10 @@ const (
 	DefaultWindow  = 16
 )
 
+// manifestHedge is how long Manifest waits for a holder before it asks the
+// next one too.
+const manifestHedge = 300 * time.Millisecond
+
 // Response status bytes.
 const (
 	statusOK       = 0
@@ -83,6 +87,7 @@ type Service struct {
 
 	fmu      sync.Mutex
 	failures map[peer.ID]int
+	lastFail map[peer.ID]time.Time
 }
 
 // New registers the handler on h (serving chunks and manifests from
@@ -100,7 +105,7 @@ func New(h host.Host, store Store, o Options) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{h: h, store: store, o: o, log: log, ctx: ctx, cancel: cancel, failures: make(map[peer.ID]int)}
+	s := &Service{h: h, store: store, o: o, log: log, ctx: ctx, cancel: cancel, failures: make(map[peer.ID]int), lastFail: make(map[peer.ID]time.Time)}
 	if store != nil {
 		h.SetStreamHandler(ID, s.handle)
 	}
@@ -316,29 +321,83 @@ func (s *Service) Manifest(ctx context.Context, root cid.Cid, holders []peer.ID)
 	if len(holders) == 0 {
 		return nil, fmt.Errorf("manifest %s: %w", root, ErrNoHolders)
 	}
-	var errs []error
-	for _, p := range holders {
+	// Ask the first holder; each manifestHedge without an answer, ask the
+	// next one too (a holder gone without a word costs a timeout
+	// otherwise). The first good answer wins.
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }() // the slower holders' asks end
+	type answer struct {
+		p   peer.ID
+		m   *chunk.Manifest
+		err error
+	}
+	answers := make(chan answer, len(holders))
+	ask := func(p peer.ID) {
 		frame, err := s.get(ctx, p, root)
+		var m *chunk.Manifest
 		if err == nil {
-			var m *chunk.Manifest
-			if m, err = chunk.DecodeManifest(frame[1:]); err == nil {
-				return m, nil
-			}
+			m, err = chunk.DecodeManifest(frame[1:])
 		}
-		if ctx.Err() != nil {
+		answers <- answer{p, m, err}
+	}
+	next, pending := 0, 0
+	hedge := time.NewTimer(0)
+	defer hedge.Stop()
+	var errs []error
+	for {
+		select {
+		case <-hedge.C:
+			if next < len(holders) {
+				p := holders[next]
+				next++
+				pending++
+				wg.Go(func() { ask(p) })
+				hedge.Reset(manifestHedge)
+			}
+			continue
+		case a := <-answers:
+			pending--
+			if a.err == nil {
+				return a.m, nil
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("manifest %s: %w", root, ctx.Err())
+			}
+			s.fail(a.p)
+			errs = append(errs, fmt.Errorf("%s: %w", a.p, a.err))
+			if next < len(holders) {
+				hedge.Reset(0) // a failure: the next one at once
+			}
+		case <-ctx.Done():
 			return nil, fmt.Errorf("manifest %s: %w", root, ctx.Err())
 		}
-		s.fail(p)
-		errs = append(errs, fmt.Errorf("%s: %w", p, err))
+		if pending == 0 && next == len(holders) {
+			return nil, fmt.Errorf("manifest %s: %w", root, errors.Join(errs...))
+		}
 	}
-	return nil, fmt.Errorf("manifest %s: %w", root, errors.Join(errs...))
 }
 
 // fail counts a failure of p.
 func (s *Service) fail(p peer.ID) {
 	s.fmu.Lock()
 	s.failures[p]++
+	s.lastFail[p] = time.Now()
 	s.fmu.Unlock()
+}
+
+// FailedSince reports the holders that failed a request since t: a reader
+// asks them last.
+func (s *Service) FailedSince(t time.Time) map[peer.ID]bool {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	out := make(map[peer.ID]bool)
+	for p, at := range s.lastFail {
+		if at.After(t) {
+			out[p] = true
+		}
+	}
+	return out
 }
 
 // Failures reports how often each holder failed (an error, a timeout or

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/ddsnet/dds/chunk"
 	"github.com/ddsnet/dds/p2p"
@@ -251,4 +252,39 @@ func TestFetchCancel(t *testing.T) {
 		t.Fatal("read after service close succeeded")
 	}
 	_ = r.Close()
+}
+
+// stalled never answers: a holder gone without a word.
+type stalled struct {
+	*chunk.Store
+	release chan struct{}
+}
+
+func (s stalled) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+	return nil, context.Canceled
+}
+
+// A holder that never answers does not hold up the manifest: the next one
+// is asked too, well before the request times out.
+func TestManifestHedgesPastASilentHolder(t *testing.T) {
+	client := newNode(t, nil, Options{Timeout: time.Minute})
+	release := make(chan struct{})
+	defer close(release)
+	silent := newNode(t, func(s *chunk.Store) Store { return stalled{s, release} }, Options{})
+	good := newNode(t, nil, Options{})
+	holders := connect(t, client, silent, good)
+	_, root, want := ingest(t, 100<<10, 32<<10, good, silent)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	m, err := client.svc.Manifest(ctx, root, holders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.CID() != want.CID() {
+		t.Fatal("wrong manifest")
+	}
 }
