@@ -39,6 +39,10 @@ const (
 	DefaultWindow  = 16
 )
 
+// recentFailure is how long a holder that failed a request is asked last
+// by new readers.
+const recentFailure = time.Minute
+
 // manifestHedge is how long Manifest waits for a holder before it asks the
 // next one too.
 const manifestHedge = 300 * time.Millisecond

@@ -47,7 +47,8 @@ func (s *Service) NewReader(ctx context.Context, m *chunk.Manifest, holders []pe
 	first, last := m.ChunkRange(off, n)
 	r.skip = off - int64(first)*m.ChunkSize
 	r.left = n
-	r.bad = make(map[peer.ID]bool)
+	// Holders that failed a request lately are asked last from the start.
+	r.bad = s.FailedSince(time.Now().Add(-recentFailure))
 	r.idle = make(map[peer.ID][]*lane)
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, r.cancel)
