@@ -232,7 +232,15 @@ func (n *Node) Read(ctx context.Context, id string, off, length int64) (io.ReadC
 		return nil, fmt.Errorf("file %s has a bad cid: %w", id, err)
 	}
 	var holders []peer.ID // the others
-	for _, h := range f.Replicas {
+	sources := f.Replicas
+	if len(sources) == 0 {
+		// Paid, no holder recorded yet (or not in this replica yet): the
+		// node that took the upload keeps it staged until it is stored.
+		if lf, ok := n.ledgerFile(id); ok {
+			sources = []string{lf.Issuer}
+		}
+	}
+	for _, h := range sources {
 		if p, err := peer.Decode(h); err == nil && h != n.PeerID() {
 			holders = append(holders, p)
 		}
