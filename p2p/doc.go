@@ -12,7 +12,9 @@
 //
 // The host listens on TCP and QUIC, secures connections with Noise or TLS,
 // multiplexes them with yamux and runs under a connection manager and the
-// resource manager ([ResourceLimits]). Its peer id ([Host.ID]) is the node's
+// resource manager ([ResourceLimits]). It dials TCP first and QUIC only
+// when TCP has not connected within a quarter second: TCP carries chunks at
+// twice QUIC's rate here (see tcpFirst). Its peer id ([Host.ID]) is the node's
 // name everywhere; [Host.Addrs] gives its dialable addresses ending in
 // /p2p/<id>.
 //

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
@@ -69,6 +70,8 @@ const (
 	connHigh    = 256
 	connGrace   = time.Minute
 	dialTimeout = 15 * time.Second
+	// tcpHeadStart is how long a dial waits on TCP before it tries QUIC.
+	tcpHeadStart = 250 * time.Millisecond
 )
 
 // Config configures a [Host].
@@ -189,6 +192,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.DisableRelay(),
 		libp2p.WithDialTimeout(dialTimeout),
 		libp2p.ConnectionGater(g),
+		libp2p.DialRanker(tcpFirst),
 	)
 	if err != nil {
 		// libp2p.New closes them only on some failures; closing twice is safe.
@@ -349,4 +353,23 @@ func (h *Host) Close() error {
 		h.closeErr = errors.Join(errs...)
 	})
 	return h.closeErr
+}
+
+// tcpFirst ranks a peer's addresses for dialing: TCP at once, the others
+// (QUIC) after tcpHeadStart, should TCP fail. libp2p's default prefers
+// QUIC; for dds, whose nodes move chunks in bulk, TCP with yamux carries
+// twice the bytes (5 daemons on 2 cores: 1 GiB replicated to 3 holders in
+// 13.1 s over TCP against 25.1 s over QUIC, read from a non-holder at 255
+// against 123 MB/s), while quotes, small request/response calls, come out
+// the same (p50 4.4 against 4.3 ms, 543 against 534 a second).
+func tcpFirst(addrs []multiaddr.Multiaddr) []network.AddrDelay {
+	out := make([]network.AddrDelay, 0, len(addrs))
+	for _, a := range addrs {
+		d := tcpHeadStart
+		if _, err := a.ValueForProtocol(multiaddr.P_TCP); err == nil {
+			d = 0
+		}
+		out = append(out, network.AddrDelay{Addr: a, Delay: d})
+	}
+	return out
 }

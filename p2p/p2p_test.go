@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"go.uber.org/goleak"
 )
@@ -460,5 +461,18 @@ func TestHostCloseClosesLayer(t *testing.T) {
 	}
 	if _, err := h.RaftLayer().Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("layer of a closed host: Accept = %v, want net.ErrClosed", err)
+	}
+}
+
+func TestTCPFirst(t *testing.T) {
+	var addrs []multiaddr.Multiaddr
+	for _, s := range []string{"/ip4/127.0.0.1/udp/4001/quic-v1", "/ip4/127.0.0.1/tcp/4001", "/ip6/::1/tcp/4002"} {
+		addrs = append(addrs, multiaddr.StringCast(s))
+	}
+	for _, ad := range tcpFirst(addrs) {
+		_, tcp := ad.Addr.ValueForProtocol(multiaddr.P_TCP)
+		if want := map[bool]time.Duration{true: 0, false: tcpHeadStart}[tcp == nil]; ad.Delay != want {
+			t.Errorf("%s: delay %v, want %v", ad.Addr, ad.Delay, want)
+		}
 	}
 }

@@ -124,9 +124,7 @@ func (h *Host) Bootstrap(ctx context.Context) error {
 		}
 		wg.Go(func() {
 			err := h.host.Connect(ctx, ai)
-			if err == nil {
-				err = h.preferQUIC(ctx, ai.ID)
-			}
+
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -237,44 +235,4 @@ func (h *Host) Peers() []peer.ID {
 	ps := h.host.Network().Peers()
 	slices.SortFunc(ps, compareIDs)
 	return ps
-}
-
-// preferQUIC moves the connection to a bootstrap peer reached over TCP to
-// QUIC when the peer listens on QUIC too: the dial ranker prefers QUIC for
-// every peer found later, but a bootstrap address names one transport, and
-// a connection once made stays the one streams use. Request/response over
-// QUIC's native streams costs half the latency of TCP with yamux and Noise,
-// and carries three times the calls a second (p2p/wire's BenchmarkCall).
-// It runs before the node opens its own streams.
-func (h *Host) preferQUIC(ctx context.Context, id peer.ID) error {
-	isQUIC := func(m multiaddr.Multiaddr) bool {
-		_, err := m.ValueForProtocol(multiaddr.P_QUIC_V1)
-		return err == nil
-	}
-	conns := h.host.Network().ConnsToPeer(id)
-	for _, c := range conns {
-		if isQUIC(c.RemoteMultiaddr()) {
-			return nil
-		}
-	}
-	var quic []multiaddr.Multiaddr
-	for _, a := range h.host.Peerstore().Addrs(id) {
-		if isQUIC(a) {
-			quic = append(quic, a)
-		}
-	}
-	if len(quic) == 0 {
-		return nil
-	}
-	// A dial while a connection exists returns that connection: close it
-	// first. The dial ranker then tries QUIC first, TCP 30 ms later.
-	for _, c := range conns {
-		_ = c.Close()
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := h.host.Connect(ctx, peer.AddrInfo{ID: id}); err != nil {
-		return fmt.Errorf("reconnect over QUIC: %w", err)
-	}
-	return nil
 }

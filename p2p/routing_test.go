@@ -9,7 +9,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
@@ -184,48 +183,5 @@ func TestBootstrapErrors(t *testing.T) {
 	defer cancel()
 	if err := h.Bootstrap(ctx); !errors.Is(err, ErrNoBootstrapPeers) {
 		t.Errorf("Bootstrap to a closed peer: %v, want ErrNoBootstrapPeers", err)
-	}
-}
-
-// A bootstrap address over TCP ends in a QUIC connection when the peer
-// listens on QUIC too.
-func TestBootstrapMovesToQUIC(t *testing.T) {
-	boot := newBootHost(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := boot.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tcp := ""
-	for _, a := range boot.Addrs() {
-		if _, err := a.ValueForProtocol(multiaddr.P_TCP); err == nil {
-			tcp = a.String()
-			break
-		}
-	}
-	if tcp == "" {
-		t.Fatalf("no TCP address in %v", boot.Addrs())
-	}
-	key, err := LoadOrCreateKey(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(t.Context(), Config{Key: key, Bootstrap: []string{tcp},
-		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := h.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	conns := h.Libp2p().Network().ConnsToPeer(boot.ID())
-	if len(conns) == 0 {
-		t.Fatal("not connected to the bootstrap peer")
-	}
-	for _, c := range conns {
-		if _, err := c.RemoteMultiaddr().ValueForProtocol(multiaddr.P_QUIC_V1); err != nil {
-			t.Errorf("connection over %s, want QUIC", c.RemoteMultiaddr())
-		}
 	}
 }
