@@ -721,72 +721,12 @@ func (l *liar) handle(st network.Stream) {
 	}
 }
 
-// fetchFailures records the "fetch chunk failed" debug lines of a node's
-// fetch service, by peer.
-type fetchFailures struct {
-	mu     sync.Mutex
-	byPeer map[string]int
-}
-
-func (f *fetchFailures) count(p string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.byPeer[p]
-}
-
-// failureHandler passes records on to next and notes the fetch service's
-// chunk failures (enabling its debug level for them).
-type failureHandler struct {
-	next  slog.Handler
-	fetch bool // the logger is the fetch service's
-	rec   *fetchFailures
-}
-
-func (h failureHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return (h.fetch && l >= slog.LevelDebug) || h.next.Enabled(ctx, l)
-}
-
-func (h failureHandler) Handle(ctx context.Context, r slog.Record) error {
-	if h.fetch && r.Message == "fetch chunk failed" {
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == "peer" {
-				h.rec.mu.Lock()
-				h.rec.byPeer[a.Value.String()]++
-				h.rec.mu.Unlock()
-			}
-			return true
-		})
-	}
-	if h.next.Enabled(ctx, r.Level) {
-		return h.next.Handle(ctx, r)
-	}
-	return nil
-}
-
-func (h failureHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	fetch := h.fetch
-	for _, a := range as {
-		if a.Key == "sys" && a.Value.String() == "fetch" {
-			fetch = true
-		}
-	}
-	return failureHandler{next: h.next.WithAttrs(as), fetch: fetch, rec: h.rec}
-}
-
-func (h failureHandler) WithGroup(name string) slog.Handler {
-	return failureHandler{next: h.next.WithGroup(name), fetch: h.fetch, rec: h.rec}
-}
-
 // TestLyingHolderIsSkipped replaces one holder's fetch handler by one that
 // answers every block with wrong bytes: downloads at the nodes that hold
-// nothing, whole and in ranges, stay byte-exact, and the readers' fetch
-// services record the liar's failures.
+// nothing, whole and in ranges, stay byte-exact, and the readers count
+// the liar's failures (dds_fetch_failures_total; only the liar fails here).
 func TestLyingHolderIsSkipped(t *testing.T) {
-	failures := make([]*fetchFailures, 5)
-	nw := startStorageNet(t, 5, 3, func(i int, cfg *node.Config) {
-		failures[i] = &fetchFailures{byPeer: map[string]int{}}
-		cfg.Logger = slog.New(failureHandler{next: cfg.Logger.Handler(), rec: failures[i]})
-	})
+	nw := startStorageNet(t, 5, 3, nil)
 	ctx := t.Context()
 	const mib = 1 << 20
 	data := patterned(5, 5*mib+4321)
@@ -841,13 +781,13 @@ func TestLyingHolderIsSkipped(t *testing.T) {
 		t.Fatal("no reader asked the lying holder for anything: the test proves nothing")
 	}
 	for _, i := range readers {
-		if n := failures[i].count(liarID); n == 0 {
-			t.Fatalf("node%d's fetch service recorded no failure of the liar", i)
+		if n := counter(t, nw.Nodes[i], "dds_fetch_failures_total"); n == 0 {
+			t.Fatalf("node%d counted no failed fetch from the liar", i)
 		}
 		if st := nw.Nodes[i].Node.Info(ctx).Stored; st != 0 {
 			t.Fatalf("reader node%d stores %d bytes", i, st)
 		}
 	}
-	t.Logf("the liar was asked for %d blocks; readers' recorded failures of it: %d, %d",
-		l.asked.Load(), failures[readers[0]].count(liarID), failures[readers[1]].count(liarID))
+	t.Logf("the liar %s was asked for %d blocks; failed fetches at the readers: %v, %v", liarID,
+		l.asked.Load(), counter(t, nw.Nodes[readers[0]], "dds_fetch_failures_total"), counter(t, nw.Nodes[readers[1]], "dds_fetch_failures_total"))
 }
