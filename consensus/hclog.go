@@ -47,8 +47,19 @@ func (a *hclogAdapter) enabled(l hclog.Level) bool {
 	return floor != hclog.Off && l != hclog.Off && l >= floor
 }
 
+// routine are raft's warnings that every healthy group logs: a follower
+// that joins or restarts behind the leader is caught up this way. They
+// are logged at Info.
+var routine = map[string]bool{
+	"failed to get previous log":                 true,
+	"appendEntries rejected, sending older logs": true,
+}
+
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	if level == hclog.Warn && routine[msg] {
 		level = hclog.Info
 	}
 	if !a.enabled(level) {
