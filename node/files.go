@@ -51,10 +51,14 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 	}
 	id := uuid.NewString()
 	owner := stagePrefix + id
+	// Until the quote is in this node's replica of the ledger, reconcile
+	// must not take the staged pin for a leftover.
+	n.staging.Store(id, time.Now())
 	start := time.Now()
 	root, m, err := n.store.Ingest(ctx, u.Body, owner, s.ChunkSize, limit)
 	n.metrics.quoteStages.WithLabelValues("ingest").Observe(time.Since(start).Seconds())
 	if err != nil {
+		n.staging.Delete(id)
 		if errors.Is(err, chunk.ErrTooLarge) {
 			return File{}, fmt.Errorf("%w: the file is larger than %d bytes (the node's upload limit or free capacity)", ErrTooLarge, limit)
 		}
@@ -66,6 +70,7 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 		if uerr := n.store.Unpin(context.WithoutCancel(ctx), owner); uerr != nil {
 			n.log.Warn("unpin failed upload", "file", id, "err", uerr)
 		}
+		n.staging.Delete(id)
 		return File{}, err
 	}
 	n.metrics.uploads.Inc()

@@ -64,6 +64,10 @@ type Node struct {
 	// the holder) so the payment path and the reconcile loop never race.
 	placing sync.Mutex
 
+	// staging holds the uploads in flight (file id -> start): their staged
+	// pins have no file in the ledger yet, and reconcile leaves them be.
+	staging sync.Map
+
 	// Corrupt chunks of this store waiting for a good copy (repairLoop).
 	repairs   chan cid.Cid
 	repairMu  sync.Mutex

@@ -450,3 +450,34 @@ func TestDevLoopsExpireAndCollect(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// An upload's staged data is pinned before its quote reaches the ledger:
+// the reconcile loop, running all the time here, must not take it for a
+// leftover in between (it did, and the paid file then had nothing to place).
+func TestUploadsSurviveReconcile(t *testing.T) {
+	clock := &testClock{now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	cfg := devConfig(t, t.TempDir(), clock)
+	cfg.ExpiryInterval, cfg.GCInterval = time.Millisecond, time.Millisecond
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := t.Context()
+	for i := range 40 {
+		data := randomBytes(uint64(100+i), 5000+i)
+		f, err := n.Upload(ctx, Upload{Name: "r.bin", Duration: 3600, Body: bytes.NewReader(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Pay(ctx, PaymentRequest{FileID: f.ID, Status: api.PaymentSuccess, Amount: f.Price}); err != nil {
+			t.Fatalf("upload %d: pay: %v", i, err)
+		}
+		if got := readAll(t, n, f.ID, 0, -1); !bytes.Equal(got, data) {
+			t.Fatalf("upload %d: read %d bytes that differ", i, len(got))
+		}
+	}
+}

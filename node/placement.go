@@ -75,6 +75,11 @@ func (n *Node) sweepDue() bool {
 	return due
 }
 
+// stagingGrace is how long the staged pin of an upload whose quote is not
+// in this replica of the ledger is left alone: long past any quote's
+// attestation and commit.
+const stagingGrace = time.Minute
+
 // reconcile brings the store's pins in line with the ledger: staged data of
 // files no longer waiting for payment is dropped, leases that ended are
 // unpinned, and paid files this node must place are placed. It is what makes
@@ -97,6 +102,15 @@ func (n *Node) reconcile(ctx context.Context) {
 		}
 		f, ok := n.ledgerFile(id)
 		keep := ok
+		if kind == stagePrefix {
+			if ok {
+				n.staging.Delete(id)
+			} else if at, in := n.staging.Load(id); in && time.Since(at.(time.Time)) < stagingGrace {
+				continue // an upload whose quote this replica does not have yet
+			} else {
+				n.staging.Delete(id)
+			}
+		}
 		if ok {
 			switch kind {
 			case stagePrefix:
