@@ -39,6 +39,10 @@ const (
 	DefaultWindow  = 16
 )
 
+// chunkHedge is how long a reader waits for a holder's chunk before it
+// asks the next holder too. A chunk takes milliseconds.
+const chunkHedge = time.Second
+
 // recentFailure is how long a holder that failed a request is asked last
 // by new readers.
 const recentFailure = time.Minute

@@ -288,3 +288,28 @@ func TestManifestHedgesPastASilentHolder(t *testing.T) {
 		t.Fatal("wrong manifest")
 	}
 }
+
+// A holder that never answers does not hold up a read: each chunk asked
+// of it is asked of the next holder too after chunkHedge, and the read
+// ends long before the request timeout.
+func TestReaderHedgesPastASilentHolder(t *testing.T) {
+	client := newNode(t, nil, Options{Timeout: time.Minute, Window: 4})
+	release := make(chan struct{})
+	defer close(release)
+	silent := newNode(t, func(s *chunk.Store) Store { return stalled{s, release} }, Options{})
+	good := newNode(t, nil, Options{})
+	holders := connect(t, client, silent, good)
+	const cs = 32 << 10
+	data, _, m := ingest(t, 12*cs+99, cs, good, silent)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	r := client.svc.NewReader(ctx, m, holders, 0, -1)
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("wrong bytes")
+	}
+}

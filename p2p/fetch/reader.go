@@ -132,37 +132,100 @@ func (r *reader) order(i int) []peer.ID {
 	return append(out, failed...)
 }
 
-// fetch gets chunk i from the first holder that serves it verified.
+// fetch gets chunk i from the first holder that serves it verified. A
+// holder that has not answered within chunkHedge is not waited for alone:
+// the next holder is asked too, the first good answer wins, and the slow
+// one is asked last for the rest of the read (a holder gone without a word
+// would otherwise hold the read for the timeout).
 func (r *reader) fetch(i int) ([]byte, error) {
 	c := r.m.Chunks[i].CID
+	order := r.order(i)
+	if len(order) == 0 {
+		return nil, fmt.Errorf("fetch chunk %d (%s): %w", i, c, ErrNoHolders)
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	type answer struct {
+		p     peer.ID
+		frame []byte
+		err   error
+	}
+	answers := make(chan answer, len(order))
+	var wg sync.WaitGroup
+	defer func() {
+		// The slower requests end; a frame one of them got goes back.
+		cancel()
+		wg.Wait()
+		close(answers)
+		for a := range answers {
+			if a.err == nil {
+				wire.ReleaseFrame(a.frame)
+			}
+		}
+	}()
+	next, pending := 0, 0
+	ask := func() {
+		p := order[next]
+		next++
+		pending++
+		wg.Go(func() {
+			frame, err := r.get(ctx, p, c)
+			if err == nil && int64(len(frame)-1) != r.m.Chunks[i].Size {
+				wire.ReleaseFrame(frame)
+				err = fmt.Errorf("%w: %d bytes, want %d", ErrBadChunk, len(frame)-1, r.m.Chunks[i].Size)
+			}
+			answers <- answer{p, frame, err}
+		})
+	}
+	ask()
+	hedge := time.NewTimer(chunkHedge)
+	defer hedge.Stop()
 	var errs []error
-	for _, p := range r.order(i) {
-		frame, err := r.get(p, c)
-		if err == nil && int64(len(frame)-1) != r.m.Chunks[i].Size {
-			wire.ReleaseFrame(frame)
-			err = fmt.Errorf("%w: %d bytes, want %d", ErrBadChunk, len(frame)-1, r.m.Chunks[i].Size)
-		}
-		if err == nil {
-			return frame, nil
-		}
-		if r.ctx.Err() != nil {
+	for {
+		select {
+		case <-hedge.C:
+			if next < len(order) {
+				// The last holder asked is slow: asked last for the rest of
+				// this read, and counted.
+				slow := order[next-1]
+				r.s.fail(slow)
+				r.bmu.Lock()
+				r.bad[slow] = true
+				r.bmu.Unlock()
+				ask()
+				hedge.Reset(chunkHedge)
+			}
+		case a := <-answers:
+			pending--
+			if a.err == nil {
+				return a.frame, nil
+			}
+			if r.ctx.Err() != nil {
+				return nil, r.ctx.Err()
+			}
+			r.s.log.Debug("fetch chunk failed", "peer", a.p, "cid", c, "err", a.err)
+			r.s.fail(a.p)
+			r.bmu.Lock()
+			r.bad[a.p] = true
+			r.bmu.Unlock()
+			errs = append(errs, fmt.Errorf("%s: %w", a.p, a.err))
+			if next < len(order) {
+				ask() // a failure: the next holder at once
+				hedge.Reset(chunkHedge)
+			} else if pending == 0 {
+				return nil, fmt.Errorf("fetch chunk %d (%s): %w", i, c, errors.Join(errs...))
+			}
+		case <-r.ctx.Done():
 			return nil, r.ctx.Err()
 		}
-		r.s.log.Debug("fetch chunk failed", "peer", p, "cid", c, "err", err)
-		r.s.fail(p)
-		r.bmu.Lock()
-		r.bad[p] = true
-		r.bmu.Unlock()
-		errs = append(errs, fmt.Errorf("%s: %w", p, err))
 	}
-	return nil, fmt.Errorf("fetch chunk %d (%s): %w", i, c, errors.Join(errs...))
 }
 
 // get fetches c from p on an idle lane of this reader, or a new one, and
 // keeps the lane for the next request when it is still in step. A lane
 // that fails after a pause (the holder may have timed it out) is replaced
-// by a new one once before the failure counts.
-func (r *reader) get(p peer.ID, c cid.Cid) ([]byte, error) {
+// by a new one once before the failure counts. Ending ctx abandons the
+// request (and its lane).
+func (r *reader) get(ctx context.Context, p peer.ID, c cid.Cid) ([]byte, error) {
 	if err := r.s.ctx.Err(); err != nil {
 		return nil, ErrClosed
 	}
@@ -170,21 +233,21 @@ func (r *reader) get(p peer.ID, c cid.Cid) ([]byte, error) {
 		l, reused := r.take(p)
 		if l == nil {
 			var err error
-			ctx, cancel := context.WithTimeout(r.ctx, r.s.o.Timeout)
-			l, err = r.s.open(ctx, p)
+			octx, cancel := context.WithTimeout(ctx, r.s.o.Timeout)
+			l, err = r.s.open(octx, p)
 			cancel()
 			if err != nil {
 				return nil, err
 			}
 		}
-		frame, err := r.s.ask(r.ctx, l, c, false)
+		frame, err := r.s.ask(ctx, l, c, false)
 		l.used = time.Now()
 		switch {
 		case err == nil, errors.Is(err, ErrNotFound):
 			r.put(l)
 		default:
 			_ = l.st.Reset()
-			if reused && r.ctx.Err() == nil && !errors.Is(err, ErrBadChunk) {
+			if reused && ctx.Err() == nil && !errors.Is(err, ErrBadChunk) {
 				continue
 			}
 		}
