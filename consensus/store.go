@@ -9,6 +9,7 @@ import (
 
 	"github.com/boltdb/bolt"
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
@@ -96,7 +97,7 @@ func migrateLegacy(dir string, log hclog.Logger) error {
 			return err
 		}
 	}
-	if err := migrate.CopyStable(ctx, dst, src, nil, nil, nil); err != nil {
+	if err := copyStable(dst, src); err != nil {
 		dst.Close()
 		return err
 	}
@@ -120,4 +121,29 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// copyStable copies raft's stable state (its term and vote) that src
+// holds: a raft.db of a node that never joined has none.
+func copyStable(dst, src raft.StableStore) error {
+	for _, k := range []string{"CurrentTerm", "LastVoteTerm"} {
+		v, err := src.GetUint64([]byte(k))
+		if errors.Is(err, raftboltdb.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", k, err)
+		}
+		if err := dst.SetUint64([]byte(k), v); err != nil {
+			return fmt.Errorf("write %s: %w", k, err)
+		}
+	}
+	v, err := src.Get([]byte("LastVoteCand"))
+	if errors.Is(err, raftboltdb.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read LastVoteCand: %w", err)
+	}
+	return dst.Set([]byte("LastVoteCand"), v)
 }

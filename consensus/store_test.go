@@ -86,3 +86,26 @@ func TestMigrateLegacyStore(t *testing.T) {
 		}
 	}
 }
+
+// A raft.db that holds nothing (a node that never joined) moves too.
+func TestMigrateEmptyLegacyStore(t *testing.T) {
+	dir := t.TempDir()
+	old, err := raftboltdb.NewBoltStore(filepath.Join(dir, legacyDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openStore(dir, 0, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if last, _ := s.LastIndex(); last != 0 {
+		t.Fatalf("last index %d", last)
+	}
+	if _, err := os.Stat(filepath.Join(dir, legacyDB)); !os.IsNotExist(err) {
+		t.Fatalf("raft.db left: %v", err)
+	}
+}
