@@ -287,25 +287,35 @@ func (n *Node) holderCandidates(f billing.File) []string {
 	return append(out, ids...)
 }
 
-// acceptPush decides whether this node takes a file pushed to it: a paid,
-// live lease in the ledger naming that cid and size, and room for it.
+// acceptPush decides whether this node takes a file pushed to it: room for
+// it, and a paid, live lease in the ledger naming that cid and size, pushed
+// by the file's issuer or one of its holders (the node that places or
+// repairs it is always one of them).
 func (n *Node) acceptPush(ctx context.Context, from peer.ID, o push.Offer) error {
-	// The pusher pushes once the payment is committed; this replica of the
-	// ledger may be a moment behind, so give it a little time.
+	if n.free() < o.Size {
+		return fmt.Errorf("no room: %d bytes free, %d offered", n.free(), o.Size)
+	}
+	// The pusher pushes once the payment (or the hold that made it a
+	// holder) is committed; this replica of the ledger may be a moment
+	// behind, so give it a little time.
+	pusher := from.String()
 	deadline := time.Now().Add(3 * time.Second)
 	var f billing.File
 	for {
 		var ok bool
 		f, ok = n.ledgerFile(o.FileID)
 		paid := ok && (f.State == billing.StateStoring || f.State == billing.StateStored || f.State == billing.StateExtensionQuoted)
-		if paid {
+		if paid && (f.Issuer == pusher || slices.Contains(f.Holders, pusher)) {
 			break
 		}
 		if time.Now().After(deadline) {
-			if !ok {
+			switch {
+			case !ok:
 				return fmt.Errorf("no file %s in the ledger", o.FileID)
+			case !paid:
+				return fmt.Errorf("file %s is %s, not a paid lease", o.FileID, f.State)
 			}
-			return fmt.Errorf("file %s is %s, not a paid lease", o.FileID, f.State)
+			return fmt.Errorf("%s is neither the issuer nor a holder of file %s", pusher, o.FileID)
 		}
 		select {
 		case <-ctx.Done():
@@ -315,9 +325,6 @@ func (n *Node) acceptPush(ctx context.Context, from peer.ID, o push.Offer) error
 	}
 	if f.CID != o.Root || f.Size != o.Size {
 		return fmt.Errorf("offer %s/%d does not match the ledger's %s/%d", o.Root, o.Size, f.CID, f.Size)
-	}
-	if n.free() < o.Size {
-		return fmt.Errorf("no room: %d bytes free, %d offered", n.free(), o.Size)
 	}
 	n.log.Debug("accept push", "file", o.FileID, "from", from)
 	return nil
