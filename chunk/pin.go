@@ -217,23 +217,27 @@ func (s *Store) pin(ctx context.Context, owner string, root cid.Cid, m *Manifest
 		}
 		inc = distinct(m)
 	}
-	if len(inc) <= refBatch {
-		if s.blocks != nil {
-			if err := s.blocks.syncShards(inc); err != nil {
-				return fmt.Errorf("pin %q: %w", owner, err)
-			}
+	// root's chunk files and directories are durable before any commit
+	// that pins them.
+	if s.blocks != nil {
+		if err := s.blocks.syncShards(inc); err != nil {
+			return fmt.Errorf("pin %q: %w", owner, err)
 		}
+	}
+	if len(inc) <= refBatch {
 		err := s.commitPin(newPinOp(ctx, owner, root, menc, inc, ing))
 		if !errors.Is(err, errLargePin) {
 			return err
 		}
 	}
-	return s.pinAlone(ctx, owner, root, m, ing)
+	return s.pinAlone(ctx, owner, root, inc, menc, ing)
 }
 
-// pinAlone makes a pin change in transactions of its own: one when it is
-// small, several with an intent record when not.
-func (s *Store) pinAlone(ctx context.Context, owner string, root cid.Cid, m *Manifest, ing *ingested) error {
+// pinAlone makes a change of more than refBatch counts (inc, root's
+// distinct chunks, and the old root's), in several transactions with an
+// intent record. A change that has become smaller since (the owner's old
+// root changed) goes the same way, in fewer of them.
+func (s *Store) pinAlone(ctx context.Context, owner string, root cid.Cid, inc []cid.Cid, menc []byte, ing *ingested) error {
 	s.pinMu.Lock()
 	defer s.pinMu.Unlock()
 
@@ -244,18 +248,8 @@ func (s *Store) pinAlone(ctx context.Context, owner string, root cid.Cid, m *Man
 	if old == root {
 		return nil
 	}
-	var inc, dec []cid.Cid
-	var menc []byte // manifest to store with the pin
+	var dec []cid.Cid
 	if root.Defined() {
-		if m == nil {
-			if m, err = s.manifest(root); err != nil {
-				return fmt.Errorf("pin %q: %w", owner, err)
-			}
-		}
-		if ing != nil {
-			menc = m.Encode()
-		}
-		inc = distinct(m)
 		if err := s.checkPresent(inc, ing); err != nil {
 			return fmt.Errorf("pin %q to %s: %w", owner, root, err)
 		}
@@ -271,11 +265,6 @@ func (s *Store) pinAlone(ctx context.Context, owner string, root cid.Cid, m *Man
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("pin %q: %w", owner, s.ctxErr(ctx))
-	}
-	if s.blocks != nil {
-		if err := s.blocks.syncShards(inc); err != nil {
-			return fmt.Errorf("pin %q: %w", owner, err)
-		}
 	}
 
 	ikey := dbKey(pfxIntent, []byte(owner))
@@ -298,43 +287,6 @@ func (s *Store) pinAlone(ctx context.Context, owner string, root cid.Cid, m *Man
 	var small []smallChunk
 	if ing != nil {
 		small = ing.small
-	}
-	if len(inc)+len(dec) <= refBatch {
-		s.writeMu.RLock()
-		unlock := s.lockStripes(small)
-		var added []smallChunk
-		err := s.db.Update(func(txn *badger.Txn) error {
-			var err error
-			if added, err = s.stageSmall(txn, small); err != nil {
-				return err
-			}
-			if err := putManifest(txn); err != nil {
-				return err
-			}
-			for _, c := range inc {
-				if err := s.addRef(txn, c, 1); err != nil {
-					return err
-				}
-			}
-			for _, c := range dec {
-				if err := s.addRef(txn, c, -1); err != nil {
-					return err
-				}
-			}
-			if err := setPin(txn); err != nil {
-				return err
-			}
-			return txn.Delete(ikey)
-		})
-		if err == nil {
-			s.stagedSmall(added)
-		}
-		unlock()
-		s.writeMu.RUnlock()
-		if err != nil {
-			return fmt.Errorf("pin %q: %w", owner, err)
-		}
-		return nil
 	}
 	for _, sc := range small {
 		if err := s.putChunk(sc.c, sc.data); err != nil {

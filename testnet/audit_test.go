@@ -2,13 +2,11 @@ package testnet
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,47 +23,11 @@ import (
 	"github.com/ddsnet/dds/p2p/audit"
 )
 
-// startAuditNet starts n nodes with fast status, peer and audit timers.
+// startAuditNet starts a storage network of n nodes (see startStorageNet)
+// whose holders audit each other every 150 ms.
 func startAuditNet(t *testing.T, n int) *Network {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	nw, err := Start(ctx, Options{Nodes: n, Dir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: testLogLevel})),
-		Config: func(_ int, cfg *node.Config) {
-			cfg.StatusInterval, cfg.PeerTimeout = 100*time.Millisecond, 500*time.Millisecond
-			cfg.ExpiryInterval, cfg.AuditInterval = 100*time.Millisecond, 150*time.Millisecond
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := nw.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return nw
-}
-
-// storeFile uploads data at node0, pays, and waits until it is stored.
-func storeFile(t *testing.T, nw *Network, data []byte) *client.File {
-	t.Helper()
-	ctx := t.Context()
-	c0 := clientOf(t, nw.Nodes[0])
-	f, err := c0.Upload(ctx, bytes.NewReader(data), client.UploadOptions{Name: "a.bin", Size: int64(len(data))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c0.Pay(ctx, f.ID, api.PaymentSuccess, f.Price, ""); err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	stored, err := c0.WaitState(wctx, f.ID, nil, api.StateStored)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stored
+	return startStorageNet(t, n, 3, func(_ int, cfg *node.Config) { cfg.AuditInterval = 150 * time.Millisecond })
 }
 
 // holderOtherThan0 is the index of a holder of f that is not node0.
@@ -137,22 +99,14 @@ func chunkHashes(data []byte, size int) map[[32]byte]bool {
 	return out
 }
 
-func testData(n int) []byte {
-	data := make([]byte, n)
-	for i := range data {
-		data[i] = byte(i*7 + i/1000)
-	}
-	return data
-}
-
 // A holder whose chunk files went bad on disk finds out when the other
 // holders audit it, fetches good copies, and every node keeps reading the
 // file intact.
 func TestCorruptCopyFoundByAuditAndRepaired(t *testing.T) {
 	nw := startAuditNet(t, 4)
 	ctx := t.Context()
-	data := testData(4<<20 + 999)
-	f := storeFile(t, nw, data)
+	data := patterned(11, 4<<20+999)
+	f := storePaid(t, nw, data, 3600, 3)
 	x := holderOtherThan0(t, nw, f)
 	files := chunkFiles(t, nw.Nodes[x])
 	if len(files) == 0 {
@@ -185,13 +139,13 @@ func TestCorruptCopyFoundByAuditAndRepaired(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	var fails float64
+	var audits float64
 	for i, nd := range nw.Nodes {
 		if i != x {
-			fails += counter(t, nd, "dds_audits_total")
+			audits += counter(t, nd, "dds_audits_total")
 		}
 	}
-	if fails == 0 {
+	if audits == 0 {
 		t.Fatal("no audits ran")
 	}
 	for i := range nw.Nodes {
@@ -212,8 +166,8 @@ func TestCorruptCopyFoundByAuditAndRepaired(t *testing.T) {
 func TestHolderLyingToAuditsIsReplaced(t *testing.T) {
 	nw := startAuditNet(t, 4)
 	ctx := t.Context()
-	data := testData(2<<20 + 5)
-	f := storeFile(t, nw, data)
+	data := patterned(12, 2<<20+5)
+	f := storePaid(t, nw, data, 3600, 3)
 	x := holderOtherThan0(t, nw, f)
 	liar := nw.Nodes[x].Node.PeerID()
 	nw.Nodes[x].Node.Libp2p().SetStreamHandler(audit.Protocol, func(s network.Stream) {
