@@ -329,61 +329,28 @@ func (s *Service) Manifest(ctx context.Context, root cid.Cid, holders []peer.ID)
 	if len(holders) == 0 {
 		return nil, fmt.Errorf("manifest %s: %w", root, ErrNoHolders)
 	}
-	// Ask the first holder; each manifestHedge without an answer, ask the
-	// next one too (a holder gone without a word costs a timeout
-	// otherwise). The first good answer wins.
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }() // the slower holders' asks end
-	type answer struct {
-		p   peer.ID
-		m   *chunk.Manifest
-		err error
-	}
-	answers := make(chan answer, len(holders))
-	ask := func(p peer.ID) {
-		frame, err := s.get(ctx, p, root)
-		var m *chunk.Manifest
-		if err == nil {
-			m, err = chunk.DecodeManifest(frame[1:])
-		}
-		answers <- answer{p, m, err}
-	}
-	next, pending := 0, 0
-	hedge := time.NewTimer(0)
-	defer hedge.Stop()
+	// A holder that does not answer within manifestHedge is not waited
+	// for alone (a holder gone without a word would cost the timeout).
 	var errs []error
-	for {
-		select {
-		case <-hedge.C:
-			if next < len(holders) {
-				p := holders[next]
-				next++
-				pending++
-				wg.Go(func() { ask(p) })
-				hedge.Reset(manifestHedge)
+	m, err := hedged(ctx, len(holders), manifestHedge,
+		func(ctx context.Context, i int) (*chunk.Manifest, error) {
+			frame, err := s.get(ctx, holders[i], root)
+			if err != nil {
+				return nil, err
 			}
-			continue
-		case a := <-answers:
-			pending--
-			if a.err == nil {
-				return a.m, nil
-			}
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("manifest %s: %w", root, ctx.Err())
-			}
-			s.fail(a.p)
-			errs = append(errs, fmt.Errorf("%s: %w", a.p, a.err))
-			if next < len(holders) {
-				hedge.Reset(0) // a failure: the next one at once
-			}
-		case <-ctx.Done():
-			return nil, fmt.Errorf("manifest %s: %w", root, ctx.Err())
-		}
-		if pending == 0 && next == len(holders) {
-			return nil, fmt.Errorf("manifest %s: %w", root, errors.Join(errs...))
-		}
+			return chunk.DecodeManifest(frame[1:])
+		},
+		func(i int, err error) {
+			s.fail(holders[i])
+			errs = append(errs, fmt.Errorf("%s: %w", holders[i], err))
+		}, nil, nil)
+	if errors.Is(err, errAllFailed) {
+		err = errors.Join(errs...)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", root, err)
+	}
+	return m, nil
 }
 
 // fail counts a failure of p.

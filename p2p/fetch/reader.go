@@ -143,81 +143,33 @@ func (r *reader) fetch(i int) ([]byte, error) {
 	if len(order) == 0 {
 		return nil, fmt.Errorf("fetch chunk %d (%s): %w", i, c, ErrNoHolders)
 	}
-	ctx, cancel := context.WithCancel(r.ctx)
-	type answer struct {
-		p     peer.ID
-		frame []byte
-		err   error
+	bad := func(p peer.ID) {
+		r.s.fail(p)
+		r.bmu.Lock()
+		r.bad[p] = true
+		r.bmu.Unlock()
 	}
-	answers := make(chan answer, len(order))
-	var wg sync.WaitGroup
-	defer func() {
-		// The slower requests end; a frame one of them got goes back.
-		cancel()
-		wg.Wait()
-		close(answers)
-		for a := range answers {
-			if a.err == nil {
-				wire.ReleaseFrame(a.frame)
-			}
-		}
-	}()
-	next, pending := 0, 0
-	ask := func() {
-		p := order[next]
-		next++
-		pending++
-		wg.Go(func() {
-			frame, err := r.get(ctx, p, c)
+	var errs []error
+	frame, err := hedged(r.ctx, len(order), chunkHedge,
+		func(ctx context.Context, k int) ([]byte, error) {
+			frame, err := r.get(ctx, order[k], c)
 			if err == nil && int64(len(frame)-1) != r.m.Chunks[i].Size {
 				wire.ReleaseFrame(frame)
 				err = fmt.Errorf("%w: %d bytes, want %d", ErrBadChunk, len(frame)-1, r.m.Chunks[i].Size)
 			}
-			answers <- answer{p, frame, err}
-		})
+			return frame, err
+		},
+		func(k int, err error) {
+			r.s.log.Debug("fetch chunk failed", "peer", order[k], "cid", c, "err", err)
+			bad(order[k])
+			errs = append(errs, fmt.Errorf("%s: %w", order[k], err))
+		},
+		func(k int) { bad(order[k]) }, // slow: asked last for the rest of the read
+		wire.ReleaseFrame)
+	if errors.Is(err, errAllFailed) {
+		err = fmt.Errorf("fetch chunk %d (%s): %w", i, c, errors.Join(errs...))
 	}
-	ask()
-	hedge := time.NewTimer(chunkHedge)
-	defer hedge.Stop()
-	var errs []error
-	for {
-		select {
-		case <-hedge.C:
-			if next < len(order) {
-				// The last holder asked is slow: asked last for the rest of
-				// this read, and counted.
-				slow := order[next-1]
-				r.s.fail(slow)
-				r.bmu.Lock()
-				r.bad[slow] = true
-				r.bmu.Unlock()
-				ask()
-				hedge.Reset(chunkHedge)
-			}
-		case a := <-answers:
-			pending--
-			if a.err == nil {
-				return a.frame, nil
-			}
-			if r.ctx.Err() != nil {
-				return nil, r.ctx.Err()
-			}
-			r.s.log.Debug("fetch chunk failed", "peer", a.p, "cid", c, "err", a.err)
-			r.s.fail(a.p)
-			r.bmu.Lock()
-			r.bad[a.p] = true
-			r.bmu.Unlock()
-			errs = append(errs, fmt.Errorf("%s: %w", a.p, a.err))
-			if next < len(order) {
-				ask() // a failure: the next holder at once
-				hedge.Reset(chunkHedge)
-			} else if pending == 0 {
-				return nil, fmt.Errorf("fetch chunk %d (%s): %w", i, c, errors.Join(errs...))
-			}
-		case <-r.ctx.Done():
-			return nil, r.ctx.Err()
-		}
-	}
+	return frame, err
 }
 
 // get fetches c from p on an idle lane of this reader, or a new one, and
