@@ -29,9 +29,10 @@
 //
 // Logs and raft's stable state live in raft-wal ("wal/" in [Config].Dir):
 // an append-only log of segment files synced once per batch, behind an
-// in-memory log cache. DESIGN.md names bolt or badger; raft-wal (hashicorp's
-// own log store, which Consul offers as its newer log backend) commits an Apply in half the time of
-// raft-boltdb, which syncs twice per batch and rewrites B+tree pages: on
+// in-memory log cache. DESIGN.md names bolt or badger; raft-wal
+// (hashicorp's own log store, Consul's newer log backend) commits an Apply
+// in half the time of raft-boltdb, which syncs twice per batch and
+// rewrites B+tree pages: on
 // this project's 2-core VM a one-voter Apply took p50 229-408 us against
 // 714-827 us, a forwarded Apply among 3 voters 1.1-2.1 ms against 2.6-3.4 ms.
 // A data dir of an earlier version ("raft.db", raft-boltdb) is moved into
