@@ -305,9 +305,9 @@ func (n *Node) repairChunk(ctx context.Context, c cid.Cid) error {
 	return errors.Join(errs...)
 }
 
-// verifiedStore is the store as the node serves it to peers (fetch,
-// audit): a chunk that fails verification on the way out is queued for
-// repair.
+// verifiedStore is the store as the fetch and audit services read it
+// (serving peers, and checking proofs against this node's own copy): a
+// chunk that fails verification is queued for repair.
 type verifiedStore struct{ n *Node }
 
 func (v verifiedStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
