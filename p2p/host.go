@@ -193,6 +193,14 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.WithDialTimeout(dialTimeout),
 		libp2p.ConnectionGater(g),
 		libp2p.DialRanker(tcpFirst),
+		// No observed-address manager: in libp2p v0.51 it stops reading
+		// its identify subscription when the host's fx app stops, which
+		// happens before the basic host closes, and never closes it; identify
+		// events arriving in between blocked the event bus and Close hung
+		// (TestCloseWhileIdentifyEmits). The cost: a node behind a NAT with
+		// a forwarded port does not learn its public address from its
+		// peers; it is reached at the addresses it listens on.
+		libp2p.DisableIdentifyAddressDiscovery(),
 	)
 	if err != nil {
 		// libp2p.New closes them only on some failures; closing twice is safe.
