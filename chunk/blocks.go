@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -48,19 +52,22 @@ func shardName(shard int) string {
 	return string([]byte{alphabet[shard/32], alphabet[shard%32]})
 }
 
-// blocks keeps chunk bytes in files: <dir>/<shard>/<key>. A chunk is
-// written to a temporary file in its shard, synced and renamed into place,
-// so its final name never holds torn bytes; the renames are made durable
-// by syncing the shard directories before the commit that pins the chunk
-// (syncShards). gen and synced implement that lazily: gen[i] counts the
-// renames into shard i, synced[i] the value of gen[i] that the last sync of
-// the directory began after. Shard directories are made on first use
-// (index numShards of gen and synced stands for dir itself).
+// blocks keeps chunk bytes in files: <dir>/<shard>/<key>, read and
+// written with direct I/O where the file system allows it (see the package
+// doc). A chunk is written to a temporary file in its shard, synced and
+// renamed into place, so its final name never holds torn bytes; the
+// renames are made durable by syncing the shard directories before the
+// commit that pins the chunk (syncShards). gen and synced implement that
+// lazily: gen[i] counts the renames into shard i, synced[i] the value of
+// gen[i] that the last sync of the directory began after. Shard
+// directories are made on first use (index numShards of gen and synced
+// stands for dir itself).
 type blocks struct {
-	dir    string
-	made   [numShards]atomic.Bool
-	gen    [numShards + 1]atomic.Uint64
-	synced [numShards + 1]atomic.Uint64
+	dir      string
+	buffered atomic.Bool // the file system refused direct I/O
+	made     [numShards]atomic.Bool
+	gen      [numShards + 1]atomic.Uint64
+	synced   [numShards + 1]atomic.Uint64
 }
 
 // openBlocks opens dir, creating it (durably) if needed.
@@ -133,12 +140,16 @@ func (b *blocks) write(c cid.Cid, data []byte) error {
 	if err := b.makeShard(shard); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(final), key+".*"+tmpSuffix)
+	tmp := final + "." + strconv.FormatUint(rand.Uint64(), 36) + tmpSuffix
+	f, direct, err := b.open(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	_, err = f.Write(data)
+	if direct {
+		err = writeDirect(f, data)
+	} else {
+		_, err = f.Write(data)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -156,10 +167,54 @@ func (b *blocks) write(c cid.Cid, data []byte) error {
 	return nil
 }
 
-// read reads c's file into dst (reused when large enough). A missing file
-// is ErrNotFound; a file larger than max is ErrHashMismatch.
+// open opens name with flag, for direct I/O unless the file system
+// refused it before (tmpfs, for one, answers EINVAL). It reports whether
+// the file is open for direct I/O.
+func (b *blocks) open(name string, flag int) (f *os.File, direct bool, err error) {
+	if oDirect != 0 && !b.buffered.Load() {
+		f, err = os.OpenFile(name, flag|oDirect, 0o644)
+		if !errors.Is(err, syscall.EINVAL) {
+			return f, err == nil, err
+		}
+		b.buffered.Store(true)
+	}
+	f, err = os.OpenFile(name, flag, 0o644)
+	return f, false, err
+}
+
+// writeDirect writes data to f, open for direct I/O: whole aligned blocks
+// from an aligned buffer, the last one padded with zeros and the file then
+// cut to len(data).
+func writeDirect(f *os.File, data []byte) error {
+	whole := len(data) &^ (directAlign - 1)
+	if whole > 0 {
+		src := data[:whole]
+		if !aligned(src) {
+			buf := getAligned(whole)
+			defer putAligned(buf)
+			src = buf[:copy(buf, src)]
+		}
+		if _, err := f.Write(src); err != nil {
+			return err
+		}
+	}
+	if whole == len(data) {
+		return nil
+	}
+	tail := getAligned(directAlign)
+	defer putAligned(tail)
+	clear(tail[copy(tail, data[whole:]):directAlign])
+	if _, err := f.Write(tail[:directAlign]); err != nil {
+		return err
+	}
+	return f.Truncate(int64(len(data)))
+}
+
+// read reads c's file into dst (reused when large enough and aligned for
+// direct I/O). A missing file is ErrNotFound; a file larger than max is
+// ErrHashMismatch.
 func (b *blocks) read(c cid.Cid, dst []byte, max int64) ([]byte, error) {
-	f, err := os.Open(b.path(blockKey(c)))
+	f, direct, err := b.open(b.path(blockKey(c)), os.O_RDONLY)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotFound
 	}
@@ -175,19 +230,73 @@ func (b *blocks) read(c cid.Cid, dst []byte, max int64) ([]byte, error) {
 	if size > max {
 		return nil, fmt.Errorf("file of %d bytes: %w", size, ErrHashMismatch)
 	}
-	if int64(cap(dst)) < size {
-		dst = make([]byte, size)
+	need := size
+	if direct {
+		// Direct reads are whole aligned blocks; the last one comes back
+		// short, at the end of the file.
+		need = (size + directAlign - 1) &^ (directAlign - 1)
+		if int64(cap(dst)) < need || (need > 0 && !aligned(dst[:1])) {
+			dst = makeAligned(int(need))
+		}
+	} else if int64(cap(dst)) < need {
+		dst = make([]byte, need)
 	}
-	dst = dst[:size]
-	n, err := io.ReadFull(f, dst)
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		// Truncated under us: what is there fails verification.
-		return dst[:n], nil
+	dst = dst[:need]
+	n := 0
+	for int64(n) < size {
+		k, err := f.Read(dst[n:])
+		n += k
+		if err == io.EOF || (err == nil && k == 0) || (direct && k%directAlign != 0) {
+			break // the end of the file (a direct read ends unaligned)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, err
+	// A file truncated under us comes back short and fails verification.
+	return dst[:min(int64(n), size)], nil
+}
+
+// directAlign is the alignment of direct I/O: of buffer addresses, lengths
+// and offsets. 4096 covers devices with 512-byte and 4 KiB sectors.
+const directAlign = 4096
+
+// aligned reports whether b starts on a directAlign boundary.
+func aligned(b []byte) bool {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))&(directAlign-1) == 0
+}
+
+// makeAligned returns a new buffer of n bytes that starts on a directAlign
+// boundary.
+func makeAligned(n int) []byte {
+	buf := make([]byte, n+directAlign)
+	off := int(-uintptr(unsafe.Pointer(unsafe.SliceData(buf))) & (directAlign - 1))
+	return buf[off : off+n : off+n]
+}
+
+// alignedPool holds aligned buffers of alignedPoolSize bytes for writes
+// whose data is not aligned.
+var alignedPool sync.Pool
+
+const alignedPoolSize = 1 << 20
+
+// getAligned returns an aligned buffer of at least n bytes.
+func getAligned(n int) []byte {
+	if n > alignedPoolSize {
+		return makeAligned(n)
 	}
-	return dst, nil
+	if p, ok := alignedPool.Get().(*[]byte); ok {
+		return (*p)[:n]
+	}
+	return makeAligned(alignedPoolSize)[:n]
+}
+
+// putAligned returns a buffer from getAligned to the pool.
+func putAligned(b []byte) {
+	if cap(b) == alignedPoolSize {
+		b = b[:alignedPoolSize]
+		alignedPool.Put(&b)
+	}
 }
 
 // remove unlinks c's file; a missing file is not an error.

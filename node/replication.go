@@ -81,11 +81,12 @@ func (n *Node) place(ctx context.Context, id string) error {
 		return fmt.Errorf("manifest of %s: %w", id, err)
 	}
 	need := s.Replicas - len(f.Holders)
+	reads := newSharedReads(n.store.Get, sharedReadsKept)
 	receipts, errs := n.copyTo(ctx, n.holderCandidates(f), need, func(ctx context.Context, h string) (billing.Receipt, error) {
 		if h == self {
 			return n.holdLocally(ctx, f, root)
 		}
-		return n.pushTo(ctx, h, f, root, m)
+		return n.pushTo(ctx, h, f, root, m, reads.get)
 	})
 	if len(receipts) > 0 {
 		if _, err := n.apply(ctx, billing.Command{Hold: &billing.Hold{FileID: id, Receipts: receipts}}); err != nil {
@@ -223,8 +224,9 @@ func (n *Node) holdLocally(ctx context.Context, f billing.File, root cid.Cid) (b
 	return rc, nil
 }
 
-// pushTo copies a file to holder h and returns its receipt.
-func (n *Node) pushTo(ctx context.Context, h string, f billing.File, root cid.Cid, m *chunk.Manifest) (billing.Receipt, error) {
+// pushTo copies a file to holder h, its chunks read with read, and returns
+// its receipt.
+func (n *Node) pushTo(ctx context.Context, h string, f billing.File, root cid.Cid, m *chunk.Manifest, read func(context.Context, cid.Cid) ([]byte, error)) (billing.Receipt, error) {
 	id, err := peer.Decode(h)
 	if err != nil {
 		return billing.Receipt{}, err
@@ -235,7 +237,7 @@ func (n *Node) pushTo(ctx context.Context, h string, f billing.File, root cid.Ci
 	}
 	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
-	return n.push.Push(ctx, id, key, f.ID, root, m, n.store.Get)
+	return n.push.Push(ctx, id, key, f.ID, root, m, read)
 }
 
 // holderCandidates orders the nodes that may hold f: this node first (the

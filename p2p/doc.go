@@ -10,7 +10,7 @@
 //	h, err := p2p.New(ctx, p2p.Config{Key: key, ListenAddrs: addrs, Logger: logger})
 //	defer h.Close()
 //
-// The host listens on TCP and QUIC, secures connections with Noise or TLS,
+// The host listens on TCP and QUIC, secures connections with TLS (preferred) or Noise,
 // multiplexes them with yamux and runs under a connection manager and the
 // resource manager ([ResourceLimits]). It dials TCP first and QUIC only
 // when TCP has not connected within a quarter second: TCP carries chunks at

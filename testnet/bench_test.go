@@ -3,13 +3,20 @@ package testnet
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/client"
 	"github.com/ddsnet/dds/node"
 )
 
@@ -126,4 +133,71 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkStorage replicates a file in a 5-node network in this process
+// and reads it back from a node that holds none of it: the same flow as
+// cmd/dds's BenchmarkStorage1GiB (separate processes), here so that one CPU
+// profile covers every node (-cpuprofile). DDS_BENCH_SIZE sets the size
+// (256 MiB by default).
+func BenchmarkStorage(b *testing.B) {
+	size := int64(256 << 20)
+	if s := os.Getenv("DDS_BENCH_SIZE"); s != "" {
+		var err error
+		if size, err = strconv.ParseInt(s, 10, 64); err != nil || size <= 0 {
+			b.Fatalf("DDS_BENCH_SIZE=%q: want a positive number of bytes", s)
+		}
+	}
+	nw := startBenchNet(b, 5)
+	clients := make([]*client.Client, len(nw.Nodes))
+	for i, nd := range nw.Nodes {
+		c, err := client.New(nd.URL, client.WithBillingToken(nd.Token), client.WithPollInterval(10*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients[i] = c
+	}
+	var replicate, download time.Duration
+	runs := 0
+	for b.Loop() {
+		b.StopTimer()
+		runs++
+		src := mrand.NewChaCha8([32]byte{byte(runs)})
+		want := sha256.New()
+		f, err := clients[0].Upload(b.Context(), io.TeeReader(io.LimitReader(src, size), want), client.UploadOptions{Name: "bench.bin", Size: size})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		if _, err := clients[0].Pay(b.Context(), f.ID, api.PaymentSuccess, f.Price, ""); err != nil {
+			b.Fatal(err)
+		}
+		stored, err := clients[0].WaitState(b.Context(), f.ID, nil, api.StateStored)
+		if err != nil {
+			b.Fatal(err)
+		}
+		replicate += time.Since(start)
+		reader := slices.IndexFunc(nw.Nodes, func(nd *Node) bool { return !slices.Contains(stored.Replicas, nd.Node.PeerID()) })
+		if reader < 0 {
+			b.Fatalf("every node holds the file: %v", stored.Replicas)
+		}
+		start = time.Now()
+		body, _, err := clients[reader].Download(b.Context(), f.ID, 0, -1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got := sha256.New()
+		n, err := io.Copy(got, body)
+		body.Close()
+		if err != nil || n != size {
+			b.Fatalf("download: %d of %d bytes: %v", n, size, err)
+		}
+		download += time.Since(start)
+		if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+			b.Fatal("downloaded bytes differ from the upload")
+		}
+	}
+	b.ReportMetric(replicate.Seconds()/float64(runs), "replicate_s")
+	b.ReportMetric(float64(size)*float64(runs)/1e6/download.Seconds(), "download_MB/s")
 }

@@ -48,9 +48,12 @@ const (
 	// [Options.Timeout] is zero.
 	DefaultTimeout = 30 * time.Second
 	// readAhead is how many chunks the pusher reads ahead of the stream.
-	readAhead = 4
-	// putWorkers is how many chunks a holder verifies and stores at once.
-	putWorkers = 3
+	readAhead = 8
+	// putWorkers is how many chunks a holder verifies and stores at once:
+	// each store waits on the disk for its file's write and sync, so more
+	// of them keep a disk busier (a 256 MiB push: 147 MB/s with 3, 207 with
+	// 8, on 2 cores).
+	putWorkers = 8
 )
 
 // Store is what the holder side writes (chunk.Store satisfies it).
