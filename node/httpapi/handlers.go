@@ -22,13 +22,6 @@ const (
 
 // fileResource is a node file as a JSON:API resource.
 func fileResource(f node.File) api.Resource[api.File] {
-	at := func(t time.Time) *time.Time {
-		if t.IsZero() {
-			return nil
-		}
-		u := t.UTC()
-		return &u
-	}
 	return api.Resource[api.File]{
 		Type: api.TypeFile,
 		ID:   f.ID,
@@ -40,23 +33,29 @@ func fileResource(f node.File) api.Resource[api.File] {
 			CID:            f.CID,
 			Size:           f.Size,
 			State:          f.State,
-			QuoteExpiresAt: at(f.QuoteExpiresAt),
-			StoredAt:       at(f.StoredAt),
-			ExpiresAt:      at(f.ExpiresAt),
+			QuoteExpiresAt: apiTime(f.QuoteExpiresAt),
+			StoredAt:       apiTime(f.StoredAt),
+			ExpiresAt:      apiTime(f.ExpiresAt),
 			Replicas:       f.Replicas,
 			AttestedBy:     f.AttestedBy,
-			CreatedAt:      at(f.CreatedAt),
+			CreatedAt:      apiTime(f.CreatedAt),
 		},
 		Links: &api.Links{Self: "/files/" + f.ID},
 	}
 }
 
-func paymentResource(p node.Payment) api.Resource[api.Payment] {
-	var created *time.Time
-	if !p.CreatedAt.IsZero() {
-		t := p.CreatedAt.UTC()
-		created = &t
+// apiTime is t as the API shows times: RFC 3339 in UTC, whole seconds
+// (the ledger keeps nanoseconds); nil for the zero time.
+func apiTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
 	}
+	u := t.UTC().Truncate(time.Second)
+	return &u
+}
+
+func paymentResource(p node.Payment) api.Resource[api.Payment] {
+	created := apiTime(p.CreatedAt)
 	return api.Resource[api.Payment]{
 		Type: api.TypePayment,
 		ID:   p.ID,

@@ -11,8 +11,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/node"
 )
 
 // request builds a request; hdr is pairs of header name and value.
@@ -333,5 +335,25 @@ func TestAllProblemsAtOnce(t *testing.T) {
 	rec := serve(t, s, request("POST", "/payments", "application/json", strings.NewReader(body), "Authorization", "Bearer "+testToken))
 	if n := len(decode[api.ErrorDocument](t, rec).Errors); rec.Code != 400 || n != 3 {
 		t.Errorf("payment: %d with %d errors: %s", rec.Code, n, rec.Body)
+	}
+}
+
+// TestTimesWholeSeconds checks that the API shows the ledger's times
+// (nanoseconds inside) as RFC 3339 in UTC with whole seconds.
+func TestTimesWholeSeconds(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 15, 0, 227291660, time.FixedZone("x", 3600))
+	f := fileResource(node.File{ID: "id", QuoteExpiresAt: at, CreatedAt: at, ExpiresAt: at, StoredAt: at})
+	p := paymentResource(node.Payment{ID: "p", CreatedAt: at})
+	for _, v := range []any{f, p} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"2026-11-22T09:15:00Z"`) || strings.Contains(string(b), ".227") {
+			t.Fatalf("times not whole seconds in UTC: %s", b)
+		}
+	}
+	if apiTime(time.Time{}) != nil {
+		t.Fatal("the zero time is shown")
 	}
 }
