@@ -145,7 +145,7 @@ func (n *Node) attest(ctx context.Context, s billing.Settings, q billing.Quote) 
 		for _, id := range batch {
 			wg.Go(func() {
 				var resp attestResponse
-				err := wire.Call(ctx, n.host.Libp2p(), id, attestProtocol, attestTimeout, attestRequest{Quote: q}, &resp, maxRPC)
+				err := n.rpc.Call(ctx, id, attestProtocol, attestTimeout, attestRequest{Quote: q}, &resp, maxRPC)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -313,7 +313,7 @@ func (f forwarder) Forward(ctx context.Context, leader string, cmd []byte) ([]by
 		return nil, fmt.Errorf("leader id %q: %w", leader, err)
 	}
 	var resp forwardResponse
-	if err := wire.Call(ctx, f.n.host.Libp2p(), id, forwardProtocol, forwardTimeout, forwardRequest{Command: cmd}, &resp, maxRPC); err != nil {
+	if err := f.n.rpc.Call(ctx, id, forwardProtocol, forwardTimeout, forwardRequest{Command: cmd}, &resp, maxRPC); err != nil {
 		// The leader's own refusals travel as text: give consensus back the
 		// ones it acts on (a node that no longer leads: look again).
 		var re *wire.RemoteError

@@ -23,6 +23,7 @@ import (
 	"github.com/ddsnet/dds/p2p/feed"
 	"github.com/ddsnet/dds/p2p/fetch"
 	"github.com/ddsnet/dds/p2p/push"
+	"github.com/ddsnet/dds/p2p/wire"
 )
 
 // Version is the node software's version, shown in /info.
@@ -51,6 +52,7 @@ type Node struct {
 	// feedStarted is when the feed started: a registered node not heard
 	// from long after it is gone.
 	feedStarted time.Time
+	rpc         *wire.Client // attestations and forwarded commands, on kept streams
 	push        *push.Service
 	fetch       *fetch.Service
 	audit       *audit.Service
@@ -160,6 +162,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.host.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
+	n.rpc = wire.NewClient(n.host.Libp2p())
 
 	n.ledger = billing.NewLedger()
 	rc := consensus.DefaultConfig()
@@ -299,6 +302,9 @@ func (n *Node) closeParts() error {
 	}
 	if n.raft != nil {
 		errs = append(errs, n.raft.Close())
+	}
+	if n.rpc != nil {
+		errs = append(errs, n.rpc.Close())
 	}
 	if n.host != nil {
 		errs = append(errs, n.host.Close())

@@ -18,6 +18,14 @@
 //	var resp EchoResp
 //	err := wire.Call(ctx, h, p, "/dds/echo/1.0.0", 10*time.Second, EchoReq{Text: "hi"}, &resp, 4<<10)
 //
+// A [Client] makes the same calls on streams it keeps open between them
+// (the handler serves requests one after another on a stream, closing it
+// after a minute without one): no stream set-up per call.
+//
+//	c := wire.NewClient(h)
+//	defer c.Close()
+//	err := c.Call(ctx, p, "/dds/echo/1.0.0", 10*time.Second, EchoReq{Text: "hi"}, &resp, 4<<10)
+//
 // Every stream carries a deadline: the caller's from ctx (or the timeout
 // when ctx has none), the handler's from its timeout; a stream that runs past
 // it fails with [ErrDeadline]. An error returned by the handler reaches the

@@ -202,6 +202,12 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, timeou
 		return fail("failed to read response", err)
 	}
 	_ = s.Close()
+	return r.decode(resp, proto, p)
+}
+
+// decode returns the handler's error as a [*RemoteError], or decodes its
+// result into resp (nil: discarded).
+func (r reply) decode(resp any, proto protocol.ID, p peer.ID) error {
 	if r.Error != "" {
 		return &RemoteError{Msg: r.Error}
 	}
@@ -213,74 +219,107 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, timeou
 	return nil
 }
 
-// Handle registers fn as the handler of proto on h. Each inbound stream gets
-// a deadline timeout from its start; its one request (at most maxReq bytes,
-// or [DefaultMaxMessage] when maxReq <= 0) is decoded into a new Req and fn
-// is called with a context that ends at the deadline, or when the
-// connection closes (the peer went away, or the host closed). fn's result is
-// written back as the response; its error as {"error":"..."}, which the
-// caller receives as a [*RemoteError]. A request that is too large or does
-// not decode is answered with an error too.
+// Handle registers fn as the handler of proto on h. A stream carries
+// requests one after another: the first must arrive within timeout of the
+// stream's start, each later one within a minute of the answer before it
+// (a [Client] keeps streams for its next calls; [Call] closes its side
+// after one). Each request (at most maxReq bytes, or [DefaultMaxMessage]
+// when maxReq <= 0) is decoded into a new Req and fn is called with a
+// context that ends timeout after the request arrived, or when the
+// connection closes (the peer went away, or the host closed). fn's result
+// is written back as the response; its error as {"error":"..."}, which the
+// caller receives as a [*RemoteError]. A request that does not decode is
+// answered with an error too; one that is too large is answered with
+// [ErrTooLarge] and ends the stream.
 func Handle[Req, Resp any](h host.Host, proto protocol.ID, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) {
 	h.SetStreamHandler(proto, func(s network.Stream) {
 		serve(h, s, timeout, maxReq, fn)
 	})
 }
 
+// idleTimeout is how long a handler's stream waits for the next request
+// after answering one (a [Client] keeps streams for reuse) before it is
+// closed.
+const idleTimeout = time.Minute
+
 func serve[Req, Resp any](h host.Host, s network.Stream, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) {
-	ctx := context.Background()
-	var cancel context.CancelFunc
-	if timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		if dl, ok := ctx.Deadline(); ok {
-			_ = s.SetDeadline(dl)
-		}
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
-	defer cancel()
-	// The handler's context ends with the stream's connection.
+	sctx, scancel := context.WithCancel(context.Background())
+	defer scancel()
+	// The handlers' contexts end with the stream's connection.
 	conn := s.Conn()
 	nb := &network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
 		if c == conn {
-			cancel()
+			scancel()
 		}
 	}}
 	h.Network().Notify(nb)
 	defer h.Network().StopNotify(nb)
 	if conn.IsClosed() {
-		cancel()
+		scancel()
 	}
 
+	// Requests one after another: the first within the timeout from the
+	// stream's start, each later one within idleTimeout of the answer
+	// before it (a caller that made one call closes its side, read here as
+	// io.EOF).
+	wait := timeout
+	for {
+		if wait > 0 {
+			_ = s.SetDeadline(time.Now().Add(wait))
+		}
+		wait = idleTimeout
+		b, err := ReadMsg(s, maxReq)
+		if errors.Is(err, io.EOF) {
+			_ = s.Close()
+			return
+		}
+		if err != nil && !errors.Is(err, ErrTooLarge) {
+			_ = s.Reset()
+			return
+		}
+		ctx, cancel := sctx, context.CancelFunc(func() {})
+		if timeout > 0 {
+			ctx, cancel = context.WithTimeout(sctx, timeout)
+			_ = s.SetDeadline(time.Now().Add(timeout))
+		}
+		tooLarge := err != nil
+		out := handleOne(ctx, conn.RemotePeer(), b, tooLarge, fn)
+		cancel()
+		if err := WriteJSON(s, out); err != nil {
+			_ = s.Reset()
+			return
+		}
+		if tooLarge {
+			// The request's body was not read: the stream cannot go on.
+			_ = s.Close()
+			return
+		}
+	}
+}
+
+// handleOne decodes a request and runs fn on it; a request over the size
+// limit (tooLarge) is answered with ErrTooLarge.
+func handleOne[Req, Resp any](ctx context.Context, from peer.ID, b []byte, tooLarge bool, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) reply {
 	var out reply
-	var req Req
-	b, err := ReadMsg(s, maxReq)
-	switch {
-	case errors.Is(err, ErrTooLarge):
+	if tooLarge {
 		out.Error = ErrTooLarge.Error()
-	case err != nil:
-		_ = s.Reset()
-		return
-	default:
-		if err := json.Unmarshal(b, &req); err != nil {
-			out.Error = "decode request: " + err.Error()
-			break
-		}
-		resp, err := fn(ctx, conn.RemotePeer(), req)
-		if err != nil {
-			out.Error = err.Error()
-			if out.Error == "" {
-				out.Error = "error"
-			}
-			break
-		}
-		if out.Result, err = json.Marshal(resp); err != nil {
-			out.Error = "encode response: " + err.Error()
-		}
+		return out
 	}
-	if err := WriteJSON(s, out); err != nil {
-		_ = s.Reset()
-		return
+	var req Req
+	if err := json.Unmarshal(b, &req); err != nil {
+		out.Error = "decode request: " + err.Error()
+		return out
 	}
-	_ = s.Close()
+	resp, err := fn(ctx, from, req)
+	if err != nil {
+		out.Error = err.Error()
+		if out.Error == "" {
+			out.Error = "error"
+		}
+		return out
+	}
+	if out.Result, err = json.Marshal(resp); err != nil {
+		out.Error = "encode response: " + err.Error()
+	}
+	return out
 }

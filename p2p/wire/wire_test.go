@@ -84,19 +84,16 @@ func TestTooLarge(t *testing.T) {
 	if cr.n != len(hdr) {
 		t.Errorf("read %d bytes, want only the %d-byte header", cr.n, len(hdr))
 	}
-	// The refusal allocates a few small objects (the error), never the body.
-	allocs := testing.AllocsPerRun(20, func() {
-		_, _ = ReadMsg(bytes.NewReader(data), 1<<20)
-	})
-	if allocs > 8 {
-		t.Errorf("refusing a large message made %.0f allocations", allocs)
-	}
+	// The refusal allocates a few small objects (the error), never the
+	// body. (Counted in bytes with a wide margin: the runtime's counters are
+	// the process's, and goroutines left by the tests before, libp2p hosts
+	// shutting down, allocate too; a count of allocations failed under load.)
 	before := memAlloc()
 	for range 10 {
 		_, _ = ReadMsg(bytes.NewReader(data), 1<<30)
 	}
 	after := memAlloc()
-	if after-before > 1<<20 {
+	if after-before > 16<<20 {
 		t.Errorf("refusing 10 messages of 1 TiB allocated %d bytes", after-before)
 	}
 	// Exactly at the limit is fine, one over is not.
