@@ -2,6 +2,8 @@ package billing
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
 	"sync"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
@@ -25,8 +27,71 @@ var (
 	expanded   = map[string]*voi.ExpandedPublicKey{}
 )
 
+// Checked signatures. Every node checks the attestations of every quote
+// when the ledger applies it, one command after another; a node that has
+// already seen a signature valid (the issuer, which checks the
+// attestations as they come back; an attester, which made its own) need
+// not check it again there. maxChecked bounds the set: at a thousand
+// quotes a second it covers the few seconds between a check and the
+// ledger's, and clearing it only costs checks again. A signature is in
+// the set only if it is valid, so the set changes how fast the ledger
+// decides, never what.
+const maxChecked = 16384
+
+var (
+	checkedMu sync.Mutex
+	checked   = map[[32]byte]struct{}{}
+)
+
+// checkedKey names (pub, msg, sig) in checked.
+func checkedKey(pub, msg, sig []byte) [32]byte {
+	h := sha256.New()
+	var n [8]byte
+	for _, b := range [][]byte{pub, sig, msg} {
+		h.Write(binary.AppendUvarint(n[:0], uint64(len(b))))
+		h.Write(b)
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+func remember(k [32]byte) {
+	checkedMu.Lock()
+	if len(checked) >= maxChecked {
+		clear(checked)
+	}
+	checked[k] = struct{}{}
+	checkedMu.Unlock()
+}
+
+// VerifySignature reports whether sig is pub's ed25519 signature of msg
+// (crypto/ed25519's rules), and remembers a valid one so that the ledger
+// does not check it again when it applies the command carrying it.
+func VerifySignature(pub, msg, sig []byte) bool { return verifySig(pub, msg, sig) }
+
+// RememberSignature records sig as pub's valid signature of msg, for a
+// signature this node has just made with its own key (pub).
+func RememberSignature(pub, msg, sig []byte) { remember(checkedKey(pub, msg, sig)) }
+
 // verifySig reports whether sig is pub's signature of msg.
 func verifySig(pub, msg, sig []byte) bool {
+	k := checkedKey(pub, msg, sig)
+	checkedMu.Lock()
+	_, ok := checked[k]
+	checkedMu.Unlock()
+	if ok {
+		return true
+	}
+	if !verifyUncached(pub, msg, sig) {
+		return false
+	}
+	remember(k)
+	return true
+}
+
+// verifyUncached checks sig with pub's expanded key.
+func verifyUncached(pub, msg, sig []byte) bool {
 	if len(pub) != ed25519.PublicKeySize {
 		return false
 	}

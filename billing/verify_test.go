@@ -67,3 +67,61 @@ func BenchmarkVerifySig(b *testing.B) {
 		}
 	})
 }
+
+// The checked-signature set only ever holds valid signatures, keyed by
+// key, message and signature together: a hit for one of them changed is
+// impossible, and an invalid signature is checked (and refused) each time.
+func TestCheckedSignatures(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("quote canonical bytes")
+	sig := ed25519.Sign(priv, msg)
+	if !VerifySignature(pub, msg, sig) {
+		t.Fatal("a valid signature refused")
+	}
+	if _, ok := checked[checkedKey(pub, msg, sig)]; !ok {
+		t.Fatal("a valid signature checked was not remembered")
+	}
+	other, _, _ := ed25519.GenerateKey(nil)
+	bad := append([]byte{}, sig...)
+	bad[10] ^= 1
+	for i := range 2 {
+		for name, c := range map[string][3][]byte{
+			"other key":     {other, msg, sig},
+			"other message": {pub, []byte("quote canonical byteS"), sig},
+			"bad signature": {pub, msg, bad},
+			// The same bytes split differently between message and
+			// signature must not share a key.
+			"shifted": {pub, append(append([]byte{}, msg...), sig[0]), sig[1:]},
+		} {
+			if verifySig(c[0], c[1], c[2]) {
+				t.Fatalf("round %d: %s accepted", i, name)
+			}
+			if _, ok := checked[checkedKey(c[0], c[1], c[2])]; ok {
+				t.Fatalf("round %d: %s remembered", i, name)
+			}
+		}
+	}
+
+	// A node's own fresh signature, remembered, is taken as checked.
+	msg2 := []byte("attested quote")
+	sig2 := ed25519.Sign(priv, msg2)
+	RememberSignature(pub, msg2, sig2)
+	if _, ok := checked[checkedKey(pub, msg2, sig2)]; !ok || !verifySig(pub, msg2, sig2) {
+		t.Fatal("a remembered signature is not taken as checked")
+	}
+
+	// Past maxChecked the set starts over; checks still answer right.
+	for i := range maxChecked + 10 {
+		m := []byte{byte(i), byte(i >> 8), byte(i >> 16)}
+		RememberSignature(pub, m, ed25519.Sign(priv, m))
+	}
+	if len(checked) > maxChecked {
+		t.Fatalf("%d signatures remembered, bound %d", len(checked), maxChecked)
+	}
+	if !verifySig(pub, msg, sig) || verifySig(pub, msg, bad) {
+		t.Fatal("checks wrong after the set started over")
+	}
+}

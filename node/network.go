@@ -101,10 +101,13 @@ func (n *Node) handleAttest(_ context.Context, from peer.ID, req attestRequest) 
 	if q.CreatedAt.After(now.Add(clockSkew)) || !now.Before(q.ExpiresAt) {
 		return attestResponse{}, fmt.Errorf("quote time %s..%s is not current (now %s)", q.CreatedAt, q.ExpiresAt, now)
 	}
-	sig, err := n.host.Sign(q.Canonical())
+	msg := q.Canonical()
+	sig, err := n.host.Sign(msg)
 	if err != nil {
 		return attestResponse{}, fmt.Errorf("sign: %w", err)
 	}
+	// This node's ledger need not check its own signature again.
+	billing.RememberSignature(n.host.PublicKey(), msg, sig)
 	n.metrics.attested.Inc()
 	return attestResponse{Signature: sig}, nil
 }
@@ -136,6 +139,7 @@ func (n *Node) attest(ctx context.Context, s billing.Settings, q billing.Quote) 
 		atts []billing.Attestation
 		errs []error
 	)
+	msg := q.Canonical()
 	next := 0
 	for len(atts) < s.Threshold && next < len(candidates) {
 		want := min(s.Threshold-len(atts), len(candidates)-next)
@@ -146,6 +150,16 @@ func (n *Node) attest(ctx context.Context, s billing.Settings, q billing.Quote) 
 			wg.Go(func() {
 				var resp attestResponse
 				err := n.rpc.Call(ctx, id, attestProtocol, attestTimeout, attestRequest{Quote: q}, &resp, maxRPC)
+				if err == nil {
+					// Checked here, in parallel and off the ledger's one
+					// apply at a time (which then finds it checked); a
+					// bad one is refused like a failed call, and the next
+					// candidate stands in.
+					nd, ok := n.registered(id.String())
+					if !ok || !billing.VerifySignature(nd.PublicKey, msg, resp.Signature) {
+						err = errors.New("attestation signature does not verify with its registered key")
+					}
+				}
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

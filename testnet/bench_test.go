@@ -8,6 +8,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -74,27 +75,33 @@ func reportStages(b *testing.B, nd *node.Node) {
 }
 
 // BenchmarkNetworkQuoteParallel measures quote throughput with concurrent
-// clients spread over the 4 nodes.
+// clients spread over the 4 nodes: 32 and 128 of them (throughput grows
+// with concurrency until the nodes are busy: raft batches more commands
+// per sync).
 func BenchmarkNetworkQuoteParallel(b *testing.B) {
-	nw := startBenchNet(b, 4)
-	data := bytes.Repeat([]byte("q"), 1024)
-	b.SetParallelism(16)
-	var next int
-	var mu = make(chan struct{}, 1)
-	b.RunParallel(func(pb *testing.PB) {
-		mu <- struct{}{}
-		nd := nw.Nodes[next%len(nw.Nodes)].Node
-		next++
-		<-mu
-		for pb.Next() {
-			if _, err := nd.Upload(context.Background(), node.Upload{Name: "q", Body: bytes.NewReader(data)}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "quotes/s")
-	reportStages(b, nw.Nodes[0].Node)
+	for _, clients := range []int{32, 128} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			nw := startBenchNet(b, 4)
+			data := bytes.Repeat([]byte("q"), 1024)
+			b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+			var next int
+			var mu = make(chan struct{}, 1)
+			b.RunParallel(func(pb *testing.PB) {
+				mu <- struct{}{}
+				nd := nw.Nodes[next%len(nw.Nodes)].Node
+				next++
+				<-mu
+				for pb.Next() {
+					if _, err := nd.Upload(context.Background(), node.Upload{Name: "q", Body: bytes.NewReader(data)}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "quotes/s")
+			reportStages(b, nw.Nodes[0].Node)
+		})
+	}
 }
 
 // BenchmarkStart32 measures how long a 32-node network takes to start.
