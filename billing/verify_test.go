@@ -125,3 +125,33 @@ func TestCheckedSignatures(t *testing.T) {
 		t.Fatal("checks wrong after the set started over")
 	}
 }
+
+// checkAll answers each check right, whichever goroutine took it.
+func TestCheckAll(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range 6 {
+		for round := range 50 {
+			var checks [][3][]byte
+			var want []bool
+			for i := range n {
+				msg := []byte{byte(n), byte(round), byte(i), 0xaa}
+				sig := ed25519.Sign(priv, msg)
+				ok := (i+round)%3 != 0
+				if !ok {
+					sig[5] ^= 0x40
+				}
+				checks = append(checks, [3][]byte{pub, msg, sig})
+				want = append(want, ok)
+			}
+			got := checkAll(checks)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%d checks, round %d: check %d = %v, want %v", n, round, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
