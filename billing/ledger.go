@@ -18,9 +18,10 @@ const ledgerMagic = "dds-ledger-v1\n"
 // commands through Apply while HTTP handlers read through Read. It is the
 // state machine that package consensus replicates.
 type Ledger struct {
-	mu    sync.RWMutex
-	state *State
-	index uint64
+	mu      sync.RWMutex
+	state   *State
+	index   uint64
+	checked checkedSet // signatures this node has seen valid
 }
 
 // NewLedger returns a ledger holding an empty State.
@@ -46,7 +47,7 @@ func (l *Ledger) Apply(index uint64, cmd []byte) []byte {
 		l.mu.RLock()
 		checks := l.state.signatures(c)
 		l.mu.RUnlock()
-		valid := checkAll(checks)
+		valid := l.checked.checkAll(checks)
 		for i, ch := range checks {
 			if valid[i] {
 				if verified == nil {
@@ -79,11 +80,11 @@ func (l *Ledger) Apply(index uint64, cmd []byte) []byte {
 // wait behind every runnable goroutine, so the caller never waits for a
 // check the helper has not started (waiting for all three in goroutines
 // made 128 concurrent clients slower).
-func checkAll(checks [][3][]byte) []bool {
+func (c *checkedSet) checkAll(checks [][3][]byte) []bool {
 	valid := make([]bool, len(checks))
 	if len(checks) < 2 {
 		for i, ch := range checks {
-			valid[i] = verifySig(ch[0], ch[1], ch[2])
+			valid[i] = c.verify(ch[0], ch[1], ch[2])
 		}
 		return valid
 	}
@@ -94,7 +95,7 @@ func checkAll(checks [][3][]byte) []bool {
 			if i >= len(checks) {
 				return
 			}
-			valid[i] = verifySig(checks[i][0], checks[i][1], checks[i][2])
+			valid[i] = c.verify(checks[i][0], checks[i][1], checks[i][2])
 			finished.Add(1)
 		}
 	}

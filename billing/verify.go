@@ -27,23 +27,24 @@ var (
 	expanded   = map[string]*voi.ExpandedPublicKey{}
 )
 
-// Checked signatures. Every node checks the attestations of every quote
-// when the ledger applies it, one command after another; a node that has
-// already seen a signature valid (the issuer, which checks the
-// attestations as they come back; an attester, which made its own) need
-// not check it again there. maxChecked bounds the set: at a thousand
-// quotes a second it covers the few seconds between a check and the
-// ledger's, and clearing it only costs checks again. A signature is in
-// the set only if it is valid, so the set changes how fast the ledger
-// decides, never what.
+// checkedSet holds signatures a node has seen valid. Every node checks
+// the attestations of every quote when its ledger applies it, one command
+// after another; a node that has already seen a signature valid (the
+// issuer, which checks the attestations as they come back; an attester,
+// which made its own) need not check it again there. Each Ledger has its
+// own (nodes in one process do not share what they checked). maxChecked
+// bounds it: at a thousand quotes a second it covers the few seconds
+// between a check and the ledger's, and clearing it only costs checks
+// again. A signature is in the set only if it is valid, so the set
+// changes how fast a ledger decides, never what.
+type checkedSet struct {
+	mu sync.Mutex
+	m  map[[32]byte]struct{}
+}
+
 const maxChecked = 16384
 
-var (
-	checkedMu sync.Mutex
-	checked   = map[[32]byte]struct{}{}
-)
-
-// checkedKey names (pub, msg, sig) in checked.
+// checkedKey names (pub, msg, sig) in a checkedSet.
 func checkedKey(pub, msg, sig []byte) [32]byte {
 	h := sha256.New()
 	var n [8]byte
@@ -56,42 +57,47 @@ func checkedKey(pub, msg, sig []byte) [32]byte {
 	return k
 }
 
-func remember(k [32]byte) {
-	checkedMu.Lock()
-	if len(checked) >= maxChecked {
-		clear(checked)
-	}
-	checked[k] = struct{}{}
-	checkedMu.Unlock()
+func (c *checkedSet) has(k [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[k]
+	return ok
 }
 
-// VerifySignature reports whether sig is pub's ed25519 signature of msg
-// (crypto/ed25519's rules), and remembers a valid one so that the ledger
-// does not check it again when it applies the command carrying it.
-func VerifySignature(pub, msg, sig []byte) bool { return verifySig(pub, msg, sig) }
+func (c *checkedSet) add(k [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxChecked {
+		c.m = make(map[[32]byte]struct{})
+	}
+	c.m[k] = struct{}{}
+}
 
-// RememberSignature records sig as pub's valid signature of msg, for a
-// signature this node has just made with its own key (pub).
-func RememberSignature(pub, msg, sig []byte) { remember(checkedKey(pub, msg, sig)) }
-
-// verifySig reports whether sig is pub's signature of msg.
-func verifySig(pub, msg, sig []byte) bool {
+// verify reports whether sig is pub's signature of msg, from the set when
+// it holds it; a valid one is added.
+func (c *checkedSet) verify(pub, msg, sig []byte) bool {
 	k := checkedKey(pub, msg, sig)
-	checkedMu.Lock()
-	_, ok := checked[k]
-	checkedMu.Unlock()
-	if ok {
+	if c.has(k) {
 		return true
 	}
-	if !verifyUncached(pub, msg, sig) {
+	if !verifySig(pub, msg, sig) {
 		return false
 	}
-	remember(k)
+	c.add(k)
 	return true
 }
 
-// verifyUncached checks sig with pub's expanded key.
-func verifyUncached(pub, msg, sig []byte) bool {
+// VerifySignature reports whether sig is pub's ed25519 signature of msg
+// (crypto/ed25519's rules), and remembers a valid one so that this ledger
+// does not check it again when it applies the command carrying it.
+func (l *Ledger) VerifySignature(pub, msg, sig []byte) bool { return l.checked.verify(pub, msg, sig) }
+
+// RememberSignature records sig as pub's valid signature of msg, for a
+// signature this node has just made with its own key (pub).
+func (l *Ledger) RememberSignature(pub, msg, sig []byte) { l.checked.add(checkedKey(pub, msg, sig)) }
+
+// verifySig reports whether sig is pub's signature of msg.
+func verifySig(pub, msg, sig []byte) bool {
 	if len(pub) != ed25519.PublicKeySize {
 		return false
 	}

@@ -68,21 +68,26 @@ func BenchmarkVerifySig(b *testing.B) {
 	})
 }
 
-// The checked-signature set only ever holds valid signatures, keyed by
-// key, message and signature together: a hit for one of them changed is
-// impossible, and an invalid signature is checked (and refused) each time.
+// A ledger's checked-signature set only ever holds valid signatures,
+// keyed by key, message and signature together: a hit for one of them
+// changed is impossible, and an invalid signature is checked (and refused)
+// each time. Ledgers do not share their sets.
 func TestCheckedSignatures(t *testing.T) {
+	l := NewLedger()
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	msg := []byte("quote canonical bytes")
 	sig := ed25519.Sign(priv, msg)
-	if !VerifySignature(pub, msg, sig) {
+	if !l.VerifySignature(pub, msg, sig) {
 		t.Fatal("a valid signature refused")
 	}
-	if _, ok := checked[checkedKey(pub, msg, sig)]; !ok {
+	if !l.checked.has(checkedKey(pub, msg, sig)) {
 		t.Fatal("a valid signature checked was not remembered")
+	}
+	if NewLedger().checked.has(checkedKey(pub, msg, sig)) {
+		t.Fatal("another ledger shares the set")
 	}
 	other, _, _ := ed25519.GenerateKey(nil)
 	bad := append([]byte{}, sig...)
@@ -96,10 +101,10 @@ func TestCheckedSignatures(t *testing.T) {
 			// signature must not share a key.
 			"shifted": {pub, append(append([]byte{}, msg...), sig[0]), sig[1:]},
 		} {
-			if verifySig(c[0], c[1], c[2]) {
+			if l.VerifySignature(c[0], c[1], c[2]) {
 				t.Fatalf("round %d: %s accepted", i, name)
 			}
-			if _, ok := checked[checkedKey(c[0], c[1], c[2])]; ok {
+			if l.checked.has(checkedKey(c[0], c[1], c[2])) {
 				t.Fatalf("round %d: %s remembered", i, name)
 			}
 		}
@@ -108,20 +113,20 @@ func TestCheckedSignatures(t *testing.T) {
 	// A node's own fresh signature, remembered, is taken as checked.
 	msg2 := []byte("attested quote")
 	sig2 := ed25519.Sign(priv, msg2)
-	RememberSignature(pub, msg2, sig2)
-	if _, ok := checked[checkedKey(pub, msg2, sig2)]; !ok || !verifySig(pub, msg2, sig2) {
+	l.RememberSignature(pub, msg2, sig2)
+	if !l.checked.has(checkedKey(pub, msg2, sig2)) || !l.checked.verify(pub, msg2, sig2) {
 		t.Fatal("a remembered signature is not taken as checked")
 	}
 
 	// Past maxChecked the set starts over; checks still answer right.
 	for i := range maxChecked + 10 {
 		m := []byte{byte(i), byte(i >> 8), byte(i >> 16)}
-		RememberSignature(pub, m, ed25519.Sign(priv, m))
+		l.RememberSignature(pub, m, ed25519.Sign(priv, m))
 	}
-	if len(checked) > maxChecked {
-		t.Fatalf("%d signatures remembered, bound %d", len(checked), maxChecked)
+	if n := len(l.checked.m); n > maxChecked {
+		t.Fatalf("%d signatures remembered, bound %d", n, maxChecked)
 	}
-	if !verifySig(pub, msg, sig) || verifySig(pub, msg, bad) {
+	if !l.VerifySignature(pub, msg, sig) || l.VerifySignature(pub, msg, bad) {
 		t.Fatal("checks wrong after the set started over")
 	}
 }
@@ -146,7 +151,7 @@ func TestCheckAll(t *testing.T) {
 				checks = append(checks, [3][]byte{pub, msg, sig})
 				want = append(want, ok)
 			}
-			got := checkAll(checks)
+			got := new(checkedSet).checkAll(checks)
 			for i := range want {
 				if got[i] != want[i] {
 					t.Fatalf("%d checks, round %d: check %d = %v, want %v", n, round, i, got[i], want[i])

@@ -107,7 +107,7 @@ func (n *Node) handleAttest(_ context.Context, from peer.ID, req attestRequest) 
 		return attestResponse{}, fmt.Errorf("sign: %w", err)
 	}
 	// This node's ledger need not check its own signature again.
-	billing.RememberSignature(n.host.PublicKey(), msg, sig)
+	n.ledger.RememberSignature(n.host.PublicKey(), msg, sig)
 	n.metrics.attested.Inc()
 	return attestResponse{Signature: sig}, nil
 }
@@ -156,7 +156,7 @@ func (n *Node) attest(ctx context.Context, s billing.Settings, q billing.Quote) 
 					// bad one is refused like a failed call, and the next
 					// candidate stands in.
 					nd, ok := n.registered(id.String())
-					if !ok || !billing.VerifySignature(nd.PublicKey, msg, resp.Signature) {
+					if !ok || !n.ledger.VerifySignature(nd.PublicKey, msg, resp.Signature) {
 						err = errors.New("attestation signature does not verify with its registered key")
 					}
 				}
