@@ -21,6 +21,11 @@ import (
 	"github.com/ddsnet/dds/p2p/wire"
 )
 
+// AttestProtocol is the stream protocol on which a node asks its peers to
+// attest its quotes (a request of {"quote": ...}, answered with
+// {"signature": ...}), for tools and tests that speak it.
+const AttestProtocol = attestProtocol
+
 // The node's stream protocols.
 const (
 	attestProtocol  protocol.ID = "/dds/quote/attest/1.0.0"
