@@ -82,12 +82,6 @@ func (l *Ledger) Apply(index uint64, cmd []byte) []byte {
 // made 128 concurrent clients slower).
 func (c *checkedSet) checkAll(checks [][3][]byte) []bool {
 	valid := make([]bool, len(checks))
-	if len(checks) < 2 {
-		for i, ch := range checks {
-			valid[i] = c.verify(ch[0], ch[1], ch[2])
-		}
-		return valid
-	}
 	var next, finished atomic.Int64
 	work := func() {
 		for {
@@ -98,6 +92,10 @@ func (c *checkedSet) checkAll(checks [][3][]byte) []bool {
 			valid[i] = c.verify(checks[i][0], checks[i][1], checks[i][2])
 			finished.Add(1)
 		}
+	}
+	if len(checks) < 2 {
+		work()
+		return valid
 	}
 	helped := make(chan struct{})
 	go func() {

@@ -168,7 +168,7 @@ func (b *blocks) write(c cid.Cid, data []byte) error {
 }
 
 // open opens name with flag, for direct I/O unless the file system
-// refused it before (tmpfs, for one, answers EINVAL). It reports whether
+// refused it before (EINVAL: tmpfs before Linux 6.6, for one). It reports whether
 // the file is open for direct I/O.
 func (b *blocks) open(name string, flag int) (f *os.File, direct bool, err error) {
 	if oDirect != 0 && !b.buffered.Load() {

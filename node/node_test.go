@@ -49,7 +49,17 @@ func devConfig(t testing.TB, dir string, clock Clock) Config {
 
 func startDev(t testing.TB, dir string, clock Clock) *Node {
 	t.Helper()
-	n, err := New(devConfig(t, dir, clock))
+	return startDevWith(t, dir, clock, nil)
+}
+
+// startDevWith starts a dev node whose config adjust changes first.
+func startDevWith(t testing.TB, dir string, clock Clock, adjust func(*Config)) *Node {
+	t.Helper()
+	cfg := devConfig(t, dir, clock)
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,16 +429,9 @@ func TestDevEmptyFile(t *testing.T) {
 // TestDevLoopsExpireAndCollect leaves expiry and GC to the node's own loops.
 func TestDevLoopsExpireAndCollect(t *testing.T) {
 	clock := &testClock{now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
-	cfg := devConfig(t, t.TempDir(), clock)
-	cfg.ExpiryInterval, cfg.GCInterval = 10*time.Millisecond, 10*time.Millisecond
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := startDevWith(t, t.TempDir(), clock, func(cfg *Config) {
+		cfg.ExpiryInterval, cfg.GCInterval = 10*time.Millisecond, 10*time.Millisecond
+	})
 	ctx := t.Context()
 	f, err := n.Upload(ctx, Upload{Name: "loop.bin", Duration: 60, Body: bytes.NewReader(randomBytes(7, 3<<20))})
 	if err != nil {
@@ -456,16 +459,9 @@ func TestDevLoopsExpireAndCollect(t *testing.T) {
 // leftover in between (it did, and the paid file then had nothing to place).
 func TestUploadsSurviveReconcile(t *testing.T) {
 	clock := &testClock{now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
-	cfg := devConfig(t, t.TempDir(), clock)
-	cfg.ExpiryInterval, cfg.GCInterval = time.Millisecond, time.Millisecond
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := startDevWith(t, t.TempDir(), clock, func(cfg *Config) {
+		cfg.ExpiryInterval, cfg.GCInterval = time.Millisecond, time.Millisecond
+	})
 	ctx := t.Context()
 	for i := range 40 {
 		data := randomBytes(uint64(100+i), 5000+i)
