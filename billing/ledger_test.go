@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -183,6 +185,120 @@ func TestLedger(t *testing.T) {
 		apply(uint64(10+i), Command{Time: t0.Add(time.Duration(i) * time.Second), Expire: &Expire{}})
 	}
 	wg.Wait()
+}
+
+// ApplyBatch gives exactly the results and the state of Apply on each
+// command in turn, however the commands are cut in batches: among them
+// attestations with a bad signature or a signer twice, a signer registered
+// earlier in the same batch, receipts, undecodable commands, and indexes
+// applied already.
+func TestApplyBatchMatchesApply(t *testing.T) {
+	f := newFixture(t, DefaultSettings())
+	var cmds [][]byte
+	enc := func(c Command) {
+		t.Helper()
+		if c.Time.IsZero() {
+			c.Time = f.now
+		}
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, b)
+	}
+	for _, c := range f.cmds {
+		enc(c)
+	}
+	k6 := testKey(6)
+	for i := range 48 {
+		id := fmt.Sprintf("file-%d", i)
+		q := f.newQuote(id, 1<<20, 86400)
+		switch i % 8 {
+		case 0: // quoted, paid, held by three
+			enc(f.putQuote(q))
+			enc(payCmd(id, "pay-"+id, PaymentSuccess, q.Price))
+			h := &Hold{FileID: id}
+			for _, p := range []int{0, 1, 2} {
+				h.Receipts = append(h.Receipts, Receipt{FileID: id, CID: q.CID, Size: q.Size, Holder: peerName(p)}.Sign(testKey(p)))
+			}
+			enc(Command{Hold: h})
+		case 1: // a bad signature
+			pq := f.putQuote(q)
+			pq.Quote.Attestations[1].Signature[3] ^= 1
+			enc(pq)
+		case 2: // peer-6 attests, registered just before the first time
+			if i == 2 {
+				enc(Command{Register: &Register{Node: Node{PeerID: peerName(6), PublicKey: k6.Public().(ed25519.PublicKey)}}})
+			}
+			enc(Command{Quote: &PutQuote{Quote: q, Attestations: f.attest(q, 2, 3, 6)}})
+		case 3:
+			cmds = append(cmds, []byte("garbage"))
+		case 4: // one signer twice
+			pq := f.putQuote(q)
+			pq.Quote.Attestations[2] = pq.Quote.Attestations[0]
+			enc(pq)
+		default:
+			enc(f.putQuote(q))
+		}
+	}
+
+	one := NewLedger()
+	want := make([][]byte, len(cmds))
+	var accepted, refused int
+	for i, c := range cmds {
+		want[i] = one.Apply(uint64(i+1), c)
+		r, err := DecodeResult(want[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Err == nil {
+			accepted++
+		} else {
+			refused++
+		}
+	}
+	if accepted < 30 || refused < 15 {
+		t.Fatalf("%d accepted, %d refused: the sequence does not test what it should", accepted, refused)
+	}
+	if r, _ := DecodeResult(want[len(f.cmds)+5]); r.Err != nil { // file-2's quote, by peer-6 among others
+		t.Fatalf("the quote attested by a peer registered just before: %v", r.Err)
+	}
+	var wantHash [32]byte
+	one.Read(func(s *State) { wantHash = s.Hash() })
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 6 {
+		l := NewLedger()
+		for at := 0; at < len(cmds); {
+			end := min(at+1+rng.IntN(4+round*8), len(cmds))
+			indexes := make([]uint64, end-at)
+			for j := range indexes {
+				indexes[j] = uint64(at + j + 1)
+			}
+			for j, got := range l.ApplyBatch(indexes, cmds[at:end]) {
+				if !bytes.Equal(got, want[at+j]) {
+					t.Fatalf("round %d, command %d (batch %d..%d): ApplyBatch %s, Apply %s", round, at+j, at, end, got, want[at+j])
+				}
+			}
+			at = end
+		}
+		var hash [32]byte
+		l.Read(func(s *State) { hash = s.Hash() })
+		if hash != wantHash || l.Index() != one.Index() {
+			t.Fatalf("round %d: state or index differs from one-by-one", round)
+		}
+		// The last two indexes again: both refused, nothing changes.
+		n := uint64(len(cmds))
+		for _, b := range l.ApplyBatch([]uint64{n - 1, n}, cmds[n-2:]) {
+			if r, _ := DecodeResult(b); !errors.Is(r.Refusal(), ErrConflict) {
+				t.Fatalf("round %d: an applied index again: %v", round, r.Err)
+			}
+		}
+		l.Read(func(s *State) { hash = s.Hash() })
+		if hash != wantHash {
+			t.Fatalf("round %d: a replay changed the state", round)
+		}
+	}
 }
 
 func TestCommandCodec(t *testing.T) {

@@ -2,15 +2,26 @@ package billing
 
 import (
 	"crypto/ed25519"
+	"crypto/sha512"
+	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/oasisprotocol/curve25519-voi/curve"
+	"github.com/oasisprotocol/curve25519-voi/curve/scalar"
 )
 
-// verifySig must accept exactly what crypto/ed25519 accepts: every node of
-// a network checks the same signatures, and a valid one is valid anywhere.
+// verifySig accepts what crypto/ed25519 makes and accepts, and refuses
+// what it refuses among corrupted signatures, keys and messages (the rules
+// differ only for signatures made on purpose with small-order components:
+// TestSmallOrderSignature); verifyBatch answers as verifySig on each.
 func TestVerifySigMatchesStdlib(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	seed := make([]byte, ed25519.SeedSize)
+	var (
+		checks [][3][]byte
+		wants  []bool
+	)
 	for i := range 2000 {
 		for j := range seed {
 			seed[j] = byte(rng.Uint32())
@@ -46,9 +57,107 @@ func TestVerifySigMatchesStdlib(t *testing.T) {
 		if i%6 == 0 && !want {
 			t.Fatalf("case %d: a good signature refused", i)
 		}
+		checks = append(checks, [3][]byte{p, m, s})
+		wants = append(wants, want)
+	}
+	// The same checks in batches of every size up to 40.
+	for at, n := 0, 1; at < len(checks); at, n = at+n, n%40+1 {
+		end := min(at+n, len(checks))
+		for j, got := range verifyBatch(checks[at:end]) {
+			if got != wants[at+j] {
+				t.Fatalf("case %d in a batch of %d: verifyBatch %v, ed25519.Verify %v", at+j, end-at, got, wants[at+j])
+			}
+		}
 	}
 	if verifySig(make([]byte, 31), nil, make([]byte, 64)) {
 		t.Fatal("a short key verified")
+	}
+}
+
+// smallOrderSignature makes priv's signature of msg with the order-2 point
+// (0, -1) added to R: it satisfies the cofactored verification equation
+// and not the cofactorless one.
+func smallOrderSignature(t *testing.T, priv ed25519.PrivateKey, msg []byte) []byte {
+	t.Helper()
+	h := sha512.Sum512(priv.Seed())
+	h[0] &= 248
+	h[31] &= 127
+	h[31] |= 64
+	a, err := scalar.New().SetBytesModOrder(h[:32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rh := sha512.Sum512(append(append([]byte{}, h[32:]...), msg...))
+	r, err := scalar.New().SetBytesModOrderWide(rh[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	R := curve.NewEdwardsPoint().MulBasepoint(curve.ED25519_BASEPOINT_TABLE, r)
+	minusOne := make([]byte, 32) // y = -1 mod 2^255-19, x = 0
+	minusOne[0] = 0xec
+	for i := 1; i < 31; i++ {
+		minusOne[i] = 0xff
+	}
+	minusOne[31] = 0x7f
+	ty, err := curve.NewCompressedEdwardsYFromBytes(minusOne)
+	if err != nil {
+		t.Fatal(err)
+	}
+	T, err := curve.NewEdwardsPoint().SetCompressedY(ty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	R.Add(R, T)
+	rEnc := curve.NewCompressedEdwardsY().SetEdwardsPoint(R)
+	kh := sha512.New()
+	kh.Write(rEnc[:])
+	kh.Write(priv.Public().(ed25519.PublicKey))
+	kh.Write(msg)
+	k, err := scalar.New().SetBytesModOrderWide(kh.Sum(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	S := scalar.New().Mul(k, a)
+	S.Add(S, r)
+	sig := append([]byte{}, rEnc[:]...)
+	sig = append(sig, make([]byte, 32)...)
+	if err := S.ToBytes(sig[32:]); err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+// The ledger's rules are ZIP-215's: a signature with a small-order
+// component in R passes alone and in a batch (so a node checking alone
+// and one checking in a batch agree), where crypto/ed25519 refuses it.
+func TestSmallOrderSignature(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("quote canonical bytes")
+	odd := smallOrderSignature(t, priv, msg)
+	if ed25519.Verify(pub, msg, odd) {
+		t.Fatal("crypto/ed25519 accepts the small-order signature: the test does not make what it says")
+	}
+	if !verifySig(pub, msg, odd) {
+		t.Fatal("verifySig refuses a signature valid under ZIP-215")
+	}
+	bad := append([]byte{}, odd...)
+	bad[40] ^= 1
+	checks := [][3][]byte{
+		{pub, msg, ed25519.Sign(priv, msg)},
+		{pub, msg, odd},
+		{pub, []byte("other"), ed25519.Sign(priv, []byte("other"))},
+		{pub, msg, bad},
+	}
+	want := []bool{true, true, true, false}
+	for n := 2; n <= len(checks); n++ {
+		for i, got := range verifyBatch(checks[:n]) {
+			if got != want[i] {
+				t.Fatalf("batch of %d: check %d = %v, want %v", n, i, got, want[i])
+			}
+		}
 	}
 }
 
@@ -66,6 +175,19 @@ func BenchmarkVerifySig(b *testing.B) {
 			verifySig(pub, msg, sig)
 		}
 	})
+	for _, n := range []int{3, 12, 48} {
+		checks := make([][3][]byte, n)
+		for i := range checks {
+			m := append([]byte{byte(i)}, msg...)
+			checks[i] = [3][]byte{pub, m, ed25519.Sign(priv, m)}
+		}
+		b.Run(fmt.Sprintf("batch-%d", n), func(b *testing.B) {
+			for b.Loop() {
+				verifyBatch(checks)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n)/1e3, "µs/sig")
+		})
+	}
 }
 
 // A ledger's checked-signature set only ever holds valid signatures,
@@ -131,14 +253,16 @@ func TestCheckedSignatures(t *testing.T) {
 	}
 }
 
-// checkAll answers each check right, whichever goroutine took it.
+// checkAll answers each check right, whichever goroutine took it, in one
+// part or split, with signatures the set holds among them.
 func TestCheckAll(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for n := range 6 {
-		for round := range 50 {
+	for _, n := range []int{0, 1, 2, 3, 5, 11, 12, 13, 30, 2*maxBatch + 3} {
+		for round := range 20 {
+			var set checkedSet
 			var checks [][3][]byte
 			var want []bool
 			for i := range n {
@@ -147,11 +271,13 @@ func TestCheckAll(t *testing.T) {
 				ok := (i+round)%3 != 0
 				if !ok {
 					sig[5] ^= 0x40
+				} else if (i+round)%4 == 0 {
+					set.add(checkedKey(pub, msg, sig))
 				}
 				checks = append(checks, [3][]byte{pub, msg, sig})
 				want = append(want, ok)
 			}
-			got := new(checkedSet).checkAll(checks)
+			got := set.checkAll(checks)
 			for i := range want {
 				if got[i] != want[i] {
 					t.Fatalf("%d checks, round %d: check %d = %v, want %v", n, round, i, got[i], want[i])

@@ -21,15 +21,28 @@ type StateMachine interface {
 	Restore(r io.Reader) error
 }
 
-// fsm adapts a StateMachine to raft.FSM. It also records the index of the
-// last entry it has been handed, which raft's own applied index may trail
-// for a moment (raft updates it after queueing entries to the FSM).
+// BatchStateMachine is a StateMachine that takes the commands raft hands
+// over together (the entries committed in one go) in one call, so it can
+// prepare them together (billing checks all their signatures in one batch
+// verification) before it applies them one after another in log order.
+// Its results must be exactly those of calling Apply on each in turn.
+type BatchStateMachine interface {
+	StateMachine
+	ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte
+}
+
+// fsm adapts a StateMachine to raft.BatchingFSM. It also records the index
+// of the last entry it has been handed, which raft's own applied index may
+// trail for a moment (raft updates it after queueing entries to the FSM).
 type fsm struct {
 	sm      StateMachine
 	applied atomic.Uint64
 }
 
-var _ raft.ConfigurationStore = (*fsm)(nil)
+var (
+	_ raft.ConfigurationStore = (*fsm)(nil)
+	_ raft.BatchingFSM        = (*fsm)(nil)
+)
 
 func (f *fsm) Apply(l *raft.Log) any {
 	defer f.applied.Store(l.Index)
@@ -37,6 +50,45 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return nil
 	}
 	return f.sm.Apply(l.Index, l.Data)
+}
+
+// ApplyBatch applies the commands among logs (raft sends commands and
+// configuration entries; the state machine has nothing to do with the
+// latter) and answers each command with its result, nil for the others.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	if len(logs) == 0 {
+		return out
+	}
+	defer f.applied.Store(logs[len(logs)-1].Index)
+	var (
+		at      []int
+		indexes []uint64
+		cmds    [][]byte
+	)
+	for i, l := range logs {
+		if l.Type == raft.LogCommand {
+			at = append(at, i)
+			indexes = append(indexes, l.Index)
+			cmds = append(cmds, l.Data)
+		}
+	}
+	if len(cmds) == 0 {
+		return out
+	}
+	var res [][]byte
+	if b, ok := f.sm.(BatchStateMachine); ok && len(cmds) > 1 {
+		res = b.ApplyBatch(indexes, cmds)
+	} else {
+		res = make([][]byte, len(cmds))
+		for j := range cmds {
+			res[j] = f.sm.Apply(indexes[j], cmds[j])
+		}
+	}
+	for j, i := range at {
+		out[i] = res[j]
+	}
+	return out
 }
 
 // StoreConfiguration is called for committed configuration entries; the

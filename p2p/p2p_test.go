@@ -237,6 +237,35 @@ func TestAddrsOrder(t *testing.T) {
 	}
 }
 
+// Host.Sign makes exactly the signature the identity key makes through
+// libp2p (crypto/ed25519): Ed25519 is deterministic, and a signature must
+// not depend on which library made it.
+func TestSignMatchesIdentityKey(t *testing.T) {
+	key, err := LoadOrCreateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(t.Context(), Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	for n := range 200 {
+		msg := bytes.Repeat([]byte{byte(n)}, n)
+		got, err := h.Sign(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := key.Sign(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("message of %d bytes: Host.Sign %x, identity key %x", n, got, want)
+		}
+	}
+}
+
 func TestSignVerify(t *testing.T) {
 	h := newTestHost(t, "/ip4/127.0.0.1/tcp/0")
 	msg := []byte("quote 42: 1000 nanotokens")

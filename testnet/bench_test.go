@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,6 +87,7 @@ func BenchmarkNetworkQuoteParallel(b *testing.B) {
 			b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
 			var next int
 			var mu = make(chan struct{}, 1)
+			cpu := processCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				mu <- struct{}{}
 				nd := nw.Nodes[next%len(nw.Nodes)].Node
@@ -99,6 +101,9 @@ func BenchmarkNetworkQuoteParallel(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "quotes/s")
+			// CPU time (all 4 nodes and the clients) per quote: steadier
+			// than quotes/s on a machine whose disk and neighbours vary.
+			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/quote")
 			reportStages(b, nw.Nodes[0].Node)
 		})
 	}
@@ -120,8 +125,18 @@ func BenchmarkStart32(b *testing.B) {
 			lat = append(lat, time.Since(s))
 		}
 		reportLatency(b, lat)
+		reportStages(b, nd)
 		nw.Close()
 	}
+}
+
+// processCPU returns the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func leaderOf(nw *Network) int {
