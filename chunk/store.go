@@ -561,6 +561,13 @@ func (s *Store) putChunk(c cid.Cid, data []byte) error {
 // stored, ErrHashMismatch when the stored bytes do not match c. A c with
 // codec dag-cbor returns a stored manifest's encoding, verified likewise.
 func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return s.GetInto(ctx, c, nil)
+}
+
+// GetInto is Get reading into dst when it is large enough (a buffer an
+// earlier GetInto returned is), so that a caller serving chunk after
+// chunk does not allocate a buffer for each.
+func (s *Store) GetInto(ctx context.Context, c cid.Cid, dst []byte) ([]byte, error) {
 	if err := s.acquire(); err != nil {
 		return nil, err
 	}
@@ -571,7 +578,7 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if c.Type() == codecDagCBOR {
 		return s.manifestBytes(c)
 	}
-	return s.readChunk(c, nil)
+	return s.readChunk(c, dst)
 }
 
 // readChunk reads a chunk into dst (reused when large enough) and verifies

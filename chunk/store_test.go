@@ -1084,3 +1084,45 @@ func TestGroupCommit(t *testing.T) {
 		}
 	}
 }
+
+// GetInto reads into the buffer it is given when it is large enough
+// (files and inline chunks alike), allocates when it is not, and returns
+// the same bytes as Get; a corrupt chunk is refused whatever the buffer.
+func TestGetInto(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	var cids []cid.Cid
+	var want [][]byte
+	for i, n := range []int{300 << 10, 1000, 300<<10 - 5, 17, 100 << 10, 300 << 10} {
+		b := randBytes(uint64(40+i), n)
+		if err := s.Put(ctx, Sum(b), b); err != nil {
+			t.Fatal(err)
+		}
+		cids = append(cids, Sum(b))
+		want = append(want, b)
+	}
+	var buf []byte
+	for round := range 2 {
+		for i, c := range cids {
+			got, err := s.GetInto(ctx, c, buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want[i]) {
+				t.Fatalf("round %d, chunk %d: wrong bytes", round, i)
+			}
+			if round == 1 && cap(buf) >= len(got)+directAlign && &got[0] != &buf[:1][0] {
+				t.Fatalf("chunk %d: a buffer of %d bytes not reused for %d", i, cap(buf), len(got))
+			}
+			if cap(got) > cap(buf) {
+				buf = got
+			}
+		}
+	}
+	if err := s.writeRaw(cids[0], want[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetInto(ctx, cids[0], buf); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("corrupt chunk: %v, want ErrHashMismatch", err)
+	}
+}

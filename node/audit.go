@@ -311,7 +311,12 @@ func (n *Node) repairChunk(ctx context.Context, c cid.Cid) error {
 type verifiedStore struct{ n *Node }
 
 func (v verifiedStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	data, err := v.n.store.Get(ctx, c)
+	return v.Read(ctx, c, nil)
+}
+
+// Read is Get into dst when it is large enough (fetch.Store).
+func (v verifiedStore) Read(ctx context.Context, c cid.Cid, dst []byte) ([]byte, error) {
+	data, err := v.n.store.GetInto(ctx, c, dst)
 	if errors.Is(err, chunk.ErrHashMismatch) {
 		v.n.noteCorrupt(c)
 	}

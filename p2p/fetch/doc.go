@@ -2,10 +2,10 @@
 // that hold them, over the libp2p protocol [ID] ("/dds/chunk/fetch/1.0.0").
 //
 // Every node runs a [Service] ([New]): it serves blocks from a [Store]
-// (normally a *chunk.Store, whose Get also returns a manifest's bytes for
-// its dag-cbor CID) and fetches from other nodes:
+// (normally a *chunk.Store through [FromChunks]; its reads also return a
+// manifest's bytes for its dag-cbor CID) and fetches from other nodes:
 //
-//	svc := fetch.New(h, store, fetch.Options{Window: 16})
+//	svc := fetch.New(h, fetch.FromChunks(store), fetch.Options{Window: 16})
 //	defer svc.Close()
 //	m, err := svc.Manifest(ctx, root, holders)
 //	r := svc.NewReader(ctx, m, holders, off, n) // n = -1: to the end

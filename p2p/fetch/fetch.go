@@ -62,10 +62,21 @@ const (
 // chunk.MaxChunkSize, or a manifest as large, plus the status byte.
 const maxBlock = int(chunk.MaxChunkSize) + 1
 
-// Store is what the serving side reads (chunk.Store satisfies it); Get
-// returns verified bytes.
+// Store is what the serving side reads: Read returns c's verified bytes
+// (a chunk's, or a manifest's for its dag-cbor CID), in dst when dst is
+// large enough. A stream's handler passes the buffer of the chunk it
+// served last, so serving chunk after chunk allocates none.
 type Store interface {
-	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+	Read(ctx context.Context, c cid.Cid, dst []byte) ([]byte, error)
+}
+
+// FromChunks serves a chunk store as it is.
+func FromChunks(s *chunk.Store) Store { return chunkStore{s} }
+
+type chunkStore struct{ s *chunk.Store }
+
+func (c chunkStore) Read(ctx context.Context, id cid.Cid, dst []byte) ([]byte, error) {
+	return c.s.GetInto(ctx, id, dst)
 }
 
 // Options configures a [Service].
@@ -160,6 +171,7 @@ func (s *Service) handle(st network.Stream) {
 	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
 	defer stop()
 	r := bufio.NewReaderSize(st, 512)
+	var buf []byte // the last chunk served, reused (written out before the next read)
 	for {
 		_ = st.SetReadDeadline(time.Now().Add(s.o.Timeout))
 		req, err := wire.ReadFrame(r, 256)
@@ -176,7 +188,9 @@ func (s *Service) handle(st network.Stream) {
 		var data []byte
 		status := byte(statusOK)
 		if err == nil {
-			data, err = s.store.Get(ctx, c)
+			if data, err = s.store.Read(ctx, c, buf); err == nil && c.Type() == cid.Raw {
+				buf = data
+			}
 		}
 		switch {
 		case errors.Is(err, chunk.ErrNotFound):

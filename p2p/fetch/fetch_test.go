@@ -45,7 +45,7 @@ func newNode(tb testing.TB, serve func(*chunk.Store) Store, o Options) *node {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = store.Close() })
-	var st Store = store
+	st := FromChunks(store)
 	if serve != nil {
 		st = serve(store)
 	}
@@ -86,7 +86,7 @@ func ingest(tb testing.TB, size, chunkSize int64, nodes ...*node) ([]byte, cid.C
 // corrupt serves every chunk with one bit flipped.
 type corrupt struct{ *chunk.Store }
 
-func (c corrupt) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
+func (c corrupt) Read(ctx context.Context, id cid.Cid, _ []byte) ([]byte, error) {
 	b, err := c.Store.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -102,11 +102,11 @@ type sparse struct {
 	drop map[cid.Cid]bool
 }
 
-func (s sparse) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
+func (s sparse) Read(ctx context.Context, id cid.Cid, dst []byte) ([]byte, error) {
 	if s.drop[id] {
 		return nil, chunk.ErrNotFound
 	}
-	return s.Store.Get(ctx, id)
+	return s.Store.GetInto(ctx, id, dst)
 }
 
 func readRange(t *testing.T, svc *Service, m *chunk.Manifest, holders []peer.ID, off, n int64) ([]byte, error) {
@@ -260,7 +260,7 @@ type stalled struct {
 	release chan struct{}
 }
 
-func (s stalled) Get(ctx context.Context, id cid.Cid) ([]byte, error) {
+func (s stalled) Read(ctx context.Context, id cid.Cid, _ []byte) ([]byte, error) {
 	select {
 	case <-s.release:
 	case <-ctx.Done():
