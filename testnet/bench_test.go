@@ -3,8 +3,8 @@ package testnet
 import (
 	"bytes"
 	"context"
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"io"
 	mrand "math/rand/v2"
 	"os"
