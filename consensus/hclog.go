@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -55,11 +56,27 @@ var routine = map[string]bool{
 	"appendEntries rejected, sending older logs": true,
 }
 
+// firstElection reports raft's warning that a follower heard from no
+// leader and stands for election when it never knew one: what a new
+// group (a node that bootstraps, a network that starts) does first, not a
+// leader lost.
+func firstElection(msg string, args []any) bool {
+	if msg != "heartbeat timeout reached, starting election" {
+		return false
+	}
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, _ := args[i].(string); k == "last-leader-id" {
+			return fmt.Sprint(args[i+1]) == ""
+		}
+	}
+	return false
+}
+
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.NoLevel {
 		level = hclog.Info
 	}
-	if level == hclog.Warn && routine[msg] {
+	if level == hclog.Warn && (routine[msg] || firstElection(msg, args)) {
 		level = hclog.Info
 	}
 	if !a.enabled(level) {

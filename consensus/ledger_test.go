@@ -578,4 +578,17 @@ func TestHCLogAdapter(t *testing.T) {
 	if a.IsInfo() || !a.IsWarn() {
 		t.Error("level checks disagree with Warn")
 	}
+
+	// A group's first election is routine; an election after a leader
+	// was known is not.
+	buf.Reset()
+	a.Warn("heartbeat timeout reached, starting election", "last-leader-addr", "", "last-leader-id", "")
+	a.Warn("failed to get previous log", "previous-index", 3)
+	if buf.Len() != 0 {
+		t.Errorf("routine warnings logged at Warn:\n%s", buf.String())
+	}
+	a.Warn("heartbeat timeout reached, starting election", "last-leader-addr", "peer-a", "last-leader-id", raft.ServerID("peer-a"))
+	if !bytes.Contains(buf.Bytes(), []byte("level=WARN")) {
+		t.Errorf("an election after a known leader not at Warn:\n%s", buf.String())
+	}
 }
