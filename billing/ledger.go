@@ -34,7 +34,8 @@ func NewLedger() *Ledger {
 // ErrInvalid refusal. An index at or below the last applied one (other than
 // 0, which is not tracked) was applied already and is refused with
 // ErrConflict without effect, so a replay after a snapshot never applies a
-// command twice.
+// command twice. (The commands of a group entry, which share its index,
+// come through ApplyBatch together.)
 func (l *Ledger) Apply(index uint64, cmd []byte) []byte {
 	return l.ApplyBatch([]uint64{index}, [][]byte{cmd})[0]
 }
@@ -77,25 +78,26 @@ func (l *Ledger) ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte {
 	defer l.mu.Unlock()
 	l.state.verified = verified
 	defer func() { l.state.verified = nil }()
-	for i := range cmds {
-		out[i] = l.applyLocked(indexes[i], decoded[i], errs[i]).Encode()
+	var entry uint64 // the index of the entry this call is applying
+	for i, index := range indexes {
+		switch {
+		case index == 0: // not tracked
+		case index == entry:
+			// The next command of the same entry (a group's commands
+			// share their entry's index).
+		case index <= l.index:
+			out[i] = fail(refusal(ErrConflict, "log index %d already applied (last %d)", index, l.index)).Encode()
+			continue
+		default:
+			l.index, entry = index, index
+		}
+		if errs[i] != nil {
+			out[i] = fail(refusal(ErrInvalid, "%v", errs[i])).Encode()
+			continue
+		}
+		out[i] = l.state.Apply(decoded[i]).Encode()
 	}
 	return out
-}
-
-// applyLocked applies one decoded command (or refuses it for its decoding
-// error); l.mu is held.
-func (l *Ledger) applyLocked(index uint64, c Command, decodeErr error) Result {
-	if index != 0 {
-		if index <= l.index {
-			return fail(refusal(ErrConflict, "log index %d already applied (last %d)", index, l.index))
-		}
-		l.index = index
-	}
-	if decodeErr != nil {
-		return fail(refusal(ErrInvalid, "%v", decodeErr))
-	}
-	return l.state.Apply(c)
 }
 
 // checkAll checks the signatures (pub, msg, sig) of the commands being

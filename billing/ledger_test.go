@@ -301,6 +301,66 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 	}
 }
 
+// The commands of a group entry share its index: applied together in one
+// call, they all take effect; the same entry again (a replay, even of the
+// last one applied) is refused whole and changes nothing.
+func TestApplyBatchGroups(t *testing.T) {
+	f := newFixture(t, DefaultSettings())
+	l := NewLedger()
+	var index uint64
+	for _, c := range f.cmds { // init and registrations, one entry each
+		b, _ := c.Encode()
+		index++
+		l.Apply(index, b)
+	}
+	group := func(ids ...string) [][]byte {
+		var cmds [][]byte
+		for _, id := range ids {
+			b, err := Command{Time: f.now, Quote: f.putQuote(f.newQuote(id, 1<<20, 86400)).Quote}.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmds = append(cmds, b)
+		}
+		return cmds
+	}
+	same := func(index uint64, n int) []uint64 {
+		out := make([]uint64, n)
+		for i := range out {
+			out[i] = index
+		}
+		return out
+	}
+	check := func(res [][]byte, want error) {
+		t.Helper()
+		for i, b := range res {
+			r, err := DecodeResult(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !errors.Is(r.Refusal(), want) {
+				t.Fatalf("command %d: %v, want %v", i, r.Err, want)
+			}
+		}
+	}
+	g1, g2 := group("a", "b", "c"), group("d", "e")
+	check(l.ApplyBatch(same(index+1, 3), g1), nil)
+	// A lone command and a group in one call.
+	check(l.ApplyBatch([]uint64{index + 2, index + 3, index + 3}, append(group("x"), g2...)), nil)
+	var hash [32]byte
+	l.Read(func(s *State) { hash = s.Hash() })
+	if l.Index() != index+3 {
+		t.Fatalf("index %d, want %d", l.Index(), index+3)
+	}
+	check(l.ApplyBatch(same(index+3, 2), g2), ErrConflict)
+	check(l.ApplyBatch(same(index+1, 3), g1), ErrConflict)
+	l.Read(func(s *State) {
+		if s.Hash() != hash || s.FileCount() != 6 {
+			t.Fatalf("a replayed group changed the state (%d files)", s.FileCount())
+		}
+	})
+}
+
 func TestCommandCodec(t *testing.T) {
 	c := Command{Time: t0, Pay: &Pay{PaymentID: "p", FileID: "f", Status: PaymentSuccess, Amount: 7}}
 	b, err := c.Encode()

@@ -11,7 +11,8 @@ import (
 
 // StateMachine is what the ledger replicates into (billing.Ledger implements
 // it). Apply is called from one goroutine in log order with the entry's index
-// and command; its result is returned to the [Ledger.Apply] caller on the
+// and command (several commands in a row share an index when the leader
+// grouped them into one entry); its result is returned to the [Ledger.Apply] caller on the
 // node that proposed the command. Snapshot writes the whole state (it is
 // called between two Applies, never concurrently with one) and Restore
 // replaces the whole state with a snapshot's.
@@ -26,6 +27,10 @@ type StateMachine interface {
 // prepare them together (billing checks all their signatures in one batch
 // verification) before it applies them one after another in log order.
 // Its results must be exactly those of calling Apply on each in turn.
+//
+// The commands of one group entry (the leader's group commit) share the
+// entry's index: Apply and ApplyBatch see an index repeated for them, one
+// after another, and never split across two calls of ApplyBatch.
 type BatchStateMachine interface {
 	StateMachine
 	ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte
@@ -45,30 +50,42 @@ var (
 )
 
 func (f *fsm) Apply(l *raft.Log) any {
-	defer f.applied.Store(l.Index)
-	if l.Type != raft.LogCommand {
-		return nil
-	}
-	return f.sm.Apply(l.Index, l.Data)
+	return f.ApplyBatch([]*raft.Log{l})[0]
 }
 
 // ApplyBatch applies the commands among logs (raft sends commands and
 // configuration entries; the state machine has nothing to do with the
-// latter) and answers each command with its result, nil for the others.
+// latter) and answers each command entry with its result ([]byte), each
+// group entry with its commands' results ([][]byte), the others with nil.
+// A group that does not decode (written by no version of this package)
+// answers an error and applies nothing.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	if len(logs) == 0 {
 		return out
 	}
 	defer f.applied.Store(logs[len(logs)-1].Index)
+	type span struct{ at, start, end int }
 	var (
-		at      []int
+		spans   []span
 		indexes []uint64
 		cmds    [][]byte
 	)
 	for i, l := range logs {
-		if l.Type == raft.LogCommand {
-			at = append(at, i)
+		switch {
+		case isGroup(l):
+			group, err := decodeGroup(l.Data)
+			if err != nil {
+				out[i] = err
+				continue
+			}
+			spans = append(spans, span{i, len(cmds), len(cmds) + len(group)})
+			for _, c := range group {
+				indexes = append(indexes, l.Index)
+				cmds = append(cmds, c)
+			}
+		case l.Type == raft.LogCommand:
+			spans = append(spans, span{i, len(cmds), -1})
 			indexes = append(indexes, l.Index)
 			cmds = append(cmds, l.Data)
 		}
@@ -85,8 +102,12 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			res[j] = f.sm.Apply(indexes[j], cmds[j])
 		}
 	}
-	for j, i := range at {
-		out[i] = res[j]
+	for _, s := range spans {
+		if s.end < 0 {
+			out[s.at] = res[s.start]
+		} else {
+			out[s.at] = res[s.start:s.end:s.end]
+		}
 	}
 	return out
 }

@@ -55,6 +55,8 @@ type Ledger struct {
 	pending int           // goroutines waiting on raft futures
 	drained chan struct{} // closed when pending drops to 0 after Close starts
 
+	group grouper // the leader's commands waiting to go into the log
+
 	memberMu  sync.Mutex           // one membership change at a time
 	goneSince map[string]time.Time // servers Maintain saw gone, since when
 
@@ -269,11 +271,7 @@ func (l *Ledger) ApplyLocal(ctx context.Context, cmd []byte) ([]byte, error) {
 }
 
 func (l *Ledger) applyLocal(ctx context.Context, deadline time.Time, cmd []byte) ([]byte, error) {
-	resp, err := l.await(ctx, deadline, func() (raft.Future, func() any) {
-		// raft reads a zero timeout as none: keep it positive.
-		f := l.raft.Apply(cmd, max(time.Until(deadline), time.Millisecond))
-		return f, f.Response
-	})
+	resp, err := l.applyGrouped(ctx, deadline, cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,8 @@ func (a *appendLog) Apply(index uint64, cmd []byte) []byte {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if n := len(a.entries); n > 0 && a.entries[n-1].Index >= index {
+	// The commands of a group share their entry's index.
+	if n := len(a.entries); n > 0 && a.entries[n-1].Index > index {
 		panic(fmt.Sprintf("index %d applied after %d", index, a.entries[n-1].Index))
 	}
 	a.entries = append(a.entries, entry{index, string(cmd)})
