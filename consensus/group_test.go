@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -142,4 +143,19 @@ func TestGroupCommit(t *testing.T) {
 		t.Errorf("no group formed: %d commands in %d entries", len(got), len(indexes))
 	}
 	t.Logf("%d commands in %d entries (leader %s)", len(got), len(indexes), leader.id)
+
+	// A member restarted with a fresh state machine replays the groups
+	// from its log into the same commands.
+	var follower *member
+	for _, m := range ms {
+		if m != leader {
+			follower = m
+		}
+	}
+	follower.restart()
+	mesh(ms...)
+	follower.waitReady()
+	if again := converge(t, ms...); !slices.Equal(again, got) {
+		t.Fatal("the restarted member applied other commands")
+	}
 }
