@@ -10,10 +10,10 @@ import (
 )
 
 // StateMachine is what the ledger replicates into (billing.Ledger implements
-// it). Apply is called from one goroutine in log order with the entry's index
-// and command (several commands in a row share an index when the leader
-// grouped them into one entry); its result is returned to the [Ledger.Apply] caller on the
-// node that proposed the command. Snapshot writes the whole state (it is
+// it). Apply is called from one goroutine in log order with the entry's
+// index and command (several commands in a row share an index when the
+// leader grouped them into one entry); its result is returned to the
+// [Ledger.Apply] caller on the node that proposed the command. Snapshot writes the whole state (it is
 // called between two Applies, never concurrently with one) and Restore
 // replaces the whole state with a snapshot's.
 type StateMachine interface {
@@ -44,10 +44,9 @@ type fsm struct {
 	applied atomic.Uint64
 }
 
-var (
-	_ raft.ConfigurationStore = (*fsm)(nil)
-	_ raft.BatchingFSM        = (*fsm)(nil)
-)
+// raft hands every committed command and configuration entry to
+// ApplyBatch (Apply only when an FSM does not batch).
+var _ raft.BatchingFSM = (*fsm)(nil)
 
 func (f *fsm) Apply(l *raft.Log) any {
 	return f.ApplyBatch([]*raft.Log{l})[0]
@@ -110,12 +109,6 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 	}
 	return out
-}
-
-// StoreConfiguration is called for committed configuration entries; the
-// state machine has nothing to do with them, the index is recorded.
-func (f *fsm) StoreConfiguration(index uint64, _ raft.Configuration) {
-	f.applied.Store(index)
 }
 
 // Snapshot captures the state machine into memory. Raft calls it on its FSM

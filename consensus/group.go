@@ -189,16 +189,17 @@ func encodeGroup(cmds [][]byte) []byte {
 	return b
 }
 
-// decodeGroup splits a group's Data into its commands (sharing b).
+// decodeGroup splits a group's Data into its commands (sharing b). It
+// accepts only what encodeGroup writes (minimal uvarints, nothing after).
 func decodeGroup(b []byte) ([][]byte, error) {
-	n, k := binary.Uvarint(b)
+	n, k := uvarint(b)
 	if k <= 0 || n == 0 || n > uint64(len(b)) {
 		return nil, errBadGroup
 	}
 	b = b[k:]
 	cmds := make([][]byte, 0, n)
 	for range n {
-		size, k := binary.Uvarint(b)
+		size, k := uvarint(b)
 		if k <= 0 || size > uint64(len(b)-k) {
 			return nil, errBadGroup
 		}
@@ -209,6 +210,16 @@ func decodeGroup(b []byte) ([][]byte, error) {
 		return nil, errBadGroup
 	}
 	return cmds, nil
+}
+
+// uvarint is binary.Uvarint refusing (k <= 0) an encoding longer than
+// the shortest.
+func uvarint(b []byte) (uint64, int) {
+	v, k := binary.Uvarint(b)
+	if k > 1 && b[k-1] == 0 {
+		return 0, -1
+	}
+	return v, k
 }
 
 // isGroup reports whether l is a group entry.

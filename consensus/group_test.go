@@ -38,6 +38,7 @@ func TestGroupCodec(t *testing.T) {
 		"trailing":    append(append([]byte{}, good...), 0),
 		"count past":  {200, 1, 1, 'a'},
 		"length past": {1, 9, 'a'},
+		"long count":  {0x82, 0x00, 1, 'a', 1, 'b'},
 	} {
 		if _, err := decodeGroup(b); err == nil {
 			t.Errorf("%s: decoded", name)
@@ -158,4 +159,22 @@ func TestGroupCommit(t *testing.T) {
 	if again := converge(t, ms...); !slices.Equal(again, got) {
 		t.Fatal("the restarted member applied other commands")
 	}
+}
+
+// A group's Data either fails to decode or decodes into commands that
+// encode back to the same bytes: one encoding for one list.
+func FuzzDecodeGroup(f *testing.F) {
+	f.Add(encodeGroup([][]byte{[]byte("a"), []byte("bc")}))
+	f.Add(encodeGroup([][]byte{{}, {}}))
+	f.Add([]byte{1, 0})
+	f.Add([]byte{200, 1, 1, 'a'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cmds, err := decodeGroup(b)
+		if err != nil {
+			return
+		}
+		if again := encodeGroup(cmds); !bytes.Equal(again, b) {
+			t.Fatalf("%x decodes into %d commands that encode as %x", b, len(cmds), again)
+		}
+	})
 }
