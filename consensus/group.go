@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -29,17 +31,26 @@ const (
 	// maxGroup and maxGroupBytes bound one group.
 	maxGroup      = 128
 	maxGroupBytes = 4 << 20
+	// maxQueued bounds the commands waiting: past it the leader answers
+	// at once that it cannot take more now (ErrTimeout), as raft does when
+	// its own queue stays full.
+	maxQueued = 4096
 )
 
 var groupExt = []byte("dds-group-v1")
 
-// errBadGroup reports a group entry that does not decode.
-var errBadGroup = errors.New("malformed command group")
+var (
+	// errBadGroup reports a group entry that does not decode.
+	errBadGroup = errors.New("malformed command group")
+	// errQueueFull reports a command refused by a full grouper.
+	errQueueFull = errors.New("too many commands waiting at the leader")
+)
 
 // groupReq is one command waiting for the grouper.
 type groupReq struct {
 	cmd  []byte
 	done chan futureResult // buffered: the grouper never waits on a caller
+	gone atomic.Bool       // the caller stopped waiting: drop it unless taken
 }
 
 // grouper holds the commands waiting and counts the entries in flight.
@@ -50,18 +61,23 @@ type grouper struct {
 }
 
 // take removes the next group from the queue: up to maxGroup commands and
-// maxGroupBytes (a command alone may be larger).
+// maxGroupBytes (a command alone may be larger). Commands whose callers
+// stopped waiting are dropped, never applied.
 func (g *grouper) take() []*groupReq {
-	n, size := 0, 0
-	for n < len(g.queue) && n < maxGroup {
-		size += len(g.queue[n].cmd) + binary.MaxVarintLen64
-		if n > 0 && size > maxGroupBytes {
+	var batch []*groupReq
+	size, i := 0, 0
+	for ; i < len(g.queue) && len(batch) < maxGroup; i++ {
+		r := g.queue[i]
+		if r.gone.Load() {
+			continue
+		}
+		size += len(r.cmd) + binary.MaxVarintLen64
+		if len(batch) > 0 && size > maxGroupBytes {
 			break
 		}
-		n++
+		batch = append(batch, r)
 	}
-	batch := g.queue[:n:n]
-	g.queue = g.queue[n:]
+	g.queue = g.queue[i:]
 	if len(g.queue) == 0 {
 		g.queue = nil
 	}
@@ -70,17 +86,20 @@ func (g *grouper) take() []*groupReq {
 
 // enqueue adds a command and returns its request, and the group this
 // caller must start (nil when enough are in flight: a running committer
-// takes the command with its next group).
-func (g *grouper) enqueue(cmd []byte) (*groupReq, []*groupReq) {
+// takes the command with its next group). A full queue refuses it.
+func (g *grouper) enqueue(cmd []byte) (*groupReq, []*groupReq, error) {
 	req := &groupReq{cmd: cmd, done: make(chan futureResult, 1)}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if len(g.queue) >= maxQueued {
+		return nil, nil, errQueueFull
+	}
 	g.queue = append(g.queue, req)
 	if g.inFlight >= maxInFlight {
-		return req, nil
+		return req, nil, nil
 	}
 	g.inFlight++
-	return req, g.take()
+	return req, g.take(), nil
 }
 
 // next returns the group a committer that finished one goes on with, or
@@ -88,11 +107,13 @@ func (g *grouper) enqueue(cmd []byte) (*groupReq, []*groupReq) {
 func (g *grouper) next() []*groupReq {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.queue) == 0 {
-		g.inFlight--
-		return nil
+	for len(g.queue) > 0 {
+		if batch := g.take(); len(batch) > 0 {
+			return batch
+		}
 	}
-	return g.take()
+	g.inFlight--
+	return nil
 }
 
 // commitGroups appends batch to the log and answers its commands, then the
@@ -148,9 +169,13 @@ func answerGroup(batch []*groupReq, resp any, err error) {
 }
 
 // applyGrouped applies cmd through the grouper and waits for its result
-// until ctx ends or the deadline passes (the command may be applied later).
+// until ctx ends or the deadline passes: then the command is dropped if it
+// is still waiting, and may be applied if it is in the log already.
 func (l *Ledger) applyGrouped(ctx context.Context, deadline time.Time, cmd []byte) (any, error) {
-	req, batch := l.group.enqueue(cmd)
+	req, batch, err := l.group.enqueue(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("apply: %w: %w", ErrTimeout, err)
+	}
 	if batch != nil {
 		if l.begin() {
 			go l.commitGroups(batch)
@@ -169,8 +194,10 @@ func (l *Ledger) applyGrouped(ctx context.Context, deadline time.Time, cmd []byt
 	case res := <-req.done:
 		return res.resp, l.mapError(res.err)
 	case <-ctx.Done():
+		req.gone.Store(true)
 		return nil, ctx.Err()
 	case <-timer.C:
+		req.gone.Store(true)
 		return nil, ErrTimeout
 	}
 }

@@ -2,11 +2,14 @@ package consensus
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -65,6 +68,78 @@ func TestGrouperTake(t *testing.T) {
 		if n := len(g.take()); n != want {
 			t.Fatalf("take %d: %d commands, want %d", i, n, want)
 		}
+	}
+}
+
+// A command whose caller stopped waiting before the grouper took it is
+// dropped; a full queue refuses more.
+func TestGrouperDropsAndBounds(t *testing.T) {
+	var g grouper
+	g.inFlight = maxInFlight
+	var reqs []*groupReq
+	for _, c := range []string{"a", "b", "c", "d"} {
+		r, batch, err := g.enqueue([]byte(c))
+		if err != nil || batch != nil {
+			t.Fatalf("enqueue %s: %v, %v", c, batch, err)
+		}
+		reqs = append(reqs, r)
+	}
+	reqs[0].gone.Store(true)
+	reqs[2].gone.Store(true)
+	if b := g.next(); len(b) != 2 || string(b[0].cmd) != "b" || string(b[1].cmd) != "d" {
+		t.Fatalf("next took %d commands, want b and d", len(b))
+	}
+	r, _, _ := g.enqueue([]byte("e"))
+	r.gone.Store(true)
+	if b := g.next(); b != nil || g.inFlight != maxInFlight-1 {
+		t.Fatalf("only a gone command waiting: next %v, %d in flight", b, g.inFlight)
+	}
+	g.inFlight = maxInFlight
+	for range maxQueued {
+		if _, _, err := g.enqueue([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := g.enqueue([]byte("y")); !errors.Is(err, errQueueFull) {
+		t.Fatalf("enqueue on a full queue: %v", err)
+	}
+}
+
+// A caller that gives up while its command waits behind the entries in
+// flight: the command is never applied.
+func TestGroupCallerGone(t *testing.T) {
+	sm := newAppendLog()
+	l := openLedger(t, testConfig(t.TempDir(), newHost(t)), sm)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if _, err := l.Apply(t.Context(), []byte("block")); err != nil {
+			t.Errorf("block: %v", err)
+		}
+	})
+	<-sm.entered
+	// Second in flight, behind the blocked state machine.
+	wg.Go(func() {
+		if _, err := l.Apply(t.Context(), []byte("second")); err != nil {
+			t.Errorf("second: %v", err)
+		}
+	})
+	waitFor(t, 5*time.Second, "two entries in flight", func() bool {
+		l.group.mu.Lock()
+		defer l.group.mu.Unlock()
+		return l.group.inFlight == maxInFlight && len(l.group.queue) == 0
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := l.Apply(ctx, []byte("abandoned")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("abandoned: %v", err)
+	}
+	close(sm.gate)
+	wg.Wait()
+	if _, err := l.Apply(t.Context(), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if got := sm.cmds(); !slices.Equal(got, []string{"block", "second", "after"}) {
+		t.Fatalf("applied %v", got)
 	}
 }
 
