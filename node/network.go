@@ -26,11 +26,13 @@ import (
 // {"signature": ...}), for tools and tests that speak it.
 const AttestProtocol = attestProtocol
 
-// The node's stream protocols.
+// The node's stream protocols. Joining and forwarding carry the ledger
+// log's format version, as p2p.RaftProtocol does: a node whose ledger
+// would apply commands otherwise cannot join or submit.
 const (
 	attestProtocol  protocol.ID = "/dds/quote/attest/1.0.0"
-	joinProtocol    protocol.ID = "/dds/ledger/join/1.0.0"
-	forwardProtocol protocol.ID = "/dds/ledger/forward/1.0.0"
+	joinProtocol    protocol.ID = "/dds/ledger/join/2.0.0"
+	forwardProtocol protocol.ID = "/dds/ledger/forward/2.0.0"
 )
 
 // Bounds on the network calls.

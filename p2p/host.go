@@ -33,7 +33,10 @@ import (
 )
 
 // RaftProtocol is the stream protocol that carries the ledger's Raft RPCs.
-const RaftProtocol protocol.ID = "/dds/raft/1.0.0"
+// Its version is the ledger log's format: 2 has group entries and the
+// ZIP-215 signature rules, which a node of version 1 would apply
+// differently, so the two never replicate to each other.
+const RaftProtocol protocol.ID = "/dds/raft/2.0.0"
 
 // DefaultDHTPrefix is the kad-dht protocol prefix of a dds network: its DHT
 // speaks "/dds/kad/1.0.0" and never meets the public IPFS DHT.
