@@ -18,7 +18,7 @@ import (
 // unlike crypto/ed25519's cofactorless rules, they give the same answer
 // to a signature checked alone or in a batch verification, which the
 // ledger uses (it checks each batch of committed commands together: in
-// batches of 12, 21 us a signature against 32 alone). Every node of a
+// batches of 12, 18 us a signature against 30 alone). Every node of a
 // network must check with the same rules: a signature made on purpose
 // with a small-order component passes here and fails under crypto/ed25519.
 

@@ -151,8 +151,11 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("new host: public key: %w", err)
 	}
 	priv, err := cfg.Key.Raw()
-	if err != nil || len(priv) != voi.PrivateKeySize {
-		return nil, fmt.Errorf("new host: private key: %w (%d bytes)", err, len(priv))
+	if err != nil {
+		return nil, fmt.Errorf("new host: private key: %w", err)
+	}
+	if len(priv) != voi.PrivateKeySize {
+		return nil, fmt.Errorf("new host: private key of %d bytes, want %d", len(priv), voi.PrivateKeySize)
 	}
 
 	prefix := cfg.DHTPrefix
