@@ -63,13 +63,17 @@ func (l *Ledger) ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte {
 		}
 	}
 	l.mu.RUnlock()
-	var verified map[string]bool
-	for i, ok := range l.checked.checkAll(checks) {
+	keys := make([][32]byte, len(checks))
+	for i, ch := range checks {
+		keys[i] = checkedKey(ch[0], ch[1], ch[2])
+	}
+	var verified map[[32]byte]bool
+	for i, ok := range l.checked.checkAll(checks, keys) {
 		if ok {
 			if verified == nil {
-				verified = make(map[string]bool, len(checks))
+				verified = make(map[[32]byte]bool, len(checks))
 			}
-			verified[sigKey(checks[i][0], checks[i][1], checks[i][2])] = true
+			verified[keys[i]] = true
 		}
 	}
 
@@ -101,18 +105,19 @@ func (l *Ledger) ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte {
 }
 
 // checkAll checks the signatures (pub, msg, sig) of the commands being
-// applied. Those in the set were checked already; the others are checked
+// applied, keys[i] being checks[i]'s checkedKey. Those in the set were
+// checked already; the others are checked
 // in batch verifications of up to maxBatch, in two parts when there are
 // enough for both to gain: the caller takes parts one by one, and a
 // helper goroutine takes parts too when it gets to run. On a busy node
 // the helper may wait behind every runnable goroutine, so the caller
 // never waits for a part the helper has not started (waiting for
 // goroutines made 128 concurrent clients slower).
-func (c *checkedSet) checkAll(checks [][3][]byte) []bool {
+func (c *checkedSet) checkAll(checks [][3][]byte, keys [][32]byte) []bool {
 	valid := make([]bool, len(checks))
 	var todo []int
-	for i, ch := range checks {
-		if c.has(checkedKey(ch[0], ch[1], ch[2])) {
+	for i := range checks {
+		if c.has(keys[i]) {
 			valid[i] = true
 		} else {
 			todo = append(todo, i)

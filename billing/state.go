@@ -100,19 +100,14 @@ type State struct {
 	paidCount   int       // number of successful payments
 
 	// verified holds the signatures the Ledger checked before it took its
-	// write lock (see Ledger.Apply); a signature found here is valid, any
-	// other is checked as it is met.
-	verified map[string]bool
-}
-
-// sigKey names one signature check in State.verified.
-func sigKey(pub, msg, sig []byte) string {
-	return string(pub) + "\x00" + string(sig) + "\x00" + string(msg)
+	// write lock (see Ledger.ApplyBatch), by checkedKey; a signature found
+	// here is valid, any other is checked as it is met.
+	verified map[[32]byte]bool
 }
 
 // verify checks an ed25519 signature, unless the Ledger checked it already.
 func (s *State) verify(pub, msg, sig []byte) bool {
-	if s.verified[sigKey(pub, msg, sig)] {
+	if s.verified[checkedKey(pub, msg, sig)] {
 		return true
 	}
 	return verifySig(pub, msg, sig)

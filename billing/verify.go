@@ -58,7 +58,9 @@ type checkedSet struct {
 
 const maxChecked = 16384
 
-// checkedKey names (pub, msg, sig) in a checkedSet.
+// checkedKey names (pub, msg, sig) in a checkedSet and in State.verified:
+// each part length-prefixed, so bytes moved from one part to another make
+// another key.
 func checkedKey(pub, msg, sig []byte) [32]byte {
 	h := sha256.New()
 	var n [8]byte
@@ -102,7 +104,7 @@ func (c *checkedSet) verify(pub, msg, sig []byte) bool {
 }
 
 // VerifySignature reports whether sig is pub's ed25519 signature of msg
-// (crypto/ed25519's rules), and remembers a valid one so that this ledger
+// (the ledger's rules, ZIP-215), and remembers a valid one so that this ledger
 // does not check it again when it applies the command carrying it.
 func (l *Ledger) VerifySignature(pub, msg, sig []byte) bool { return l.checked.verify(pub, msg, sig) }
 

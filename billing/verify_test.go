@@ -277,12 +277,39 @@ func TestCheckAll(t *testing.T) {
 				checks = append(checks, [3][]byte{pub, msg, sig})
 				want = append(want, ok)
 			}
-			got := set.checkAll(checks)
+			keys := make([][32]byte, len(checks))
+			for i, ch := range checks {
+				keys[i] = checkedKey(ch[0], ch[1], ch[2])
+			}
+			got := set.checkAll(checks, keys)
 			for i := range want {
 				if got[i] != want[i] {
 					t.Fatalf("%d checks, round %d: check %d = %v, want %v", n, round, i, got[i], want[i])
 				}
 			}
 		}
+	}
+}
+
+// A check the ledger made before applying a batch is taken only for the
+// same key, message and signature: bytes shifted between signature and
+// message (which a quote whose name embeds another quote's canonical bytes
+// could arrange within one batch) are checked anew, and fail.
+func TestVerifiedChecksDoNotAlias(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg1 := []byte("head\x00tail of the message")
+	sig1 := ed25519.Sign(priv, msg1)
+	s := NewState()
+	s.verified = map[[32]byte]bool{checkedKey(pub, msg1, sig1): true}
+	if !s.verify(pub, msg1, sig1) {
+		t.Fatal("a checked signature refused")
+	}
+	sig2 := append(append(append([]byte{}, sig1...), 0), "head"...)
+	msg2 := []byte("tail of the message")
+	if s.verify(pub, msg2, sig2) {
+		t.Fatal("a forged signature taken for a checked one")
 	}
 }
