@@ -350,6 +350,7 @@ func (n *Node) Holds(ctx context.Context, id string) bool {
 	return true
 }
 
+// countingReader counts the bytes read from a download for the metrics.
 type countingReader struct {
 	io.ReadCloser
 	add func(float64)
@@ -357,6 +358,25 @@ type countingReader struct {
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	k, err := c.ReadCloser.Read(p)
+	c.add(float64(k))
+	return k, err
+}
+
+// WriteTo keeps the inner reader's WriteTo in reach of io.Copy: the fetch
+// reader writes each verified chunk from its own buffer, where a copy
+// through Read would move every byte once more, and the HTTP response
+// would take it 32 KiB at a time.
+func (c *countingReader) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(countingWriter{w, c.add}, c.ReadCloser)
+}
+
+type countingWriter struct {
+	w   io.Writer
+	add func(float64)
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
 	c.add(float64(k))
 	return k, err
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +64,7 @@ func BenchmarkStorage1GiB(b *testing.B) {
 		}
 	}
 
-	var replicate, download time.Duration
+	var replicate, download, replicateCPU, downloadCPU time.Duration
 	runs := 0
 	for b.Loop() {
 		seed := byte(100 + runs)
@@ -77,7 +80,7 @@ func BenchmarkStorage1GiB(b *testing.B) {
 		if err != nil {
 			b.Fatalf("upload: %v\n%s", err, stderr)
 		}
-		start := time.Now()
+		start, cpu := time.Now(), networkCPU(nw)
 		if _, err := clients[0].Pay(ctx, f.ID, api.PaymentSuccess, f.Price, ""); err != nil {
 			b.Fatalf("pay: %v\n%s", err, stderr)
 		}
@@ -86,6 +89,7 @@ func BenchmarkStorage1GiB(b *testing.B) {
 			b.Fatalf("wait for stored: %v\n%s", err, stderr)
 		}
 		replicate += time.Since(start)
+		replicateCPU += networkCPU(nw) - cpu
 
 		// A node that holds nothing of the file fetches it from the holders.
 		reader := -1
@@ -98,7 +102,7 @@ func BenchmarkStorage1GiB(b *testing.B) {
 		if reader < 0 {
 			b.Fatalf("every node holds the file: replicas %v", stored.Replicas)
 		}
-		start = time.Now()
+		start, cpu = time.Now(), networkCPU(nw)
 		body, _, err := clients[reader].Download(ctx, f.ID, 0, -1)
 		if err != nil {
 			b.Fatalf("download from node%d: %v", reader, err)
@@ -110,6 +114,7 @@ func BenchmarkStorage1GiB(b *testing.B) {
 			b.Fatalf("download from node%d: %d of %d bytes: %v\n%s", reader, k, size, err, stderr)
 		}
 		download += time.Since(start)
+		downloadCPU += networkCPU(nw) - cpu
 		if h.Sum32() != wantCRC.Sum32() {
 			b.Fatalf("node%d served bytes that differ from the upload", reader)
 		}
@@ -125,6 +130,45 @@ func BenchmarkStorage1GiB(b *testing.B) {
 	b.ReportMetric(replicate.Seconds()/float64(runs), "replicate_s")
 	b.ReportMetric(mb*float64(runs)/download.Seconds(), "download_MB/s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak_rss_MiB")
+	// CPU time of the daemons per GiB: steadier than the rates on a
+	// machine whose speed swings, and what bounds them on 2 cores.
+	gib := float64(size) * float64(runs) / (1 << 30)
+	b.ReportMetric(replicateCPU.Seconds()/gib, "replicate_cpu_s/GiB")
+	b.ReportMetric(downloadCPU.Seconds()/gib, "download_cpu_s/GiB")
 	// The time per op covers the upload and the checks too: the metrics
 	// above are the figures.
 }
+
+// networkCPU is the CPU time (user and system) the daemons of nw have used.
+func networkCPU(nw *testnet.ProcessNetwork) time.Duration {
+	var total time.Duration
+	for _, n := range nw.Nodes {
+		total += processCPU(n.PID)
+	}
+	return total
+}
+
+// processCPU is pid's CPU time (user and system) so far, 0 when unknown.
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them.
+	_, rest, ok := bytes.Cut(b, []byte(") "))
+	if !ok {
+		return 0
+	}
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, in which /proc reports CPU time (100
+// on every Linux architecture Go runs on).
+const clockTicks = 100
