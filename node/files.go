@@ -365,9 +365,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // WriteTo keeps the inner reader's WriteTo in reach of io.Copy: the fetch
 // reader writes each verified chunk from its own buffer, where a copy
 // through Read would move every byte once more, and the HTTP response
-// would take it 32 KiB at a time.
+// would take it 32 KiB at a time. An inner reader without one is copied
+// as it was before (w's ReadFrom, counted by Read).
 func (c *countingReader) WriteTo(w io.Writer) (int64, error) {
-	return io.Copy(countingWriter{w, c.add}, c.ReadCloser)
+	if wt, ok := c.ReadCloser.(io.WriterTo); ok {
+		return wt.WriteTo(countingWriter{w, c.add})
+	}
+	return io.Copy(w, struct{ io.Reader }{c})
 }
 
 type countingWriter struct {
