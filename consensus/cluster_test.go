@@ -415,6 +415,21 @@ func TestJoinAndForward(t *testing.T) {
 		}
 	}
 	t.Logf("forwarded apply: mean %v over %d", total/n, n)
+	// A follower that waits for the leader's state index has applied every
+	// write acknowledged so far.
+	for _, f := range followers {
+		if err := f.l().WaitApplied(t.Context(), leader.l().StateIndex()); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.sm.cmds(); len(got) != n || got[n-1] != fmt.Sprintf("cmd-%d", n-1) {
+			t.Fatalf("a follower caught up with the leader has %d commands: %v", len(got), got)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if err := followers[0].l().WaitApplied(ctx, leader.l().StateIndex()+1000); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait for an index never reached: %v", err)
+	}
 	res, err := leader.l().Apply(t.Context(), []byte("on-leader"))
 	if err != nil || string(res) != fmt.Sprintf("%d:on-leader", n+1) {
 		t.Fatalf("apply on the leader: %q, %v", res, err)

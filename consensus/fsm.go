@@ -36,9 +36,18 @@ type BatchStateMachine interface {
 	ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte
 }
 
+// IndexedStateMachine is a StateMachine that knows the index of the last
+// command it applied, also once it has restored a snapshot (billing's
+// snapshots carry it). The ledger then knows exactly what its state
+// reflects after a restore too (see [Ledger.WaitApplied]).
+type IndexedStateMachine interface {
+	StateMachine
+	Index() uint64
+}
+
 // fsm adapts a StateMachine to raft.BatchingFSM. It also records the index
-// of the last entry it has been handed, which raft's own applied index may
-// trail for a moment (raft updates it after queueing entries to the FSM).
+// of the last entry it has applied. raft's own applied index runs ahead of
+// it: raft moves it as it queues entries to the FSM, before they apply.
 type fsm struct {
 	sm      StateMachine
 	applied atomic.Uint64
@@ -126,6 +135,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	if err := f.sm.Restore(rc); err != nil {
 		return fmt.Errorf("restore state machine: %w", err)
+	}
+	if sm, ok := f.sm.(IndexedStateMachine); ok {
+		f.applied.Store(sm.Index())
 	}
 	return nil
 }

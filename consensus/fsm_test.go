@@ -1,7 +1,9 @@
 package consensus
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -74,5 +76,25 @@ func TestFSMApplyBatch(t *testing.T) {
 		if len(f.ApplyBatch(nil)) != 0 {
 			t.Fatal("results for no entries")
 		}
+	}
+}
+
+// A restored snapshot sets the applied index to the state machine's own
+// (its snapshot's), not the one the FSM had before.
+func TestFSMRestoreSetsAppliedIndex(t *testing.T) {
+	src := &fsm{sm: newAppendLog()}
+	src.ApplyBatch([]*raft.Log{{Index: 7, Type: raft.LogCommand, Data: []byte("a")}, {Index: 9, Type: raft.LogCommand, Data: []byte("b")}})
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := snap.(*fsmSnapshot).data
+	dst := &fsm{sm: newAppendLog()}
+	dst.applied.Store(3)
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	if got := dst.applied.Load(); got != 9 {
+		t.Fatalf("applied index %d after restoring a snapshot at 9", got)
 	}
 }

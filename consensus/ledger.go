@@ -446,6 +446,32 @@ func (l *Ledger) WaitReady(ctx context.Context) error {
 	}
 }
 
+// StateIndex returns the index of the last entry this member's state
+// machine has applied. On the leader it covers every write acknowledged so
+// far (a command is answered once applied there), which makes it what a
+// follower's read must reach to see them all (see [Ledger.WaitApplied]).
+func (l *Ledger) StateIndex() uint64 { return l.fsm.applied.Load() }
+
+// WaitApplied blocks until this member's state machine has applied the
+// entry at index (see [Ledger.StateIndex]), ctx ends or the member closes.
+func (l *Ledger) WaitApplied(ctx context.Context, index uint64) error {
+	if l.StateIndex() >= index {
+		return nil
+	}
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for l.StateIndex() < index {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.closing:
+			return ErrClosed
+		}
+	}
+	return nil
+}
+
 // Status describes this node's view of the group. State is raft's state
 // name (Follower, Candidate, Leader, Shutdown); Leader is "" when no leader
 // is known; Voters and NonVoters are server ids (peer ids).

@@ -59,6 +59,17 @@ func (a *appendLog) Apply(index uint64, cmd []byte) []byte {
 	return fmt.Appendf(nil, "%d:%s", len(a.entries), cmd)
 }
 
+// Index makes appendLog an IndexedStateMachine: the index of its last
+// entry, also after a Restore.
+func (a *appendLog) Index() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.entries) == 0 {
+		return 0
+	}
+	return a.entries[len(a.entries)-1].Index
+}
+
 func (a *appendLog) Snapshot(w io.Writer) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()

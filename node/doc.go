@@ -15,7 +15,11 @@
 //     crash, and garbage collection;
 //   - the network: a node started with [Config.Bootstrap] joins the ledger's
 //     Raft group through a peer (/dds/ledger/join), writes on a follower are
-//     forwarded to the leader (/dds/ledger/forward), a quote is signed by the
+//     forwarded to the leader (/dds/ledger/forward), reads come from the
+//     local replica, which first catches up with the leader's state index
+//     (/dds/ledger/index) when it lacks the file or payment asked for or
+//     shows a file unpaid or not yet stored (a write acknowledged through
+//     another node is seen at once, not a 404 or 402 later), a quote is signed by the
 //     three registered peers XOR-closest to its cid (/dds/quote/attest), each
 //     node publishes its status on the gossipsub feed, and the leader keeps
 //     five live voters;

@@ -167,9 +167,11 @@ func compactAdditional(in map[string]json.RawMessage) (map[string]json.RawMessag
 	return out, nil
 }
 
-// File returns the file with this id.
-func (n *Node) File(_ context.Context, id string) (File, error) {
-	f, ok := n.ledgerFile(id)
+// File returns the file with this id; one this replica does not know yet
+// (uploaded through another node a moment ago) is looked for again once it
+// has caught up with the leader.
+func (n *Node) File(ctx context.Context, id string) (File, error) {
+	f, ok := n.freshFile(ctx, id, nil)
 	if !ok {
 		return File{}, fmt.Errorf("%w: no file %s", ErrNotFound, id)
 	}
@@ -211,11 +213,18 @@ func (n *Node) Files(_ context.Context, after string, limit int) ([]File, string
 // Content returns a file whose bytes can be read now: ErrPaymentRequired
 // (with the file and its quote) while it is unpaid, ErrGone once its term
 // ended or its quote was cancelled.
+//
+// A file this replica shows unpaid, or paid and not yet stored, may have
+// moved on through another node: the replica catches up with the leader
+// before it refuses, or before Read picks the nodes to read from.
 func (n *Node) Content(ctx context.Context, id string) (File, error) {
-	f, err := n.File(ctx, id)
-	if err != nil {
-		return File{}, err
+	lf, ok := n.freshFile(ctx, id, func(f billing.File) bool {
+		return f.State == billing.StateQuoted || f.State == billing.StateStoring
+	})
+	if !ok {
+		return File{}, fmt.Errorf("%w: no file %s", ErrNotFound, id)
 	}
+	f := fileOf(lf)
 	switch f.State {
 	case api.StateQuoted:
 		return f, fmt.Errorf("%w: file %s is not paid", ErrPaymentRequired, id)
@@ -238,11 +247,11 @@ func (n *Node) Read(ctx context.Context, id string, off, length int64) (io.ReadC
 	}
 	var holders []peer.ID // the others
 	sources := f.Replicas
-	if len(sources) == 0 {
-		// Paid, no holder recorded yet (or not in this replica yet): the
-		// node that took the upload keeps it staged until it is stored.
-		if lf, ok := n.ledgerFile(id); ok {
-			sources = []string{lf.Issuer}
+	if f.State != api.StateStored {
+		// Paid, its copies still being placed: the node that took the
+		// upload keeps it staged until it is stored.
+		if lf, ok := n.ledgerFile(id); ok && !slices.Contains(sources, lf.Issuer) {
+			sources = append(slices.Clip(sources), lf.Issuer)
 		}
 	}
 	for _, h := range sources {
@@ -389,7 +398,7 @@ func (c countingWriter) Write(p []byte) (int, error) {
 // term is answered with an extension quote (quoted true); the term grows once
 // it is paid.
 func (n *Node) Patch(ctx context.Context, id string, p Patch) (File, bool, error) {
-	f, ok := n.ledgerFile(id)
+	f, ok := n.freshFile(ctx, id, nil)
 	if !ok {
 		return File{}, false, fmt.Errorf("%w: no file %s", ErrNotFound, id)
 	}

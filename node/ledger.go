@@ -9,6 +9,10 @@ import (
 	"github.com/ddsnet/dds/consensus"
 )
 
+// The ledger knows the index its state reflects after a restore too, so a
+// replica's catch-up (catchUp) is exact.
+var _ consensus.IndexedStateMachine = (*billing.Ledger)(nil)
+
 // apply stamps cmd with the node's time, replicates it through the ledger
 // and returns the state machine's result; a refusal by the rules comes back
 // as one of the node's errors.
@@ -75,6 +79,18 @@ func (n *Node) ledgerFile(id string) (billing.File, bool) {
 	var ok bool
 	n.ledger.Read(func(st *billing.State) { f, ok = st.File(id) })
 	return f, ok
+}
+
+// freshFile returns this replica's record of a file, after catching up
+// with the leader (see catchUp) when it has none or when moved says the
+// one it has may be behind what the caller must not miss.
+func (n *Node) freshFile(ctx context.Context, id string, moved func(billing.File) bool) (billing.File, bool) {
+	f, ok := n.ledgerFile(id)
+	if ok && (moved == nil || !moved(f)) {
+		return f, true
+	}
+	n.catchUp(ctx)
+	return n.ledgerFile(id)
 }
 
 // fileOf converts the ledger's view of a file into the node's.

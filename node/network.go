@@ -33,6 +33,7 @@ const (
 	attestProtocol  protocol.ID = "/dds/quote/attest/1.0.0"
 	joinProtocol    protocol.ID = "/dds/ledger/join/2.0.0"
 	forwardProtocol protocol.ID = "/dds/ledger/forward/2.0.0"
+	indexProtocol   protocol.ID = "/dds/ledger/index/1.0.0"
 )
 
 // Bounds on the network calls.
@@ -40,6 +41,7 @@ const (
 	attestTimeout  = 3 * time.Second
 	joinTimeout    = 10 * time.Second
 	forwardTimeout = 10 * time.Second
+	catchUpTimeout = time.Second
 	maxRPC         = 256 << 10
 	clockSkew      = 5 * time.Second
 )
@@ -68,17 +70,24 @@ type forwardResponse struct {
 	Result []byte `json:"result"`
 }
 
+type indexRequest struct{}
+
+type indexResponse struct {
+	StateIndex uint64 `json:"state_index"`
+}
+
 // serveProtocols registers the node's stream protocols on its host.
 func (n *Node) serveProtocols() {
 	h := n.host.Libp2p()
 	wire.Handle(h, attestProtocol, attestTimeout, maxRPC, n.handleAttest)
 	wire.Handle(h, joinProtocol, joinTimeout, maxRPC, n.handleJoin)
 	wire.Handle(h, forwardProtocol, forwardTimeout, maxRPC, n.handleForward)
+	wire.Handle(h, indexProtocol, catchUpTimeout, maxRPC, n.handleIndex)
 }
 
 func (n *Node) unserveProtocols() {
 	h := n.host.Libp2p()
-	for _, p := range []protocol.ID{attestProtocol, joinProtocol, forwardProtocol} {
+	for _, p := range []protocol.ID{attestProtocol, joinProtocol, forwardProtocol, indexProtocol} {
 		h.RemoveStreamHandler(p)
 	}
 }
@@ -304,6 +313,47 @@ func (n *Node) handleForward(ctx context.Context, from peer.ID, req forwardReque
 		return forwardResponse{}, err
 	}
 	return forwardResponse{Result: res}, nil
+}
+
+// handleIndex tells a follower the index of the last entry the leader's
+// replica has applied: the point the follower's must reach to reflect
+// every write acknowledged so far.
+func (n *Node) handleIndex(_ context.Context, _ peer.ID, _ indexRequest) (indexResponse, error) {
+	if !n.raft.IsLeader() {
+		return indexResponse{}, consensus.ErrNotLeader
+	}
+	return indexResponse{StateIndex: n.raft.StateIndex()}, nil
+}
+
+// catchUp waits, for at most catchUpTimeout, until this replica of the
+// ledger has applied everything the leader's had when it was called. A read that found nothing, or a state that may have moved on
+// since (a file uploaded, paid or stored through another node a moment
+// ago), calls it before it answers 404 or 402 or reads the slow way. On
+// any failure (no leader known, a partition) the local view stands: reads
+// are served from it as before.
+func (n *Node) catchUp(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	if n.raft.IsLeader() {
+		return // its replica has applied every write it acknowledged
+	}
+	leader := n.raft.Leader()
+	if leader == "" {
+		return
+	}
+	id, err := peer.Decode(leader)
+	if err != nil {
+		return
+	}
+	var resp indexResponse
+	if err := n.rpc.Call(ctx, id, indexProtocol, catchUpTimeout, indexRequest{}, &resp, maxRPC); err != nil {
+		n.log.Debug("ask the leader how far its ledger is", "leader", leader, "err", err)
+		return
+	}
+	target := resp.StateIndex
+	if err := n.raft.WaitApplied(ctx, target); err != nil {
+		n.log.Debug("catch up with the ledger", "index", target, "err", err)
+	}
 }
 
 // checkForwarded refuses what a peer may not ask of the ledger for

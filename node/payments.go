@@ -45,11 +45,17 @@ func (n *Node) Pay(ctx context.Context, p PaymentRequest) (Payment, error) {
 	return paymentOf(*res.Payment), nil
 }
 
-// Payment returns a recorded payment.
-func (n *Node) Payment(_ context.Context, id string) (Payment, error) {
+// Payment returns a recorded payment; one this replica does not know yet
+// (posted through another node a moment ago) is looked for again once it
+// has caught up with the leader.
+func (n *Node) Payment(ctx context.Context, id string) (Payment, error) {
 	var p billing.Payment
 	var ok bool
 	n.ledger.Read(func(st *billing.State) { p, ok = st.Payment(id) })
+	if !ok {
+		n.catchUp(ctx)
+		n.ledger.Read(func(st *billing.State) { p, ok = st.Payment(id) })
+	}
 	if !ok {
 		return Payment{}, fmt.Errorf("%w: no payment %s", ErrNotFound, id)
 	}

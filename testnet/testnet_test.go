@@ -128,6 +128,51 @@ func TestFourNodesQuoteAttestedByThreePeers(t *testing.T) {
 	}
 }
 
+// A write acknowledged by one node is seen at once by every other: the
+// next request, at another node, does not answer 404 for the upload, 404
+// for the payment nor 402 for the paid file, though that node's replica of
+// the ledger may not have applied the write yet.
+func TestWriteSeenAtOnceFromEveryNode(t *testing.T) {
+	nw := startNet(t, 4)
+	ctx := t.Context()
+	clients := make([]*client.Client, len(nw.Nodes))
+	for i, nd := range nw.Nodes {
+		clients[i] = clientOf(t, nd)
+	}
+	for i := range 12 {
+		data := bytes.Repeat([]byte{byte('a' + i)}, 3000+i)
+		at := func(k int) (int, *client.Client) { return (i + k) % len(clients), clients[(i+k)%len(clients)] }
+		up, c := at(0)
+		f, err := c.Upload(ctx, bytes.NewReader(data), client.UploadOptions{Name: fmt.Sprintf("f%d", i), Size: int64(len(data))})
+		if err != nil {
+			t.Fatalf("upload at node%d: %v", up, err)
+		}
+		k, c := at(1)
+		if _, err := c.File(ctx, f.ID); err != nil {
+			t.Fatalf("round %d: the upload at node%d, read at node%d: %v", i, up, k, err)
+		}
+		k, c = at(2)
+		p, err := c.Pay(ctx, f.ID, api.PaymentSuccess, f.Price, "")
+		if err != nil {
+			t.Fatalf("round %d: pay at node%d: %v", i, k, err)
+		}
+		k, c = at(3)
+		if _, err := c.Payment(ctx, p.ID); err != nil {
+			t.Fatalf("round %d: the payment at node%d, read at node%d: %v", i, (i+2)%4, k, err)
+		}
+		k, c = at(1)
+		body, _, err := c.Download(ctx, f.ID, 0, -1)
+		if err != nil {
+			t.Fatalf("round %d: download at node%d right after payment: %v", i, k, err)
+		}
+		got, err := io.ReadAll(body)
+		body.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("round %d: download at node%d: %d bytes, %v", i, k, len(got), err)
+		}
+	}
+}
+
 func TestConcurrentPaymentAtTwoNodesPaysOnce(t *testing.T) {
 	nw := startNet(t, 4)
 	ctx := t.Context()
