@@ -459,6 +459,19 @@ func TestPromoteOnVoterLoss(t *testing.T) {
 		}
 	}
 
+	// The non-voters put their log's fsyncs off once their role is
+	// committed; the voters never do.
+	if _, err := leader.l().Apply(t.Context(), []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range ms {
+		if i >= 5 {
+			waitFor(t, 10*time.Second, "a non-voter's log lazy", func() bool { return m.l().store.files.lazy.Load() })
+		} else if m.l().store.files.lazy.Load() {
+			t.Errorf("voter %d has a lazy log", i)
+		}
+	}
+
 	// Nothing to do while everyone is alive.
 	var gone sync.Map
 	alive := func(id string) bool { _, g := gone.Load(id); return !g }
@@ -494,6 +507,20 @@ func TestPromoteOnVoterLoss(t *testing.T) {
 	promoted := min(ms[5].id, ms[6].id)
 	if rs := roles(t, leader.l()); rs[promoted] != Voter {
 		t.Errorf("promoted the wrong non-voter: %v, want %s", rs, promoted)
+	}
+	// The promoted member synced what it had put off before it stored the
+	// entry that made it a voter, and syncs every append since.
+	for _, m := range ms[5:] {
+		if m.id != promoted {
+			continue
+		}
+		files := m.l().store.files
+		files.mu.Lock()
+		dirty := len(files.dirty)
+		files.mu.Unlock()
+		if files.lazy.Load() || dirty != 0 {
+			t.Errorf("the promoted member's log: lazy %v, %d files with fsyncs put off", files.lazy.Load(), dirty)
+		}
 	}
 	if _, err := ms[6].l().Apply(t.Context(), []byte("after")); err != nil {
 		t.Fatal(err)

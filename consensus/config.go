@@ -82,7 +82,12 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
-		CommitTimeout:      10 * time.Millisecond,
+		// How often an idle leader tells its followers the commit index:
+		// raft's default. At 10 ms, a 32-node network on 2 cores spent
+		// 1.07 cores idle (31 followers, 50-100 appends a second each),
+		// 0.88 at 50 ms; reads that must see the newest writes catch up
+		// with the leader instead (node's catchUp).
+		CommitTimeout:      50 * time.Millisecond,
 		MaxAppendEntries:   256,
 		TransportTimeout:   10 * time.Second,
 		MaxPool:            3,

@@ -51,6 +51,9 @@ type IndexedStateMachine interface {
 type fsm struct {
 	sm      StateMachine
 	applied atomic.Uint64
+	// committed, when set, hears each configuration entry (its index and
+	// configuration) as it applies: committed, in log order.
+	committed func(uint64, raft.Configuration)
 }
 
 // raft hands every committed command and configuration entry to
@@ -91,6 +94,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			for _, c := range group {
 				indexes = append(indexes, l.Index)
 				cmds = append(cmds, c)
+			}
+		case l.Type == raft.LogConfiguration:
+			if f.committed != nil {
+				f.committed(l.Index, raft.DecodeConfiguration(l.Data))
 			}
 		case l.Type == raft.LogCommand:
 			spans = append(spans, span{i, len(cmds), -1})

@@ -120,12 +120,15 @@ func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err er
 		Timeout: cfg.TransportTimeout,
 		Logger:  hlog.Named("transport"),
 	})
+	store.id = raft.ServerID(cfg.ID)
 	machine := &fsm{sm: sm}
+	machine.committed = store.noteCommitted
 	r, err := raft.NewRaft(cfg.raftConfig(hlog), machine, logs, store, snaps, trans)
 	if err != nil {
 		_ = trans.Close()
 		return nil, fmt.Errorf("open ledger: start raft: %w", err)
 	}
+	store.raft.Store(r)
 	l = &Ledger{
 		cfg:     cfg,
 		log:     logger,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/boltdb/bolt"
 	"github.com/hashicorp/go-hclog"
@@ -14,6 +16,7 @@ import (
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
 	"github.com/hashicorp/raft-wal/migrate"
+	"github.com/hashicorp/raft-wal/segment"
 )
 
 // Files in Config.Dir.
@@ -24,10 +27,18 @@ const (
 )
 
 // walStore is raft's log and stable store: raft-wal, whose Close leaves
-// its meta database open (and locked), so it keeps that to close too.
+// its meta database open (and locked), so it keeps that to close too. Its
+// segments are written through a lazyFS, lazy while the member is a
+// non-voter.
 type walStore struct {
 	*wal.WAL
-	meta *metadb.BoltMetaDB
+	meta  *metadb.BoltMetaDB
+	files *lazyFS
+	id    raft.ServerID              // this member's
+	raft  atomic.Pointer[raft.Raft] // set once raft runs
+
+	roleMu     sync.Mutex // orders appends with the log's turn to lazy
+	lastConfig uint64     // the index of the last configuration entry appended
 }
 
 func openWAL(dir string, segmentSize int, log hclog.Logger) (*walStore, error) {
@@ -38,16 +49,72 @@ func openWAL(dir string, segmentSize int, log hclog.Logger) (*walStore, error) {
 	if segmentSize <= 0 {
 		segmentSize = wal.DefaultSegmentSize
 	}
-	w, err := wal.Open(dir, wal.WithMetaStore(meta), wal.WithLogger(log.Named("wal")), wal.WithSegmentSize(segmentSize))
+	files := newLazyFS()
+	w, err := wal.Open(dir, wal.WithMetaStore(lazyMeta{BoltMetaDB: meta, fs: files}),
+		wal.WithSegmentFiler(segment.NewFiler(dir, files)),
+		wal.WithLogger(log.Named("wal")), wal.WithSegmentSize(segmentSize))
 	if err != nil {
 		return nil, errors.Join(err, meta.Close())
 	}
-	return &walStore{WAL: w, meta: meta}, nil
+	return &walStore{WAL: w, meta: meta, files: files}, nil
 }
 
-// Close closes the log, then its meta database.
+// Close fsyncs what the log put off, closes it, then its meta database.
 func (s *walStore) Close() error {
-	return errors.Join(s.WAL.Close(), s.meta.Close())
+	return errors.Join(s.files.flush(), s.WAL.Close(), s.meta.Close())
+}
+
+// StoreLogs appends logs. A lazy member that may count from these entries
+// on (one of them, or the configuration raft holds now, makes it a voter)
+// first fsyncs all it put off: every entry it acknowledges as a voter is on
+// disk, and so is everything before it.
+func (s *walStore) StoreLogs(logs []*raft.Log) error {
+	s.roleMu.Lock()
+	defer s.roleMu.Unlock()
+	for _, l := range logs {
+		if l.Type == raft.LogConfiguration {
+			s.lastConfig = max(s.lastConfig, l.Index)
+		}
+	}
+	if s.files.lazy.Load() && s.mayCount(logs) {
+		if err := s.files.durable(); err != nil {
+			return fmt.Errorf("sync the log before counting as a voter: %w", err)
+		}
+	}
+	return s.WAL.StoreLogs(logs)
+}
+
+func (s *walStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
+
+// noteCommitted makes the log lazy once the configuration committed at
+// index has this member a non-voter, no later configuration entry has been
+// appended (a promotion not yet committed) and the one raft holds agrees.
+// A demotion not yet committed may still be undone, so it leaves the log
+// durable. It runs under roleMu, so no append is between its look and its
+// turn.
+func (s *walStore) noteCommitted(index uint64, c raft.Configuration) {
+	s.roleMu.Lock()
+	defer s.roleMu.Unlock()
+	r := s.raft.Load()
+	if r == nil || index < s.lastConfig || isVoter(c, s.id) {
+		return
+	}
+	cf := r.GetConfiguration()
+	if cf.Error() == nil && !isVoter(cf.Configuration(), s.id) {
+		s.files.setLazy()
+	}
+}
+
+func (s *walStore) mayCount(logs []*raft.Log) bool {
+	if votesIn(logs, s.id) {
+		return true
+	}
+	r := s.raft.Load()
+	if r == nil {
+		return true
+	}
+	cf := r.GetConfiguration()
+	return cf.Error() != nil || isVoter(cf.Configuration(), s.id)
 }
 
 // openStore opens the raft log and stable store in dir: raft-wal, after

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/testnet"
+)
+
+// BenchmarkTestnetQuote measures what `dds testnet --nodes N` gives a user:
+// N `dds daemon` processes (32 by default, DDS_BENCH_NODES sets another
+// count) started together, the time until every one serves, then quotes
+// (a small upload over HTTP, attested by 3 peers and committed through
+// the Raft leader) at a node that does not lead, one at a time: 20 right
+// after the start (warm-*), then 300 more (p50, p99). Run it once:
+//
+//	go test ./cmd/dds -run xxx -bench TestnetQuote -benchtime 1x
+func BenchmarkTestnetQuote(b *testing.B) {
+	if testing.Short() {
+		b.Skip("a network of 32 processes")
+	}
+	nodes := 32
+	if s := os.Getenv("DDS_BENCH_NODES"); s != "" {
+		var err error
+		if nodes, err = strconv.Atoi(s); err != nil || nodes < 4 {
+			b.Fatalf("DDS_BENCH_NODES=%q: want a number of nodes, at least 4", s)
+		}
+	}
+	bin := ddsBinary(b)
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(b.Context(), 5*time.Minute)
+		stderr := &lockedBuffer{}
+		start := time.Now()
+		nw, err := testnet.StartProcesses(ctx, testnet.ProcessOptions{
+			Binary: bin, Nodes: nodes, Dir: b.TempDir(), Stderr: stderr,
+			ExtraArgs: []string{"--log-level", "warn"},
+		})
+		if err != nil {
+			cancel()
+			b.Fatalf("start the network: %v\n%s", err, stderr)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "start_s")
+		c := quoteClient(ctx, b, nw)
+		data := []byte("x")
+		quote := func(i int) time.Duration {
+			t0 := time.Now()
+			if _, err := c.Upload(ctx, bytes.NewReader(data), client.UploadOptions{Name: fmt.Sprint("q", i), Size: int64(len(data))}); err != nil {
+				b.Fatalf("quote %d: %v\n%s", i, err, stderr)
+			}
+			return time.Since(t0)
+		}
+		var warm, lat []time.Duration
+		for i := range 20 {
+			warm = append(warm, quote(i))
+		}
+		// What the idle network burns (heartbeats, status feed, DHT), as
+		// cores busy, then the CPU of the daemons per quote.
+		idle, t0 := networkCPU(nw), time.Now()
+		time.Sleep(3 * time.Second)
+		b.ReportMetric((networkCPU(nw)-idle).Seconds()/time.Since(t0).Seconds(), "idle_cores")
+		cpu := networkCPU(nw)
+		for i := range 300 {
+			lat = append(lat, quote(20+i))
+		}
+		b.ReportMetric(float64((networkCPU(nw)-cpu).Microseconds())/float64(len(lat)), "cpu_µs/quote")
+		slices.Sort(warm)
+		slices.Sort(lat)
+		b.ReportMetric(float64(warm[len(warm)/2].Microseconds()), "warm_p50_µs")
+		b.ReportMetric(float64(warm[len(warm)-1].Microseconds()), "warm_max_µs")
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50_µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99_µs")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max_µs")
+		if err := nw.Stop(); err != nil {
+			b.Errorf("stop the network: %v", err)
+		}
+		cancel()
+	}
+}
+
+// quoteClient returns a client of a node of nw that does not lead the
+// ledger (its quotes go through the forwarded apply, as most do).
+func quoteClient(ctx context.Context, b *testing.B, nw *testnet.ProcessNetwork) *client.Client {
+	b.Helper()
+	var leader string
+	var clients []*client.Client
+	for _, n := range nw.Nodes {
+		c, err := client.New(n.HTTP, client.WithBillingToken(n.BillingToken))
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients = append(clients, c)
+		if leader == "" {
+			if st, err := c.Status(ctx); err == nil {
+				leader = st.Leader
+			}
+		}
+	}
+	for i, n := range nw.Nodes {
+		if n.PeerID != leader && i > 0 {
+			return clients[i]
+		}
+	}
+	return clients[1]
+}
