@@ -87,11 +87,11 @@ func DefaultConfig() Config {
 		// 1.07 cores idle (31 followers, 50-100 appends a second each),
 		// 0.88 at 50 ms; reads that must see the newest writes catch up
 		// with the leader instead (node's catchUp).
-		CommitTimeout:      50 * time.Millisecond,
-		MaxAppendEntries:   256,
-		TransportTimeout:   10 * time.Second,
-		MaxPool:            3,
-		MaxVoters:          defaultMaxVoters,
+		CommitTimeout:    50 * time.Millisecond,
+		MaxAppendEntries: 256,
+		TransportTimeout: 10 * time.Second,
+		MaxPool:          3,
+		MaxVoters:        defaultMaxVoters,
 	}
 }
 

@@ -34,7 +34,7 @@ type walStore struct {
 	*wal.WAL
 	meta  *metadb.BoltMetaDB
 	files *lazyFS
-	id    raft.ServerID              // this member's
+	id    raft.ServerID             // this member's
 	raft  atomic.Pointer[raft.Raft] // set once raft runs
 
 	roleMu     sync.Mutex // orders appends with the log's turn to lazy
