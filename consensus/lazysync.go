@@ -25,9 +25,9 @@ const lazyFlush = time.Second
 // before the WAL's metadata commits, when the file closes, and for every
 // file at once when the member becomes durable again); durable, it is
 // raft-wal's own. A member starts durable; walStore makes it durable before
-// it stores entries that could count (see walStore.StoreLogs), and the
-// ledger makes it lazy only once a committed configuration has it a
-// non-voter (see Ledger.noteConfiguration).
+// it stores entries that could count (see walStore.StoreLogs), and makes
+// it lazy only once a committed configuration has it a non-voter (see
+// walStore.noteCommitted).
 type lazyFS struct {
 	*fs.FS
 	lazy atomic.Bool
