@@ -514,6 +514,11 @@ func TestPromoteOnVoterLoss(t *testing.T) {
 		if m.id != promoted {
 			continue
 		}
+		// The leader counts the change at once; the member sees it once the
+		// entry reaches its log.
+		waitFor(t, 10*time.Second, "the promotion in the promoted member's log", func() bool {
+			return roles(t, m.l())[promoted] == Voter
+		})
 		files := m.l().store.files
 		files.mu.Lock()
 		dirty := len(files.dirty)
