@@ -28,7 +28,7 @@ const forwardProto = protocol.ID("/dds-test/ledger/forward/1.0.0")
 const rpcTimeout = 10 * time.Second
 
 type fwdReq struct {
-	Op  string `json:"op"` // "apply" or "join"
+	Op  string `json:"op"` // "apply", "join" or "prepare"
 	Cmd []byte `json:"cmd,omitempty"`
 	ID  string `json:"id,omitempty"`
 }
@@ -52,6 +52,7 @@ type member struct {
 	sm      *appendLog
 	ledger  atomic.Pointer[Ledger]
 	cut     atomic.Bool
+	unready atomic.Bool // refuses to prepare for a promotion
 	mod     func(*Config)
 }
 
@@ -148,6 +149,11 @@ func (m *member) handle(ctx context.Context, _ peer.ID, req fwdReq) (fwdResp, er
 		}
 		role, err := l.Join(ctx, req.ID)
 		return fwdResp{Role: role}, err
+	case "prepare":
+		if m.unready.Load() {
+			return fwdResp{}, errors.New("not ready")
+		}
+		return fwdResp{}, l.PrepareVoter()
 	}
 	return fwdResp{}, fmt.Errorf("unknown op %q", req.Op)
 }
@@ -159,6 +165,11 @@ func (m *member) Forward(ctx context.Context, leader string, cmd []byte) ([]byte
 		return nil, err
 	}
 	return resp.Result, nil
+}
+
+// PrepareVoter implements VoterPreparer over the forwarding protocol.
+func (m *member) PrepareVoter(ctx context.Context, id string) error {
+	return m.call(ctx, id, fwdReq{Op: "prepare"}, &fwdResp{})
 }
 
 func (m *member) call(ctx context.Context, to string, req fwdReq, resp *fwdResp) error {
@@ -519,6 +530,9 @@ func TestPromoteOnVoterLoss(t *testing.T) {
 		waitFor(t, 10*time.Second, "the promotion in the promoted member's log", func() bool {
 			return roles(t, m.l())[promoted] == Voter
 		})
+		if !m.l().store.pinned {
+			t.Error("the promoted member was not asked to prepare")
+		}
 		files := m.l().store.files
 		files.mu.Lock()
 		dirty := len(files.dirty)
@@ -539,6 +553,36 @@ func TestPromoteOnVoterLoss(t *testing.T) {
 	}
 	if rs := roles(t, leader.l()); len(rs) != 6 || count(rs, Voter) != 5 {
 		t.Errorf("after remove: %v", rs)
+	}
+}
+
+// A non-voter that does not answer the leader's request to prepare is not
+// promoted; the next one is.
+func TestPromotionSkipsUnpreparedNonVoter(t *testing.T) {
+	ms := group(t, 7, nil)
+	leader := leaderOf(t, ms[:5]...)
+	first, second := ms[5], ms[6]
+	if second.id < first.id {
+		first, second = second, first
+	}
+	first.unready.Store(true)
+	li := slices.IndexFunc(ms[:5], func(m *member) bool { return m != leader })
+	lost := ms[li]
+	_ = lost.l().Close()
+	_ = lost.host.Close()
+	alive := func(id string) bool { return id != lost.id }
+	waitFor(t, 20*time.Second, "a non-voter promoted", func() bool {
+		if err := leader.l().Maintain(t.Context(), alive, 0); err != nil {
+			t.Logf("maintain: %v", err)
+		}
+		rs := roles(t, leader.l())
+		return count(rs, Voter) == 5 && rs[lost.id] == NonVoter
+	})
+	if rs := roles(t, leader.l()); rs[second.id] != Voter || rs[first.id] != NonVoter {
+		t.Fatalf("roles %v: want %s promoted, not %s (it did not prepare)", rs, second.id, first.id)
+	}
+	if first.l().store.pinned || !second.l().store.pinned {
+		t.Error("pinned: the unprepared one, or not the promoted one")
 	}
 }
 

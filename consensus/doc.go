@@ -39,8 +39,10 @@
 // its acknowledgements commit nothing, and in a 32-node network on one
 // 2-core machine 27 non-voters fsyncing every entry made the quote's
 // commit wait behind them (p50 17 -> 13.6 ms, the daemons' CPU per quote
-// 36 -> 30 ms). It syncs everything before it stores an entry that makes
-// it a voter, and turns lazy only once its demotion is committed. A
+// 36 -> 30 ms). The leader asks it to sync everything and stay durable
+// before it promotes it ([VoterPreparer]); it also syncs before it stores
+// an entry that makes it a voter, and turns lazy only once its non-voter
+// role is committed. A
 // power cut loses at most the tail of a non-voter's log, which the leader
 // sends again.
 //

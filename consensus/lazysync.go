@@ -24,10 +24,14 @@ const lazyFlush = time.Second
 // the disk. Lazy, a file's Sync is put off (done at most every lazyFlush,
 // before the WAL's metadata commits, when the file closes, and for every
 // file at once when the member becomes durable again); durable, it is
-// raft-wal's own. A member starts durable; walStore makes it durable before
-// it stores entries that could count (see walStore.StoreLogs), and makes
-// it lazy only once a committed configuration has it a non-voter (see
-// walStore.noteCommitted).
+// raft-wal's own. A member starts durable. It turns lazy only when the
+// leader will ask it to prepare before promoting it (its Forwarder is a
+// VoterPreparer) and a committed configuration has it a non-voter (see
+// walStore.noteCommitted). The leader's request (Ledger.PrepareVoter)
+// makes it durable for good, before the promotion: the leader counts a
+// new voter's acknowledgements, in flight ones too, from the moment the
+// promotion is in its own log. walStore also makes it durable before it
+// stores an entry that could count (see walStore.StoreLogs).
 type lazyFS struct {
 	*fs.FS
 	lazy atomic.Bool

@@ -121,6 +121,7 @@ func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err er
 		Logger:  hlog.Named("transport"),
 	})
 	store.id = raft.ServerID(cfg.ID)
+	_, store.mayBeLazy = cfg.Forwarder.(VoterPreparer)
 	machine := &fsm{sm: sm}
 	machine.committed = store.noteCommitted
 	r, err := raft.NewRaft(cfg.raftConfig(hlog), machine, logs, store, snaps, trans)
@@ -202,6 +203,27 @@ func (l *Ledger) electAlone() {
 // applied.
 type Forwarder interface {
 	Forward(ctx context.Context, leader string, cmd []byte) ([]byte, error)
+}
+
+// A VoterPreparer is a [Forwarder] that also asks a non-voter to make its
+// log durable before the leader promotes it (the member's
+// [Ledger.PrepareVoter]): a non-voter puts its log's fsyncs off, and the
+// leader counts its acknowledgements from the moment the promotion is in
+// the leader's log, before it reaches the member's. [Ledger.Maintain]
+// promotes only a non-voter that answered; without a VoterPreparer, no
+// member's log is lazy (see lazyFS).
+type VoterPreparer interface {
+	PrepareVoter(ctx context.Context, id string) error
+}
+
+// PrepareVoter makes this member's log durable, everything it put off
+// synced, and keeps it durable for as long as it runs: what the leader
+// asks of a non-voter before it promotes it (see [VoterPreparer]).
+func (l *Ledger) PrepareVoter() error {
+	if l.isClosed() {
+		return ErrClosed
+	}
+	return l.store.pin()
 }
 
 // forwardRetry is the pause before forwarding again after the node thought

@@ -143,6 +143,10 @@ func (l *Ledger) Remove(ctx context.Context, id string) error {
 // made one at a time, each committed before the next, so the voter set
 // never loses more than one member in a step.
 //
+// A non-voter is promoted only once it has answered the leader's request
+// to make its log durable (when the Forwarder is a [VoterPreparer]); one
+// that does not is passed over for the next.
+//
 // A gone voter is demoted rather than removed: it stays in the
 // configuration, so when it comes back (a restart, a healed partition) it
 // catches up on its own as a non-voter, with its identity and data, and can
@@ -151,6 +155,8 @@ func (l *Ledger) Remove(ctx context.Context, id string) error {
 func (l *Ledger) Maintain(ctx context.Context, alive func(id string) bool, goneAfter time.Duration) error {
 	l.memberMu.Lock()
 	defer l.memberMu.Unlock()
+	unready := map[string]bool{} // non-voters that failed to prepare, this call
+	isAlive := func(id string) bool { return alive(id) && !unready[id] }
 	for {
 		if err := l.leading(ctx); err != nil {
 			return fmt.Errorf("maintain: %w", err)
@@ -159,9 +165,19 @@ func (l *Ledger) Maintain(ctx context.Context, alive func(id string) bool, goneA
 		if err != nil {
 			return fmt.Errorf("maintain: %w", err)
 		}
-		id, promote := l.nextChange(servers, alive, goneAfter, time.Now())
+		id, promote := l.nextChange(servers, isAlive, goneAfter, time.Now())
 		if id == "" {
 			return nil
+		}
+		if promote {
+			if p, ok := l.cfg.Forwarder.(VoterPreparer); ok {
+				if err := p.PrepareVoter(ctx, id); err != nil {
+					// Unready: the next candidate, if any, this round.
+					l.log.Warn("non-voter not ready to vote", "id", id, "err", err)
+					unready[id] = true
+					continue
+				}
+			}
 		}
 		if err := l.change(ctx, func(timeout time.Duration) raft.IndexFuture {
 			if promote {

@@ -39,6 +39,16 @@ type walStore struct {
 
 	roleMu     sync.Mutex // orders appends with the log's turn to lazy
 	lastConfig uint64     // the index of the last configuration entry appended
+	mayBeLazy  bool       // the leader asks before a promotion (a VoterPreparer)
+	pinned     bool       // asked to prepare for a promotion: durable from then on
+}
+
+// pin makes the log durable for as long as the member runs.
+func (s *walStore) pin() error {
+	s.roleMu.Lock()
+	defer s.roleMu.Unlock()
+	s.pinned = true
+	return s.files.durable()
 }
 
 func openWAL(dir string, segmentSize int, log hclog.Logger) (*walStore, error) {
@@ -96,7 +106,7 @@ func (s *walStore) noteCommitted(index uint64, c raft.Configuration) {
 	s.roleMu.Lock()
 	defer s.roleMu.Unlock()
 	r := s.raft.Load()
-	if r == nil || index < s.lastConfig || isVoter(c, s.id) {
+	if !s.mayBeLazy || s.pinned || r == nil || index < s.lastConfig || isVoter(c, s.id) {
 		return
 	}
 	cf := r.GetConfiguration()

@@ -13,6 +13,10 @@ import (
 // replica's catch-up (catchUp) is exact.
 var _ consensus.IndexedStateMachine = (*billing.Ledger)(nil)
 
+// The leader asks a non-voter to make its log durable before it promotes it,
+// which lets non-voters put their fsyncs off.
+var _ consensus.VoterPreparer = forwarder{}
+
 // apply stamps cmd with the node's time, replicates it through the ledger
 // and returns the state machine's result; a refusal by the rules comes back
 // as one of the node's errors.

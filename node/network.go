@@ -34,6 +34,7 @@ const (
 	joinProtocol    protocol.ID = "/dds/ledger/join/2.0.0"
 	forwardProtocol protocol.ID = "/dds/ledger/forward/2.0.0"
 	indexProtocol   protocol.ID = "/dds/ledger/index/1.0.0"
+	prepareProtocol protocol.ID = "/dds/ledger/prepare/1.0.0"
 )
 
 // Bounds on the network calls.
@@ -42,6 +43,7 @@ const (
 	joinTimeout    = 10 * time.Second
 	forwardTimeout = 10 * time.Second
 	catchUpTimeout = time.Second
+	prepareTimeout = 5 * time.Second
 	maxRPC         = 256 << 10
 	clockSkew      = 5 * time.Second
 )
@@ -83,11 +85,12 @@ func (n *Node) serveProtocols() {
 	wire.Handle(h, joinProtocol, joinTimeout, maxRPC, n.handleJoin)
 	wire.Handle(h, forwardProtocol, forwardTimeout, maxRPC, n.handleForward)
 	wire.Handle(h, indexProtocol, catchUpTimeout, maxRPC, n.handleIndex)
+	wire.Handle(h, prepareProtocol, prepareTimeout, maxRPC, n.handlePrepare)
 }
 
 func (n *Node) unserveProtocols() {
 	h := n.host.Libp2p()
-	for _, p := range []protocol.ID{attestProtocol, joinProtocol, forwardProtocol, indexProtocol} {
+	for _, p := range []protocol.ID{attestProtocol, joinProtocol, forwardProtocol, indexProtocol, prepareProtocol} {
 		h.RemoveStreamHandler(p)
 	}
 }
@@ -313,6 +316,26 @@ func (n *Node) handleForward(ctx context.Context, from peer.ID, req forwardReque
 		return forwardResponse{}, err
 	}
 	return forwardResponse{Result: res}, nil
+}
+
+// handlePrepare makes this node's log durable before the leader promotes
+// it to a voter (consensus.VoterPreparer). Anyone may ask: it costs only
+// this node's fsyncs.
+func (n *Node) handlePrepare(_ context.Context, _ peer.ID, _ struct{}) (struct{}, error) {
+	return struct{}{}, n.raft.PrepareVoter()
+}
+
+// PrepareVoter asks the non-voter id to make its log durable
+// (consensus.VoterPreparer), before the leader promotes it.
+func (f forwarder) PrepareVoter(ctx context.Context, id string) error {
+	p, err := peer.Decode(id)
+	if err != nil {
+		return fmt.Errorf("member id %q: %w", id, err)
+	}
+	if err := f.n.rpc.Call(ctx, p, prepareProtocol, prepareTimeout, struct{}{}, &struct{}{}, maxRPC); err != nil {
+		return fmt.Errorf("prepare %s to vote: %w", id, err)
+	}
+	return nil
 }
 
 // handleIndex tells a follower the index of the last entry the leader's
