@@ -19,10 +19,11 @@
 //     local replica, which first catches up with the leader's state index
 //     (/dds/ledger/index) when it lacks the file or payment asked for or
 //     shows a file unpaid or not yet stored (a write acknowledged through
-//     another node is seen at once, not a 404 or 402 later), a quote is signed by the
-//     three registered peers XOR-closest to its cid (/dds/quote/attest), each
-//     node publishes its status on the gossipsub feed, and the leader keeps
-//     five live voters;
+//     another node is seen at once, not a 404 or 402 later), a quote is
+//     signed by the three registered peers XOR-closest to its cid
+//     (/dds/quote/attest), each node publishes its status on the gossipsub
+//     feed, and the leader keeps five live voters, promoting a non-voter
+//     once it has made its log durable (/dds/ledger/prepare);
 //   - storage in the network: a paid file is pushed to Replicas holders
 //     (p2p/push), which sign receipts the ledger records, and any node serves
 //     it by fetching verified chunks from its holders (p2p/fetch).

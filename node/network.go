@@ -349,11 +349,12 @@ func (n *Node) handleIndex(_ context.Context, _ peer.ID, _ indexRequest) (indexR
 }
 
 // catchUp waits, for at most catchUpTimeout, until this replica of the
-// ledger has applied everything the leader's had when it was called. A read that found nothing, or a state that may have moved on
-// since (a file uploaded, paid or stored through another node a moment
-// ago), calls it before it answers 404 or 402 or reads the slow way. On
-// any failure (no leader known, a partition) the local view stands: reads
-// are served from it as before.
+// ledger has applied everything the leader's had when it was called. A
+// read that found nothing, or a state that may have moved on since (a
+// file uploaded, paid or stored through another node a moment ago), calls
+// it before it answers 404 or 402 or reads the slow way. On any failure
+// (no leader known, a partition) the local view stands: reads are served
+// from it as before.
 func (n *Node) catchUp(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
