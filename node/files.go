@@ -181,9 +181,12 @@ func (n *Node) File(ctx context.Context, id string) (File, error) {
 // Files lists files in the order they were created, limit at a time after
 // the file with id after ("" for the first page). next is the cursor of the
 // next page, "" after the last one.
-func (n *Node) Files(_ context.Context, after string, limit int) ([]File, string, error) {
+func (n *Node) Files(ctx context.Context, after string, limit int) ([]File, string, error) {
 	if limit < 1 {
 		limit = 100
+	}
+	if after != "" {
+		n.freshFile(ctx, after, nil) // a cursor this replica may not know yet
 	}
 	var list []billing.File
 	var known bool

@@ -129,8 +129,8 @@ func TestFourNodesQuoteAttestedByThreePeers(t *testing.T) {
 }
 
 // A write acknowledged by one node is seen at once by every other: the
-// next request, at another node, does not answer 404 for the upload, 404
-// for the payment nor 402 for the paid file, though that node's replica of
+// next request, at another node, does not answer 404 for the upload (as a
+// file or as a list's cursor), 404 for the payment nor 402 for the paid file, though that node's replica of
 // the ledger may not have applied the write yet.
 func TestWriteSeenAtOnceFromEveryNode(t *testing.T) {
 	nw := startNet(t, 4)
@@ -148,6 +148,10 @@ func TestWriteSeenAtOnceFromEveryNode(t *testing.T) {
 			t.Fatalf("upload at node%d: %v", up, err)
 		}
 		k, c := at(1)
+		if _, _, err := c.Files(ctx, f.ID, 10); err != nil {
+			t.Fatalf("round %d: the upload at node%d, a cursor at node%d: %v", i, up, k, err)
+		}
+		k, c = at(3)
 		if _, err := c.File(ctx, f.ID); err != nil {
 			t.Fatalf("round %d: the upload at node%d, read at node%d: %v", i, up, k, err)
 		}
