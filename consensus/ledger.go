@@ -480,18 +480,9 @@ func (l *Ledger) StateIndex() uint64 { return l.fsm.applied.Load() }
 // WaitApplied blocks until this member's state machine has applied the
 // entry at index (see [Ledger.StateIndex]), ctx ends or the member closes.
 func (l *Ledger) WaitApplied(ctx context.Context, index uint64) error {
-	if l.StateIndex() >= index {
-		return nil
-	}
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
 	for l.StateIndex() < index {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-l.closing:
-			return ErrClosed
+		if err := l.pause(ctx, pollInterval); err != nil {
+			return err
 		}
 	}
 	return nil

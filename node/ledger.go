@@ -85,16 +85,27 @@ func (n *Node) ledgerFile(id string) (billing.File, bool) {
 	return f, ok
 }
 
-// freshFile returns this replica's record of a file, after catching up
-// with the leader (see catchUp) when it has none or when moved says the
-// one it has may be behind what the caller must not miss.
-func (n *Node) freshFile(ctx context.Context, id string, moved func(billing.File) bool) (billing.File, bool) {
-	f, ok := n.ledgerFile(id)
-	if ok && (moved == nil || !moved(f)) {
-		return f, true
+// fresh runs look on this replica of the ledger, and once more after
+// catching up with the leader (see catchUp) when look reports that what it
+// found may be behind what the caller must not miss.
+func (n *Node) fresh(ctx context.Context, look func() (current bool)) {
+	if !look() {
+		n.catchUp(ctx)
+		look()
 	}
-	n.catchUp(ctx)
-	return n.ledgerFile(id)
+}
+
+// freshFile returns this replica's record of a file, after catching up
+// with the leader when it has none or when moved says the one it has may
+// be behind.
+func (n *Node) freshFile(ctx context.Context, id string, moved func(billing.File) bool) (billing.File, bool) {
+	var f billing.File
+	var ok bool
+	n.fresh(ctx, func() bool {
+		f, ok = n.ledgerFile(id)
+		return ok && (moved == nil || !moved(f))
+	})
+	return f, ok
 }
 
 // fileOf converts the ledger's view of a file into the node's.

@@ -51,11 +51,10 @@ func (n *Node) Pay(ctx context.Context, p PaymentRequest) (Payment, error) {
 func (n *Node) Payment(ctx context.Context, id string) (Payment, error) {
 	var p billing.Payment
 	var ok bool
-	n.ledger.Read(func(st *billing.State) { p, ok = st.Payment(id) })
-	if !ok {
-		n.catchUp(ctx)
+	n.fresh(ctx, func() bool {
 		n.ledger.Read(func(st *billing.State) { p, ok = st.Payment(id) })
-	}
+		return ok
+	})
 	if !ok {
 		return Payment{}, fmt.Errorf("%w: no payment %s", ErrNotFound, id)
 	}

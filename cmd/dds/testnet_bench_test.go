@@ -103,9 +103,9 @@ func quoteClient(ctx context.Context, b *testing.B, nw *testnet.ProcessNetwork) 
 		}
 	}
 	for i, n := range nw.Nodes {
-		if n.PeerID != leader && i > 0 {
+		if n.PeerID != leader {
 			return clients[i]
 		}
 	}
-	return clients[1]
+	return clients[0]
 }
