@@ -64,6 +64,12 @@ type Config struct {
 	// written to the log.
 	MaxAppendEntries int
 
+	// NonVoterDelay holds the leader's appends to non-voters back about
+	// this long (half to one and a half times), so that each carries the
+	// entries of that span after they committed (see batchingTransport);
+	// 0 sends them at once.
+	NonVoterDelay time.Duration
+
 	// TransportTimeout is the I/O deadline of a Raft RPC.
 	TransportTimeout time.Duration
 	// MaxPool is the number of idle connections kept per peer.
@@ -89,6 +95,7 @@ func DefaultConfig() Config {
 		// with the leader instead (node's catchUp).
 		CommitTimeout:    50 * time.Millisecond,
 		MaxAppendEntries: 256,
+		NonVoterDelay:    20 * time.Millisecond,
 		TransportTimeout: 10 * time.Second,
 		MaxPool:          3,
 		MaxVoters:        defaultMaxVoters,
@@ -115,6 +122,9 @@ func (c Config) Validate() error {
 	}
 	if c.TransportTimeout <= 0 {
 		errs = append(errs, errors.New("transport timeout must be positive"))
+	}
+	if c.NonVoterDelay < 0 {
+		errs = append(errs, errors.New("non-voter delay must not be negative"))
 	}
 	if c.MaxPool <= 0 {
 		errs = append(errs, errors.New("max pool must be positive"))

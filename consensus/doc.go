@@ -42,9 +42,11 @@
 // 36 -> 30 ms). The leader asks it to sync everything and stay durable
 // before it promotes it ([VoterPreparer]); it also syncs before it stores
 // an entry that makes it a voter, and turns lazy only once its non-voter
-// role is committed. A
-// power cut loses at most the tail of a non-voter's log, which the leader
-// sends again.
+// role is committed. A power cut loses at most the tail of a non-voter's
+// log, which the leader sends again. The leader holds its appends to
+// non-voters back ~NonVoterDelay (see batchingTransport), so that each
+// non-voter gets the entries of that span in one RPC after they
+// committed, off the commit's way.
 //
 // A data dir of an earlier version ("raft.db", raft-boltdb) is moved into
 // the WAL when it opens, crash-safely (see migrateLegacy). Snapshots

@@ -44,7 +44,7 @@ type Ledger struct {
 	cfg   Config
 	log   *slog.Logger
 	raft  *raft.Raft
-	trans *raft.NetworkTransport
+	trans *batchingTransport
 	store *walStore
 	fsm   *fsm
 
@@ -114,12 +114,12 @@ func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err er
 		return nil, fmt.Errorf("open ledger: read raft state: %w", err)
 	}
 
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	trans := newBatchingTransport(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  cfg.Layer,
 		MaxPool: cfg.MaxPool,
 		Timeout: cfg.TransportTimeout,
 		Logger:  hlog.Named("transport"),
-	})
+	}), cfg.NonVoterDelay, cfg.MaxAppendEntries, &store.raft)
 	store.id = raft.ServerID(cfg.ID)
 	_, store.mayBeLazy = cfg.Forwarder.(VoterPreparer)
 	machine := &fsm{sm: sm}

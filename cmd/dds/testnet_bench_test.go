@@ -19,7 +19,8 @@ import (
 // count) started together, the time until every one serves, then quotes
 // (a small upload over HTTP, attested by 3 peers and committed through
 // the Raft leader) at a node that does not lead, one at a time: 20 right
-// after the start (warm-*), then 300 more (p50, p99). Run it once:
+// after the start (warm-*), then 300 more (p50, p99; DDS_BENCH_QUOTES sets
+// another count). Run it once:
 //
 //	go test ./cmd/dds -run xxx -bench TestnetQuote -benchtime 1x
 func BenchmarkTestnetQuote(b *testing.B) {
@@ -31,6 +32,13 @@ func BenchmarkTestnetQuote(b *testing.B) {
 		var err error
 		if nodes, err = strconv.Atoi(s); err != nil || nodes < 4 {
 			b.Fatalf("DDS_BENCH_NODES=%q: want a number of nodes, at least 4", s)
+		}
+	}
+	quotes := 300
+	if s := os.Getenv("DDS_BENCH_QUOTES"); s != "" {
+		var err error
+		if quotes, err = strconv.Atoi(s); err != nil || quotes < 100 {
+			b.Fatalf("DDS_BENCH_QUOTES=%q: want a number of quotes, at least 100", s)
 		}
 	}
 	bin := ddsBinary(b)
@@ -65,11 +73,12 @@ func BenchmarkTestnetQuote(b *testing.B) {
 		idle, t0 := networkCPU(nw), time.Now()
 		time.Sleep(3 * time.Second)
 		b.ReportMetric((networkCPU(nw)-idle).Seconds()/time.Since(t0).Seconds(), "idle_cores")
-		cpu := networkCPU(nw)
-		for i := range 300 {
+		cpu, byNode := networkCPU(nw), nodesCPU(nw)
+		for i := range quotes {
 			lat = append(lat, quote(20+i))
 		}
 		b.ReportMetric(float64((networkCPU(nw)-cpu).Microseconds())/float64(len(lat)), "cpu_µs/quote")
+		logRoleCPU(ctx, b, nw, c, byNode, len(lat))
 		slices.Sort(warm)
 		slices.Sort(lat)
 		b.ReportMetric(float64(warm[len(warm)/2].Microseconds()), "warm_p50_µs")
@@ -77,6 +86,7 @@ func BenchmarkTestnetQuote(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50_µs")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99_µs")
 		b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max_µs")
+		b.Logf("quote latency p90 %v, p95 %v, p98 %v, slowest ten %v", lat[len(lat)*90/100], lat[len(lat)*95/100], lat[len(lat)*98/100], lat[len(lat)-10:])
 		if err := nw.Stop(); err != nil {
 			b.Errorf("stop the network: %v", err)
 		}
@@ -108,4 +118,52 @@ func quoteClient(ctx context.Context, b *testing.B, nw *testnet.ProcessNetwork) 
 		}
 	}
 	return clients[0]
+}
+
+// nodesCPU is the CPU time each daemon of nw has used, by peer id.
+func nodesCPU(nw *testnet.ProcessNetwork) map[string]time.Duration {
+	m := make(map[string]time.Duration, len(nw.Nodes))
+	for _, n := range nw.Nodes {
+		m[n.PeerID] = processCPU(n.PID)
+	}
+	return m
+}
+
+// logRoleCPU logs the daemons' CPU per quote since before (nodesCPU), by
+// role: the node quoted, the leader, the other voters, the non-voters.
+func logRoleCPU(ctx context.Context, b *testing.B, nw *testnet.ProcessNetwork, quoted *client.Client, before map[string]time.Duration, quotes int) {
+	b.Helper()
+	info, err := quoted.Info(ctx)
+	if err != nil {
+		b.Logf("role CPU: %v", err)
+		return
+	}
+	st, _ := quoted.Status(ctx)
+	role := make(map[string]string)
+	for _, m := range info.Quorum {
+		role[m.PeerID] = m.Role
+	}
+	type sum struct {
+		cpu time.Duration
+		n   int
+	}
+	sums := make(map[string]*sum)
+	for _, n := range nw.Nodes {
+		r := role[n.PeerID]
+		switch n.PeerID {
+		case info.PeerID:
+			r = "quoted(" + r + ")"
+		case st.Leader:
+			r = "leader"
+		}
+		if sums[r] == nil {
+			sums[r] = &sum{}
+		}
+		sums[r].cpu += processCPU(n.PID) - before[n.PeerID]
+		sums[r].n++
+	}
+	for r, s := range sums {
+		b.Logf("%-18s %2d nodes: %6d µs/quote together, %5d each", r, s.n,
+			s.cpu.Microseconds()/int64(quotes), s.cpu.Microseconds()/int64(quotes*s.n))
+	}
 }

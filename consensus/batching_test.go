@@ -1,0 +1,64 @@
+package consensus
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// A non-voter gets the leader's entry only after NonVoterDelay (half of it
+// at least), and applies it at once: the held back append carries the
+// commit index of when it goes, so with a CommitTimeout far longer than
+// the test (no append that only tells the commit index) and no entry after
+// it, the non-voter still applies what it received.
+func TestNonVoterAppendsHeldBack(t *testing.T) {
+	const delay = 2 * time.Second
+	// Two voters, so that the entry commits after the leader built the
+	// non-voter's append (the other voter's acknowledgement commits it).
+	ms := group(t, 3, func(c *Config) {
+		c.MaxVoters = 2
+		c.NonVoterDelay = delay
+		c.CommitTimeout = time.Minute
+	})
+	leader, nv := leaderOf(t, ms...), ms[2]
+	if r := roles(t, leader.l()); r[nv.id] != NonVoter {
+		t.Fatalf("roles %v: want %s a non-voter", r, nv.id)
+	}
+	before := nv.l().raft.LastIndex()
+	start := time.Now()
+	if _, err := leader.l().Apply(t.Context(), []byte("held")); err != nil {
+		t.Fatal(err)
+	}
+	last := leader.l().raft.LastIndex()
+	// The leader committed it; it did not go to the non-voter before half
+	// the delay (checked only while that is sure).
+	time.Sleep(100 * time.Millisecond)
+	if time.Since(start) < delay/2 {
+		if got := nv.l().raft.LastIndex(); got != before {
+			t.Fatalf("non-voter's log at %d, %d before the entries: not held back", got, before)
+		}
+	}
+	waitFor(t, 10*time.Second, "the non-voter applies the entry", func() bool {
+		return len(nv.sm.cmds()) == len(leader.sm.cmds()) && nv.l().raft.AppliedIndex() >= last
+	})
+	if got, want := nv.sm.cmds(), leader.sm.cmds(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("non-voter applied %v, leader %v", got, want)
+	}
+}
+
+// Voters are not held back: with the delay long, a voter's log has the
+// entry as soon as it committed (a majority of two is both).
+func TestVoterAppendsNotHeldBack(t *testing.T) {
+	ms := group(t, 2, func(c *Config) { c.NonVoterDelay = time.Minute })
+	leader := leaderOf(t, ms...)
+	follower := ms[0]
+	if follower == leader {
+		follower = ms[1]
+	}
+	if _, err := leader.l().Apply(t.Context(), []byte("now")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := follower.l().raft.LastIndex(), leader.l().raft.LastIndex(); got < want {
+		t.Fatalf("voter's log at %d after a commit at %d", got, want)
+	}
+}
