@@ -58,12 +58,8 @@ func (t *batchingTransport) nonVoter(id raft.ServerID) bool {
 	if r == nil {
 		return false
 	}
-	for _, s := range r.GetConfiguration().Configuration().Servers {
-		if s.ID == id {
-			return s.Suffrage == raft.Nonvoter
-		}
-	}
-	return false
+	s, ok := suffrageOf(r.GetConfiguration().Configuration(), id)
+	return ok && s == raft.Nonvoter
 }
 
 // AppendEntries sends args to target, after the delay for entries to a
@@ -83,18 +79,17 @@ func (t *batchingTransport) AppendEntries(id raft.ServerID, target raft.ServerAd
 
 // freshCommit raises args' commit index to the leader's present one,
 // while this node is still in args' term (see the type's comment): the
-// term read after the commit index unchanged means the commit index was
+// term read after the commit index still args' means the commit index was
 // reached in that term, in which this node led.
 func (t *batchingTransport) freshCommit(args *raft.AppendEntriesRequest) {
 	r := t.raft.Load()
-	if r == nil || r.CurrentTerm() != args.Term {
+	if r == nil {
 		return
 	}
 	c := r.CommitIndex()
-	if r.CurrentTerm() != args.Term || r.State() != raft.Leader {
-		return
+	if r.CurrentTerm() == args.Term && r.State() == raft.Leader {
+		args.LeaderCommitIndex = max(args.LeaderCommitIndex, c)
 	}
-	args.LeaderCommitIndex = max(args.LeaderCommitIndex, c)
 }
 
 // AppendEntriesPipeline refuses a pipeline to a non-voter, so raft

@@ -153,10 +153,16 @@ func votesIn(logs []*raft.Log, id raft.ServerID) bool {
 
 // isVoter reports whether id is a voter of c.
 func isVoter(c raft.Configuration, id raft.ServerID) bool {
+	s, ok := suffrageOf(c, id)
+	return ok && s == raft.Voter
+}
+
+// suffrageOf is id's suffrage in c, and whether c has id.
+func suffrageOf(c raft.Configuration, id raft.ServerID) (raft.ServerSuffrage, bool) {
 	for _, s := range c.Servers {
 		if s.ID == id {
-			return s.Suffrage == raft.Voter
+			return s.Suffrage, true
 		}
 	}
-	return false
+	return 0, false
 }

@@ -130,8 +130,9 @@ func TestFourNodesQuoteAttestedByThreePeers(t *testing.T) {
 
 // A write acknowledged by one node is seen at once by every other: the
 // next request, at another node, does not answer 404 for the upload (as a
-// file or as a list's cursor), 404 for the payment nor 402 for the paid file, though that node's replica of
-// the ledger may not have applied the write yet.
+// file or as a list's cursor), 404 for the payment nor 402 for the paid
+// file, though that node's replica of the ledger may not have applied the
+// write yet.
 func TestWriteSeenAtOnceFromEveryNode(t *testing.T) {
 	nw := startNet(t, 4)
 	ctx := t.Context()
@@ -315,6 +316,19 @@ func TestSevenNodesFiveVotersAndPromotion(t *testing.T) {
 	voters, nonvoters := roles(t, nw.Nodes[lead])
 	if len(voters) != 5 || len(nonvoters) != 2 {
 		t.Fatalf("%d voters, %d non-voters; want 5 and 2", len(voters), len(nonvoters))
+	}
+	// A non-voter's replica trails the leader's further (the leader holds
+	// its appends to non-voters back), yet an upload is found there at once.
+	up, err := clientOf(t, nw.Nodes[lead]).Upload(ctx, strings.NewReader("seen"), client.UploadOptions{Name: "s", Size: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, nd := range nw.Nodes {
+		if nonvoters[nd.Node.PeerID()] {
+			if _, err := clientOf(t, nd).File(ctx, up.ID); err != nil {
+				t.Fatalf("the upload at node%d, read at once at non-voter node%d: %v", lead, i, err)
+			}
+		}
 	}
 	// Lose a voter that does not lead.
 	lost := -1

@@ -34,13 +34,7 @@ func BenchmarkStorage1GiB(b *testing.B) {
 	if testing.Short() {
 		b.Skip("a 5-process network and 1 GiB of data")
 	}
-	size := int64(1 << 30)
-	if s := os.Getenv("DDS_BENCH_SIZE"); s != "" {
-		var err error
-		if size, err = strconv.ParseInt(s, 10, 64); err != nil || size <= 0 {
-			b.Fatalf("DDS_BENCH_SIZE=%q: want a positive number of bytes", s)
-		}
-	}
+	size := benchEnv(b, "DDS_BENCH_SIZE", 1<<30, 1)
 	ctx, cancel := context.WithTimeout(b.Context(), 15*time.Minute)
 	defer cancel()
 	stderr := &lockedBuffer{}
@@ -137,6 +131,22 @@ func BenchmarkStorage1GiB(b *testing.B) {
 	b.ReportMetric(downloadCPU.Seconds()/gib, "download_cpu_s/GiB")
 	// The time per op covers the upload and the checks too: the metrics
 	// above are the figures.
+}
+
+// benchEnv is the number the environment variable name sets, def when it
+// is unset; a benchmark with one that is not a number of at least least
+// fails.
+func benchEnv(b *testing.B, name string, def, least int64) int64 {
+	b.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < least {
+		b.Fatalf("%s=%q: want a number, at least %d", name, s, least)
+	}
+	return v
 }
 
 // networkCPU is the CPU time (user and system) the daemons of nw have used.

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -27,20 +25,8 @@ func BenchmarkTestnetQuote(b *testing.B) {
 	if testing.Short() {
 		b.Skip("a network of 32 processes")
 	}
-	nodes := 32
-	if s := os.Getenv("DDS_BENCH_NODES"); s != "" {
-		var err error
-		if nodes, err = strconv.Atoi(s); err != nil || nodes < 4 {
-			b.Fatalf("DDS_BENCH_NODES=%q: want a number of nodes, at least 4", s)
-		}
-	}
-	quotes := 300
-	if s := os.Getenv("DDS_BENCH_QUOTES"); s != "" {
-		var err error
-		if quotes, err = strconv.Atoi(s); err != nil || quotes < 100 {
-			b.Fatalf("DDS_BENCH_QUOTES=%q: want a number of quotes, at least 100", s)
-		}
-	}
+	nodes := int(benchEnv(b, "DDS_BENCH_NODES", 32, 4))
+	quotes := int(benchEnv(b, "DDS_BENCH_QUOTES", 300, 100))
 	bin := ddsBinary(b)
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(b.Context(), 5*time.Minute)
@@ -73,12 +59,17 @@ func BenchmarkTestnetQuote(b *testing.B) {
 		idle, t0 := networkCPU(nw), time.Now()
 		time.Sleep(3 * time.Second)
 		b.ReportMetric((networkCPU(nw)-idle).Seconds()/time.Since(t0).Seconds(), "idle_cores")
-		cpu, byNode := networkCPU(nw), nodesCPU(nw)
+		before := nodesCPU(nw)
 		for i := range quotes {
 			lat = append(lat, quote(20+i))
 		}
-		b.ReportMetric(float64((networkCPU(nw)-cpu).Microseconds())/float64(len(lat)), "cpu_µs/quote")
-		logRoleCPU(ctx, b, nw, c, byNode, len(lat))
+		after := nodesCPU(nw)
+		var cpu time.Duration
+		for id, d := range after {
+			cpu += d - before[id]
+		}
+		b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "cpu_µs/quote")
+		logRoleCPU(ctx, b, nw, c, before, after, len(lat))
 		slices.Sort(warm)
 		slices.Sort(lat)
 		b.ReportMetric(float64(warm[len(warm)/2].Microseconds()), "warm_p50_µs")
@@ -129,9 +120,10 @@ func nodesCPU(nw *testnet.ProcessNetwork) map[string]time.Duration {
 	return m
 }
 
-// logRoleCPU logs the daemons' CPU per quote since before (nodesCPU), by
-// role: the node quoted, the leader, the other voters, the non-voters.
-func logRoleCPU(ctx context.Context, b *testing.B, nw *testnet.ProcessNetwork, quoted *client.Client, before map[string]time.Duration, quotes int) {
+// logRoleCPU logs the daemons' CPU per quote from before to after
+// (nodesCPU), by role: the node quoted, the leader, the other voters, the
+// non-voters.
+func logRoleCPU(ctx context.Context, b *testing.B, nw *testnet.ProcessNetwork, quoted *client.Client, before, after map[string]time.Duration, quotes int) {
 	b.Helper()
 	info, err := quoted.Info(ctx)
 	if err != nil {
@@ -159,7 +151,7 @@ func logRoleCPU(ctx context.Context, b *testing.B, nw *testnet.ProcessNetwork, q
 		if sums[r] == nil {
 			sums[r] = &sum{}
 		}
-		sums[r].cpu += processCPU(n.PID) - before[n.PeerID]
+		sums[r].cpu += after[n.PeerID] - before[n.PeerID]
 		sums[r].n++
 	}
 	for r, s := range sums {
