@@ -448,7 +448,11 @@ func (n *Node) startFeed(ctx context.Context) error {
 	started := n.now()
 	f, err := feed.New(ctx, n.host.Libp2p(), feed.Config{
 		Interval: n.cfg.StatusInterval,
-		Logger:   n.cfg.Logger.With("sys", "feed"),
+		// A peer silent for PeerTimeout is gone, so a node may stretch its
+		// interval in a large network only as far as leaves three statuses
+		// per timeout.
+		MaxInterval: n.cfg.PeerTimeout / 3,
+		Logger:      n.cfg.Logger.With("sys", "feed"),
 		Source: func() feed.Status {
 			return feed.Status{
 				HTTP:        n.cfg.HTTPAddr,

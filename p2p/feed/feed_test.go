@@ -125,6 +125,33 @@ func TestFeedFourHosts(t *testing.T) {
 	}
 }
 
+// TestFeedSparseTwelve: twelve hosts in a ring, each connected to the next
+// two only, so most statuses take several hops through meshes of 3 (see
+// meshParams); every host still hears all the others.
+func TestFeedSparseTwelve(t *testing.T) {
+	const n = 12
+	hosts := make([]*p2p.Host, n)
+	feeds := make([]*Feed, n)
+	for i := range hosts {
+		hosts[i] = newHost(t)
+		feeds[i] = newFeed(t, hosts[i], Config{Source: sourceFor(i)})
+	}
+	for i := range hosts {
+		connect(t, hosts[i], hosts[(i+1)%n])
+		connect(t, hosts[i], hosts[(i+2)%n])
+	}
+	for i, f := range feeds {
+		waitFor(t, fmt.Sprintf("host %d to hear the other %d", i, n-1), func() bool { return len(f.Live(time.Minute)) == n-1 })
+	}
+	for i, f := range feeds {
+		for j, h := range hosts {
+			if p, ok := f.Peer(h.ID()); j != i && (!ok || p.Status.HTTP != sourceFor(j)().HTTP) {
+				t.Errorf("host %d's view of host %d: %+v, %v", i, j, p, ok)
+			}
+		}
+	}
+}
+
 func TestLiveDropsStoppedHost(t *testing.T) {
 	a, b, c := newHost(t), newHost(t), newHost(t)
 	fa := newFeed(t, a, Config{Source: sourceFor(0)})
@@ -159,6 +186,50 @@ func (c *fakeClock) Set(t time.Time)        { c.ns.Store(t.UnixNano()) }
 func (c *fakeClock) Add(d time.Duration)    { c.ns.Add(int64(d)) }
 func mustJSON(t *testing.T, v any) []byte   { b, _ := json.Marshal(v); return b }
 func idOf(t *testing.T, h *p2p.Host) []byte { return []byte(h.ID()) }
+
+// TestIntervalStretches: the interval is Config.Interval up to
+// PeersPerInterval nodes heard from within StaleAfter, grows in proportion
+// beyond, and stops at MaxInterval.
+func TestIntervalStretches(t *testing.T) {
+	h := newHost(t)
+	clock := &fakeClock{}
+	clock.Set(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	f := newFeed(t, h, Config{Source: sourceFor(0), Clock: clock.Now, Interval: 2 * time.Second, MaxInterval: 5 * time.Second})
+	fixed := newFeed(t, newHost(t), Config{Source: sourceFor(1), Clock: clock.Now, Interval: 2 * time.Second})
+	hear := func(peers int) {
+		for _, g := range []*Feed{f, fixed} {
+			g.mu.Lock()
+			clear(g.peers)
+			for i := range peers {
+				g.peers[peer.ID(fmt.Sprint("peer-", i))] = Peer{LastSeen: clock.Now()}
+			}
+			g.mu.Unlock()
+		}
+	}
+	for _, c := range []struct {
+		peers int
+		want  time.Duration
+	}{
+		{0, 2 * time.Second},
+		{PeersPerInterval - 1, 2 * time.Second},
+		{PeersPerInterval, 2125 * time.Millisecond},
+		{2*PeersPerInterval - 1, 4 * time.Second},
+		{3 * PeersPerInterval, 5 * time.Second},
+		{1000, 5 * time.Second},
+	} {
+		hear(c.peers)
+		if got := f.Interval(); got != c.want {
+			t.Errorf("%d peers: interval %v, want %v", c.peers, got, c.want)
+		}
+		if got := fixed.Interval(); got != 2*time.Second {
+			t.Errorf("%d peers, no MaxInterval: interval %v, want 2s", c.peers, got)
+		}
+	}
+	clock.Add(DefaultStaleAfter + time.Second)
+	if got := f.Interval(); got != 2*time.Second {
+		t.Errorf("1000 peers all stale: interval %v, want 2s", got)
+	}
+}
 
 func TestValidator(t *testing.T) {
 	h, other := newHost(t), newHost(t)
