@@ -86,6 +86,8 @@ func (n *Node) place(ctx context.Context, id string) error {
 		if h == self {
 			return n.holdLocally(ctx, f, root)
 		}
+		leave := reads.join()
+		defer leave()
 		return n.pushTo(ctx, h, f, root, m, reads.get)
 	})
 	if len(receipts) > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ddsnet/dds/chunk"
 	"github.com/ipfs/go-cid"
@@ -112,5 +113,127 @@ func TestSharedReadsFailureNotShared(t *testing.T) {
 	}
 	if got := <-done; string(got) != "x" {
 		t.Fatalf("second get: %q, want the bytes of its own read", got)
+	}
+}
+
+// countingRead is a store read that counts the reads of each chunk.
+type countingRead struct {
+	mu    sync.Mutex
+	count map[cid.Cid]int
+}
+
+func (r *countingRead) read(ctx context.Context, c cid.Cid) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.count == nil {
+		r.count = map[cid.Cid]int{}
+	}
+	r.count[c]++
+	return c.Bytes(), nil
+}
+
+func (r *countingRead) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, k := range r.count {
+		n += k
+	}
+	return n
+}
+
+func chunkIDs(n int) []cid.Cid {
+	var cids []cid.Cid
+	for i := range n {
+		cids = append(cids, chunk.Sum([]byte{byte(i), byte(i >> 8)}))
+	}
+	return cids
+}
+
+// pushAll gets every chunk in order, with up to ahead gets in flight (as
+// push.Service.send does), pausing pause after each.
+func pushAll(t *testing.T, get func(context.Context, cid.Cid) ([]byte, error), cids []cid.Cid, ahead int, pause time.Duration) {
+	sem := make(chan struct{}, ahead)
+	var wg sync.WaitGroup
+	for _, c := range cids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if data, err := get(t.Context(), c); err != nil || string(data) != string(c.Bytes()) {
+				t.Errorf("get %s: %q, %v", c, data, err)
+			}
+		})
+		time.Sleep(pause)
+	}
+	wg.Wait()
+}
+
+// TestSharedReadsKeepPushesInStep: two joined pushes of which one is
+// several times slower still read every chunk from the store once (the
+// faster waits), with no more than kept chunks kept.
+func TestSharedReadsKeepPushesInStep(t *testing.T) {
+	cids := chunkIDs(200)
+	var store countingRead
+	s := newSharedReads(store.read, 8)
+	s.wait = time.Minute // a wait that ran out would fail the count
+	var wg sync.WaitGroup
+	for _, pause := range []time.Duration{0, 300 * time.Microsecond} {
+		leave := s.join()
+		wg.Go(func() {
+			defer leave()
+			pushAll(t, s.get, cids, 4, pause)
+		})
+	}
+	wg.Wait()
+	if got := store.total(); got != len(cids) {
+		t.Errorf("%d store reads for %d chunks pushed twice in step, want %d", got, len(cids), len(cids))
+	}
+	if len(s.reads) > 8 || len(s.order) > 8 {
+		t.Errorf("%d reads kept, want at most 8", len(s.reads))
+	}
+	if s.apart || s.pushes != 0 {
+		t.Errorf("apart %v, pushes %d; want in step and none left", s.apart, s.pushes)
+	}
+}
+
+// TestSharedReadsStalledPushLetGo: a joined push that takes nothing (a
+// holder that stalled) holds the other back once, sharedReadsWait at
+// most, and a push that left holds nobody back.
+func TestSharedReadsStalledPushLetGo(t *testing.T) {
+	cids := chunkIDs(100)
+	var store countingRead
+	s := newSharedReads(store.read, 4)
+	s.wait = 50 * time.Millisecond
+	stalled := s.join()
+	defer stalled()
+	leave := s.join()
+	start := time.Now()
+	pushAll(t, s.get, cids, 4, 0)
+	leave()
+	if d := time.Since(start); d > 20*s.wait {
+		t.Errorf("the live push took %v beside a stalled one, want about one wait of %v", d, s.wait)
+	}
+	if !s.apart {
+		t.Error("the pushes are still in step after a wait ran out")
+	}
+	if got := store.total(); got != len(cids) {
+		t.Errorf("%d store reads, want %d", got, len(cids))
+	}
+
+	// A push that left is not waited for.
+	s = newSharedReads(store.read, 4)
+	s.wait = time.Minute
+	s.join()() // joined and left at once: a holder that had every chunk
+	leave = s.join()
+	defer leave()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pushAll(t, s.get, cids, 4, 0)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a push waited for one that had left")
 	}
 }
