@@ -41,7 +41,7 @@ type sharedReads struct {
 	reads   map[cid.Cid]*sharedRead
 	order   []cid.Cid     // the keys of reads, oldest first
 	pushes  int           // joined and not yet left
-	changed chan struct{} // closed (and replaced) when a read is taken or a push leaves
+	changed chan struct{} // closed (and replaced) when a read is taken, a push leaves or they go apart
 	apart   bool          // a wait ran out: no push waits any more
 }
 
@@ -107,6 +107,7 @@ func (s *sharedReads) get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		case <-timeout:
 			s.mu.Lock()
 			s.apart = true
+			s.signal() // the other waiting gets too
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
