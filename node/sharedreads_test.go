@@ -12,18 +12,9 @@ import (
 )
 
 func TestSharedReadsReadOnceForPushesInStep(t *testing.T) {
-	var cids []cid.Cid
-	for i := range 64 {
-		cids = append(cids, chunk.Sum([]byte{byte(i)}))
-	}
-	var mu sync.Mutex
-	count := map[cid.Cid]int{}
-	read := func(ctx context.Context, c cid.Cid) ([]byte, error) {
-		mu.Lock()
-		count[c]++
-		mu.Unlock()
-		return c.Bytes(), nil
-	}
+	cids := chunkIDs(64)
+	var store countingRead
+	read := store.read
 	get := func(s *sharedReads, c cid.Cid) {
 		t.Helper()
 		data, err := s.get(t.Context(), c)
@@ -31,14 +22,7 @@ func TestSharedReadsReadOnceForPushesInStep(t *testing.T) {
 			t.Fatalf("get %s: %q, %v", c, data, err)
 		}
 	}
-	reads := func() int {
-		n := 0
-		for _, k := range count {
-			n += k
-		}
-		clear(count)
-		return n
-	}
+	reads := store.take
 
 	// Two pushes, the second lagging by lag chunks: within the kept
 	// window every chunk is read once; beyond it, twice.
@@ -132,6 +116,7 @@ func (r *countingRead) read(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return c.Bytes(), nil
 }
 
+// total is the number of store reads so far.
 func (r *countingRead) total() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -139,6 +124,15 @@ func (r *countingRead) total() int {
 	for _, k := range r.count {
 		n += k
 	}
+	return n
+}
+
+// take returns the number of store reads so far and starts counting anew.
+func (r *countingRead) take() int {
+	n := r.total()
+	r.mu.Lock()
+	clear(r.count)
+	r.mu.Unlock()
 	return n
 }
 

@@ -57,6 +57,19 @@ func newFeed(t *testing.T, h *p2p.Host, cfg Config) *Feed {
 	return f
 }
 
+// newFeeds starts n unconnected hosts, each with a feed publishing
+// sourceFor(i).
+func newFeeds(t *testing.T, n int) ([]*p2p.Host, []*Feed) {
+	t.Helper()
+	hosts := make([]*p2p.Host, n)
+	feeds := make([]*Feed, n)
+	for i := range hosts {
+		hosts[i] = newHost(t)
+		feeds[i] = newFeed(t, hosts[i], Config{Source: sourceFor(i)})
+	}
+	return hosts, feeds
+}
+
 func sourceFor(i int) func() Status {
 	return func() Status {
 		return Status{HTTP: fmt.Sprintf("http://node-%d", i), Capacity: int64(1000 * (i + 1)), Free: int64(i), Version: "test", LedgerIndex: uint64(i)}
@@ -78,12 +91,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestFeedFourHosts(t *testing.T) {
 	const n = 4
-	hosts := make([]*p2p.Host, n)
-	feeds := make([]*Feed, n)
-	for i := range hosts {
-		hosts[i] = newHost(t)
-		feeds[i] = newFeed(t, hosts[i], Config{Source: sourceFor(i)})
-	}
+	hosts, feeds := newFeeds(t, n)
 	// A star around host 0: the others hear each other through it.
 	for i := 1; i < n; i++ {
 		connect(t, hosts[i], hosts[0])
@@ -130,12 +138,7 @@ func TestFeedFourHosts(t *testing.T) {
 // meshParams); every host still hears all the others.
 func TestFeedSparseTwelve(t *testing.T) {
 	const n = 12
-	hosts := make([]*p2p.Host, n)
-	feeds := make([]*Feed, n)
-	for i := range hosts {
-		hosts[i] = newHost(t)
-		feeds[i] = newFeed(t, hosts[i], Config{Source: sourceFor(i)})
-	}
+	hosts, feeds := newFeeds(t, n)
 	for i := range hosts {
 		connect(t, hosts[i], hosts[(i+1)%n])
 		connect(t, hosts[i], hosts[(i+2)%n])
