@@ -23,6 +23,11 @@
 //	// Upload: chunk, hash, write, store the manifest and pin it, all or nothing.
 //	root, m, err := s.Ingest(ctx, body, "upload/"+id, chunk.DefaultSize, maxSize)
 //
+//	// Or in two steps, to use the root while the pin commits.
+//	st, err := s.Stage(ctx, body, chunk.DefaultSize, maxSize)
+//	defer st.Release()
+//	err = st.Pin(ctx, "upload/"+id)
+//
 //	// Download bytes [off, off+n) verified, with parallel prefetch.
 //	r, err := s.NewReader(ctx, m, off, n)
 //	defer r.Close()
@@ -32,7 +37,8 @@
 // one root per owner, e.g. one per lease or staged upload) counts a
 // reference on every distinct chunk of its manifest; [Store.Unpin] drops
 // it, and [Store.GC] deletes every chunk and manifest that no pin
-// references and no running [Store.Ingest] (or [Store.Hold]) keeps.
+// references and no running [Store.Ingest], unreleased [Staged] (or
+// [Store.Hold]) keeps.
 // Replication stores chunks one by one with [Store.Put] (verified against
 // their CID), the manifest with [Store.PutManifest], then pins it; holding
 // them with [Store.Hold] meanwhile keeps a concurrent GC away.

@@ -19,34 +19,110 @@ import (
 // An empty input is a valid file of size 0 with no chunks.
 //
 // Until it returns, the chunks it wrote are safe from GC. Ingest replaces
-// any root owner held before, as [Store.Pin] does.
+// any root owner held before, as [Store.Pin] does. It is [Store.Stage]
+// followed by [Staged.Pin].
 func (s *Store) Ingest(ctx context.Context, r io.Reader, owner string, chunkSize, maxSize int64) (cid.Cid, *Manifest, error) {
 	if owner == "" {
 		return cid.Undef, nil, errors.New("ingest: empty owner")
 	}
+	st, err := s.Stage(ctx, r, chunkSize, maxSize)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	defer st.Release()
+	if err := st.Pin(ctx, owner); err != nil {
+		return cid.Undef, nil, err
+	}
+	return st.Root(), st.Manifest(), nil
+}
+
+// Staged is an input written to the store but not yet pinned: its root
+// and manifest are known, its chunks are safe from GC until Release, and
+// Pin makes it durable under an owner. A caller that needs the root
+// before the pin is durable (to have a quote attested, say) runs Pin
+// while it does that work.
+type Staged struct {
+	s     *Store
+	in    *ingest
+	root  cid.Cid
+	m     *Manifest
+	small []smallChunk
+
+	mu       sync.Mutex
+	released bool
+}
+
+// Stage is the first half of [Store.Ingest]: it splits r into chunkSize
+// chunks, hashes them and writes them (all but the small ones, which Pin
+// stores with the pin's own commit), bounded as Ingest is. Nothing is
+// pinned: a Staged that is released without a Pin leaves garbage for GC.
+func (s *Store) Stage(ctx context.Context, r io.Reader, chunkSize, maxSize int64) (*Staged, error) {
 	if chunkSize <= 0 || chunkSize > MaxChunkSize {
-		return cid.Undef, nil, fmt.Errorf("ingest: %w: %d", ErrChunkSize, chunkSize)
+		return nil, fmt.Errorf("ingest: %w: %d", ErrChunkSize, chunkSize)
 	}
 	if err := s.acquire(); err != nil {
-		return cid.Undef, nil, err
+		return nil, err
 	}
 	defer s.release()
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
 
 	in := &ingest{s: s, ctx: ctx, cancel: cancel}
-	defer in.unhold()
 	if err := in.run(r, chunkSize, maxSize); err != nil {
-		return cid.Undef, nil, fmt.Errorf("ingest: %w", err)
+		in.unhold()
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	m := &Manifest{ChunkSize: chunkSize, Size: in.size, Chunks: in.refs}
 	root := m.CID()
 	s.hold(root)
-	defer s.unhold(root)
-	if err := s.pin(ctx, owner, root, m, &ingested{small: in.small}); err != nil {
-		return cid.Undef, nil, fmt.Errorf("ingest: %w", err)
+	return &Staged{s: s, in: in, root: root, m: m, small: in.small}, nil
+}
+
+// Root is the staged input's root CID.
+func (st *Staged) Root() cid.Cid { return st.root }
+
+// Manifest is the staged input's manifest.
+func (st *Staged) Manifest() *Manifest { return st.m }
+
+// Pin stores the manifest and the small chunks and pins the root under
+// owner in one synced commit, after the chunk files are durable: when it
+// returns nil the staged input is kept. It replaces any root owner held
+// before, as [Store.Pin] does. Pin after Release fails.
+func (st *Staged) Pin(ctx context.Context, owner string) error {
+	if owner == "" {
+		return errors.New("ingest: empty owner")
 	}
-	return root, m, nil
+	st.mu.Lock()
+	released := st.released
+	st.mu.Unlock()
+	if released {
+		return errors.New("ingest: pin of a released stage")
+	}
+	s := st.s
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	if err := s.pin(ctx, owner, st.root, st.m, &ingested{small: st.small}); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	return nil
+}
+
+// Release ends the stage's protection from GC: what no pin took is
+// garbage from then on. It is safe to call more than once, but not while
+// Pin runs.
+func (st *Staged) Release() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.released {
+		return
+	}
+	st.released = true
+	st.in.unhold()
+	st.s.unhold(st.root)
 }
 
 // ingest is one Ingest's pipeline: the caller's goroutine reads chunks into

@@ -1126,3 +1126,55 @@ func TestGetInto(t *testing.T) {
 		t.Fatalf("corrupt chunk: %v, want ErrHashMismatch", err)
 	}
 }
+
+// TestStageThenPin stages inputs (chunks in files and an inline tail),
+// runs GC between the stage and the pin (the staged chunks must survive
+// it), pins one and releases the other unpinned (its chunks are garbage
+// from then on), and refuses a pin after release.
+func TestStageThenPin(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	opts := DefaultOptions(dir)
+	opts.InlineSize = testChunk
+	s := openWith(t, opts)
+	kept := randBytes(190, 3*testChunk+100)
+	dropped := randBytes(191, 2*testChunk)
+
+	a, err := s.Stage(ctx, bytes.NewReader(kept), testChunk, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Stage(ctx, bytes.NewReader(dropped), testChunk, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Root() != a.Manifest().CID() || a.Manifest().Size != int64(len(kept)) || len(a.Manifest().Chunks) != 4 {
+		t.Fatalf("staged root %s, manifest %+v", a.Root(), a.Manifest())
+	}
+	if st, err := s.GC(ctx); err != nil || st.Chunks != 0 {
+		t.Fatalf("GC while staged = %+v, %v; want nothing removed", st, err)
+	}
+	if _, err := s.Manifest(ctx, a.Root()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("manifest before the pin: %v, want ErrNotFound", err)
+	}
+	if err := a.Pin(ctx, "o"); err != nil {
+		t.Fatal(err)
+	}
+	a.Release()
+	a.Release()
+	b.Release()
+	if err := b.Pin(ctx, "p"); err == nil {
+		t.Fatal("pin after release succeeded")
+	}
+	if st, err := s.GC(ctx); err != nil || st.Chunks != 2 {
+		t.Fatalf("GC after release = %+v, %v; want the 2 unpinned chunks removed", st, err)
+	}
+	if got := readAll(t, s, a.Manifest(), 0, -1); !bytes.Equal(got, kept) {
+		t.Fatal("pinned stage reads back different bytes")
+	}
+	if got := blockBytes(t, dir); got != 3*testChunk {
+		t.Fatalf("%d bytes in files, want %d", got, 3*testChunk)
+	}
+	checkFiles(t, s)
+	checkConsistent(t, s)
+}

@@ -4,8 +4,8 @@
 // the pipelines that tie them together:
 //
 //   - upload: a stream of bytes is chunked, hashed and staged in the store,
-//     then priced in a quote that the billing quorum attests and the ledger
-//     records;
+//     then priced in a quote that the billing quorum attests while the
+//     staged pin commits, and that the ledger records once both are done;
 //   - payment: the ledger turns a paid quote into a lease; the node pins the
 //     file for the lease and records itself as a holder with a signed receipt;
 //   - download: the manifest and its verified chunks are streamed back, a

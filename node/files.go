@@ -55,7 +55,7 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 	// must not take the staged pin for a leftover.
 	n.staging.Store(id, time.Now())
 	start := time.Now()
-	root, m, err := n.store.Ingest(ctx, u.Body, owner, s.ChunkSize, limit)
+	st, err := n.store.Stage(ctx, u.Body, s.ChunkSize, limit)
 	n.metrics.quoteStages.WithLabelValues("ingest").Observe(time.Since(start).Seconds())
 	if err != nil {
 		n.staging.Delete(id)
@@ -64,7 +64,18 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 		}
 		return File{}, fmt.Errorf("stage upload: %w", err)
 	}
-	f, err := n.quoteNew(ctx, s, id, root, m, u.Name, u.Duration, additional)
+	defer st.Release()
+	// The staged bytes are made durable (the pin's synced commit) while
+	// the peers attest the quote; the quote goes to the ledger only once
+	// both are done, so a quote committed always has its bytes on disk.
+	pinned := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		err := st.Pin(ctx, owner)
+		n.metrics.quoteStages.WithLabelValues("pin").Observe(time.Since(start).Seconds())
+		pinned <- err
+	}()
+	f, err := n.quoteNew(ctx, s, id, st.Root(), st.Manifest(), u.Name, u.Duration, additional, pinned)
 	if err != nil {
 		// The request failed: nothing it staged stays pinned.
 		if uerr := n.store.Unpin(context.WithoutCancel(ctx), owner); uerr != nil {
@@ -74,11 +85,14 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 		return File{}, err
 	}
 	n.metrics.uploads.Inc()
-	n.metrics.uploadBytes.Add(float64(m.Size))
+	n.metrics.uploadBytes.Add(float64(st.Manifest().Size))
 	return f, nil
 }
 
-func (n *Node) quoteNew(ctx context.Context, s billing.Settings, id string, root cid.Cid, m *chunk.Manifest, name string, duration int64, additional map[string]json.RawMessage) (File, error) {
+// quoteNew has the quote of a staged upload attested and commits it, once
+// pinned (the staged pin's result, received exactly once here whatever
+// happens, so that the pin has ended when quoteNew returns) is nil.
+func (n *Node) quoteNew(ctx context.Context, s billing.Settings, id string, root cid.Cid, m *chunk.Manifest, name string, duration int64, additional map[string]json.RawMessage, pinned <-chan error) (File, error) {
 	now := n.now()
 	q := billing.Quote{
 		FileID:    id,
@@ -95,10 +109,16 @@ func (n *Node) quoteNew(ctx context.Context, s billing.Settings, id string, root
 	q.Price = billing.Price(s, q.Size, q.Duration, q.Replicas)
 	start := time.Now()
 	atts, err := n.attest(ctx, s, q)
+	if err == nil {
+		n.metrics.quoteStages.WithLabelValues("attest").Observe(time.Since(start).Seconds())
+	}
+	perr := <-pinned
 	if err != nil {
 		return File{}, err
 	}
-	n.metrics.quoteStages.WithLabelValues("attest").Observe(time.Since(start).Seconds())
+	if perr != nil {
+		return File{}, fmt.Errorf("stage upload: %w", perr)
+	}
 	start = time.Now()
 	res, err := n.apply(ctx, billing.Command{Time: now, Quote: &billing.PutQuote{Quote: q, Additional: additional, Attestations: atts}})
 	if err != nil {

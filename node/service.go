@@ -174,7 +174,7 @@ func newMetrics(n *Node) *metrics {
 			Help: "Challenges this node sent to other holders, by result: pass, fail, unreachable, unchecked (its own copy was bad)."}, []string{"result"}),
 		chunkRepairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_chunk_repairs_total", Help: "Corrupt chunks of this store replaced by a good copy from another holder."}),
 		quoteStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "dds_upload_stage_seconds", Help: "Time an upload spends in each stage: ingest (stage the bytes), attest (gather signatures), commit (the ledger).",
+			Name: "dds_upload_stage_seconds", Help: "Time an upload spends in each stage: ingest (stage the bytes), pin (make them durable, while the quote is attested), attest (gather signatures), commit (the ledger).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"stage"}),
 	}
