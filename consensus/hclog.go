@@ -56,6 +56,18 @@ var routine = map[string]bool{
 	"appendEntries rejected, sending older logs": true,
 }
 
+// peerUnreachable are raft's errors for an RPC to a peer that failed: the
+// peer is down, restarting or cut off, which in a peer-to-peer network is
+// news about that peer (the status feed reports it too), not a fault of
+// this node. They are logged at Warn; raft retries them with a backoff.
+// Faults of this node's own log or snapshots stay errors.
+var peerUnreachable = map[string]bool{
+	"failed to heartbeat to":                  true,
+	"failed to appendEntries to":              true,
+	"failed to pipeline appendEntries":        true,
+	"failed to start pipeline replication to": true,
+}
+
 // firstElection reports raft's warning that a follower heard from no
 // leader and stands for election when it never knew one: what a new
 // group (a node that bootstraps, a network that starts) does first, not a
@@ -78,6 +90,9 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	if level == hclog.Warn && (routine[msg] || firstElection(msg, args)) {
 		level = hclog.Info
+	}
+	if level == hclog.Error && peerUnreachable[msg] {
+		level = hclog.Warn
 	}
 	if !a.enabled(level) {
 		return

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -602,5 +603,18 @@ func TestHCLogAdapter(t *testing.T) {
 	a.Warn("heartbeat timeout reached, starting election", "last-leader-addr", "peer-a", "last-leader-id", raft.ServerID("peer-a"))
 	if !bytes.Contains(buf.Bytes(), []byte("level=WARN")) {
 		t.Errorf("an election after a known leader not at Warn:\n%s", buf.String())
+	}
+
+	// A peer that cannot be reached is a warning; a fault of the local
+	// log stays an error.
+	buf.Reset()
+	a.Error("failed to heartbeat to", "peer", "peer-b", "error", "EOF")
+	if out := buf.String(); !strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
+		t.Errorf("an unreachable peer not logged at Warn:\n%s", out)
+	}
+	buf.Reset()
+	a.Error("failed to get log", "index", 7)
+	if !strings.Contains(buf.String(), "level=ERROR") {
+		t.Errorf("a local log fault not logged at Error:\n%s", buf.String())
 	}
 }
