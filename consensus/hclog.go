@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // hclogAdapter is an hclog.Logger (raft's logger) that writes to a
@@ -66,6 +68,19 @@ var peerUnreachable = map[string]bool{
 	"failed to appendEntries to":              true,
 	"failed to pipeline appendEntries":        true,
 	"failed to start pipeline replication to": true,
+	"failed to decode incoming command":       true, // a peer's stream broke
+}
+
+// transportShutdown reports whether args carry raft's error for this
+// node's own transport closing: what a node that stops logs about the
+// streams it had open, at Info.
+func transportShutdown(args []any) bool {
+	for _, v := range args {
+		if err, ok := v.(error); ok && errors.Is(err, raft.ErrTransportShutdown) {
+			return true
+		}
+	}
+	return false
 }
 
 // firstElection reports raft's warning that a follower heard from no
@@ -93,6 +108,9 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	if level == hclog.Error && peerUnreachable[msg] {
 		level = hclog.Warn
+		if transportShutdown(args) {
+			level = hclog.Info
+		}
 	}
 	if !a.enabled(level) {
 		return

@@ -613,6 +613,11 @@ func TestHCLogAdapter(t *testing.T) {
 		t.Errorf("an unreachable peer not logged at Warn:\n%s", out)
 	}
 	buf.Reset()
+	a.Error("failed to decode incoming command", "error", raft.ErrTransportShutdown)
+	if buf.Len() != 0 {
+		t.Errorf("this node's own transport shutdown logged above Info:\n%s", buf.String())
+	}
+	buf.Reset()
 	a.Error("failed to get log", "index", 7)
 	if !strings.Contains(buf.String(), "level=ERROR") {
 		t.Errorf("a local log fault not logged at Error:\n%s", buf.String())
