@@ -170,11 +170,19 @@ func TestSharedReadsKeepPushesInStep(t *testing.T) {
 	var store countingRead
 	s := newSharedReads(store.read, 8)
 	s.wait = time.Minute // a wait that ran out would fail the count
+	// Both join before either starts: a push that ran alone for a while
+	// (its goroutine scheduled before the second joined) would read
+	// chunks that nobody keeps for the second, which is not what this
+	// test checks.
+	pauses := []time.Duration{0, 300 * time.Microsecond}
+	leaves := make([]func(), len(pauses))
+	for i := range pauses {
+		leaves[i] = s.join()
+	}
 	var wg sync.WaitGroup
-	for _, pause := range []time.Duration{0, 300 * time.Microsecond} {
-		leave := s.join()
+	for i, pause := range pauses {
 		wg.Go(func() {
-			defer leave()
+			defer leaves[i]()
 			pushAll(t, s.get, cids, 4, pause)
 		})
 	}
