@@ -729,6 +729,15 @@ func (s *State) Files(after string, limit int) []File {
 	return out
 }
 
+// FileAt returns the file at position i (0 <= i < FileCount) in creation
+// order: what a sample of the ledger's files draws from.
+func (s *State) FileAt(i int) (File, bool) {
+	if i < 0 || i >= len(s.files) {
+		return File{}, false
+	}
+	return s.files[i].File.clone(), true
+}
+
 // FileCount returns the number of files in the ledger (in every state).
 func (s *State) FileCount() int { return len(s.files) }
 

@@ -539,6 +539,16 @@ func TestFilesPagination(t *testing.T) {
 	if f.s.Files("unknown", 10) != nil {
 		t.Fatal("unknown cursor gave files")
 	}
+	for i, want := range all {
+		if got, ok := f.s.FileAt(i); !ok || got.ID != want.ID {
+			t.Fatalf("FileAt(%d) = %s, %v; want %s", i, got.ID, ok, want.ID)
+		}
+	}
+	for _, i := range []int{-1, len(all)} {
+		if _, ok := f.s.FileAt(i); ok {
+			t.Fatalf("FileAt(%d) found a file of %d", i, len(all))
+		}
+	}
 }
 
 func TestDueAndStoring(t *testing.T) {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -15,11 +16,13 @@ import (
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/chunk"
 	"github.com/ddsnet/dds/p2p/audit"
+	"github.com/ddsnet/dds/p2p/fetch"
 )
 
 // Audits. Every AuditInterval a holder challenges the other holders of
 // the files it holds, each for one random chunk (p2p/audit), up to
-// auditBudget challenges a round. A holder that fails (lacks the chunk,
+// auditBudget challenges a round, and every node audits the holders of
+// outsiderAudits files it does not hold (auditAsOutsider). A holder that fails (lacks the chunk,
 // finds its copy corrupt, or answers a wrong proof) gets a strike; at
 // auditStrikes strikes in a row, or at once for a wrong proof (a lie, not
 // an accident), the auditor drops it from the file in the ledger, and the
@@ -29,6 +32,9 @@ import (
 const (
 	auditBudget  = 32
 	auditStrikes = 2
+	// outsiderAudits is how many files a round audits that this node
+	// knows from the ledger but does not hold (see auditAsOutsider).
+	outsiderAudits = 2
 	// chunkRepairs bounds the corrupt chunks waiting for a good copy.
 	chunkRepairs = 256
 	// repairTimeout bounds the refetch of one corrupt chunk.
@@ -148,6 +154,83 @@ func (n *Node) auditRound(ctx context.Context) {
 			c := m.Chunks[rand.IntN(len(m.Chunks))].CID
 			n.judge(ctx, f, h, n.audit.Challenge(ctx, p, c))
 		}
+	}
+}
+
+// auditAsOutsider audits the holders of a random sample of the files this
+// node knows but does not hold: it fetches one random chunk from one of
+// them (the fetch verifies it against its CID) and challenges the others
+// with those bytes. The holder that served the chunk proved it has it;
+// one that lacks it or serves wrong bytes is judged like a failed
+// challenge. Holders audit each other too; these checks come from nodes
+// with no copy of their own, and they reach files whose holders are
+// down to one.
+func (n *Node) auditAsOutsider(ctx context.Context) {
+	self := n.PeerID()
+	var files []billing.File
+	n.ledger.Read(func(st *billing.State) {
+		count := st.FileCount()
+		for try := 0; count > 0 && try < 8*outsiderAudits && len(files) < outsiderAudits; try++ {
+			f, ok := st.FileAt(rand.IntN(count))
+			if !ok || len(f.Holders) == 0 || slices.Contains(f.Holders, self) ||
+				slices.ContainsFunc(files, func(g billing.File) bool { return g.ID == f.ID }) {
+				continue
+			}
+			switch f.State {
+			case billing.StateStoring, billing.StateStored, billing.StateExtensionQuoted:
+				files = append(files, f)
+			}
+		}
+	})
+	for _, f := range files {
+		if ctx.Err() != nil {
+			return
+		}
+		n.auditFrom(ctx, f)
+	}
+}
+
+// auditFrom audits the holders of f, a file this node does not hold, for
+// one random chunk (see auditAsOutsider).
+func (n *Node) auditFrom(ctx context.Context, f billing.File) {
+	root, err := cid.Decode(f.CID)
+	if err != nil {
+		return
+	}
+	var holders []peer.ID
+	for _, h := range f.Holders {
+		if p, err := peer.Decode(h); err == nil {
+			holders = append(holders, p)
+		}
+	}
+	rand.Shuffle(len(holders), func(i, j int) { holders[i], holders[j] = holders[j], holders[i] })
+	m, err := n.fetch.Manifest(ctx, root, holders)
+	if err != nil || len(m.Chunks) == 0 {
+		return // no holder reachable: the status feed and repair see to it
+	}
+	c := m.Chunks[rand.IntN(len(m.Chunks))].CID
+	for i, src := range holders {
+		fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+		data, err := n.fetch.Get(fctx, src, c)
+		cancel()
+		switch {
+		case errors.Is(err, fetch.ErrBadChunk):
+			n.judge(ctx, f, src.String(), fmt.Errorf("%w: served %v", audit.ErrWrongProof, err))
+			continue
+		case errors.Is(err, fetch.ErrNotFound):
+			n.judge(ctx, f, src.String(), fmt.Errorf("%w: %v", audit.ErrMissing, err))
+			continue
+		case err != nil:
+			continue // unreachable: try the next one
+		}
+		n.metrics.audits.WithLabelValues("pass").Inc()
+		n.qos.pass(f.ID, src.String())
+		for j, p := range holders {
+			if j != i && ctx.Err() == nil {
+				n.judge(ctx, f, p.String(), n.audit.ChallengeWith(ctx, p, c, data))
+			}
+		}
+		return
 	}
 }
 

@@ -218,7 +218,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	go n.repairLoop(loopCtx)
 	if !n.cfg.Dev {
 		n.every(loopCtx, n.cfg.ExpiryInterval, n.maintain)
-		n.every(loopCtx, n.cfg.AuditInterval, n.auditRound)
+		n.every(loopCtx, n.cfg.AuditInterval, func(ctx context.Context) {
+			n.auditRound(ctx)
+			n.auditAsOutsider(ctx)
+		})
 	}
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dev", n.cfg.Dev)
 	return nil

@@ -206,3 +206,93 @@ func TestHolderLyingToAuditsIsReplaced(t *testing.T) {
 		t.Fatalf("download at the dropped node: %d bytes, %v", len(got), err)
 	}
 }
+
+// counterWith reads a counter of a node's metrics with the given value of
+// its label.
+func counterWith(t *testing.T, nd *Node, name, value string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	for _, c := range nd.Node.Collectors() {
+		reg.MustRegister(c)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// A node that holds none of a file audits its holders: it fetches a chunk
+// from one and challenges the others with it. Here it is the only
+// auditor (the holders audit once an hour, and it is too small to hold
+// the file): its audits pass the honest holders, and a holder that makes
+// up its proofs is dropped.
+func TestOutsiderAuditsHolders(t *testing.T) {
+	const outsider = 3
+	nw := startStorageNet(t, 4, 3, func(i int, cfg *node.Config) {
+		cfg.AuditInterval = time.Hour
+		if i == outsider {
+			cfg.AuditInterval = 100 * time.Millisecond
+			cfg.Capacity = 1 << 20
+		}
+	})
+	ctx := t.Context()
+	data := patterned(13, 2<<20+5)
+	f := storePaid(t, nw, data, 3600, 3)
+	if slices.Contains(f.Replicas, nw.Nodes[outsider].Node.PeerID()) {
+		t.Fatalf("the outsider holds the file: %v", f.Replicas)
+	}
+	out := nw.Nodes[outsider]
+	deadline := time.Now().Add(30 * time.Second)
+	for counterWith(t, out, "dds_audits_total", "pass") < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the outsider passed %v audits in 30 s", counterWith(t, out, "dds_audits_total", "pass"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := counterWith(t, out, "dds_audits_total", "fail"); n != 0 {
+		t.Fatalf("the outsider failed %v audits of honest holders", n)
+	}
+	for i, nd := range nw.Nodes {
+		if i != outsider && counter(t, nd, "dds_audits_total") != 0 {
+			t.Fatalf("node%d audited: the test means the outsider alone to", i)
+		}
+	}
+
+	x := holderOtherThan0(t, nw, f)
+	liar := nw.Nodes[x].Node.PeerID()
+	nw.Nodes[x].Node.Libp2p().SetStreamHandler(audit.Protocol, func(s network.Stream) {
+		defer s.Close()
+		_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(s, 1024))
+		reply := make([]byte, 1+sha256.Size) // status ok, a proof of nothing
+		_, _ = rand.Read(reply[1:])
+		_, _ = s.Write(reply)
+	})
+	c0 := clientOf(t, nw.Nodes[0])
+	for {
+		info, err := c0.File(ctx, f.ID)
+		if err == nil && !slices.Contains(info.Replicas, liar) {
+			break
+		}
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("liar node%d still a holder: %+v, %v", x, info, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := counterWith(t, out, "dds_audits_total", "fail"); n == 0 {
+		t.Fatal("the liar was dropped with no failed audit at the outsider")
+	}
+}

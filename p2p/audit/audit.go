@@ -228,13 +228,29 @@ func (s *Service) answer(ctx context.Context, nonce []byte, c cid.Cid) (byte, [3
 // context.DeadlineExceeded) or a reply that breaks the protocol
 // ([ErrProtocol]) give other wrapped errors.
 func (s *Service) Challenge(ctx context.Context, p peer.ID, c cid.Cid) error {
-	if err := s.challenge(ctx, p, c); err != nil {
+	if err := s.challenge(ctx, p, c, nil); err != nil {
 		return fmt.Errorf("audit %s at %s: %w", c, p, err)
 	}
 	return nil
 }
 
-func (s *Service) challenge(ctx context.Context, p peer.ID, c cid.Cid) error {
+// ChallengeWith is [Service.Challenge] by a node that does not hold c:
+// data are c's bytes, which the caller has verified against c (fetched
+// from another holder, say). It returns the same errors, but for those of
+// this node's own copy.
+func (s *Service) ChallengeWith(ctx context.Context, p peer.ID, c cid.Cid, data []byte) error {
+	if data == nil {
+		data = []byte{}
+	}
+	if err := s.challenge(ctx, p, c, data); err != nil {
+		return fmt.Errorf("audit %s at %s: %w", c, p, err)
+	}
+	return nil
+}
+
+// challenge asks p for a proof of c, computing the expected one from data
+// or, when data is nil, from this node's copy.
+func (s *Service) challenge(ctx context.Context, p peer.ID, c cid.Cid, data []byte) error {
 	if s.ctx.Err() != nil {
 		return ErrClosed
 	}
@@ -245,12 +261,14 @@ func (s *Service) challenge(ctx context.Context, p peer.ID, c cid.Cid) error {
 
 	var nonce [NonceSize]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails
-	data, err := s.store.Get(ctx, c)
-	if err != nil {
-		if errors.Is(err, chunk.ErrHashMismatch) {
-			s.corrupt(c, err)
+	if data == nil {
+		var err error
+		if data, err = s.store.Get(ctx, c); err != nil {
+			if errors.Is(err, chunk.ErrHashMismatch) {
+				s.corrupt(c, err)
+			}
+			return fmt.Errorf("own copy: %w", err)
 		}
-		return fmt.Errorf("own copy: %w", err)
 	}
 	want := Proof(nonce[:], data)
 

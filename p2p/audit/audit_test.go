@@ -272,6 +272,45 @@ func TestChallengerOwnCopy(t *testing.T) {
 	}
 }
 
+// TestChallengeWithBytes: a node that holds none of the file challenges
+// with bytes it got elsewhere; proofs are checked the same way.
+func TestChallengeWithBytes(t *testing.T) {
+	outsider := newNode(t, nil, Options{})
+	honest := newNode(t, nil, Options{})
+	lying := newNode(t, func(s *chunk.Store) Store { return liar{s} }, Options{})
+	lacking := newNode(t, nil, Options{})
+	for _, n := range []*node{honest, lying, lacking} {
+		connect(t, outsider.h, n.h)
+	}
+	const cs = 64 << 10
+	m := ingest(t, 2*cs+7, cs, honest, lying)
+	for i, ref := range m.Chunks {
+		data, err := honest.store.Get(t.Context(), ref.CID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := outsider.store.Get(t.Context(), ref.CID); !errors.Is(err, chunk.ErrNotFound) {
+			t.Fatalf("the outsider has chunk %d: %v", i, err)
+		}
+		if err := outsider.svc.ChallengeWith(t.Context(), honest.h.ID(), ref.CID, data); err != nil {
+			t.Fatalf("honest holder, chunk %d: %v", i, err)
+		}
+		if err := outsider.svc.ChallengeWith(t.Context(), lying.h.ID(), ref.CID, data); !errors.Is(err, ErrWrongProof) {
+			t.Fatalf("lying holder, chunk %d: %v, want ErrWrongProof", i, err)
+		}
+		if err := outsider.svc.ChallengeWith(t.Context(), lacking.h.ID(), ref.CID, data); !errors.Is(err, ErrMissing) {
+			t.Fatalf("lacking holder, chunk %d: %v, want ErrMissing", i, err)
+		}
+		// Bytes other than the chunk's make an honest holder's proof wrong:
+		// the proof covers the very bytes.
+		bad := append([]byte(nil), data...)
+		bad[0] ^= 1
+		if err := outsider.svc.ChallengeWith(t.Context(), honest.h.ID(), ref.CID, bad); !errors.Is(err, ErrWrongProof) {
+			t.Fatalf("wrong expected bytes, chunk %d: %v, want ErrWrongProof", i, err)
+		}
+	}
+}
+
 // serveRaw installs fn as the audit handler of a bare host (no Service)
 // and returns the host; fn's goroutines end by the test's cleanup.
 func serveRaw(t *testing.T, fn func(st network.Stream, done <-chan struct{})) *p2p.Host {

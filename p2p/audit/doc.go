@@ -25,7 +25,8 @@
 // A challenge for chunk c carries a fresh random nonce of [NonceSize]
 // bytes; the answer is [Proof](nonce, chunk) = SHA-256(nonce || chunk).
 // The challenger holds the same chunk and computes the expected proof from
-// its own verified copy before asking, so a holder cannot answer without
+// its own verified copy before asking (a node that holds none of the file
+// uses bytes it fetched and verified elsewhere: [Service.ChallengeWith]), so a holder cannot answer without
 // the bytes, and an answer recorded for one nonce is worthless for the
 // next. The service turns no failure into repair itself: the node decides
 // what to do with the errors. A holder whose own copy went bad on disk
