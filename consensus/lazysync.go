@@ -28,7 +28,8 @@ const lazyFlush = time.Second
 // leader will ask it to prepare before promoting it (its Forwarder is a
 // VoterPreparer) and a committed configuration has it a non-voter (see
 // walStore.noteCommitted). The leader's request (Ledger.PrepareVoter)
-// makes it durable for good, before the promotion: the leader counts a
+// makes it durable for good, before the promotion (a marker file keeps it
+// so across a restart until the promotion is committed): the leader counts a
 // new voter's acknowledgements, in flight ones too, from the moment the
 // promotion is in its own log. walStore also makes it durable before it
 // stores an entry that could count (see walStore.StoreLogs).

@@ -217,8 +217,9 @@ type VoterPreparer interface {
 }
 
 // PrepareVoter makes this member's log durable, everything it put off
-// synced, and keeps it durable for as long as it runs: what the leader
-// asks of a non-voter before it promotes it (see [VoterPreparer]).
+// synced, and keeps it durable for as long as it runs and, after a
+// restart, until a committed configuration has it a voter: what the
+// leader asks of a non-voter before it promotes it (see [VoterPreparer]).
 func (l *Ledger) PrepareVoter() error {
 	if l.isClosed() {
 		return ErrClosed

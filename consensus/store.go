@@ -41,14 +41,47 @@ type walStore struct {
 	lastConfig uint64     // the index of the last configuration entry appended
 	mayBeLazy  bool       // the leader asks before a promotion (a VoterPreparer)
 	pinned     bool       // asked to prepare for a promotion: durable from then on
+	dir        string     // the WAL's, where the prepared marker lives
+	marked     bool       // the prepared marker is on disk
 }
 
-// pin makes the log durable for as long as the member runs.
+// preparedMarker is a file in the WAL's directory that says the leader
+// asked this member to prepare for a promotion that no committed
+// configuration has shown yet: a member that restarts meanwhile stays
+// durable. Without it, a restart in the moment between the preparation
+// and the leader's AddVoter would let the log turn lazy again while the
+// leader already counts its acknowledgements.
+const preparedMarker = "prepared"
+
+// pin makes the log durable for as long as the member runs, and after a
+// restart until a committed configuration has it a voter.
 func (s *walStore) pin() error {
 	s.roleMu.Lock()
 	defer s.roleMu.Unlock()
 	s.pinned = true
-	return s.files.durable()
+	if err := s.files.durable(); err != nil {
+		return err
+	}
+	if !s.marked {
+		if err := writeSynced(filepath.Join(s.dir, preparedMarker)); err != nil {
+			return fmt.Errorf("record the preparation for a promotion: %w", err)
+		}
+		s.marked = true
+	}
+	return nil
+}
+
+// writeSynced creates the empty file path and makes it and its directory
+// entry durable.
+func writeSynced(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 func openWAL(dir string, segmentSize int, log hclog.Logger) (*walStore, error) {
@@ -66,7 +99,11 @@ func openWAL(dir string, segmentSize int, log hclog.Logger) (*walStore, error) {
 	if err != nil {
 		return nil, errors.Join(err, meta.Close())
 	}
-	return &walStore{WAL: w, meta: meta, files: files}, nil
+	st := &walStore{WAL: w, meta: meta, files: files, dir: dir}
+	if _, err := os.Stat(filepath.Join(dir, preparedMarker)); err == nil {
+		st.pinned, st.marked = true, true
+	}
+	return st, nil
 }
 
 // Close fsyncs what the log put off, closes it, then its meta database.
@@ -105,6 +142,14 @@ func (s *walStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{
 func (s *walStore) noteCommitted(index uint64, c raft.Configuration) {
 	s.roleMu.Lock()
 	defer s.roleMu.Unlock()
+	if s.marked && isVoter(c, s.id) {
+		// The promotion is committed: from the next start on, the usual
+		// rules keep a voter's log durable.
+		path := filepath.Join(s.dir, preparedMarker)
+		if err := os.Remove(path); err == nil || errors.Is(err, os.ErrNotExist) {
+			s.marked = syncDir(s.dir) != nil
+		}
+	}
 	r := s.raft.Load()
 	if !s.mayBeLazy || s.pinned || r == nil || index < s.lastConfig || isVoter(c, s.id) {
 		return
@@ -191,6 +236,7 @@ func migrateLegacy(dir string, log hclog.Logger) error {
 	return os.Remove(legacy)
 }
 
+// syncDir makes dir's entries durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

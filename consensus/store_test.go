@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -107,5 +108,69 @@ func TestMigrateEmptyLegacyStore(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, legacyDB)); !os.IsNotExist(err) {
 		t.Fatalf("raft.db left: %v", err)
+	}
+}
+
+// A member prepared for a promotion stays durable across a restart until
+// a committed configuration has it a voter; from then on the usual rules
+// hold after a restart.
+func TestPreparedSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *walStore {
+		t.Helper()
+		s, err := openStore(dir, 0, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.id, s.mayBeLazy = "m", true
+		return s
+	}
+	closeStore := func(s *walStore) {
+		t.Helper()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	marker := filepath.Join(dir, walDir, preparedMarker)
+	config := func(s raft.ServerSuffrage) raft.Configuration {
+		return raft.Configuration{Servers: []raft.Server{{ID: "a", Suffrage: raft.Voter}, {ID: "m", Suffrage: s}}}
+	}
+
+	s := open()
+	if s.pinned || s.marked {
+		t.Fatal("a new store is prepared")
+	}
+	if err := s.pin(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("no marker after the preparation: %v", err)
+	}
+	closeStore(s)
+
+	s = open()
+	if !s.pinned {
+		t.Fatal("a prepared member restarted lazy-capable before its promotion")
+	}
+	s.noteCommitted(1, config(raft.Nonvoter))
+	if s.files.lazy.Load() || !s.marked {
+		t.Fatalf("a non-voter configuration committed before the promotion: lazy %v, marked %v", s.files.lazy.Load(), s.marked)
+	}
+	s.noteCommitted(2, config(raft.Voter))
+	if s.marked {
+		t.Fatal("the marker outlived the committed promotion")
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("marker after the committed promotion: %v", err)
+	}
+	if !s.pinned {
+		t.Fatal("no longer durable in the run that was prepared")
+	}
+	closeStore(s)
+
+	s = open()
+	defer closeStore(s)
+	if s.pinned || s.marked {
+		t.Fatal("still prepared after a restart that followed the promotion")
 	}
 }
