@@ -171,7 +171,7 @@ func newMetrics(n *Node) *metrics {
 		payments:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_payments_total", Help: "Payments recorded, by status."}, []string{"status"}),
 		attested:    prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_quotes_attested_total", Help: "Other nodes' quotes this node attested."}),
 		audits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_audits_total",
-			Help: "Challenges this node sent to other holders, by result: pass, fail, unreachable, unchecked (its own copy was bad)."}, []string{"result"}),
+			Help: "Audits this node made of holders (challenges, and the chunk it fetched for a file it does not hold), by result: pass, fail, unreachable, unchecked (its own copy was bad)."}, []string{"result"}),
 		chunkRepairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_chunk_repairs_total", Help: "Corrupt chunks of this store replaced by a good copy from another holder."}),
 		quoteStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "dds_upload_stage_seconds", Help: "Time an upload spends in each stage: ingest (stage the bytes), pin (make them durable, while the quote is attested), attest (gather signatures), commit (the ledger).",
