@@ -198,7 +198,8 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		// TLS 1.3 first: its AES-GCM costs half of Noise's
 		// ChaCha20-Poly1305 on CPUs with AES instructions (2.2 against 3.8
 		// CPU-seconds a GiB, sealed and opened, on the 2-core VMs measured).
-		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		// Its records are written and read a batch at a time (coalescedTLS).
+		libp2p.Security(libp2ptls.ID, newCoalescedTLS),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
