@@ -43,17 +43,18 @@ func newCoalescedTLS(id protocol.ID, key ci.PrivKey, muxers []tptu.StreamMuxer) 
 }
 
 func (t coalescedTLS) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
-	raw := newCoalescedConn(insecure)
-	sc, err := t.Transport.SecureInbound(ctx, raw, p)
-	if err != nil {
-		return nil, err
-	}
-	return &coalescedSecureConn{SecureConn: sc, raw: raw}, nil
+	return coalesced(insecure, func(raw net.Conn) (sec.SecureConn, error) { return t.Transport.SecureInbound(ctx, raw, p) })
 }
 
 func (t coalescedTLS) SecureOutbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	return coalesced(insecure, func(raw net.Conn) (sec.SecureConn, error) { return t.Transport.SecureOutbound(ctx, raw, p) })
+}
+
+// coalesced runs secure, a TLS handshake, over insecure wrapped for
+// coalescing, and wraps the secure connection it gives.
+func coalesced(insecure net.Conn, secure func(net.Conn) (sec.SecureConn, error)) (sec.SecureConn, error) {
 	raw := newCoalescedConn(insecure)
-	sc, err := t.Transport.SecureOutbound(ctx, raw, p)
+	sc, err := secure(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -130,7 +130,7 @@ func TestListenAddrsFor(t *testing.T) {
 	}
 }
 
-func newTestHost(t *testing.T, addrs ...string) *Host {
+func newTestHost(t testing.TB, addrs ...string) *Host {
 	t.Helper()
 	if len(addrs) == 0 {
 		addrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}

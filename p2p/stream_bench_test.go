@@ -16,7 +16,7 @@ import (
 // and reports the process's CPU time per GiB moved, both ends together.
 func BenchmarkStreamTCP(b *testing.B) {
 	const total = 256 << 20
-	src, dst := benchHost(b), benchHost(b)
+	src, dst := newTestHost(b, "/ip4/127.0.0.1/tcp/0"), newTestHost(b, "/ip4/127.0.0.1/tcp/0")
 	const proto = "/dds/bench/stream/1.0.0"
 	done := make(chan int64, 1)
 	dst.Libp2p().SetStreamHandler(proto, func(s network.Stream) {
@@ -52,20 +52,6 @@ func BenchmarkStreamTCP(b *testing.B) {
 		cpu += rusage() - before
 	}
 	b.ReportMetric(cpu.Seconds()/float64(b.N)*float64(1<<30)/total, "cpu_s/GiB")
-}
-
-func benchHost(b *testing.B) *Host {
-	b.Helper()
-	key, err := LoadOrCreateKey(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := New(b.Context(), Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = h.Close() })
-	return h
 }
 
 func rusage() time.Duration {

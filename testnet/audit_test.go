@@ -45,6 +45,13 @@ func holderOtherThan0(t *testing.T, nw *Network, f *client.File) int {
 // counter reads a counter of a node's metrics, summed over its labels.
 func counter(t *testing.T, nd *Node, name string) float64 {
 	t.Helper()
+	return counterWith(t, nd, name, "")
+}
+
+// counterWith reads a counter of a node's metrics, summed over the series
+// with a label of the given value ("" sums them all).
+func counterWith(t *testing.T, nd *Node, name, value string) float64 {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	for _, c := range nd.Node.Collectors() {
 		reg.MustRegister(c)
@@ -55,13 +62,32 @@ func counter(t *testing.T, nd *Node, name string) float64 {
 	}
 	var sum float64
 	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := value == ""
+			for _, l := range m.GetLabel() {
+				match = match || l.GetValue() == value
+			}
+			if match {
 				sum += m.GetCounter().GetValue()
 			}
 		}
 	}
 	return sum
+}
+
+// lieToAudits makes nd answer every challenge with a made-up proof.
+func lieToAudits(nd *Node) {
+	nd.Node.Libp2p().SetStreamHandler(audit.Protocol, func(s network.Stream) {
+		defer s.Close()
+		_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(s, 1024))
+		reply := make([]byte, 1+sha256.Size) // status ok, a proof of nothing
+		_, _ = rand.Read(reply[1:])
+		_, _ = s.Write(reply)
+	})
 }
 
 // chunkFiles maps each chunk file under a node's store to its bytes' hash.
@@ -170,14 +196,7 @@ func TestHolderLyingToAuditsIsReplaced(t *testing.T) {
 	f := storePaid(t, nw, data, 3600, 3)
 	x := holderOtherThan0(t, nw, f)
 	liar := nw.Nodes[x].Node.PeerID()
-	nw.Nodes[x].Node.Libp2p().SetStreamHandler(audit.Protocol, func(s network.Stream) {
-		defer s.Close()
-		_ = s.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = io.Copy(io.Discard, io.LimitReader(s, 1024))
-		reply := make([]byte, 1+sha256.Size) // status ok, a proof of nothing
-		_, _ = rand.Read(reply[1:])
-		_, _ = s.Write(reply)
-	})
+	lieToAudits(nw.Nodes[x])
 	c0 := clientOf(t, nw.Nodes[0])
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -205,33 +224,6 @@ func TestHolderLyingToAuditsIsReplaced(t *testing.T) {
 	if got, err := io.ReadAll(body); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("download at the dropped node: %d bytes, %v", len(got), err)
 	}
-}
-
-// counterWith reads a counter of a node's metrics with the given value of
-// its label.
-func counterWith(t *testing.T, nd *Node, name, value string) float64 {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	for _, c := range nd.Node.Collectors() {
-		reg.MustRegister(c)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // A node that holds none of a file audits its holders: it fetches a chunk
@@ -273,14 +265,7 @@ func TestOutsiderAuditsHolders(t *testing.T) {
 
 	x := holderOtherThan0(t, nw, f)
 	liar := nw.Nodes[x].Node.PeerID()
-	nw.Nodes[x].Node.Libp2p().SetStreamHandler(audit.Protocol, func(s network.Stream) {
-		defer s.Close()
-		_ = s.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = io.Copy(io.Discard, io.LimitReader(s, 1024))
-		reply := make([]byte, 1+sha256.Size) // status ok, a proof of nothing
-		_, _ = rand.Read(reply[1:])
-		_, _ = s.Write(reply)
-	})
+	lieToAudits(nw.Nodes[x])
 	c0 := clientOf(t, nw.Nodes[0])
 	for {
 		info, err := c0.File(ctx, f.ID)
