@@ -96,7 +96,7 @@ func (r *reader) fetch(ref Ref) fetched {
 		return fetched{err: err}
 	}
 	buf := getBuf(ref.Size)
-	data, err := r.s.readChunk(ref.CID, buf)
+	data, err := r.s.readChunk(ref.CID, buf, true)
 	if err == nil && int64(len(data)) != ref.Size {
 		err = fmt.Errorf("chunk %s: %d bytes, manifest says %d: %w", ref.CID, len(data), ref.Size, ErrHashMismatch)
 	}

@@ -1127,6 +1127,60 @@ func TestGetInto(t *testing.T) {
 	}
 }
 
+// TestGetForPeer reads chunks for a peer that verifies them: the stored
+// bytes as they are, but not a chunk of the wrong size nor one a verified
+// read found corrupt (until Put repairs it); manifests stay verified.
+func TestGetForPeer(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	data := randBytes(95, 3*testChunk+10)
+	root, m := ingestBytes(t, s, "o", data, testChunk)
+	for i, ref := range m.Chunks {
+		got, err := s.GetForPeer(ctx, ref.CID, nil)
+		if err != nil || !bytes.Equal(got, data[i*testChunk:min((i+1)*testChunk, len(data))]) {
+			t.Fatalf("chunk %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if enc, err := s.GetForPeer(ctx, root, nil); err != nil || !bytes.Equal(enc, m.Encode()) {
+		t.Fatalf("manifest: %v", err)
+	}
+	// Flipped bytes go out unhashed: the peer finds them.
+	bad := m.Chunks[1]
+	good := data[testChunk : 2*testChunk]
+	flipped := append([]byte{}, good...)
+	flipped[7] ^= 1
+	if err := s.writeRaw(bad.CID, flipped); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetForPeer(ctx, bad.CID, nil); err != nil || !bytes.Equal(got, flipped) {
+		t.Fatalf("flipped chunk for a peer: %v", err)
+	}
+	// Once a verified read finds it, it is not sent at all.
+	if _, err := s.Get(ctx, bad.CID); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("Get = %v, want ErrHashMismatch", err)
+	}
+	if _, err := s.GetForPeer(ctx, bad.CID, nil); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("GetForPeer of a chunk known corrupt = %v, want ErrHashMismatch", err)
+	}
+	if err := s.Put(ctx, bad.CID, good); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetForPeer(ctx, bad.CID, nil); err != nil || !bytes.Equal(got, good) {
+		t.Fatalf("after repair: %v", err)
+	}
+	// A file cut short is refused and marked corrupt.
+	short := m.Chunks[2]
+	if err := s.writeRaw(short.CID, good[:10]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetForPeer(ctx, short.CID, nil); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("short chunk = %v, want ErrHashMismatch", err)
+	}
+	if has, err := s.Has(ctx, short.CID); err != nil || has {
+		t.Fatalf("short chunk: Has = %v, %v; want false", has, err)
+	}
+}
+
 // TestStageThenPin stages inputs (chunks in files and an inline tail),
 // runs GC between the stage and the pin (the staged chunks must survive
 // it), pins one and releases the other unpinned (its chunks are garbage

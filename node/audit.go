@@ -389,20 +389,29 @@ func (n *Node) repairChunk(ctx context.Context, c cid.Cid) error {
 	return errors.Join(errs...)
 }
 
-// verifiedStore is the store as the fetch and audit services read it
-// (serving peers, and checking proofs against this node's own copy): a
-// chunk that fails verification is queued for repair.
+// verifiedStore is the store as the audit service reads it (answering
+// challenges, and checking proofs against this node's own copy): a chunk
+// that fails verification is queued for repair.
 type verifiedStore struct{ n *Node }
 
 func (v verifiedStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	return v.Read(ctx, c, nil)
-}
-
-// Read is Get into dst when it is large enough (fetch.Store).
-func (v verifiedStore) Read(ctx context.Context, c cid.Cid, dst []byte) ([]byte, error) {
-	data, err := v.n.store.GetInto(ctx, c, dst)
+	data, err := v.n.store.Get(ctx, c)
 	if errors.Is(err, chunk.ErrHashMismatch) {
 		v.n.noteCorrupt(c)
+	}
+	return data, err
+}
+
+// peerStore is the store as the fetch service reads it to serve peers:
+// chunks unhashed (chunk.Store.GetForPeer), since the fetching peer
+// verifies each one and asks another holder for bytes that fail; a chunk
+// known corrupt is queued for repair.
+type peerStore struct{ n *Node }
+
+func (p peerStore) Read(ctx context.Context, c cid.Cid, dst []byte) ([]byte, error) {
+	data, err := p.n.store.GetForPeer(ctx, c, dst)
+	if errors.Is(err, chunk.ErrHashMismatch) {
+		p.n.noteCorrupt(c)
 	}
 	return data, err
 }

@@ -81,14 +81,18 @@ func (n *Node) place(ctx context.Context, id string) error {
 		return fmt.Errorf("manifest of %s: %w", id, err)
 	}
 	need := s.Replicas - len(f.Holders)
-	reads := newSharedReads(n.store.Get, sharedReadsKept)
+	// The holders verify every chunk they get: read them unhashed.
+	reads := newSharedReads(func(ctx context.Context, c cid.Cid) ([]byte, error) {
+		return peerStore{n}.Read(ctx, c, nil)
+	}, sharedReadsKept)
 	receipts, errs := n.copyTo(ctx, n.holderCandidates(f), need, func(ctx context.Context, h string) (billing.Receipt, error) {
 		if h == self {
 			return n.holdLocally(ctx, f, root)
 		}
 		leave := reads.join()
 		defer leave()
-		return n.pushTo(ctx, h, f, root, m, reads.get)
+		rc, err := n.pushTo(ctx, h, f, root, m, reads.get)
+		return rc, n.checkOwnCopy(ctx, m, err)
 	})
 	if len(receipts) > 0 {
 		if _, err := n.apply(ctx, billing.Command{Hold: &billing.Hold{FileID: id, Receipts: receipts}}); err != nil {
@@ -102,9 +106,29 @@ func (n *Node) place(ctx context.Context, id string) error {
 	return nil
 }
 
+// errOwnCopy reports a push that failed because this node's copy of a
+// chunk is bad: the next candidate would fail alike.
+var errOwnCopy = errors.New("this node's copy of a chunk fails its cid (queued for repair)")
+
+// checkOwnCopy returns a push's error, or errOwnCopy when the holder found
+// a chunk bad and this node's copy of it fails verification too (the
+// chunk is then queued for repair from the other holders).
+func (n *Node) checkOwnCopy(ctx context.Context, m *chunk.Manifest, err error) error {
+	var bad *push.BadChunkError
+	if !errors.As(err, &bad) {
+		return err
+	}
+	c := m.Chunks[bad.Index].CID
+	if _, verr := (verifiedStore{n}).Get(ctx, c); errors.Is(verr, chunk.ErrHashMismatch) {
+		return fmt.Errorf("chunk %d (%s): %w", bad.Index, c, errOwnCopy)
+	}
+	return err
+}
+
 // copyTo gets need receipts from the candidates, in order: need copies run
-// at once, and each one that fails passes to the next candidate. Each
-// worker stops at its first receipt, so no more than need are made.
+// at once, and each one that fails passes to the next candidate (unless
+// this node's own copy is bad). Each worker stops at its first receipt, so
+// no more than need are made.
 func (n *Node) copyTo(ctx context.Context, cands []string, need int, copyOne func(context.Context, string) (billing.Receipt, error)) ([]billing.Receipt, []error) {
 	var (
 		mu       sync.Mutex
@@ -133,6 +157,9 @@ func (n *Node) copyTo(ctx context.Context, cands []string, need int, copyOne fun
 				}
 				errs = append(errs, fmt.Errorf("%s: %w", h, err))
 				mu.Unlock()
+				if errors.Is(err, errOwnCopy) {
+					return
+				}
 			}
 		})
 	}

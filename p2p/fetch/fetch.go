@@ -62,21 +62,23 @@ const (
 // chunk.MaxChunkSize, or a manifest as large, plus the status byte.
 const maxBlock = int(chunk.MaxChunkSize) + 1
 
-// Store is what the serving side reads: Read returns c's verified bytes
-// (a chunk's, or a manifest's for its dag-cbor CID), in dst when dst is
+// Store is what the serving side reads: Read returns c's bytes (a
+// chunk's, or a manifest's for its dag-cbor CID), in dst when dst is
 // large enough. A stream's handler passes the buffer of the chunk it
-// served last, so serving chunk after chunk allocates none.
+// served last, so serving chunk after chunk allocates none. The fetching
+// side verifies every block, so Read need not hash what it serves
+// (chunk.Store.GetForPeer does not).
 type Store interface {
 	Read(ctx context.Context, c cid.Cid, dst []byte) ([]byte, error)
 }
 
-// FromChunks serves a chunk store as it is.
+// FromChunks serves a chunk store as it is, with chunk.Store.GetForPeer.
 func FromChunks(s *chunk.Store) Store { return chunkStore{s} }
 
 type chunkStore struct{ s *chunk.Store }
 
 func (c chunkStore) Read(ctx context.Context, id cid.Cid, dst []byte) ([]byte, error) {
-	return c.s.GetInto(ctx, id, dst)
+	return c.s.GetForPeer(ctx, id, dst)
 }
 
 // Options configures a [Service].

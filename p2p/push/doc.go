@@ -22,7 +22,8 @@
 // in order and without waiting for acknowledgements, reading a few ahead
 // from its store (memory: a few chunks on each side). The holder verifies
 // and stores each with a few workers ([Store.Put] verifies against the
-// CID: wrong bytes end the push with [ErrBadChunk] and are never stored),
+// CID: wrong bytes end the push with a [*BadChunkError] naming the chunk
+// and are never stored; the pusher need not hash what it sends),
 // then stores the manifest, pins it under [Options.Owner] and answers with
 // a billing.Receipt signed by [Options.Sign]. The pusher checks the
 // receipt against the holder's raw ed25519 key before returning it

@@ -30,7 +30,7 @@ var (
 	// lease...).
 	ErrRefused = errors.New("offer refused")
 	// ErrBadChunk reports that the holder received a chunk whose bytes do
-	// not match its CID.
+	// not match its CID; a [*BadChunkError] says which chunk.
 	ErrBadChunk = errors.New("chunk fails its cid")
 	// ErrBadReceipt reports a receipt that does not match the file or whose
 	// signature does not verify with the holder's key.
@@ -152,13 +152,29 @@ func (s *Service) Sent() int64 { return s.sent.Load() }
 // stored as a holder.
 func (s *Service) Received() int64 { return s.received.Load() }
 
+// BadChunkError is [ErrBadChunk] with the manifest index of the chunk the
+// holder found bad. The pusher reads chunks without hashing them (the
+// holder does), so the bytes may have gone bad in the pusher's own store:
+// it checks its copy of that chunk.
+type BadChunkError struct {
+	Index int
+	Msg   string
+}
+
+func (e *BadChunkError) Error() string {
+	return fmt.Sprintf("%v: chunk %d: %s", ErrBadChunk, e.Index, e.Msg)
+}
+
+func (e *BadChunkError) Unwrap() error { return ErrBadChunk }
+
 // answer is the holder's reply to an offer (Missing) and at the end of the
 // transfer (Receipt), or its error.
 type answer struct {
 	Error    string           `json:"error,omitempty"`
 	Refused  bool             `json:"refused,omitempty"`
 	BadChunk bool             `json:"bad_chunk,omitempty"`
-	Missing  []byte           `json:"missing,omitempty"` // bitmap over the manifest's chunk indexes
+	BadIndex *int             `json:"bad_index,omitempty"` // with BadChunk: the chunk's manifest index
+	Missing  []byte           `json:"missing,omitempty"`   // bitmap over the manifest's chunk indexes
 	Receipt  *billing.Receipt `json:"receipt,omitempty"`
 }
 
@@ -166,6 +182,8 @@ func (a answer) err() error {
 	switch {
 	case a.Refused:
 		return fmt.Errorf("%w: %s", ErrRefused, a.Error)
+	case a.BadChunk && a.BadIndex != nil:
+		return &BadChunkError{Index: *a.BadIndex, Msg: a.Error}
 	case a.BadChunk:
 		return fmt.Errorf("%w: %s", ErrBadChunk, a.Error)
 	case a.Error != "":
@@ -174,9 +192,11 @@ func (a answer) err() error {
 	return nil
 }
 
-// holderError is an error the holder reports to the pusher.
+// holderError is an error the holder reports to the pusher; index is the
+// bad chunk's manifest index when bad.
 type holderError struct {
 	refused, bad bool
+	index        int
 	err          error
 }
 
@@ -208,6 +228,9 @@ func (s *Service) handle(st network.Stream) {
 		var he *holderError
 		if errors.As(err, &he) {
 			a.Refused, a.BadChunk = he.refused, he.bad
+			if he.bad {
+				a.BadIndex = &he.index
+			}
 		}
 	} else {
 		a.Receipt = &receipt
@@ -327,6 +350,7 @@ func (s *Service) serve(ctx context.Context, st network.Stream, from peer.ID) (b
 // workers, each verified by the store.
 func (s *Service) receive(ctx context.Context, st network.Stream, r *bufio.Reader, m *chunk.Manifest, want []int) error {
 	type job struct {
+		i    int // in the manifest
 		c    cid.Cid
 		data []byte
 	}
@@ -340,7 +364,7 @@ func (s *Service) receive(ctx context.Context, st network.Stream, r *bufio.Reade
 				if ctx.Err() == nil {
 					if err := s.store.Put(ctx, j.c, j.data); err != nil {
 						if errors.Is(err, chunk.ErrHashMismatch) {
-							err = &holderError{bad: true, err: err}
+							err = &holderError{bad: true, index: j.i, err: err}
 						} else {
 							err = fmt.Errorf("store chunk: %w", err)
 						}
@@ -364,11 +388,11 @@ func (s *Service) receive(ctx context.Context, st network.Stream, r *bufio.Reade
 		}
 		if int64(len(data)) != ref.Size {
 			wire.ReleaseFrame(data)
-			rerr = &holderError{bad: true, err: fmt.Errorf("chunk %d: %d bytes, want %d", i, len(data), ref.Size)}
+			rerr = &holderError{bad: true, index: i, err: fmt.Errorf("%d bytes, want %d", len(data), ref.Size)}
 			break
 		}
 		select {
-		case jobs <- job{ref.CID, data}:
+		case jobs <- job{i, ref.CID, data}:
 			continue
 		case <-ctx.Done():
 			wire.ReleaseFrame(data)
@@ -472,6 +496,10 @@ func (s *Service) push(ctx context.Context, p peer.ID, holderKey []byte, fileID 
 		return billing.Receipt{}, s.cause(ctx, fmt.Errorf("read result: %w", rerr))
 	}
 	if err := res.err(); err != nil {
+		var bad *BadChunkError
+		if errors.As(err, &bad) && (bad.Index < 0 || bad.Index >= len(m.Chunks)) {
+			err = fmt.Errorf("%w: %s (chunk index %d out of range)", ErrBadChunk, bad.Msg, bad.Index)
+		}
 		return billing.Receipt{}, err
 	}
 	// The holder answers only once it has read every chunk: the writer is

@@ -234,8 +234,9 @@ func TestPushBadBytes(t *testing.T) {
 		return data, err
 	}
 	_, err := a.svc.Push(t.Context(), b.h.ID(), b.h.PublicKey(), "f", root, m, read)
-	if !errors.Is(err, ErrBadChunk) {
-		t.Fatalf("push: %v, want ErrBadChunk", err)
+	var bce *BadChunkError
+	if !errors.Is(err, ErrBadChunk) || !errors.As(err, &bce) || bce.Index != 5 {
+		t.Fatalf("push: %v, want ErrBadChunk for chunk 5", err)
 	}
 	if ok, _ := b.store.Has(t.Context(), bad); ok {
 		t.Fatal("holder stored the corrupt chunk")
