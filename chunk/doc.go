@@ -48,7 +48,10 @@
 //
 // Every read is verified: [Store.Get], [Store.Manifest] and the readers of
 // [Store.NewReader] return [ErrHashMismatch] rather than a wrong byte, and
-// a later [Store.Put] of the right bytes repairs the stored chunk.
+// a later [Store.Put] of the right bytes repairs the stored chunk. The one
+// exception is [Store.GetForPeer], for bytes sent to a peer that verifies
+// them on arrival (hashing on both ends would double a transfer's largest
+// CPU cost); it still refuses a chunk known corrupt or of the wrong size.
 //
 // [Store.PutMeta], [Store.GetMeta] and [Store.DeleteMeta] keep small
 // durable records for the node in their own key space. [Store.Usage] is
