@@ -239,6 +239,9 @@ func Open(opts Options) (*Store, error) {
 	s.commitStop = make(chan struct{})
 	s.commitDone = make(chan struct{})
 	go s.commitLoop()
+	if blk != nil {
+		blk.startSyncer(s.log)
+	}
 	return s, nil
 }
 
@@ -286,6 +289,9 @@ func (s *Store) Close() error {
 	// No operation runs now (each holds mu), so no pin change waits.
 	close(s.commitStop)
 	<-s.commitDone
+	if s.blocks != nil {
+		s.blocks.stopSyncer()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close chunk store: %w", err)
 	}

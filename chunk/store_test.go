@@ -1127,6 +1127,35 @@ func TestGetInto(t *testing.T) {
 	}
 }
 
+// TestSyncerSyncsRenames checks that the directories chunks were renamed
+// into are synced in the background, before any pin asks for it.
+func TestSyncerSyncsRenames(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	for i := range 20 {
+		b := randBytes(uint64(300+i), 8<<10)
+		if err := s.Put(ctx, Sum(b), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dirty := 0
+		for i := range numShards + 1 {
+			if s.blocks.synced[i].Load() < s.blocks.gen[i].Load() {
+				dirty++
+			}
+		}
+		if dirty == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d directories still not synced", dirty)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestGetForPeer reads chunks for a peer that verifies them: the stored
 // bytes as they are, but not a chunk of the wrong size nor one a verified
 // read found corrupt (until Put repairs it); manifests stay verified.
