@@ -181,11 +181,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.serveProtocols()
 	n.push = push.New(n.host.Libp2p(), n.store, push.Options{
-		Accept: n.acceptPush,
-		Owner:  func(id string) string { return leasePrefix + id },
-		Sign:   n.host.Sign,
-		Self:   n.host.ID().String(),
-		Logger: n.cfg.Logger.With("sys", "push"),
+		Accept:  n.acceptPush,
+		Confirm: n.confirmPush,
+		Owner:   func(id string) string { return leasePrefix + id },
+		Sign:    n.host.Sign,
+		Self:    n.host.ID().String(),
+		Logger:  n.cfg.Logger.With("sys", "push"),
 	})
 	// A chunk takes milliseconds; a holder that has not answered in 5 s
 	// (gone, and the feed does not know yet) is passed over for the next.

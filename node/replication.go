@@ -318,35 +318,37 @@ func (n *Node) holderCandidates(f billing.File) []string {
 	return append(out, ids...)
 }
 
-// acceptPush decides whether this node takes a file pushed to it: room for
-// it, and a paid, live lease in the ledger naming that cid and size, pushed
-// by the file's issuer or one of its holders (the node that places or
-// repairs it is always one of them).
-func (n *Node) acceptPush(ctx context.Context, from peer.ID, o push.Offer) error {
+// acceptPush decides at once whether this node takes a file pushed to it:
+// room for it, and a lease in this replica of the ledger that allows it,
+// or none yet (see checkLease); confirmPush then waits for the lease
+// while the chunks come in.
+func (n *Node) acceptPush(_ context.Context, from peer.ID, o push.Offer) error {
 	if n.free() < o.Size {
 		return fmt.Errorf("no room: %d bytes free, %d offered", n.free(), o.Size)
 	}
-	// The pusher pushes once the payment (or the hold that made it a
-	// holder) is committed; this replica of the ledger may be a moment
-	// behind, so give it a little time.
-	pusher := from.String()
+	f, ok := n.ledgerFile(o.FileID)
+	if final, err := checkLease(f, ok, from.String(), o); err != nil && final {
+		return err
+	}
+	return nil
+}
+
+// confirmPush waits until this replica of the ledger has a paid, live
+// lease for a file pushed to this node (checkLease). The pusher pushes
+// once the payment (or the hold that made it a holder) is committed; this
+// replica may learn of it a moment later (up to two of raft's commit
+// timeouts), so it waits up to 3 s, while the first chunks come in.
+func (n *Node) confirmPush(ctx context.Context, from peer.ID, o push.Offer) error {
 	deadline := time.Now().Add(3 * time.Second)
-	var f billing.File
 	for {
-		var ok bool
-		f, ok = n.ledgerFile(o.FileID)
-		paid := ok && (f.State == billing.StateStoring || f.State == billing.StateStored || f.State == billing.StateExtensionQuoted)
-		if paid && (f.Issuer == pusher || slices.Contains(f.Holders, pusher)) {
-			break
+		f, ok := n.ledgerFile(o.FileID)
+		final, err := checkLease(f, ok, from.String(), o)
+		if err == nil {
+			n.log.Debug("accept push", "file", o.FileID, "from", from)
+			return nil
 		}
-		if time.Now().After(deadline) {
-			switch {
-			case !ok:
-				return fmt.Errorf("no file %s in the ledger", o.FileID)
-			case !paid:
-				return fmt.Errorf("file %s is %s, not a paid lease", o.FileID, f.State)
-			}
-			return fmt.Errorf("%s is neither the issuer nor a holder of file %s", pusher, o.FileID)
+		if final || time.Now().After(deadline) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -354,9 +356,27 @@ func (n *Node) acceptPush(ctx context.Context, from peer.ID, o push.Offer) error
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if f.CID != o.Root || f.Size != o.Size {
-		return fmt.Errorf("offer %s/%d does not match the ledger's %s/%d", o.Root, o.Size, f.CID, f.Size)
+}
+
+// checkLease reports whether the ledger's record of a pushed file (f, ok:
+// whether there is one) allows the push: a paid, live lease naming the
+// offer's cid and size, pushed by the file's issuer or one of its holders
+// (the node that places or repairs it is always one of them). final says
+// that waiting for this replica to catch up would not change a refusal:
+// the cid or size differ, or the lease is paid and the pusher is neither.
+func checkLease(f billing.File, ok bool, pusher string, o push.Offer) (final bool, err error) {
+	if !ok {
+		return false, fmt.Errorf("no file %s in the ledger", o.FileID)
 	}
-	n.log.Debug("accept push", "file", o.FileID, "from", from)
-	return nil
+	if f.CID != o.Root || f.Size != o.Size {
+		return true, fmt.Errorf("offer %s/%d does not match the ledger's %s/%d", o.Root, o.Size, f.CID, f.Size)
+	}
+	paid := f.State == billing.StateStoring || f.State == billing.StateStored || f.State == billing.StateExtensionQuoted
+	if !paid {
+		return f.State == billing.StateExpired || f.State == billing.StateCancelled, fmt.Errorf("file %s is %s, not a paid lease", o.FileID, f.State)
+	}
+	if f.Issuer != pusher && !slices.Contains(f.Holders, pusher) {
+		return true, fmt.Errorf("%s is neither the issuer nor a holder of file %s", pusher, o.FileID)
+	}
+	return true, nil
 }

@@ -18,7 +18,9 @@
 // One push is one stream: the pusher sends an [Offer] and the manifest;
 // the holder checks the manifest against the root, asks [Options.Accept]
 // (an error refuses: [ErrRefused]), holds the file's chunks against GC and
-// answers with a bitmap of the chunks it lacks. The pusher streams those,
+// answers with a bitmap of the chunks it lacks; a check that may wait
+// ([Options.Confirm]: the node's replica of the ledger may learn of the
+// payment a moment after the pusher) runs while the chunks come in. The pusher streams those,
 // in order and without waiting for acknowledgements, reading a few ahead
 // from its store (memory: a few chunks on each side). The holder verifies
 // and stores each with a few workers ([Store.Put] verifies against the

@@ -78,6 +78,13 @@ type Options struct {
 	// Accept decides whether this node takes the file (capacity, a paid
 	// lease naming it...); an error refuses. Nil accepts every offer.
 	Accept func(ctx context.Context, from peer.ID, o Offer) error
+	// Confirm, when set, is a check of an accepted offer that may wait
+	// (for this node's replica of the ledger to learn of the payment the
+	// pusher saw): it runs while the chunks come in, and an error refuses
+	// the push then, stopping the transfer; nothing is pinned before it
+	// returns nil. What it lets through in the meantime is bounded by how
+	// long it waits, and is garbage for GC if it refuses.
+	Confirm func(ctx context.Context, from peer.ID, o Offer) error
 	// Owner is the pin owner for a file on this node (the node uses
 	// "lease/"+fileID). Nil uses "push/"+fileID.
 	Owner func(fileID string) string
@@ -319,8 +326,21 @@ func (s *Service) serve(ctx context.Context, st network.Stream, from peer.ID) (b
 		return billing.Receipt{}, fmt.Errorf("write answer: %w", err)
 	}
 
-	if err := s.receive(ctx, st, r, m, want); err != nil {
-		return billing.Receipt{}, err
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	confirmed := s.confirm(rctx, st, from, offer, rcancel)
+	rerr := s.receive(rctx, st, r, m, want)
+	if rerr != nil {
+		rcancel()
+	}
+	c := <-confirmed
+	switch {
+	case c.refused:
+		return billing.Receipt{}, &holderError{refused: true, err: c.err}
+	case rerr != nil:
+		return billing.Receipt{}, rerr
+	case c.err != nil:
+		return billing.Receipt{}, c.err
 	}
 
 	got, err := s.store.PutManifest(ctx, m)
@@ -344,6 +364,34 @@ func (s *Service) serve(ctx context.Context, st network.Stream, from peer.ID) (b
 	rc.Signature = sig
 	s.log.Debug("push stored", "from", from, "file", offer.FileID, "root", root, "chunks", len(want))
 	return rc, nil
+}
+
+// confirmation is the outcome of Options.Confirm: refused when it
+// returned an error of its own, not one of ctx ending.
+type confirmation struct {
+	err     error
+	refused bool
+}
+
+// confirm runs Options.Confirm while the chunks come in and delivers its
+// outcome on the channel returned (at once without one). A refusal
+// cancels the transfer (stop) and cuts short the read under way.
+func (s *Service) confirm(ctx context.Context, st network.Stream, from peer.ID, offer Offer, stop context.CancelFunc) <-chan confirmation {
+	res := make(chan confirmation, 1)
+	if s.o.Confirm == nil {
+		res <- confirmation{}
+		return res
+	}
+	go func() {
+		err := s.o.Confirm(ctx, from, offer)
+		c := confirmation{err: err, refused: err != nil && ctx.Err() == nil}
+		if c.refused {
+			stop()
+			_ = st.SetReadDeadline(time.Now())
+		}
+		res <- c
+	}()
+	return res
 }
 
 // receive reads the wanted chunks in order and stores them with a few
@@ -380,6 +428,9 @@ func (s *Service) receive(ctx context.Context, st network.Stream, r *bufio.Reade
 	var rerr error
 	for _, i := range want {
 		ref := m.Chunks[i]
+		if ctx.Err() != nil {
+			break
+		}
 		_ = st.SetReadDeadline(time.Now().Add(s.o.Timeout))
 		data, err := wire.ReadFrame(r, int(m.ChunkSize))
 		if err != nil {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ddsnet/dds/chunk"
 	"github.com/ddsnet/dds/p2p"
@@ -29,6 +31,12 @@ type node struct {
 
 func newNode(tb testing.TB, accept func(context.Context, peer.ID, Offer) error) *node {
 	tb.Helper()
+	return newNodeWith(tb, Options{Accept: accept})
+}
+
+// newNodeWith starts a node whose service has o's Accept and Confirm.
+func newNodeWith(tb testing.TB, o Options) *node {
+	tb.Helper()
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
@@ -44,10 +52,11 @@ func newNode(tb testing.TB, accept func(context.Context, peer.ID, Offer) error) 
 	}
 	tb.Cleanup(func() { _ = store.Close() })
 	svc := New(h.Libp2p(), store, Options{
-		Accept: accept,
-		Owner:  func(id string) string { return "lease/" + id },
-		Sign:   h.Sign,
-		Self:   h.ID().String(),
+		Accept:  o.Accept,
+		Confirm: o.Confirm,
+		Owner:   func(id string) string { return "lease/" + id },
+		Sign:    h.Sign,
+		Self:    h.ID().String(),
 	})
 	tb.Cleanup(func() { _ = svc.Close() })
 	return &node{h: h, store: store, svc: svc}
@@ -254,4 +263,56 @@ func TestPushBadBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStored(t, b, "f", root, m)
+}
+
+// Confirm runs while the chunks come in: a slow yes completes the push, a
+// no, early or late, refuses it with nothing pinned, and stops the
+// transfer when it comes early.
+func TestPushConfirm(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		wait   time.Duration
+		refuse bool
+	}{
+		{"slow yes", 300 * time.Millisecond, false},
+		{"early no", 0, true},
+		{"late no", 300 * time.Millisecond, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			no := errors.New("no paid lease")
+			a := newNode(t, nil)
+			b := newNodeWith(t, Options{Confirm: func(ctx context.Context, from peer.ID, o Offer) error {
+				select {
+				case <-time.After(tt.wait):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				if tt.refuse {
+					return no
+				}
+				return nil
+			}})
+			connect(t, a, b)
+			root, m := ingest(t, a, 8<<20, 256<<10)
+			var sent atomic.Int64
+			_, err := a.svc.Push(t.Context(), b.h.ID(), b.h.PublicKey(), "f", root, m, counting(a.store, &sent))
+			if !tt.refuse {
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkStored(t, b, "f", root, m)
+				return
+			}
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), no.Error()) {
+				t.Fatalf("push: %v, want ErrRefused: %v", err, no)
+			}
+			pins, err := b.store.Pins(t.Context(), "")
+			if err != nil || len(pins) != 0 {
+				t.Fatalf("holder pinned %v (%v)", pins, err)
+			}
+			if tt.wait == 0 && sent.Load() == m.Size {
+				t.Fatalf("an early refusal let the whole file through (%d bytes)", sent.Load())
+			}
+		})
+	}
 }
