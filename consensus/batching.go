@@ -33,6 +33,22 @@ import (
 // (the commit index) are not held back, and neither is a full append (a
 // member catching up).
 //
+// An idle leader contacts each non-voter at most every NonVoterIdle: raft
+// sends every follower a heartbeat each HeartbeatTimeout/10 and an append
+// that only tells the commit index each CommitTimeout or two, ~33 RPCs a
+// second, each waking the non-voter's process and the leader's. A
+// non-voter needs neither that often: it elects no one, gets the commit
+// index with its entries (below), and only has to hear from the leader
+// within HeartbeatTimeout to keep knowing it. So an append without
+// entries to a non-voter waits until NonVoterIdle has passed since the
+// last RPC to it, or the leader has appended entries (which the non-voter
+// is about to get), and a heartbeat until twice that has passed (the
+// appends keep the contact). An idle 32-node network on 2 cores: 1.05 ->
+// 0.63 cores.
+//
+// A member that must see the newest entries (node's catchUp asks the
+// leader) has its held appends sent at once: flush.
+//
 // After the wait the request carries the leader's commit index of then,
 // so the non-voter applies the entries at once, when that is safe: the
 // node is still in the request's term, so the commit index read is one
@@ -41,15 +57,28 @@ import (
 type batchingTransport struct {
 	*raft.NetworkTransport
 	delay   time.Duration
+	idle    time.Duration
 	maxFull int // entries that make an append full: not held back
 	raft    *atomic.Pointer[raft.Raft]
+
+	mu      sync.Mutex
+	last    map[raft.ServerID]time.Time     // when the last RPC to each non-voter went
+	sends   map[raft.ServerID]int           // RPCs sent to each non-voter (for tests)
+	flushed map[raft.ServerID]chan struct{} // closed by flush
+	eager   map[raft.ServerID]time.Time     // no wait for id until then (set by flush)
+	entries chan struct{}                   // closed (and replaced) when the leader appends
 
 	closeOnce sync.Once
 	closing   chan struct{}
 }
 
-func newBatchingTransport(t *raft.NetworkTransport, delay time.Duration, maxFull int, r *atomic.Pointer[raft.Raft]) *batchingTransport {
-	return &batchingTransport{NetworkTransport: t, delay: delay, maxFull: maxFull, raft: r, closing: make(chan struct{})}
+func newBatchingTransport(t *raft.NetworkTransport, delay, idle time.Duration, maxFull int, r *atomic.Pointer[raft.Raft]) *batchingTransport {
+	return &batchingTransport{
+		NetworkTransport: t, delay: delay, idle: idle, maxFull: maxFull, raft: r,
+		last: map[raft.ServerID]time.Time{}, sends: map[raft.ServerID]int{},
+		flushed: map[raft.ServerID]chan struct{}{}, eager: map[raft.ServerID]time.Time{},
+		entries: make(chan struct{}), closing: make(chan struct{}),
+	}
 }
 
 // nonVoter reports whether id is a non-voter in the latest configuration.
@@ -63,18 +92,125 @@ func (t *batchingTransport) nonVoter(id raft.ServerID) bool {
 }
 
 // AppendEntries sends args to target, after the delay for entries to a
-// non-voter.
+// non-voter, or the wait of an idle leader.
 func (t *batchingTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
-	if t.delay > 0 && len(args.Entries) > 0 && len(args.Entries) < t.maxFull && t.nonVoter(id) {
-		timer := time.NewTimer(t.delay/2 + rand.N(t.delay))
-		select {
-		case <-timer.C:
-		case <-t.closing:
-			timer.Stop()
+	if (t.delay > 0 || t.idle > 0) && t.nonVoter(id) {
+		switch {
+		case len(args.Entries) == 0 && t.idle > 0:
+			// raft's heartbeats name no previous entry and no commit index.
+			heartbeat := args.PrevLogEntry == 0 && args.LeaderCommitIndex == 0
+			t.waitIdle(id, heartbeat)
+			if !heartbeat {
+				t.freshCommit(args)
+			}
+		case len(args.Entries) > 0 && len(args.Entries) < t.maxFull && t.delay > 0:
+			t.wait(id, t.delay/2+rand.N(t.delay), nil)
+			t.freshCommit(args)
 		}
-		t.freshCommit(args)
+		t.mu.Lock()
+		t.last[id] = time.Now()
+		t.sends[id]++
+		t.mu.Unlock()
 	}
 	return t.NetworkTransport.AppendEntries(id, target, args, resp)
+}
+
+// wait returns after d, or when id is flushed, more arrives (when more is
+// not nil) or the transport closes.
+func (t *batchingTransport) wait(id raft.ServerID, d time.Duration, more <-chan struct{}) {
+	t.mu.Lock()
+	flushed := t.flushedCh(id)
+	eager := time.Now().Before(t.eager[id])
+	t.mu.Unlock()
+	if eager {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-flushed:
+	case <-more:
+	case <-t.closing:
+	}
+}
+
+// waitIdle holds an append without entries to non-voter id until idle
+// (twice that for a heartbeat) has passed since the last RPC to it, the
+// leader appends entries (not for a heartbeat), id is flushed or the
+// transport closes.
+func (t *batchingTransport) waitIdle(id raft.ServerID, heartbeat bool) {
+	gap := t.idle
+	if heartbeat {
+		gap *= 2
+	}
+	for {
+		t.mu.Lock()
+		left := gap - time.Since(t.last[id])
+		flushed := t.flushedCh(id)
+		more := t.entries
+		eager := time.Now().Before(t.eager[id])
+		t.mu.Unlock()
+		if left <= 0 || eager {
+			return
+		}
+		if heartbeat {
+			more = nil
+		}
+		timer := time.NewTimer(left)
+		select {
+		case <-timer.C:
+			continue // another RPC may have gone meanwhile
+		case <-flushed:
+		case <-more:
+		case <-t.closing:
+		}
+		timer.Stop()
+		return
+	}
+}
+
+// flushedCh is id's flush channel; t.mu is held.
+func (t *batchingTransport) flushedCh(id raft.ServerID) chan struct{} {
+	ch, ok := t.flushed[id]
+	if !ok {
+		ch = make(chan struct{})
+		t.flushed[id] = ch
+	}
+	return ch
+}
+
+// flush sends the appends held back for member id at once, and those
+// that come for it within flushEager (raft may be about to hand the
+// transport the entries the member waits for).
+func (t *batchingTransport) flush(id raft.ServerID) {
+	t.mu.Lock()
+	if ch, ok := t.flushed[id]; ok {
+		close(ch)
+		delete(t.flushed, id)
+	}
+	t.eager[id] = time.Now().Add(flushEager)
+	t.mu.Unlock()
+}
+
+// flushEager is how long after a flush the appends to its member go
+// without waiting.
+const flushEager = 50 * time.Millisecond
+
+// appended tells the held appends without entries that the leader has
+// appended some.
+func (t *batchingTransport) appended() {
+	t.mu.Lock()
+	close(t.entries)
+	t.entries = make(chan struct{})
+	t.mu.Unlock()
+}
+
+// sent is the number of RPCs sent to non-voter id so far.
+func (t *batchingTransport) sent(id raft.ServerID) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sends[id]
 }
 
 // freshCommit raises args' commit index to the leader's present one,

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"fmt"
+	"github.com/hashicorp/raft"
 	"testing"
 	"time"
 )
@@ -60,5 +61,74 @@ func TestVoterAppendsNotHeldBack(t *testing.T) {
 	}
 	if got, want := follower.l().raft.LastIndex(), leader.l().raft.LastIndex(); got < want {
 		t.Fatalf("voter's log at %d after a commit at %d", got, want)
+	}
+}
+
+// An idle leader contacts a non-voter about every NonVoterIdle, not at
+// raft's pace (a heartbeat each HeartbeatTimeout/10, an append each
+// CommitTimeout or two); the non-voter keeps knowing its leader, and an
+// entry still reaches it without waiting for the idle pace.
+func TestNonVoterIdlePace(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	ms := group(t, 3, func(c *Config) {
+		c.MaxVoters = 2
+		c.HeartbeatTimeout = 500 * time.Millisecond
+		c.ElectionTimeout = 500 * time.Millisecond
+		c.LeaderLeaseTimeout = 250 * time.Millisecond
+		c.CommitTimeout = 10 * time.Millisecond
+		c.NonVoterDelay = 20 * time.Millisecond
+		c.NonVoterIdle = idle
+	})
+	leader, nv := leaderOf(t, ms...), ms[2]
+	if r := roles(t, leader.l()); r[nv.id] != NonVoter {
+		t.Fatalf("roles %v: want %s a non-voter", r, nv.id)
+	}
+	id := raft.ServerID(nv.id)
+	before := leader.l().trans.sent(id)
+	time.Sleep(2 * time.Second)
+	// raft's pace would be about 20 heartbeats and 130 appends in 2 s.
+	if n := leader.l().trans.sent(id) - before; n > 2*int(2*time.Second/idle) || n < 4 {
+		t.Fatalf("%d RPCs to the idle non-voter in 2 s, want about %d", n, 2*time.Second/idle)
+	}
+	if got := nv.l().raft.Leader(); got == "" {
+		t.Fatal("the non-voter lost track of its leader")
+	}
+	start := time.Now()
+	if _, err := leader.l().Apply(t.Context(), []byte("now")); err != nil {
+		t.Fatal(err)
+	}
+	last := leader.l().raft.LastIndex()
+	waitFor(t, 5*time.Second, "the non-voter applies the entry", func() bool { return nv.l().raft.AppliedIndex() >= last })
+	if took := time.Since(start); took > idle {
+		t.Fatalf("the entry took %v to reach the non-voter, more than the idle pace %v", took, idle)
+	}
+}
+
+// FlushTo sends the appends held back for a member at once: the
+// non-voter gets the entry long before half the delay.
+func TestFlushSendsHeldAppends(t *testing.T) {
+	const delay = 4 * time.Second
+	ms := group(t, 3, func(c *Config) {
+		c.MaxVoters = 2
+		c.NonVoterDelay = delay
+		c.CommitTimeout = time.Minute
+	})
+	leader, nv := leaderOf(t, ms...), ms[2]
+	if r := roles(t, leader.l()); r[nv.id] != NonVoter {
+		t.Fatalf("roles %v: want %s a non-voter", r, nv.id)
+	}
+	start := time.Now()
+	if _, err := leader.l().Apply(t.Context(), []byte("held")); err != nil {
+		t.Fatal(err)
+	}
+	last := leader.l().raft.LastIndex()
+	time.Sleep(100 * time.Millisecond)
+	if nv.l().raft.AppliedIndex() >= last {
+		t.Fatal("the entry was not held back")
+	}
+	leader.l().FlushTo(nv.id)
+	waitFor(t, 5*time.Second, "the flushed non-voter applies the entry", func() bool { return nv.l().raft.AppliedIndex() >= last })
+	if took := time.Since(start); took >= delay/2 {
+		t.Fatalf("the entry took %v after a flush: held back anyway", took)
 	}
 }

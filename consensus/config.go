@@ -69,6 +69,12 @@ type Config struct {
 	// entries of that span after they committed (see batchingTransport);
 	// 0 sends them at once.
 	NonVoterDelay time.Duration
+	// NonVoterIdle is how often, at most, an idle leader contacts a
+	// non-voter: its appends that carry no entry wait until this long has
+	// passed since the last RPC to it, and its heartbeats twice as long
+	// (see batchingTransport); 0 leaves raft's pace. Capped at half the
+	// HeartbeatTimeout, so that the non-voter keeps knowing the leader.
+	NonVoterIdle time.Duration
 
 	// TransportTimeout is the I/O deadline of a Raft RPC.
 	TransportTimeout time.Duration
@@ -95,7 +101,14 @@ func DefaultConfig() Config {
 		// with the leader instead (node's catchUp).
 		CommitTimeout:    50 * time.Millisecond,
 		MaxAppendEntries: 256,
-		NonVoterDelay:    20 * time.Millisecond,
+		// A 32-daemon network on 2 cores (cmd/dds BenchmarkTestnetQuote),
+		// from 20 ms and raft's idle pace to these: idle 0.92-1.05 ->
+		// 0.62-0.71 cores, CPU per quote 33-44 -> 18-27 ms, p50 16-19 ->
+		// 7-11 ms. A non-voter's replica trails by up to 150 ms more; a
+		// read that must see the newest writes has the leader flush its
+		// appends (Ledger.FlushTo) rather than wait.
+		NonVoterDelay:    100 * time.Millisecond,
+		NonVoterIdle:     200 * time.Millisecond,
 		TransportTimeout: 10 * time.Second,
 		MaxPool:          3,
 		MaxVoters:        defaultMaxVoters,
@@ -125,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if c.NonVoterDelay < 0 {
 		errs = append(errs, errors.New("non-voter delay must not be negative"))
+	}
+	if c.NonVoterIdle < 0 {
+		errs = append(errs, errors.New("non-voter idle must not be negative"))
 	}
 	if c.MaxPool <= 0 {
 		errs = append(errs, errors.New("max pool must be positive"))

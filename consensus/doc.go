@@ -46,7 +46,9 @@
 // log, which the leader sends again. The leader holds its appends to
 // non-voters back ~NonVoterDelay (see batchingTransport), so that each
 // non-voter gets the entries of that span in one RPC after they
-// committed, off the commit's way.
+// committed, off the commit's way, and when idle contacts a non-voter
+// only every NonVoterIdle; [Ledger.FlushTo] sends a member's held appends
+// at once.
 //
 // A data dir of an earlier version ("raft.db", raft-boltdb) is moved into
 // the WAL when it opens, crash-safely (see migrateLegacy). Snapshots

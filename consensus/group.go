@@ -132,6 +132,7 @@ func (l *Ledger) commitGroups(batch []*groupReq) {
 			}
 			f = l.raft.ApplyLog(raft.Log{Data: encodeGroup(cmds), Extensions: groupExt}, l.cfg.ApplyTimeout)
 		}
+		l.trans.appended()
 		err := f.Error()
 		var resp any
 		if err == nil {

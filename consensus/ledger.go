@@ -119,7 +119,7 @@ func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err er
 		MaxPool: cfg.MaxPool,
 		Timeout: cfg.TransportTimeout,
 		Logger:  hlog.Named("transport"),
-	}), cfg.NonVoterDelay, cfg.MaxAppendEntries, &store.raft)
+	}), cfg.NonVoterDelay, min(cfg.NonVoterIdle, cfg.HeartbeatTimeout/2), cfg.MaxAppendEntries, &store.raft)
 	store.id = raft.ServerID(cfg.ID)
 	_, store.mayBeLazy = cfg.Forwarder.(VoterPreparer)
 	machine := &fsm{sm: sm}
@@ -477,6 +477,12 @@ func (l *Ledger) WaitReady(ctx context.Context) error {
 // far (a command is answered once applied there), which makes it what a
 // follower's read must reach to see them all (see [Ledger.WaitApplied]).
 func (l *Ledger) StateIndex() uint64 { return l.fsm.applied.Load() }
+
+// FlushTo sends member id the appends the leader holds back for it (see
+// [Config.NonVoterDelay] and [Config.NonVoterIdle]) at once: a member that
+// must see the newest entries asks the leader how far it is, and the
+// leader calls this before it answers. A no-op on other members.
+func (l *Ledger) FlushTo(id string) { l.trans.flush(raft.ServerID(id)) }
 
 // WaitApplied blocks until this member's state machine has applied the
 // entry at index (see [Ledger.StateIndex]), ctx ends or the member closes.
