@@ -554,6 +554,7 @@ func (l *Ledger) Close() error {
 		close(l.closing)
 		l.waitDrained(drained, l.cfg.ApplyTimeout)
 		var errs []error
+		l.trans.endWaits() // raft's Shutdown waits for appends held back
 		if err := l.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown raft: %w", err))
 		}
