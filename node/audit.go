@@ -162,8 +162,9 @@ func (n *Node) auditRound(ctx context.Context) {
 // node knows but does not hold: it fetches one random chunk from one of
 // them (the fetch verifies it against its CID) and challenges the others
 // with those bytes. The holder that served the chunk proved it has it;
-// one that lacks it or serves wrong bytes is judged like a failed
-// challenge. Holders audit each other too; these checks come from nodes
+// one that lacks it is judged like a failed challenge, and one that
+// served wrong bytes is challenged with the good ones (a spoiled copy then
+// shows as corrupt, not as a lie). Holders audit each other too; these checks come from nodes
 // with no copy of their own, and they reach files whose holders are
 // down to one.
 func (n *Node) auditAsOutsider(ctx context.Context) {
@@ -216,7 +217,10 @@ func (n *Node) auditFrom(ctx context.Context, f billing.File) {
 		cancel()
 		switch {
 		case errors.Is(err, fetch.ErrBadChunk):
-			n.judge(ctx, f, src.String(), fmt.Errorf("%w: served %v", audit.ErrWrongProof, err))
+			// Holders send chunks unhashed (chunk.Store.GetForPeer), so an
+			// honest one whose disk spoiled this chunk sends it spoiled: it
+			// is challenged below with good bytes from another holder, and
+			// its own verified read tells corrupt (it repairs) from a lie.
 			continue
 		case errors.Is(err, fetch.ErrNotFound):
 			n.judge(ctx, f, src.String(), fmt.Errorf("%w: %v", audit.ErrMissing, err))

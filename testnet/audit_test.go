@@ -174,6 +174,10 @@ func TestCorruptCopyFoundByAuditAndRepaired(t *testing.T) {
 	if audits == 0 {
 		t.Fatal("no audits ran")
 	}
+	// Bad bytes on disk are not a lie: the holder stays one.
+	if got, err := nw.Nodes[0].Node.File(ctx, f.ID); err != nil || !slices.Contains(got.Replicas, nw.Nodes[x].Node.PeerID()) {
+		t.Fatalf("node%d, whose copy went bad, is no longer a holder: %v, %v", x, got.Replicas, err)
+	}
 	for i := range nw.Nodes {
 		body, _, err := clientOf(t, nw.Nodes[i]).Download(ctx, f.ID, 0, -1)
 		if err != nil {
@@ -279,5 +283,60 @@ func TestOutsiderAuditsHolders(t *testing.T) {
 	}
 	if n := counterWith(t, out, "dds_audits_total", "fail"); n == 0 {
 		t.Fatal("the liar was dropped with no failed audit at the outsider")
+	}
+}
+
+// Holders send chunks unhashed (the receiver verifies), so a holder whose
+// disk spoiled a chunk serves the bad bytes. An outsider's audit that
+// fetches them must not take it for a liar: it challenges that holder
+// with good bytes from another, the holder's own read finds its copy bad
+// and repairs it, and it stays a holder.
+func TestOutsiderSparesSpoiledHolder(t *testing.T) {
+	const outsider = 3
+	nw := startStorageNet(t, 4, 3, func(i int, cfg *node.Config) {
+		cfg.AuditInterval = time.Hour
+		if i == outsider {
+			cfg.AuditInterval = 100 * time.Millisecond
+			cfg.Capacity = 1 << 20
+		}
+	})
+	ctx := t.Context()
+	// Larger than the outsider's room; every chunk of x's copy is spoiled.
+	data := patterned(17, 2<<20+5)
+	f := storePaid(t, nw, data, 3600, 3)
+	if slices.Contains(f.Replicas, nw.Nodes[outsider].Node.PeerID()) {
+		t.Fatalf("the outsider holds the file: %v", f.Replicas)
+	}
+	x := holderOtherThan0(t, nw, f)
+	for path := range chunkFiles(t, nw.Nodes[x]) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0x5a
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good := chunkHashes(data, 1<<20)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		intact := true
+		for _, h := range chunkFiles(t, nw.Nodes[x]) {
+			intact = intact && good[h]
+		}
+		if intact && counter(t, nw.Nodes[x], "dds_chunk_repairs_total") > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node%d's spoiled copy not repaired in 30 s", x)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, err := nw.Nodes[0].Node.File(ctx, f.ID); err != nil || !slices.Contains(got.Replicas, nw.Nodes[x].Node.PeerID()) {
+		t.Fatalf("node%d, whose copy went bad, is no longer a holder: %v, %v", x, got.Replicas, err)
+	}
+	if n := counterWith(t, nw.Nodes[outsider], "dds_audits_total", "fail"); n == 0 {
+		t.Fatal("the outsider counted no failed audit: the test proves nothing")
 	}
 }
