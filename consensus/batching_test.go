@@ -69,12 +69,12 @@ func TestVoterAppendsNotHeldBack(t *testing.T) {
 // CommitTimeout or two); the non-voter keeps knowing its leader, and an
 // entry still reaches it without waiting for the idle pace.
 func TestNonVoterIdlePace(t *testing.T) {
-	const idle = 200 * time.Millisecond
+	const idle = time.Second
 	ms := group(t, 3, func(c *Config) {
 		c.MaxVoters = 2
-		c.HeartbeatTimeout = 500 * time.Millisecond
-		c.ElectionTimeout = 500 * time.Millisecond
-		c.LeaderLeaseTimeout = 250 * time.Millisecond
+		c.HeartbeatTimeout = 2 * time.Second
+		c.ElectionTimeout = 2 * time.Second
+		c.LeaderLeaseTimeout = time.Second
 		c.CommitTimeout = 10 * time.Millisecond
 		c.NonVoterDelay = 20 * time.Millisecond
 		c.NonVoterIdle = idle
@@ -85,10 +85,10 @@ func TestNonVoterIdlePace(t *testing.T) {
 	}
 	id := raft.ServerID(nv.id)
 	before := leader.l().trans.sent(id)
-	time.Sleep(2 * time.Second)
-	// raft's pace would be about 20 heartbeats and 130 appends in 2 s.
-	if n := leader.l().trans.sent(id) - before; n > 2*int(2*time.Second/idle) || n < 4 {
-		t.Fatalf("%d RPCs to the idle non-voter in 2 s, want about %d", n, 2*time.Second/idle)
+	time.Sleep(3 * time.Second)
+	// raft's pace would be about 15 heartbeats and 200 appends in 3 s.
+	if n := leader.l().trans.sent(id) - before; n > 6 || n < 2 {
+		t.Fatalf("%d RPCs to the idle non-voter in 3 s, want about 3", n)
 	}
 	if got := nv.l().raft.Leader(); got == "" {
 		t.Fatal("the non-voter lost track of its leader")
@@ -99,8 +99,8 @@ func TestNonVoterIdlePace(t *testing.T) {
 	}
 	last := leader.l().raft.LastIndex()
 	waitFor(t, 5*time.Second, "the non-voter applies the entry", func() bool { return nv.l().raft.AppliedIndex() >= last })
-	if took := time.Since(start); took > idle {
-		t.Fatalf("the entry took %v to reach the non-voter, more than the idle pace %v", took, idle)
+	if took := time.Since(start); took > idle/2 {
+		t.Fatalf("the entry took %v to reach the non-voter: it waited for the idle pace (%v)", took, idle)
 	}
 }
 

@@ -293,7 +293,7 @@ func TestPushConfirm(t *testing.T) {
 				return nil
 			}})
 			connect(t, a, b)
-			root, m := ingest(t, a, 8<<20, 256<<10)
+			root, m := ingest(t, a, 16<<20, 256<<10)
 			var sent atomic.Int64
 			_, err := a.svc.Push(t.Context(), b.h.ID(), b.h.PublicKey(), "f", root, m, counting(a.store, &sent))
 			if !tt.refuse {
