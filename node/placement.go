@@ -90,6 +90,7 @@ func (n *Node) reconcile(ctx context.Context) {
 		n.log.Warn("list pins", "err", err)
 		return
 	}
+	caughtUp := false
 	for owner := range pins {
 		var id, kind string
 		switch {
@@ -116,19 +117,34 @@ func (n *Node) reconcile(ctx context.Context) {
 			case stagePrefix:
 				keep = f.State == billing.StateQuoted || f.State == billing.StateStoring
 			case leasePrefix:
-				// A holder dropped while it was away lets its copy go once
-				// the file is fully stored elsewhere.
-				live := f.State != billing.StateExpired && f.State != billing.StateCancelled
-				dropped := f.State == billing.StateStored && !slices.Contains(f.Holders, n.PeerID())
-				keep = live && !dropped
+				keep = keepLease(f, n.PeerID())
 			}
 		}
 		if !keep {
+			if kind == leasePrefix && !caughtUp {
+				// A copy just pushed here is pinned before this replica may
+				// show the holder it replaced dropped: decide on the
+				// leader's state, not a stale one.
+				n.catchUp(ctx)
+				caughtUp = true
+				if f, ok := n.ledgerFile(id); ok && keepLease(f, n.PeerID()) {
+					continue
+				}
+			}
 			if err := n.store.Unpin(ctx, owner); err != nil {
 				n.log.Warn("unpin", "owner", owner, "err", err)
 			}
 		}
 	}
+}
+
+// keepLease reports whether this node (self) keeps its copy of f: while
+// f's lease lives, unless f is fully stored elsewhere (a holder dropped
+// while it was away lets its copy go then).
+func keepLease(f billing.File, self string) bool {
+	live := f.State != billing.StateExpired && f.State != billing.StateCancelled
+	dropped := f.State == billing.StateStored && !slices.Contains(f.Holders, self)
+	return live && !dropped
 }
 
 // collect removes the chunks that nothing pins any more.
