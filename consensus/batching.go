@@ -62,22 +62,25 @@ type batchingTransport struct {
 	raft    *atomic.Pointer[raft.Raft]
 
 	mu      sync.Mutex
-	last    map[raft.ServerID]time.Time     // when the last RPC to each non-voter went
-	sends   map[raft.ServerID]int           // RPCs sent to each non-voter (for tests)
-	flushed map[raft.ServerID]chan struct{} // closed by flush
-	eager   map[raft.ServerID]time.Time     // no wait for id until then (set by flush)
-	entries chan struct{}                   // closed (and replaced) when the leader appends
+	paces   map[raft.ServerID]*pace // the non-voters'
+	entries chan struct{}           // closed (and replaced) when the leader appends
 
 	closeOnce sync.Once
 	closing   chan struct{}
 }
 
+// pace is what the leader's transport keeps of one non-voter.
+type pace struct {
+	last    time.Time     // when the last RPC to it went
+	sends   int           // RPCs sent to it (for tests)
+	flushed chan struct{} // closed (and replaced) by flush
+	eager   time.Time     // no wait until then (set by flush)
+}
+
 func newBatchingTransport(t *raft.NetworkTransport, delay, idle time.Duration, maxFull int, r *atomic.Pointer[raft.Raft]) *batchingTransport {
 	return &batchingTransport{
 		NetworkTransport: t, delay: delay, idle: idle, maxFull: maxFull, raft: r,
-		last: map[raft.ServerID]time.Time{}, sends: map[raft.ServerID]int{},
-		flushed: map[raft.ServerID]chan struct{}{}, eager: map[raft.ServerID]time.Time{},
-		entries: make(chan struct{}), closing: make(chan struct{}),
+		paces: map[raft.ServerID]*pace{}, entries: make(chan struct{}), closing: make(chan struct{}),
 	}
 }
 
@@ -97,68 +100,54 @@ func (t *batchingTransport) AppendEntries(id raft.ServerID, target raft.ServerAd
 	if (t.delay > 0 || t.idle > 0) && t.nonVoter(id) {
 		switch {
 		case len(args.Entries) == 0 && t.idle > 0:
-			// raft's heartbeats name no previous entry and no commit index.
+			// raft's heartbeats name no previous entry and no commit index;
+			// they wait twice as long, and not for entries.
 			heartbeat := args.PrevLogEntry == 0 && args.LeaderCommitIndex == 0
-			t.waitIdle(id, heartbeat)
+			gap := t.idle
+			if heartbeat {
+				gap *= 2
+			}
+			t.hold(id, func(p *pace) time.Duration { return gap - time.Since(p.last) }, !heartbeat)
 			if !heartbeat {
 				t.freshCommit(args)
 			}
 		case len(args.Entries) > 0 && len(args.Entries) < t.maxFull && t.delay > 0:
-			t.wait(id, t.delay/2+rand.N(t.delay))
+			until := time.Now().Add(t.delay/2 + rand.N(t.delay))
+			t.hold(id, func(*pace) time.Duration { return time.Until(until) }, false)
 			t.freshCommit(args)
 		}
 		t.mu.Lock()
-		t.last[id] = time.Now()
-		t.sends[id]++
+		p := t.paceOf(id)
+		p.last = time.Now()
+		p.sends++
 		t.mu.Unlock()
 	}
 	return t.NetworkTransport.AppendEntries(id, target, args, resp)
 }
 
-// wait returns after d, or when id is flushed or the waits end.
-func (t *batchingTransport) wait(id raft.ServerID, d time.Duration) {
-	t.mu.Lock()
-	flushed := t.flushedCh(id)
-	eager := time.Now().Before(t.eager[id])
-	t.mu.Unlock()
-	if eager {
-		return
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-flushed:
-	case <-t.closing:
-	}
-}
-
-// waitIdle holds an append without entries to non-voter id until idle
-// (twice that for a heartbeat) has passed since the last RPC to it, the
-// leader appends entries (not for a heartbeat), id is flushed or the
-// transport closes.
-func (t *batchingTransport) waitIdle(id raft.ServerID, heartbeat bool) {
-	gap := t.idle
-	if heartbeat {
-		gap *= 2
-	}
+// hold waits while left (of id's pace, under t.mu) is positive, unless id
+// is flushed, the leader appends entries (if forEntries) or the waits
+// end. left is asked again when its time is up: another RPC may have gone
+// meanwhile.
+func (t *batchingTransport) hold(id raft.ServerID, left func(*pace) time.Duration, forEntries bool) {
 	for {
 		t.mu.Lock()
-		left := gap - time.Since(t.last[id])
-		flushed := t.flushedCh(id)
-		more := t.entries
-		eager := time.Now().Before(t.eager[id])
+		p := t.paceOf(id)
+		d := left(p)
+		eager := time.Now().Before(p.eager)
+		flushed := p.flushed
+		var more chan struct{}
+		if forEntries {
+			more = t.entries
+		}
 		t.mu.Unlock()
-		if left <= 0 || eager {
+		if d <= 0 || eager {
 			return
 		}
-		if heartbeat {
-			more = nil
-		}
-		timer := time.NewTimer(left)
+		timer := time.NewTimer(d)
 		select {
 		case <-timer.C:
-			continue // another RPC may have gone meanwhile
+			continue
 		case <-flushed:
 		case <-more:
 		case <-t.closing:
@@ -168,14 +157,14 @@ func (t *batchingTransport) waitIdle(id raft.ServerID, heartbeat bool) {
 	}
 }
 
-// flushedCh is id's flush channel; t.mu is held.
-func (t *batchingTransport) flushedCh(id raft.ServerID) chan struct{} {
-	ch, ok := t.flushed[id]
+// paceOf is id's pace, made on first use; t.mu is held.
+func (t *batchingTransport) paceOf(id raft.ServerID) *pace {
+	p, ok := t.paces[id]
 	if !ok {
-		ch = make(chan struct{})
-		t.flushed[id] = ch
+		p = &pace{flushed: make(chan struct{})}
+		t.paces[id] = p
 	}
-	return ch
+	return p
 }
 
 // flush sends the appends held back for member id at once, and those
@@ -183,11 +172,10 @@ func (t *batchingTransport) flushedCh(id raft.ServerID) chan struct{} {
 // transport the entries the member waits for).
 func (t *batchingTransport) flush(id raft.ServerID) {
 	t.mu.Lock()
-	if ch, ok := t.flushed[id]; ok {
-		close(ch)
-		delete(t.flushed, id)
-	}
-	t.eager[id] = time.Now().Add(flushEager)
+	p := t.paceOf(id)
+	close(p.flushed)
+	p.flushed = make(chan struct{})
+	p.eager = time.Now().Add(flushEager)
 	t.mu.Unlock()
 }
 
@@ -208,7 +196,7 @@ func (t *batchingTransport) appended() {
 func (t *batchingTransport) sent(id raft.ServerID) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.sends[id]
+	return t.paceOf(id).sends
 }
 
 // freshCommit raises args' commit index to the leader's present one,

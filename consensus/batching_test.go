@@ -14,17 +14,10 @@ import (
 // it, the non-voter still applies what it received.
 func TestNonVoterAppendsHeldBack(t *testing.T) {
 	const delay = 2 * time.Second
-	// Two voters, so that the entry commits after the leader built the
-	// non-voter's append (the other voter's acknowledgement commits it).
-	ms := group(t, 3, func(c *Config) {
-		c.MaxVoters = 2
+	leader, nv := nonVoterGroup(t, func(c *Config) {
 		c.NonVoterDelay = delay
 		c.CommitTimeout = time.Minute
 	})
-	leader, nv := leaderOf(t, ms...), ms[2]
-	if r := roles(t, leader.l()); r[nv.id] != NonVoter {
-		t.Fatalf("roles %v: want %s a non-voter", r, nv.id)
-	}
 	before := nv.l().raft.LastIndex()
 	start := time.Now()
 	if _, err := leader.l().Apply(t.Context(), []byte("held")); err != nil {
@@ -70,8 +63,7 @@ func TestVoterAppendsNotHeldBack(t *testing.T) {
 // entry still reaches it without waiting for the idle pace.
 func TestNonVoterIdlePace(t *testing.T) {
 	const idle = time.Second
-	ms := group(t, 3, func(c *Config) {
-		c.MaxVoters = 2
+	leader, nv := nonVoterGroup(t, func(c *Config) {
 		c.HeartbeatTimeout = 2 * time.Second
 		c.ElectionTimeout = 2 * time.Second
 		c.LeaderLeaseTimeout = time.Second
@@ -79,10 +71,6 @@ func TestNonVoterIdlePace(t *testing.T) {
 		c.NonVoterDelay = 20 * time.Millisecond
 		c.NonVoterIdle = idle
 	})
-	leader, nv := leaderOf(t, ms...), ms[2]
-	if r := roles(t, leader.l()); r[nv.id] != NonVoter {
-		t.Fatalf("roles %v: want %s a non-voter", r, nv.id)
-	}
 	id := raft.ServerID(nv.id)
 	before := leader.l().trans.sent(id)
 	time.Sleep(3 * time.Second)
@@ -108,15 +96,10 @@ func TestNonVoterIdlePace(t *testing.T) {
 // non-voter gets the entry long before half the delay.
 func TestFlushSendsHeldAppends(t *testing.T) {
 	const delay = 4 * time.Second
-	ms := group(t, 3, func(c *Config) {
-		c.MaxVoters = 2
+	leader, nv := nonVoterGroup(t, func(c *Config) {
 		c.NonVoterDelay = delay
 		c.CommitTimeout = time.Minute
 	})
-	leader, nv := leaderOf(t, ms...), ms[2]
-	if r := roles(t, leader.l()); r[nv.id] != NonVoter {
-		t.Fatalf("roles %v: want %s a non-voter", r, nv.id)
-	}
 	start := time.Now()
 	if _, err := leader.l().Apply(t.Context(), []byte("held")); err != nil {
 		t.Fatal(err)
@@ -131,4 +114,21 @@ func TestFlushSendsHeldAppends(t *testing.T) {
 	if took := time.Since(start); took >= delay/2 {
 		t.Fatalf("the entry took %v after a flush: held back anyway", took)
 	}
+}
+
+// nonVoterGroup starts two voters and a non-voter, whose config mod
+// changes after MaxVoters is set to 2, and returns the leader and the
+// non-voter. With two voters an entry commits only once the other voter
+// acknowledged it, after the leader built the non-voter's append.
+func nonVoterGroup(t *testing.T, mod func(*Config)) (leader, nv *member) {
+	t.Helper()
+	ms := group(t, 3, func(c *Config) {
+		c.MaxVoters = 2
+		mod(c)
+	})
+	leader, nv = leaderOf(t, ms...), ms[2]
+	if r := roles(t, leader.l()); r[nv.id] != NonVoter {
+		t.Fatalf("roles %v: want %s a non-voter", r, nv.id)
+	}
+	return leader, nv
 }

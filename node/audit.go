@@ -27,9 +27,8 @@ import (
 // proof) gets a strike; at auditStrikes strikes in a row, or at once for
 // a wrong proof (a lie, not an accident), the auditor drops it from the
 // file in the ledger, and the file's placer copies the file to a new
-// holder. A pass clears the
-// strikes. Failures also make the peer a suspect: placement and reads try
-// it last while its failure is recent.
+// holder. A pass clears the strikes. Failures also make the peer a
+// suspect: placement and reads try it last while its failure is recent.
 const (
 	auditBudget  = 32
 	auditStrikes = 2
@@ -164,9 +163,9 @@ func (n *Node) auditRound(ctx context.Context) {
 // with those bytes. The holder that served the chunk proved it has it;
 // one that lacks it is judged like a failed challenge, and one that
 // served wrong bytes is challenged with the good ones (a spoiled copy then
-// shows as corrupt, not as a lie). Holders audit each other too; these checks come from nodes
-// with no copy of their own, and they reach files whose holders are
-// down to one.
+// shows as corrupt, not as a lie). Holders audit each other too; these
+// checks come from nodes with no copy of their own, and they reach files
+// whose holders are down to one.
 func (n *Node) auditAsOutsider(ctx context.Context) {
 	self := n.PeerID()
 	var files []billing.File
@@ -400,10 +399,7 @@ type verifiedStore struct{ n *Node }
 
 func (v verifiedStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	data, err := v.n.store.Get(ctx, c)
-	if errors.Is(err, chunk.ErrHashMismatch) {
-		v.n.noteCorrupt(c)
-	}
-	return data, err
+	return data, v.n.noteIfCorrupt(c, err)
 }
 
 // peerStore is the store as the fetch service reads it to serve peers:
@@ -414,10 +410,16 @@ type peerStore struct{ n *Node }
 
 func (p peerStore) Read(ctx context.Context, c cid.Cid, dst []byte) ([]byte, error) {
 	data, err := p.n.store.GetForPeer(ctx, c, dst)
+	return data, p.n.noteIfCorrupt(c, err)
+}
+
+// noteIfCorrupt queues c for repair when err, of a read of it from the
+// store, says its copy is corrupt, and returns err.
+func (n *Node) noteIfCorrupt(c cid.Cid, err error) error {
 	if errors.Is(err, chunk.ErrHashMismatch) {
-		p.n.noteCorrupt(c)
+		n.noteCorrupt(c)
 	}
-	return data, err
+	return err
 }
 
 // healingReader reads a file this node holds from its own store; when a

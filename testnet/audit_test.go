@@ -117,6 +117,49 @@ func chunkFiles(t *testing.T, nd *Node) map[string][32]byte {
 	return out
 }
 
+// spoil flips a byte in every chunk file of nd's store, as a failing disk
+// would.
+func spoil(t *testing.T, nd *Node) {
+	t.Helper()
+	files := chunkFiles(t, nd)
+	if len(files) == 0 {
+		t.Fatal("no chunk files to spoil")
+	}
+	for path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/3] ^= 0x5a
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitRepaired waits, up to limit, until nd has repaired chunks and every
+// chunk file in its store holds the bytes of a chunk of data (1 MiB
+// chunks); it returns the repairs counted.
+func waitRepaired(t *testing.T, nd *Node, data []byte, limit time.Duration) float64 {
+	t.Helper()
+	good := chunkHashes(data, 1<<20)
+	deadline := time.Now().Add(limit)
+	for {
+		repaired := counter(t, nd, "dds_chunk_repairs_total")
+		intact := true
+		for _, h := range chunkFiles(t, nd) {
+			intact = intact && good[h]
+		}
+		if repaired > 0 && intact {
+			return repaired
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not repaired in %v: %v repairs, files intact %v", limit, repaired, intact)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func chunkHashes(data []byte, size int) map[[32]byte]bool {
 	out := map[[32]byte]bool{}
 	for off := 0; off < len(data); off += size {
@@ -134,37 +177,9 @@ func TestCorruptCopyFoundByAuditAndRepaired(t *testing.T) {
 	data := patterned(11, 4<<20+999)
 	f := storePaid(t, nw, data, 3600, 3)
 	x := holderOtherThan0(t, nw, f)
-	files := chunkFiles(t, nw.Nodes[x])
-	if len(files) == 0 {
-		t.Fatalf("node%d stores no chunk files", x)
-	}
-	for path := range files {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[len(b)/3] ^= 0x5a
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	good := chunkHashes(data, 1<<20)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		repaired := counter(t, nw.Nodes[x], "dds_chunk_repairs_total")
-		intact := true
-		for _, h := range chunkFiles(t, nw.Nodes[x]) {
-			intact = intact && good[h]
-		}
-		if repaired > 0 && intact {
-			t.Logf("node%d repaired %v chunks", x, repaired)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node%d not repaired: %v repairs, files intact %v", x, repaired, intact)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	spoil(t, nw.Nodes[x])
+	repaired := waitRepaired(t, nw.Nodes[x], data, 60*time.Second)
+	t.Logf("node%d repaired %v chunks", x, repaired)
 	var audits float64
 	for i, nd := range nw.Nodes {
 		if i != x {
@@ -305,31 +320,8 @@ func TestOutsiderSparesSpoiledHolder(t *testing.T) {
 		t.Fatalf("the outsider holds the file: %v", f.Replicas)
 	}
 	x := holderOtherThan0(t, nw, f)
-	for path := range chunkFiles(t, nw.Nodes[x]) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[len(b)/2] ^= 0x5a
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	good := chunkHashes(data, 1<<20)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		intact := true
-		for _, h := range chunkFiles(t, nw.Nodes[x]) {
-			intact = intact && good[h]
-		}
-		if intact && counter(t, nw.Nodes[x], "dds_chunk_repairs_total") > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node%d's spoiled copy not repaired in 30 s", x)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	spoil(t, nw.Nodes[x])
+	waitRepaired(t, nw.Nodes[x], data, 30*time.Second)
 	if got, err := nw.Nodes[0].Node.File(ctx, f.ID); err != nil || !slices.Contains(got.Replicas, nw.Nodes[x].Node.PeerID()) {
 		t.Fatalf("node%d, whose copy went bad, is no longer a holder: %v, %v", x, got.Replicas, err)
 	}
