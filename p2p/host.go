@@ -193,7 +193,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	bh, err := libp2p.New(
 		libp2p.Identity(cfg.Key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// Dials from ephemeral ports, not the listening one: with port
+		// reuse, two hosts dialling each other at once could meet in one
+		// TCP simultaneous open, where both ends play the TLS client and
+		// the handshake fails (seen once in CI, TestFeedSparseTwelve).
+		// dds needs no reuse: no hole punching, no observed addresses.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
 		// TLS 1.3 first: its AES-GCM costs half of Noise's
 		// ChaCha20-Poly1305 on CPUs with AES instructions (2.2 against 3.8
