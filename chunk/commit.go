@@ -154,6 +154,7 @@ func (s *Store) commitTxn(ops []*pinOp) ([]error, error) {
 		pending = append(pending, op)
 	}
 	if len(pending) > 0 {
+		defer s.wrote()
 		if err := txn.Commit(); err != nil {
 			return nil, fmt.Errorf("pin: %w", err)
 		}

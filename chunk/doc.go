@@ -140,4 +140,12 @@
 // over 64 KiB go there). An Ingest holds Workers+2 chunk buffers, taken
 // from a pool shared with readers; a reader holds ReadAhead+1. Measured on
 // 2 cores: ingesting then reading 1 GiB peaks at about 30 MiB resident.
+//
+// # Compaction
+//
+// badger's compactors poll the index every 50 ms each, whether anything
+// was written or not. The store runs none of them by default: it compacts
+// the index itself (db.Flatten) when writes have filled level 0, and an
+// idle store wakes no goroutine at all (compact.go says why and what it
+// costs; [Options].NumCompactors brings badger's own back).
 package chunk

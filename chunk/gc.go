@@ -282,6 +282,7 @@ func (s *Store) remove(batch []garbage) (chunks int, size int64, err error) {
 			}
 		}
 	}
+	defer s.wrote()
 	err = s.db.Update(func(txn *badger.Txn) error {
 		for _, g := range del {
 			id := g.c.Bytes()

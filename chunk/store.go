@@ -58,7 +58,10 @@ type Options struct {
 	IndexCacheSize int64
 	// ValueLogFileSize is the size of one of badger's value log files.
 	ValueLogFileSize int64
-	// NumCompactors is badger's number of compaction goroutines (at least 2).
+	// NumCompactors is badger's number of compaction goroutines: 0 (the
+	// default; less than 2 counts as 0) has the store compact the index
+	// itself when writes fill level 0, and no goroutine polls an idle
+	// index (see compact.go); 2 or more runs badger's own compactors.
 	NumCompactors int
 	// Workers is the number of goroutines that hash, write and sync chunks
 	// in one Ingest (several, so that syncs overlap with hashing); an
@@ -81,7 +84,7 @@ func DefaultOptions(dir string) Options {
 		BlockCacheSize:   4 << 20,
 		IndexCacheSize:   2 << 20,
 		ValueLogFileSize: 16 << 20,
-		NumCompactors:    2,
+		NumCompactors:    0,
 		Workers:          max(4, 2*runtime.GOMAXPROCS(0)),
 		ReadAhead:        4,
 	}
@@ -111,7 +114,7 @@ func (o Options) withDefaults() Options {
 		o.ValueLogFileSize = d.ValueLogFileSize
 	}
 	if o.NumCompactors < 2 {
-		o.NumCompactors = d.NumCompactors
+		o.NumCompactors = 0
 	}
 	if o.Workers <= 0 {
 		o.Workers = d.Workers
@@ -146,6 +149,9 @@ func (o Options) badger() badger.Options {
 		WithIndexCacheSize(o.IndexCacheSize).
 		WithValueLogFileSize(o.ValueLogFileSize).
 		WithNumCompactors(o.NumCompactors)
+	if o.NumCompactors == 0 {
+		bo = bo.WithNumLevelZeroTablesStall(compactStall)
+	}
 	if o.InMemory {
 		bo = bo.WithInMemory(true).WithDir("").WithValueDir("").WithSyncWrites(false)
 	}
@@ -172,6 +178,7 @@ type Store struct {
 	commitStop chan struct{}  // closed by Close: the committer returns
 	commitDone chan struct{}  // closed by the committer as it returns
 	writeMu    sync.RWMutex   // read-held by every write, write-held by GC deletions and flushes
+	compactor  *compactor     // nil when badger's own compactors run
 	stripes    [64]sync.Mutex // one writer per chunk CID at a time
 
 	holdMu sync.Mutex
@@ -239,6 +246,9 @@ func Open(opts Options) (*Store, error) {
 	s.commitStop = make(chan struct{})
 	s.commitDone = make(chan struct{})
 	go s.commitLoop()
+	if opts.NumCompactors == 0 {
+		s.compactor = startCompactor(db, s.log)
+	}
 	if blk != nil {
 		blk.startSyncer(s.log)
 	}
@@ -292,6 +302,9 @@ func (s *Store) Close() error {
 	if s.blocks != nil {
 		s.blocks.stopSyncer()
 	}
+	if s.compactor != nil {
+		s.compactor.close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close chunk store: %w", err)
 	}
@@ -331,7 +344,16 @@ func (s *Store) ctxErr(ctx context.Context) error {
 func (s *Store) update(fn func(txn *badger.Txn) error) error {
 	s.writeMu.RLock()
 	defer s.writeMu.RUnlock()
+	defer s.wrote()
 	return s.db.Update(fn)
+}
+
+// wrote tells the index's compactor (if the store runs one) that the
+// index was written to.
+func (s *Store) wrote() {
+	if s.compactor != nil {
+		s.compactor.wrote()
+	}
 }
 
 // record is the small per-chunk record kept in the index: the chunk's
@@ -545,6 +567,7 @@ func (s *Store) putChunk(c cid.Cid, data []byte) error {
 		}
 	}
 	if inline || !exists {
+		defer s.wrote()
 		if err := txn.Commit(); err != nil {
 			if !inline {
 				s.swept.Store(false) // the file may stay without a record
