@@ -60,7 +60,8 @@ type Node struct {
 	kick        chan struct{} // wakes the placement loop
 	token       string
 
-	metrics *metrics
+	metrics   *metrics
+	attestRTT rtt // the attest calls' round trips (the hedge delay)
 
 	// placing serialises the placement of a file (pin for its lease, record
 	// the holder) so the payment path and the reconcile loop never race.

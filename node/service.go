@@ -157,6 +157,7 @@ type metrics struct {
 	readBytes    prometheus.Counter
 	payments     *prometheus.CounterVec
 	attested     prometheus.Counter
+	attestHedges prometheus.Counter
 	quoteStages  *prometheus.HistogramVec
 	audits       *prometheus.CounterVec
 	chunkRepairs prometheus.Counter
@@ -170,6 +171,8 @@ func newMetrics(n *Node) *metrics {
 		readBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_read_bytes_total", Help: "File bytes read for downloads."}),
 		payments:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_payments_total", Help: "Payments recorded, by status."}, []string{"status"}),
 		attested:    prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_quotes_attested_total", Help: "Other nodes' quotes this node attested."}),
+		attestHedges: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_attest_hedges_total",
+			Help: "Attesters asked beyond the three a quote needs because one was slow to answer."}),
 		audits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_audits_total",
 			Help: "Audits this node made of holders (challenges, and the chunk it fetched for a file it does not hold), by result: pass, fail, unreachable, unchecked (its own copy was bad)."}, []string{"result"}),
 		chunkRepairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_chunk_repairs_total", Help: "Corrupt chunks of this store replaced by a good copy from another holder."}),
@@ -179,7 +182,7 @@ func newMetrics(n *Node) *metrics {
 		}, []string{"stage"}),
 	}
 	m.collectors = []prometheus.Collector{
-		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested, m.quoteStages, m.audits, m.chunkRepairs,
+		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested, m.attestHedges, m.quoteStages, m.audits, m.chunkRepairs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_bytes", Help: "Bytes of distinct chunks in the store."},
 			func() float64 { return float64(n.store.Usage().Bytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_chunks", Help: "Distinct chunks in the store."},
