@@ -54,6 +54,8 @@ type fsm struct {
 	// committed, when set, hears each configuration entry (its index and
 	// configuration) as it applies: committed, in log order.
 	committed func(uint64, raft.Configuration)
+	// onApply, when set, is called after each batch applies.
+	onApply func()
 }
 
 // raft hands every committed command and configuration entry to
@@ -76,6 +78,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		return out
 	}
 	defer f.applied.Store(logs[len(logs)-1].Index)
+	if f.onApply != nil {
+		defer f.onApply()
+	}
 	type span struct{ at, start, end int }
 	var (
 		spans   []span

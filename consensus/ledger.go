@@ -124,6 +124,7 @@ func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err er
 	_, store.mayBeLazy = cfg.Forwarder.(VoterPreparer)
 	machine := &fsm{sm: sm}
 	machine.committed = store.noteCommitted
+	machine.onApply = trans.applied // the leader's held appends learn that the commit index moved
 	r, err := raft.NewRaft(cfg.raftConfig(hlog), machine, logs, store, snaps, trans)
 	if err != nil {
 		_ = trans.Close()
