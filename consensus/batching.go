@@ -134,8 +134,16 @@ func (t *batchingTransport) AppendEntries(id raft.ServerID, target raft.ServerAd
 		p := t.paceOf(id)
 		p.last = time.Now()
 		p.sends++
-		p.commit = max(p.commit, args.LeaderCommitIndex)
 		t.mu.Unlock()
+		if err := t.NetworkTransport.AppendEntries(id, target, args, resp); err != nil {
+			return err
+		}
+		if resp.Success {
+			t.mu.Lock()
+			p.commit = max(p.commit, args.LeaderCommitIndex) // it has this commit index now
+			t.mu.Unlock()
+		}
+		return nil
 	}
 	return t.NetworkTransport.AppendEntries(id, target, args, resp)
 }

@@ -111,8 +111,9 @@ func (pn *ProcessNetwork) startOne(ctx context.Context, o ProcessOptions, i int)
 }
 
 // daemonProcs is the GOMAXPROCS of each of n daemons sharing this
-// machine's cores, or 0 to leave the Go runtime's default (all of them):
-// about 4 cores' worth of daemons share a core. A daemon's runtime spins
+// machine's cores: 4 x cores / n rounded up, at least 1, or 0 (the Go
+// runtime's default, all the cores) when that is no fewer than the cores.
+// On 2 cores: the default up to 7 daemons, 1 from 8 on. A daemon's runtime spins
 // threads looking for work and wakes them for each goroutine it hands
 // over; with many daemons and few cores that is paid many times over for
 // nothing, since the daemons' own concurrency already fills the cores. 32
