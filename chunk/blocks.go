@@ -77,14 +77,12 @@ type blocks struct {
 	gen      [numShards + 1]atomic.Uint64
 	synced   [numShards + 1]atomic.Uint64
 
-	kick chan struct{} // a rename happened (buffered: one pending wake-up)
-	stop chan struct{} // closed by stopSyncer
-	done chan struct{} // closed when the syncer returns
+	syncer *kicked // nil until startSyncer
 }
 
 // openBlocks opens dir, creating it (durably) if needed.
 func openBlocks(dir string) (*blocks, error) {
-	b := &blocks{dir: dir, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	b := &blocks{dir: dir}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -187,50 +185,31 @@ const syncDelay = 5 * time.Millisecond
 
 // wake tells the syncer that a directory needs a sync.
 func (b *blocks) wake() {
-	select {
-	case b.kick <- struct{}{}:
-	default:
+	if b.syncer != nil {
+		b.syncer.poke()
 	}
 }
 
 // startSyncer starts the goroutine that syncs renamed-into directories in
 // the background; stopSyncer stops it. A sync that fails there is logged
 // and left to the next pin, whose syncShards syncs the directory itself.
+// Renames before it starts (Open's recovery) are left to the pins too.
 func (b *blocks) startSyncer(log *slog.Logger) {
-	go func() {
-		defer close(b.done)
-		t := time.NewTimer(syncDelay)
-		t.Stop()
-		for {
-			select {
-			case <-b.stop:
-				return
-			case <-b.kick:
-			}
-			t.Reset(syncDelay)
-			select {
-			case <-b.stop:
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			var dirty []int
-			for i := range numShards {
-				if b.synced[i].Load() < b.gen[i].Load() {
-					dirty = append(dirty, i)
-				}
-			}
-			if err := b.syncList(dirty); err != nil {
-				log.Warn("sync chunk directories", "err", err)
+	b.syncer = startKicked(syncDelay, func() time.Duration {
+		var dirty []int
+		for i := range numShards {
+			if b.synced[i].Load() < b.gen[i].Load() {
+				dirty = append(dirty, i)
 			}
 		}
-	}()
+		if err := b.syncList(dirty); err != nil {
+			log.Warn("sync chunk directories", "err", err)
+		}
+		return 0
+	})
 }
 
-func (b *blocks) stopSyncer() {
-	close(b.stop)
-	<-b.done
-}
+func (b *blocks) stopSyncer() { b.syncer.close() }
 
 // open opens name with flag, for direct I/O unless the file system
 // refused it before (EINVAL: tmpfs before Linux 6.6, for one). It reports whether

@@ -42,57 +42,35 @@ const (
 // when wrote was called since it last looked. It is owned by the Store:
 // started by Open, stopped by Close before the database closes.
 type compactor struct {
-	db   *badger.DB
-	log  *slog.Logger
-	kick chan struct{} // a write happened (buffered: one pending wake-up)
-	stop chan struct{} // closed by close
-	done chan struct{} // closed when run returns
+	db  *badger.DB
+	log *slog.Logger
+	*kicked
 }
 
 func startCompactor(db *badger.DB, log *slog.Logger) *compactor {
-	c := &compactor{db: db, log: log, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &compactor{db: db, log: log}
+	c.kicked = startKicked(0, c.run)
 	c.wrote() // look once at the start: each close leaves a memtable in level 0
-	go c.run()
 	return c
 }
 
 // wrote tells the compactor that the index was written to.
-func (c *compactor) wrote() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
+func (c *compactor) wrote() { c.poke() }
 
-func (c *compactor) run() {
-	defer close(c.done)
-	pace := time.NewTimer(0)
-	<-pace.C
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-c.kick:
-		}
-		wait := compactPace
-		if c.level0() >= compactL0 {
-			start := time.Now()
-			if err := c.db.Flatten(1); err != nil {
-				c.log.Warn("compact chunk index", "err", err)
-				wait = compactRetry
-				c.wrote() // try again then, writes or not
-			} else {
-				c.log.Debug("compacted chunk index", "took", time.Since(start))
-			}
-		}
-		pace.Reset(wait)
-		select {
-		case <-c.stop:
-			pace.Stop()
-			return
-		case <-pace.C:
-		}
+// run flattens the tree if level 0 is full, and returns the pause before
+// the next look.
+func (c *compactor) run() time.Duration {
+	if c.level0() < compactL0 {
+		return compactPace
 	}
+	start := time.Now()
+	if err := c.db.Flatten(1); err != nil {
+		c.log.Warn("compact chunk index", "err", err)
+		c.wrote() // try again after the pause, writes or not
+		return compactRetry
+	}
+	c.log.Debug("compacted chunk index", "took", time.Since(start))
+	return compactPace
 }
 
 // level0 is the number of tables in the index's level 0.
@@ -103,9 +81,4 @@ func (c *compactor) level0() int {
 		}
 	}
 	return 0
-}
-
-func (c *compactor) close() {
-	close(c.stop)
-	<-c.done
 }

@@ -245,13 +245,13 @@ func Open(opts Options) (*Store, error) {
 	s.pinq = make(chan *pinOp, groupOps)
 	s.commitStop = make(chan struct{})
 	s.commitDone = make(chan struct{})
-	go s.commitLoop()
-	if opts.NumCompactors == 0 {
-		s.compactor = startCompactor(db, s.log)
-	}
 	if blk != nil {
 		blk.startSyncer(s.log)
 	}
+	if opts.NumCompactors == 0 {
+		s.compactor = startCompactor(db, s.log)
+	}
+	go s.commitLoop()
 	return s, nil
 }
 
