@@ -320,7 +320,7 @@ func (n *Node) holderCandidates(f billing.File) []string {
 
 // acceptPush decides at once whether this node takes a file pushed to it:
 // room for it, and a lease in this replica of the ledger that allows it,
-// or none yet (see checkLease); confirmPush then waits for the lease
+// or none yet (see checkLease); confirmPush then confirms the lease
 // while the chunks come in.
 func (n *Node) acceptPush(_ context.Context, from peer.ID, o push.Offer) error {
 	if n.free() < o.Size {
@@ -333,29 +333,21 @@ func (n *Node) acceptPush(_ context.Context, from peer.ID, o push.Offer) error {
 	return nil
 }
 
-// confirmPush waits until this replica of the ledger has a paid, live
-// lease for a file pushed to this node (checkLease). The pusher pushes
-// once the payment (or the hold that made it a holder) is committed; this
-// replica may learn of it a moment later (up to two of raft's commit
-// timeouts), so it waits up to 3 s, while the first chunks come in.
+// confirmPush checks, while the chunks come in, that this replica of the
+// ledger has a paid, live lease for a file pushed to this node
+// (checkLease). The pusher pushes once the payment (or the hold that made
+// it a holder) is committed, so when this replica has not seen it yet it
+// catches up with the leader (freshFile) and looks again.
 func (n *Node) confirmPush(ctx context.Context, from peer.ID, o push.Offer) error {
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		f, ok := n.ledgerFile(o.FileID)
-		final, err := checkLease(f, ok, from.String(), o)
-		if err == nil {
-			n.log.Debug("accept push", "file", o.FileID, "from", from)
-			return nil
-		}
-		if final || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+	f, ok := n.freshFile(ctx, o.FileID, func(f billing.File) bool {
+		_, err := checkLease(f, true, from.String(), o)
+		return err != nil
+	})
+	if _, err := checkLease(f, ok, from.String(), o); err != nil {
+		return err
 	}
+	n.log.Debug("accept push", "file", o.FileID, "from", from)
+	return nil
 }
 
 // checkLease reports whether the ledger's record of a pushed file (f, ok:
