@@ -247,21 +247,8 @@ func TestHolderLyingToAuditsIsReplaced(t *testing.T) {
 // the file): its audits pass the honest holders, and a holder that makes
 // up its proofs is dropped.
 func TestOutsiderAuditsHolders(t *testing.T) {
-	const outsider = 3
-	nw := startStorageNet(t, 4, 3, func(i int, cfg *node.Config) {
-		cfg.AuditInterval = time.Hour
-		if i == outsider {
-			cfg.AuditInterval = 100 * time.Millisecond
-			cfg.Capacity = 1 << 20
-		}
-	})
+	nw, out, _, f := outsiderNet(t, 100*time.Millisecond, 13)
 	ctx := t.Context()
-	data := patterned(13, 2<<20+5)
-	f := storePaid(t, nw, data, 3600, 3)
-	if slices.Contains(f.Replicas, nw.Nodes[outsider].Node.PeerID()) {
-		t.Fatalf("the outsider holds the file: %v", f.Replicas)
-	}
-	out := nw.Nodes[outsider]
 	deadline := time.Now().Add(30 * time.Second)
 	for counterWith(t, out, "dds_audits_total", "pass") < 4 {
 		if time.Now().After(deadline) {
@@ -273,7 +260,7 @@ func TestOutsiderAuditsHolders(t *testing.T) {
 		t.Fatalf("the outsider failed %v audits of honest holders", n)
 	}
 	for i, nd := range nw.Nodes {
-		if i != outsider && counter(t, nd, "dds_audits_total") != 0 {
+		if nd != out && counter(t, nd, "dds_audits_total") != 0 {
 			t.Fatalf("node%d audited: the test means the outsider alone to", i)
 		}
 	}
@@ -304,28 +291,39 @@ func TestOutsiderAuditsHolders(t *testing.T) {
 // read finds its copy bad, it repairs it before the next round (a second
 // strike would drop it) and stays a holder.
 func TestOutsiderSparesSpoiledHolder(t *testing.T) {
-	const outsider = 3
-	nw := startStorageNet(t, 4, 3, func(i int, cfg *node.Config) {
-		cfg.AuditInterval = time.Hour
-		if i == outsider {
-			cfg.AuditInterval = time.Second
-			cfg.Capacity = 1 << 20
-		}
-	})
+	// Every chunk of x's copy is spoiled.
+	nw, out, data, f := outsiderNet(t, time.Second, 17)
 	ctx := t.Context()
-	// Larger than the outsider's room; every chunk of x's copy is spoiled.
-	data := patterned(17, 2<<20+5)
-	f := storePaid(t, nw, data, 3600, 3)
-	if slices.Contains(f.Replicas, nw.Nodes[outsider].Node.PeerID()) {
-		t.Fatalf("the outsider holds the file: %v", f.Replicas)
-	}
 	x := holderOtherThan0(t, nw, f)
 	spoil(t, nw.Nodes[x])
 	waitRepaired(t, nw.Nodes[x], data, 30*time.Second)
 	if got, err := nw.Nodes[0].Node.File(ctx, f.ID); err != nil || !slices.Contains(got.Replicas, nw.Nodes[x].Node.PeerID()) {
 		t.Fatalf("node%d, whose copy went bad, is no longer a holder: %v, %v", x, got.Replicas, err)
 	}
-	if n := counterWith(t, nw.Nodes[outsider], "dds_audits_total", "fail"); n == 0 {
+	if n := counterWith(t, out, "dds_audits_total", "fail"); n == 0 {
 		t.Fatal("the outsider counted no failed audit: the test proves nothing")
 	}
+}
+
+// outsiderNet starts 4 nodes in which node 3 (the outsider) audits every
+// interval and has no room for the file it stores (data, seeded from
+// seed, 3 replicas), while the holders audit once an hour: the outsider
+// is its only auditor.
+func outsiderNet(t *testing.T, interval time.Duration, seed uint64) (nw *Network, out *Node, data []byte, f *client.File) {
+	t.Helper()
+	const outsider = 3
+	nw = startStorageNet(t, 4, 3, func(i int, cfg *node.Config) {
+		cfg.AuditInterval = time.Hour
+		if i == outsider {
+			cfg.AuditInterval = interval
+			cfg.Capacity = 1 << 20
+		}
+	})
+	data = patterned(seed, 2<<20+5) // larger than the outsider's room
+	f = storePaid(t, nw, data, 3600, 3)
+	out = nw.Nodes[outsider]
+	if slices.Contains(f.Replicas, out.Node.PeerID()) {
+		t.Fatalf("the outsider holds the file: %v", f.Replicas)
+	}
+	return nw, out, data, f
 }
