@@ -117,7 +117,15 @@ func (t *batchingTransport) AppendEntries(id raft.ServerID, target raft.ServerAd
 			// (raft sends one each CommitTimeout or two, whatever
 			// happened) staleIdle times that, unless the commit index
 			// moves meanwhile.
+			reach := args.PrevLogEntry
 			t.hold(id, func(p *pace) time.Duration {
+				if t.lastIndex() > reach {
+					// The leader has entries this append was built
+					// before: it goes now, and raft's next one carries
+					// them (appended may have come before the hold
+					// looked).
+					return 0
+				}
 				gap := t.idle
 				if t.commitIndex() <= p.commit {
 					gap *= staleIdle
@@ -226,6 +234,14 @@ func (t *batchingTransport) applied() {
 	close(t.commits)
 	t.commits = make(chan struct{})
 	t.mu.Unlock()
+}
+
+// lastIndex is the local raft's last log index (0 before it runs).
+func (t *batchingTransport) lastIndex() uint64 {
+	if r := t.raft.Load(); r != nil {
+		return r.LastIndex()
+	}
+	return 0
 }
 
 // commitIndex is the local raft's commit index (0 before it runs).
