@@ -95,6 +95,54 @@ func TestNonVoterIdlePace(t *testing.T) {
 	}
 }
 
+// An append without entries that raft built before the leader appended
+// more goes at once, whatever the signals said: the leader's appended()
+// may fire between raft building the append and the transport's hold
+// looking, and the entries, which raft sends only after it, then waited
+// for the idle pace (CI saw 1.03 s). The test hands the transport such an
+// append itself, one entry short of the leader's log, once the idle
+// non-voter holds the commit index (so the append tells it nothing new,
+// and without the check it would wait staleIdle × NonVoterIdle).
+func TestAppendBuiltBeforeEntriesGoesAtOnce(t *testing.T) {
+	const idle = time.Second
+	leader, nv := nonVoterGroup(t, func(c *Config) {
+		c.HeartbeatTimeout = 2 * time.Second
+		c.ElectionTimeout = 2 * time.Second
+		c.LeaderLeaseTimeout = time.Second
+		c.CommitTimeout = 10 * time.Millisecond
+		c.NonVoterDelay = 20 * time.Millisecond
+		c.NonVoterIdle = idle
+	})
+	l := leader.l()
+	if _, err := l.Apply(t.Context(), []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	last := l.raft.LastIndex()
+	waitFor(t, 5*time.Second, "the non-voter applies the entry", func() bool { return nv.l().raft.AppliedIndex() >= last })
+	id := raft.ServerID(nv.id)
+	args := &raft.AppendEntriesRequest{
+		RPCHeader:         raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(leader.id), Addr: []byte(leader.id)},
+		Term:              l.raft.CurrentTerm(),
+		PrevLogEntry:      last - 1,
+		LeaderCommitIndex: l.raft.CommitIndex(),
+	}
+	// Held, it would wait until the commit index moves (the heartbeats
+	// keep its pace fresh); the group's Close ends such a wait.
+	sent := make(chan error, 1)
+	go func() {
+		var resp raft.AppendEntriesResponse
+		sent <- l.trans.AppendEntries(id, raft.ServerAddress(nv.id), args, &resp)
+	}()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(idle / 2):
+		t.Fatalf("an append one entry behind the leader's log still held after %v (idle pace %v)", idle/2, idle)
+	}
+}
+
 // FlushTo sends the appends held back for a member at once: the
 // non-voter gets the entry long before half the delay.
 func TestFlushSendsHeldAppends(t *testing.T) {
