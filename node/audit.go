@@ -310,6 +310,7 @@ func (n *Node) repairLoop(ctx context.Context) {
 		n.repairMu.Unlock()
 		if err != nil {
 			if ctx.Err() == nil {
+				n.metrics.chunkRepairFails.Inc()
 				n.log.Warn("repair a corrupt chunk", "cid", c, "err", err)
 			}
 			continue

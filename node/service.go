@@ -152,16 +152,17 @@ func (r *Records) Put(ctx context.Context, key string, val []byte) error {
 }
 
 type metrics struct {
-	uploads      prometheus.Counter
-	uploadBytes  prometheus.Counter
-	readBytes    prometheus.Counter
-	payments     *prometheus.CounterVec
-	attested     prometheus.Counter
-	attestHedges prometheus.Counter
-	quoteStages  *prometheus.HistogramVec
-	audits       *prometheus.CounterVec
-	chunkRepairs prometheus.Counter
-	collectors   []prometheus.Collector
+	uploads          prometheus.Counter
+	uploadBytes      prometheus.Counter
+	readBytes        prometheus.Counter
+	payments         *prometheus.CounterVec
+	attested         prometheus.Counter
+	attestHedges     prometheus.Counter
+	quoteStages      *prometheus.HistogramVec
+	audits           *prometheus.CounterVec
+	chunkRepairs     prometheus.Counter
+	chunkRepairFails prometheus.Counter
+	collectors       []prometheus.Collector
 }
 
 func newMetrics(n *Node) *metrics {
@@ -176,13 +177,15 @@ func newMetrics(n *Node) *metrics {
 		audits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_audits_total",
 			Help: "Audits this node made of holders (challenges, and the chunk it fetched for a file it does not hold), by result: pass, fail, unreachable, unchecked (its own copy was bad)."}, []string{"result"}),
 		chunkRepairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_chunk_repairs_total", Help: "Corrupt chunks of this store replaced by a good copy from another holder."}),
+		chunkRepairFails: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_chunk_repair_failures_total",
+			Help: "Repairs of a corrupt chunk of this store that found no good copy at another holder; the next read or audit of the chunk queues it again."}),
 		quoteStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "dds_upload_stage_seconds", Help: "Time an upload spends in each stage: ingest (stage the bytes), pin (make them durable, while the quote is attested), attest (gather signatures), commit (the ledger).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"stage"}),
 	}
 	m.collectors = []prometheus.Collector{
-		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested, m.attestHedges, m.quoteStages, m.audits, m.chunkRepairs,
+		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested, m.attestHedges, m.quoteStages, m.audits, m.chunkRepairs, m.chunkRepairFails,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_bytes", Help: "Bytes of distinct chunks in the store."},
 			func() float64 { return float64(n.store.Usage().Bytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_chunks", Help: "Distinct chunks in the store."},
