@@ -11,9 +11,9 @@ import (
 // every 50 ms (levels.go; the period is not an option): an idle store
 // woke its process 40 times a second for nothing. On a paravirtual 2-core
 // machine each such wake-up cost the process about 0.3 ms (the runtime's
-// monitor spins awake after it too); a 32-daemon network there spent 0.37
-// of its 0.79 idle cores on that polling alone, and the quotes' p99
-// doubled behind it (BenchmarkTestnetQuote: 60-76 -> 29-43 ms without).
+// monitor spins awake after it too). A 32-daemon network there, without
+// that polling (BenchmarkTestnetQuote): idle 0.79 -> 0.48 cores, quote
+// p99 60-76 -> 41-58 ms.
 //
 // So by default (Options.NumCompactors 0) the store opens badger without
 // compactors and compacts the index itself, when writes have given level 0
@@ -39,7 +39,7 @@ const (
 )
 
 // compactor runs db.Flatten when level 0 has compactL0 tables, looking
-// when wrote was called since it last looked. It is owned by the Store:
+// when poked (Store.wrote) since it last looked. It is owned by the Store:
 // started by Open, stopped by Close before the database closes.
 type compactor struct {
 	db  *badger.DB
@@ -50,12 +50,9 @@ type compactor struct {
 func startCompactor(db *badger.DB, log *slog.Logger) *compactor {
 	c := &compactor{db: db, log: log}
 	c.kicked = startKicked(0, c.run)
-	c.wrote() // look once at the start: each close leaves a memtable in level 0
+	c.poke() // look once at the start: each close leaves a memtable in level 0
 	return c
 }
-
-// wrote tells the compactor that the index was written to.
-func (c *compactor) wrote() { c.poke() }
 
 // run flattens the tree if level 0 is full, and returns the pause before
 // the next look.
@@ -66,7 +63,7 @@ func (c *compactor) run() time.Duration {
 	start := time.Now()
 	if err := c.db.Flatten(1); err != nil {
 		c.log.Warn("compact chunk index", "err", err)
-		c.wrote() // try again after the pause, writes or not
+		c.poke() // try again after the pause, writes or not
 		return compactRetry
 	}
 	c.log.Debug("compacted chunk index", "took", time.Since(start))

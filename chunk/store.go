@@ -352,7 +352,7 @@ func (s *Store) update(fn func(txn *badger.Txn) error) error {
 // index was written to.
 func (s *Store) wrote() {
 	if s.compactor != nil {
-		s.compactor.wrote()
+		s.compactor.poke()
 	}
 }
 

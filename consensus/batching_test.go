@@ -65,14 +65,7 @@ func TestVoterAppendsNotHeldBack(t *testing.T) {
 // reaches it without waiting for the idle pace.
 func TestNonVoterIdlePace(t *testing.T) {
 	const idle = time.Second
-	leader, nv := nonVoterGroup(t, func(c *Config) {
-		c.HeartbeatTimeout = 2 * time.Second
-		c.ElectionTimeout = 2 * time.Second
-		c.LeaderLeaseTimeout = time.Second
-		c.CommitTimeout = 10 * time.Millisecond
-		c.NonVoterDelay = 20 * time.Millisecond
-		c.NonVoterIdle = idle
-	})
+	leader, nv := nonVoterGroup(t, idlePaced(idle))
 	id := raft.ServerID(nv.id)
 	before := leader.l().trans.sent(id)
 	time.Sleep(3 * time.Second)
@@ -105,14 +98,7 @@ func TestNonVoterIdlePace(t *testing.T) {
 // and without the check it would wait staleIdle × NonVoterIdle).
 func TestAppendBuiltBeforeEntriesGoesAtOnce(t *testing.T) {
 	const idle = time.Second
-	leader, nv := nonVoterGroup(t, func(c *Config) {
-		c.HeartbeatTimeout = 2 * time.Second
-		c.ElectionTimeout = 2 * time.Second
-		c.LeaderLeaseTimeout = time.Second
-		c.CommitTimeout = 10 * time.Millisecond
-		c.NonVoterDelay = 20 * time.Millisecond
-		c.NonVoterIdle = idle
-	})
+	leader, nv := nonVoterGroup(t, idlePaced(idle))
 	l := leader.l()
 	if _, err := l.Apply(t.Context(), []byte("before")); err != nil {
 		t.Fatal(err)
@@ -164,6 +150,20 @@ func TestFlushSendsHeldAppends(t *testing.T) {
 	waitFor(t, 5*time.Second, "the flushed non-voter applies the entry", func() bool { return nv.l().raft.AppliedIndex() >= last })
 	if took := time.Since(start); took >= delay/2 {
 		t.Fatalf("the entry took %v after a flush: held back anyway", took)
+	}
+}
+
+// idlePaced sets a group's timers for the idle-pace tests: NonVoterIdle
+// idle, heartbeats rare enough (2 s) for raft's own pace not to hide it,
+// raft's commit-only appends frequent (10 ms), entries held 20 ms.
+func idlePaced(idle time.Duration) func(*Config) {
+	return func(c *Config) {
+		c.HeartbeatTimeout = 2 * time.Second
+		c.ElectionTimeout = 2 * time.Second
+		c.LeaderLeaseTimeout = time.Second
+		c.CommitTimeout = 10 * time.Millisecond
+		c.NonVoterDelay = 20 * time.Millisecond
+		c.NonVoterIdle = idle
 	}
 }
 
