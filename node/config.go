@@ -37,6 +37,15 @@ type Config struct {
 	PeerTimeout    time.Duration // a peer silent on the status feed this long is gone
 	AuditInterval  time.Duration // how often a holder challenges the other holders of its files
 
+	// NonVoterNice is how much lower a CPU priority (how much higher a nice
+	// value) the process takes while the node is a non-voter of the ledger,
+	// over the one it started with; 0 leaves the priority alone. A
+	// non-voter's work (applying entries already committed) holds up no
+	// quote, while a voter's is in every one. The priority is the whole
+	// process's: set it only for a process that runs one node (`dds
+	// daemon` does), never for nodes sharing one (tests).
+	NonVoterNice int
+
 	Clock  Clock
 	Logger *slog.Logger
 }
@@ -80,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.ExpiryInterval <= 0 || c.GCInterval <= 0 || c.StatusInterval <= 0 || c.AuditInterval <= 0 {
 		errs = append(errs, errors.New("expiry, GC, status and audit intervals must be positive"))
+	}
+	if c.NonVoterNice < 0 || c.NonVoterNice > 2*maxNice+1 {
+		errs = append(errs, fmt.Errorf("non-voter nice %d is not in 0..%d", c.NonVoterNice, 2*maxNice+1))
 	}
 	if c.PeerTimeout < 2*c.StatusInterval {
 		errs = append(errs, fmt.Errorf("peer timeout %v must be at least twice the status interval %v", c.PeerTimeout, c.StatusInterval))

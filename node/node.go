@@ -224,6 +224,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.auditRound(ctx)
 			n.auditAsOutsider(ctx)
 		})
+		n.startPriority(loopCtx)
 	}
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dev", n.cfg.Dev)
 	return nil

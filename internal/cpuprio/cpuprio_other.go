@@ -1,0 +1,11 @@
+//go:build !linux
+
+package cpuprio
+
+import "errors"
+
+// Get answers errors.ErrUnsupported: only Linux is supported.
+func Get() (int, error) { return 0, errors.ErrUnsupported }
+
+// Set answers errors.ErrUnsupported: only Linux is supported.
+func Set(int) error { return errors.ErrUnsupported }
