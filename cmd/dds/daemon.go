@@ -88,7 +88,7 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // where the non-voters' work otherwise delayed the voters' commits. 32
 // daemons on 2 cores (cmd/dds BenchmarkTestnetQuote, 20 quotes a second,
 // switching the non-voters' nice between 0 and 5 every 4 s within a run of
-// 3000 quotes, 4 runs): quote p98 32-36 -> 25-28 ms, p99 42-46 -> 32-36 ms
+// 3000 quotes, 4 runs): quote p98 32-36 -> 25-29 ms, p99 42-46 -> 32-36 ms
 // (+12 much as +5), the quotes made at a non-voter included.
 const daemonNonVoterNice = 5
 
