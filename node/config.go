@@ -39,11 +39,12 @@ type Config struct {
 
 	// NonVoterNice is how much lower a CPU priority (how much higher a nice
 	// value) the process takes while the node is a non-voter of the ledger,
-	// over the one it started with; 0 leaves the priority alone. A
+	// over the one it started with; 0 leaves the priority alone. Most of a
 	// non-voter's work (applying entries already committed) holds up no
-	// quote, while a voter's is in every one. The priority is the whole
-	// process's: set it only for a process that runs one node (`dds
-	// daemon` does), never for nodes sharing one (tests).
+	// quote, while the voters' commits are in every one; the attestations
+	// a non-voter signs wait a little more, for a net gain. The priority is
+	// the whole process's: set it only for a process that runs one node
+	// (`dds daemon` does), never for nodes sharing one (tests).
 	NonVoterNice int
 
 	Clock  Clock

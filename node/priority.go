@@ -29,7 +29,9 @@ func (n *Node) startPriority(ctx context.Context) {
 		}
 		nonVoter := false
 		for _, m := range members {
-			nonVoter = nonVoter || m.ID == n.PeerID() && m.Role == consensus.NonVoter
+			if m.ID == n.PeerID() {
+				nonVoter = m.Role == consensus.NonVoter
+			}
 		}
 		p.keep(nonVoter)
 	})

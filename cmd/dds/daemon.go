@@ -86,10 +86,11 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // has its process to itself: while a non-voter it runs at nice +5 over the
 // one it started with. `dds testnet` puts all its daemons on one machine,
 // where the non-voters' work otherwise delayed the voters' commits. 32
-// daemons on 2 cores (cmd/dds BenchmarkTestnetQuote, 20 quotes a second,
-// switching the non-voters' nice between 0 and 5 every 4 s within a run of
-// 3000 quotes, 4 runs): quote p98 32-36 -> 25-29 ms, p99 42-46 -> 32-36 ms
-// (+12 much as +5), the quotes made at a non-voter included.
+// daemons on 2 cores (cmd/dds BenchmarkTestnetQuote, the non-voters' nice
+// switched between 0 and 5 every 4 s within a run of 3000 quotes): at 20
+// quotes a second (4 runs, one quoting at a non-voter) p98 32-36 -> 25-29
+// ms, p99 42-46 -> 32-36; one quote after another (1 run) p98 27.0 -> 21.7,
+// p99 34.0 -> 29.5. Nice +12 did no better than +5.
 const daemonNonVoterNice = 5
 
 // config turns the options into the node's configuration.
