@@ -89,8 +89,8 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // daemons on 2 cores (cmd/dds BenchmarkTestnetQuote, the non-voters' nice
 // switched between 0 and 5 every 4 s within a run of 3000 quotes): at 20
 // quotes a second (4 runs, one quoting at a non-voter) p98 32-36 -> 25-29
-// ms, p99 42-46 -> 32-36; one quote after another (1 run) p98 27.0 -> 21.7,
-// p99 34.0 -> 29.5. Nice +12 did no better than +5.
+// ms, p99 42-46 -> 32-36; one quote after another (2 runs) p98 27-41 ->
+// 22-33, p99 34-53 -> 30-39. Nice +12 did no better than +5.
 const daemonNonVoterNice = 5
 
 // config turns the options into the node's configuration.
