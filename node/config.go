@@ -42,7 +42,8 @@ type Config struct {
 	// over the one it started with; 0 leaves the priority alone. Most of a
 	// non-voter's work (applying entries already committed) holds up no
 	// quote, while the voters' commits are in every one; the attestations
-	// a non-voter signs wait a little more, for a net gain. The priority is
+	// a non-voter signs run at the lower priority too, and quotes still
+	// gained, those made at a non-voter included. The priority is
 	// the whole process's: set it only for a process that runs one node
 	// (`dds daemon` does), never for nodes sharing one (tests).
 	NonVoterNice int

@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ddsnet/dds/chunk"
 	"github.com/ddsnet/dds/p2p/push"
@@ -49,7 +48,7 @@ func TestCheckOwnCopy(t *testing.T) {
 		t.Fatalf("intact copy: %v, want the holder's ErrBadChunk", err)
 	}
 
-	if got := counterValue(t, n.metrics.chunkRepairFails); got != 0 {
+	if got := testutil.ToFloat64(n.metrics.chunkRepairFails); got != 0 {
 		t.Fatalf("%v repairs failed with the copy intact", got)
 	}
 	n.repairMu.Lock()
@@ -96,7 +95,7 @@ func TestCheckOwnCopy(t *testing.T) {
 		n.repairMu.Lock()
 		queued := n.repairing[m.Chunks[1].CID]
 		n.repairMu.Unlock()
-		if queued || counterValue(t, n.metrics.chunkRepairFails) > 0 {
+		if queued || testutil.ToFloat64(n.metrics.chunkRepairFails) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -104,14 +103,4 @@ func TestCheckOwnCopy(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// counterValue is c's value now.
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
 }

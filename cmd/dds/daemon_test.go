@@ -23,6 +23,7 @@ import (
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/testnet"
 )
 
 // These tests run the real `dds daemon` as a separate process, so they can
@@ -81,6 +82,22 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// startNetwork starts n `dds daemon` processes (testnet.StartProcesses,
+// logging warnings only) that the test's cleanup stops; stderr holds
+// their logs, for failure messages.
+func startNetwork(ctx context.Context, t testing.TB, n int) (*testnet.ProcessNetwork, *lockedBuffer) {
+	t.Helper()
+	stderr := &lockedBuffer{}
+	nw, err := testnet.StartProcesses(ctx, testnet.ProcessOptions{
+		Binary: ddsBinary(t), Nodes: n, Dir: t.TempDir(), Stderr: stderr, ExtraArgs: []string{"--log-level", "warn"},
+	})
+	if err != nil {
+		t.Fatalf("start the network: %v\n%s", err, stderr)
+	}
+	t.Cleanup(func() { nw.Stop() })
+	return nw, stderr
 }
 
 // startDaemon starts a --dev daemon on free loopback ports and waits until

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ddsnet/dds/client"
-	"github.com/ddsnet/dds/testnet"
 )
 
 // TestLeaderKilledMidLoad kills the ledger's leader with SIGKILL while a
@@ -22,14 +21,8 @@ func TestLeaderKilledMidLoad(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	stderr := &lockedBuffer{}
-	nw, err := testnet.StartProcesses(ctx, testnet.ProcessOptions{
-		Binary: ddsBinary(t), Nodes: 5, Dir: t.TempDir(), Stderr: stderr, ExtraArgs: []string{"--log-level", "warn"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nw.Stop() })
+	nw, stderr := startNetwork(ctx, t, 5)
+	var err error
 	clients := make([]*client.Client, len(nw.Nodes))
 	for i, n := range nw.Nodes {
 		if clients[i], err = client.New(n.HTTP); err != nil {

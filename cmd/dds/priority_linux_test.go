@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ddsnet/dds/client"
-	"github.com/ddsnet/dds/testnet"
+	"github.com/ddsnet/dds/internal/cpuprio"
 )
 
 // TestNonVotersGiveWayOnTheCPU runs six daemons: the five voters keep the
@@ -24,59 +20,43 @@ func TestNonVotersGiveWayOnTheCPU(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	base, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	base, err := cpuprio.Get() // the daemons inherit it
 	if err != nil {
 		t.Fatal(err)
 	}
-	base = 20 - base // the raw call answers 20 - nice; the daemons inherit it
 	if base+daemonNonVoterNice > 19 {
 		t.Skipf("the test runs at nice %d already", base)
 	}
-	stderr := &lockedBuffer{}
-	nw, err := testnet.StartProcesses(ctx, testnet.ProcessOptions{
-		Binary: ddsBinary(t), Nodes: 6, Dir: t.TempDir(), Stderr: stderr, ExtraArgs: []string{"--log-level", "warn"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nw.Stop() })
+	nw, stderr := startNetwork(ctx, t, 6)
 	c, err := client.New(nw.Nodes[0].HTTP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	roles := func() map[string]string {
-		info, err := c.Info(ctx)
-		if err != nil {
-			t.Fatalf("info: %v\n%s", err, stderr)
-		}
-		m := map[string]string{}
-		for _, q := range info.Quorum {
-			m[q.PeerID] = q.Role
-		}
-		return m
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatalf("info: %v\n%s", err, stderr)
 	}
-	r := roles()
 	nonVoter := -1
-	for i, n := range nw.Nodes {
-		if r[n.PeerID] == "nonvoter" {
-			nonVoter = i
+	for _, q := range info.Quorum {
+		for i, n := range nw.Nodes {
+			if q.Role == "nonvoter" && q.PeerID == n.PeerID {
+				nonVoter = i
+			}
 		}
 	}
 	if nonVoter < 0 {
-		t.Fatalf("no non-voter among 6 nodes: %v", r)
+		t.Fatalf("no non-voter among 6 nodes: %+v", info.Quorum)
 	}
-	// The roles are checked every status interval (2 s).
-	want := func(i, nice int) {
-		t.Helper()
-		var got string
-		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if got = threadNices(nw.Nodes[i].PID, nice); got == "" {
-				return
-			}
+	// The node looks at its role every status interval (2 s).
+	var got string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if got = threadNices(nw.Nodes[nonVoter].PID, base+daemonNonVoterNice); got == "" {
+			break
 		}
-		t.Fatalf("%s (%s): %s\n%s", nw.Nodes[i].Name, r[nw.Nodes[i].PeerID], got, stderr)
+		if time.Now().After(deadline) {
+			t.Fatalf("non-voter %s: %s\n%s", nw.Nodes[nonVoter].Name, got, stderr)
+		}
 	}
-	want(nonVoter, base+daemonNonVoterNice)
 	for i, n := range nw.Nodes {
 		if i != nonVoter && threadNices(n.PID, base) != "" {
 			t.Errorf("voter %s: %s", n.Name, threadNices(n.PID, base))
@@ -87,26 +67,18 @@ func TestNonVotersGiveWayOnTheCPU(t *testing.T) {
 // threadNices says which threads of process pid do not run at nice: ""
 // when all do.
 func threadNices(pid, nice int) string {
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	threads, err := cpuprio.Threads(pid)
 	if err != nil {
 		return err.Error()
 	}
 	var wrong []string
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		p, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
-		if err != nil {
-			continue // exited
-		}
-		if 20-p != nice {
-			wrong = append(wrong, fmt.Sprintf("thread %d at nice %d", tid, 20-p))
+	for tid, n := range threads {
+		if n != nice {
+			wrong = append(wrong, fmt.Sprintf("thread %d at nice %d", tid, n))
 		}
 	}
 	if len(wrong) > 0 {
-		return fmt.Sprintf("%d of %d threads not at nice %d: %v", len(wrong), len(ents), nice, wrong)
+		return fmt.Sprintf("%d of %d threads not at nice %d: %v", len(wrong), len(threads), nice, wrong)
 	}
 	return ""
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/client"
-	"github.com/ddsnet/dds/testnet"
 )
 
 // TestKilledHolderIsReplaced stores a file in a network of five `dds
@@ -27,14 +26,8 @@ func TestKilledHolderIsReplaced(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	stderr := &lockedBuffer{}
-	nw, err := testnet.StartProcesses(ctx, testnet.ProcessOptions{
-		Binary: ddsBinary(t), Nodes: 5, Dir: t.TempDir(), Stderr: stderr, ExtraArgs: []string{"--log-level", "warn"},
-	})
-	if err != nil {
-		t.Fatalf("start the network: %v\n%s", err, stderr)
-	}
-	t.Cleanup(func() { nw.Stop() })
+	nw, stderr := startNetwork(ctx, t, 5)
+	var err error
 	clients := make([]*client.Client, len(nw.Nodes))
 	index := map[string]int{}
 	for i, n := range nw.Nodes {

@@ -28,6 +28,35 @@ func get(tid int) (int, error) {
 	return 20 - p, nil
 }
 
+// Threads returns the nice value of each thread of process pid (0: this
+// process), by thread id. Threads that end while it looks are left out.
+func Threads(pid int) (map[int]int, error) {
+	dir := "/proc/self/task"
+	if pid != 0 {
+		dir = fmt.Sprintf("/proc/%d/task", pid)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list the threads of process %d: %w", pid, err)
+	}
+	m := make(map[int]int, len(ents))
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		n, err := get(tid)
+		if errors.Is(err, unix.ESRCH) {
+			continue // the thread has ended
+		}
+		if err != nil {
+			return nil, err
+		}
+		m[tid] = n
+	}
+	return m, nil
+}
+
 // Set gives every thread of the process the nice value nice. Linux keeps
 // one per thread, and a new thread takes its creator's, so Set sets each
 // thread listed in /proc/self/task and looks again until a pass changes
@@ -37,23 +66,12 @@ func get(tid int) (int, error) {
 // keep what they were given.
 func Set(nice int) error {
 	for range passes {
-		ents, err := os.ReadDir("/proc/self/task")
+		threads, err := Threads(0)
 		if err != nil {
-			return fmt.Errorf("list the process's threads: %w", err)
+			return err
 		}
 		changed := false
-		for _, e := range ents {
-			tid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			cur, err := get(tid)
-			if errors.Is(err, unix.ESRCH) {
-				continue // the thread has exited
-			}
-			if err != nil {
-				return err
-			}
+		for tid, cur := range threads {
 			if cur == nice {
 				continue
 			}

@@ -2,9 +2,7 @@ package cpuprio
 
 import (
 	"errors"
-	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -14,21 +12,9 @@ import (
 // threadNices is the nice value of each thread of the process.
 func threadNices(t *testing.T) map[int]int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/task")
+	m, err := Threads(0)
 	if err != nil {
 		t.Fatal(err)
-	}
-	m := map[int]int{}
-	for _, e := range ents {
-		tid, _ := strconv.Atoi(e.Name())
-		n, err := get(tid)
-		if errors.Is(err, unix.ESRCH) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		m[tid] = n
 	}
 	return m
 }
