@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -191,7 +192,8 @@ func TestLedger(t *testing.T) {
 // command in turn, however the commands are cut in batches: among them
 // attestations with a bad signature or a signer twice, a signer registered
 // earlier in the same batch, receipts, undecodable commands, and indexes
-// applied already.
+// applied already. So does ApplyVouched with what a leader's Vouch said of
+// each batch, on the leader and on another member.
 func TestApplyBatchMatchesApply(t *testing.T) {
 	f := newFixture(t, DefaultSettings())
 	var cmds [][]byte
@@ -267,20 +269,36 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 	one.Read(func(s *State) { wantHash = s.Hash() })
 
 	rng := rand.New(rand.NewPCG(3, 4))
-	for round := range 6 {
-		l := NewLedger()
+	for round := range 12 {
+		l, leader := NewLedger(), NewLedger()
+		vouching := round >= 6
+		var vouched int
 		for at := 0; at < len(cmds); {
-			end := min(at+1+rng.IntN(4+round*8), len(cmds))
+			end := min(at+1+rng.IntN(4+round%6*8), len(cmds))
 			indexes := make([]uint64, end-at)
 			for j := range indexes {
 				indexes[j] = uint64(at + j + 1)
 			}
-			for j, got := range l.ApplyBatch(indexes, cmds[at:end]) {
-				if !bytes.Equal(got, want[at+j]) {
-					t.Fatalf("round %d, command %d (batch %d..%d): ApplyBatch %s, Apply %s", round, at+j, at, end, got, want[at+j])
+			var got [][][]byte
+			if vouching {
+				vouch := leader.Vouch(cmds[at:end])
+				vouched += len(vouch) / 32
+				vouches := slices.Repeat([][]byte{vouch}, end-at)
+				got = [][][]byte{leader.ApplyVouched(indexes, cmds[at:end], vouches), l.ApplyVouched(indexes, cmds[at:end], vouches)}
+			} else {
+				got = [][][]byte{l.ApplyBatch(indexes, cmds[at:end])}
+			}
+			for k, res := range got {
+				for j, got := range res {
+					if !bytes.Equal(got, want[at+j]) {
+						t.Fatalf("round %d, member %d, command %d (batch %d..%d): ApplyBatch/ApplyVouched %s, Apply %s", round, k, at+j, at, end, got, want[at+j])
+					}
 				}
 			}
 			at = end
+		}
+		if vouching && vouched < 60 {
+			t.Fatalf("round %d: %d signatures vouched for", round, vouched)
 		}
 		var hash [32]byte
 		l.Read(func(s *State) { hash = s.Hash() })

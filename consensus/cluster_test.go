@@ -54,6 +54,9 @@ type member struct {
 	cut     atomic.Bool
 	unready atomic.Bool // refuses to prepare for a promotion
 	mod     func(*Config)
+	// vouching makes the state machine a vouchLog over sm (vl).
+	vouching bool
+	vl       *vouchLog
 }
 
 func newMember(t testing.TB, mod func(*Config)) *member {
@@ -100,7 +103,12 @@ func (m *member) open(bootstrap bool) {
 	if m.mod != nil {
 		m.mod(&cfg)
 	}
-	l, err := Open(cfg, m.sm)
+	var sm StateMachine = m.sm
+	if m.vouching {
+		m.vl = &vouchLog{batchLog: batchLog{appendLog: m.sm}, id: m.id, got: map[string]string{}}
+		sm = m.vl
+	}
+	l, err := Open(cfg, sm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +315,14 @@ func group(t testing.TB, n int, mod func(*Config)) []*member {
 	ms := make([]*member, n)
 	for i := range ms {
 		ms[i] = newMember(t, mod)
-		ms[i].start(i == 0)
+	}
+	return startGroup(ms)
+}
+
+// startGroup starts the members as group does and returns them.
+func startGroup(ms []*member) []*member {
+	for i, m := range ms {
+		m.start(i == 0)
 	}
 	mesh(ms...)
 	ms[0].waitReady()

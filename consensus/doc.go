@@ -78,6 +78,12 @@
 // no leader known within LeaderWait, or the leader unreachable, it answers
 // [ErrNoLeader] (503), while reads of the local state machine keep working.
 //
+// The leader makes every entry: its own commands and those forwarded to
+// it go through its grouper (see group.go). A [VouchingStateMachine] can
+// do part of its work there, once, before the entry is appended (billing
+// checks the signatures a command carries) and record the outcome in the
+// entry, which every member hands back to it as it applies the entry.
+//
 // The node calls [Ledger.Maintain] periodically on the leader with a
 // liveness oracle: a voter gone longer than a timeout is demoted to a
 // non-voter (it keeps its data and identity and catches up when it comes

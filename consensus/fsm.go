@@ -36,6 +36,26 @@ type BatchStateMachine interface {
 	ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte
 }
 
+// VouchingStateMachine is a BatchStateMachine that does part of its work
+// once, on the leader, before the commands go into the log, instead of on
+// every member as they apply. Vouch is called on the leader with the
+// commands of one entry about to be appended (its own and those forwarded
+// to it, never on a follower); what it returns (nil for nothing) is written
+// into the entry, and every member, the leader included, hands it back to
+// ApplyVouched with each of the entry's commands. The results must be
+// those ApplyBatch would give: a voucher may only spare work whose outcome
+// it records, and ApplyVouched must check that the record still applies
+// (it was made against the leader's state before the entry was appended).
+//
+// Members take the leader's word for what a voucher records, as raft takes
+// the leader's word for what the log holds. A follower cannot write one:
+// it forwards bare commands, and only the leader's grouper makes entries.
+type VouchingStateMachine interface {
+	BatchStateMachine
+	Vouch(cmds [][]byte) []byte
+	ApplyVouched(indexes []uint64, cmds, vouches [][]byte) [][]byte
+}
+
 // IndexedStateMachine is a StateMachine that knows the index of the last
 // command it applied, also once it has restored a snapshot (billing's
 // snapshots carry it). The ledger then knows exactly what its state
@@ -86,19 +106,26 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		spans   []span
 		indexes []uint64
 		cmds    [][]byte
+		vouches [][]byte // each command's entry's voucher, when one has
+		vouched bool
 	)
 	for i, l := range logs {
 		switch {
-		case isGroup(l):
+		case isGroup(l), isVouched(l):
 			group, err := decodeGroup(l.Data)
 			if err != nil {
 				out[i] = err
 				continue
 			}
+			var v []byte
+			if isVouched(l) {
+				v, vouched = l.Extensions[len(vouchedExt):], true
+			}
 			spans = append(spans, span{i, len(cmds), len(cmds) + len(group)})
 			for _, c := range group {
 				indexes = append(indexes, l.Index)
 				cmds = append(cmds, c)
+				vouches = append(vouches, v)
 			}
 		case l.Type == raft.LogConfiguration:
 			if f.committed != nil {
@@ -108,15 +135,21 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			spans = append(spans, span{i, len(cmds), -1})
 			indexes = append(indexes, l.Index)
 			cmds = append(cmds, l.Data)
+			vouches = append(vouches, nil)
 		}
 	}
 	if len(cmds) == 0 {
 		return out
 	}
 	var res [][]byte
-	if b, ok := f.sm.(BatchStateMachine); ok && len(cmds) > 1 {
+	v, vouching := f.sm.(VouchingStateMachine)
+	b, batching := f.sm.(BatchStateMachine)
+	switch {
+	case vouching && vouched:
+		res = v.ApplyVouched(indexes, cmds, vouches)
+	case batching && len(cmds) > 1:
 		res = b.ApplyBatch(indexes, cmds)
-	} else {
+	default:
 		res = make([][]byte, len(cmds))
 		for j := range cmds {
 			res[j] = f.sm.Apply(indexes[j], cmds[j])

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -26,6 +27,11 @@ import (
 // Data lists the commands, each a uvarint length then its bytes. The state
 // machine applies them in order, each with the entry's index (see
 // [BatchStateMachine]); the leader answers each its own result.
+//
+// When the state machine vouches ([VouchingStateMachine]), the leader's
+// entries are vouched groups instead, a lone command too, whenever Vouch
+// has something to say: Data as a group's, Extensions vouchedExt followed
+// by what Vouch returned.
 const (
 	maxInFlight = 2
 	// maxGroup and maxGroupBytes bound one group.
@@ -37,7 +43,10 @@ const (
 	maxQueued = 4096
 )
 
-var groupExt = []byte("dds-group-v1")
+var (
+	groupExt   = []byte("dds-group-v1")
+	vouchedExt = []byte("dds-vouched-group-v1\n")
+)
 
 var (
 	// errBadGroup reports a group entry that does not decode.
@@ -122,14 +131,22 @@ func (g *grouper) next() []*groupReq {
 func (l *Ledger) commitGroups(batch []*groupReq) {
 	defer l.end()
 	for ; batch != nil; batch = l.group.next() {
+		cmds := make([][]byte, len(batch))
+		for i, r := range batch {
+			cmds[i] = r.cmd
+		}
+		var vouch []byte
+		if v, ok := l.fsm.sm.(VouchingStateMachine); ok {
+			vouch = v.Vouch(cmds)
+		}
 		var f raft.ApplyFuture
-		if len(batch) == 1 {
+		switch {
+		case len(vouch) > 0:
+			ext := append(append(make([]byte, 0, len(vouchedExt)+len(vouch)), vouchedExt...), vouch...)
+			f = l.raft.ApplyLog(raft.Log{Data: encodeGroup(cmds), Extensions: ext}, l.cfg.ApplyTimeout)
+		case len(batch) == 1:
 			f = l.raft.Apply(batch[0].cmd, l.cfg.ApplyTimeout)
-		} else {
-			cmds := make([][]byte, len(batch))
-			for i, r := range batch {
-				cmds[i] = r.cmd
-			}
+		default:
 			f = l.raft.ApplyLog(raft.Log{Data: encodeGroup(cmds), Extensions: groupExt}, l.cfg.ApplyTimeout)
 		}
 		l.trans.appended()
@@ -144,7 +161,7 @@ func (l *Ledger) commitGroups(batch []*groupReq) {
 
 // answerGroup hands each command of a group its result: resp is the
 // state machine's answer to the entry ([]byte for a lone command, [][]byte
-// for a group).
+// for a group, a vouched one of one command too).
 func answerGroup(batch []*groupReq, resp any, err error) {
 	if err != nil {
 		for _, r := range batch {
@@ -152,7 +169,7 @@ func answerGroup(batch []*groupReq, resp any, err error) {
 		}
 		return
 	}
-	if len(batch) == 1 {
+	if _, grouped := resp.([][]byte); !grouped && len(batch) == 1 {
 		batch[0].done <- futureResult{resp: resp}
 		return
 	}
@@ -253,4 +270,9 @@ func uvarint(b []byte) (uint64, int) {
 // isGroup reports whether l is a group entry.
 func isGroup(l *raft.Log) bool {
 	return l.Type == raft.LogCommand && string(l.Extensions) == string(groupExt)
+}
+
+// isVouched reports whether l is a vouched group entry.
+func isVouched(l *raft.Log) bool {
+	return l.Type == raft.LogCommand && bytes.HasPrefix(l.Extensions, vouchedExt)
 }

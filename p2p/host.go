@@ -33,10 +33,12 @@ import (
 )
 
 // RaftProtocol is the stream protocol that carries the ledger's Raft RPCs.
-// Its version is the ledger log's format: 2 has group entries and the
-// ZIP-215 signature rules, which a node of version 1 would apply
-// differently, so the two never replicate to each other.
-const RaftProtocol protocol.ID = "/dds/raft/2.0.0"
+// Its version is the ledger log's format, so that nodes that would apply a
+// log differently never replicate to each other: 2 has group entries and
+// the ZIP-215 signature rules, 3 vouched groups (the leader's signature
+// checks recorded in the entry), which a node of version 2 would refuse
+// as commands while the others applied them.
+const RaftProtocol protocol.ID = "/dds/raft/3.0.0"
 
 // DefaultDHTPrefix is the kad-dht protocol prefix of a dds network: its DHT
 // speaks "/dds/kad/1.0.0" and never meets the public IPFS DHT.
