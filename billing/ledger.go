@@ -76,12 +76,16 @@ func (l *Ledger) ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte {
 // Attestations guard against an issuer that makes up a price, not against
 // the leader.
 func (l *Ledger) Vouch(cmds [][]byte) []byte {
-	var checks [][3][]byte
-	l.mu.RLock()
+	decoded := make([]Command, 0, len(cmds))
 	for _, b := range cmds {
 		if c, err := DecodeCommand(b); err == nil {
-			checks = append(checks, l.state.signatures(c)...)
+			decoded = append(decoded, c)
 		}
+	}
+	var checks [][3][]byte
+	l.mu.RLock()
+	for _, c := range decoded {
+		checks = append(checks, l.state.signatures(c)...)
 	}
 	l.mu.RUnlock()
 	keys := make([][32]byte, len(checks))
