@@ -183,3 +183,50 @@ func nonVoterGroup(t *testing.T, mod func(*Config)) (leader, nv *member) {
 	}
 	return leader, nv
 }
+
+// An append that starts with an entry appended long ago (a member
+// catching up) goes to a non-voter at once; one with the leader's newest
+// entries is held back. Both name a previous entry the non-voter does not
+// have, so it refuses them and its log does not change.
+func TestCatchUpAppendsNotHeldBack(t *testing.T) {
+	const delay = 2 * time.Second
+	leader, nv := nonVoterGroup(t, func(c *Config) {
+		c.NonVoterDelay = delay
+		c.CommitTimeout = time.Minute
+	})
+	l := leader.l()
+	last := l.raft.LastIndex()
+	send := func(appended time.Time) <-chan time.Duration {
+		args := &raft.AppendEntriesRequest{
+			RPCHeader:         raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(leader.id), Addr: []byte(leader.id)},
+			Term:              l.raft.CurrentTerm(),
+			PrevLogEntry:      last + 100,
+			PrevLogTerm:       l.raft.CurrentTerm(),
+			Entries:           []*raft.Log{{Index: last + 101, Term: l.raft.CurrentTerm(), Type: raft.LogCommand, Data: []byte("x"), AppendedAt: appended}},
+			LeaderCommitIndex: l.raft.CommitIndex(),
+		}
+		took := make(chan time.Duration, 1)
+		start := time.Now()
+		go func() {
+			var resp raft.AppendEntriesResponse
+			if err := l.trans.AppendEntries(raft.ServerID(nv.id), raft.ServerAddress(nv.id), args, &resp); err != nil {
+				t.Error(err)
+			} else if resp.Success {
+				t.Error("the non-voter took an append past its log")
+			}
+			took <- time.Since(start)
+		}()
+		return took
+	}
+	old, fresh := send(time.Now().Add(-time.Hour)), send(time.Now())
+	dOld, dFresh := <-old, <-fresh
+	if dOld >= delay/4 {
+		t.Fatalf("an append of an hour-old entry went after %v (delay %v)", dOld, delay)
+	}
+	if dFresh < delay/2 {
+		t.Fatalf("an append of a new entry went after %v, not held back (delay %v)", dFresh, delay)
+	}
+	if got := nv.l().raft.LastIndex(); got > last {
+		t.Fatalf("the non-voter's log moved to %d", got)
+	}
+}
