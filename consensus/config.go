@@ -106,11 +106,11 @@ func DefaultConfig() Config {
 		// 0.62-0.71 cores, CPU per quote 33-44 -> 18-27 ms, p50 16-19 ->
 		// 7-11 ms. Then from 100 to 200 ms (the delay switched within a
 		// run, after the leader vouched for signatures): quotes made in
-		// the same time +16-19%, p99 21.1 -> 17.4 and 23.2 -> 19.8 ms one
-		// after another, 29.0 -> 25.4 ms at 20 a second; 400 ms gained no
-		// more. A non-voter's replica trails by up to 300 ms more; a read
-		// that must see the newest writes has the leader flush its appends
-		// (Ledger.FlushTo) rather than wait.
+		// the same time +16-22%, p99 23.6 -> 21.4 and 21.1 -> 17.4 ms one
+		// after another, 29.0 -> 25.4 ms at 20 a second; 300 and 400 ms
+		// gained no more. A non-voter's replica trails by up to 300 ms
+		// more; a read that must see the newest writes has the leader
+		// flush its appends (Ledger.FlushTo) rather than wait.
 		NonVoterDelay:    200 * time.Millisecond,
 		NonVoterIdle:     200 * time.Millisecond,
 		TransportTimeout: 10 * time.Second,

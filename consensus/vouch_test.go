@@ -106,6 +106,11 @@ func TestVouchedEntries(t *testing.T) {
 	}
 	startGroup(ms)
 	leader := leaderOf(t, ms...)
+	term := leader.l().raft.CurrentTerm()
+	ids := map[string]bool{}
+	for _, m := range ms {
+		ids[m.id] = true
+	}
 	// One entry alone of each kind, then many grouped.
 	for _, cmd := range []string{"plain-alone", "vouched-alone"} {
 		if _, err := ms[0].l().Apply(t.Context(), []byte(cmd)); err != nil {
@@ -146,6 +151,9 @@ func TestVouchedEntries(t *testing.T) {
 		}
 		byEntry[len(byEntry)-1] = append(byEntry[len(byEntry)-1], e.Cmd)
 	}
+	// A new election (rare: the test runs under the default timing)
+	// makes another member the leader of some entries.
+	reelected := func() bool { return leader.l().raft.CurrentTerm() != term || !leader.l().IsLeader() }
 	check := func(m *member) {
 		t.Helper()
 		got, _ := m.vl.record()
@@ -158,7 +166,7 @@ func TestVouchedEntries(t *testing.T) {
 				vouched++
 			}
 			for _, c := range cmds {
-				if got[c] != want {
+				if id, _, _ := strings.Cut(got[c], ":"); got[c] != want && !(reelected() && ids[id] && strings.TrimPrefix(got[c], id) == strings.TrimPrefix(want, leader.id)) {
 					t.Fatalf("member %s applied %s with vouch %q, want %q", m.id, c, got[c], want)
 				}
 			}
@@ -169,7 +177,7 @@ func TestVouchedEntries(t *testing.T) {
 	}
 	for _, m := range ms {
 		check(m)
-		if _, n := m.vl.record(); (n > 0) != (m == leader) {
+		if _, n := m.vl.record(); (n > 0) != (m == leader) && !reelected() {
 			t.Fatalf("member %s (leader %v) vouched %d times", m.id, m == leader, n)
 		}
 	}
