@@ -17,8 +17,8 @@ import (
 // entry while the voters commit it.
 //
 // Why: a non-voter's acknowledgements commit nothing, but every entry
-// costs it an RPC, a log write and the state machine's work (three
-// signature checks for a quote), and the leader one RPC more. In a
+// costs it an RPC, a log write and the state machine's work (then,
+// three signature checks for a quote), and the leader one RPC more. In a
 // 32-node network on one 2-core machine (cmd/dds BenchmarkTestnetQuote),
 // 27 non-voters doing that while the voters committed took two thirds of
 // the CPU a quote cost, and the commit waited behind them: held back 20
