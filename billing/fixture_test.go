@@ -68,6 +68,19 @@ func (f *fixture) apply(cmd Command) Result {
 	return res
 }
 
+// encode is cmd's encoding, at the fixture's time unless cmd has one.
+func (f *fixture) encode(cmd Command) []byte {
+	f.t.Helper()
+	if cmd.Time.IsZero() {
+		cmd.Time = f.now
+	}
+	b, err := cmd.Encode()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return b
+}
+
 func (f *fixture) must(cmd Command) Result {
 	f.t.Helper()
 	res := f.apply(cmd)

@@ -197,17 +197,7 @@ func TestLedger(t *testing.T) {
 func TestApplyBatchMatchesApply(t *testing.T) {
 	f := newFixture(t, DefaultSettings())
 	var cmds [][]byte
-	enc := func(c Command) {
-		t.Helper()
-		if c.Time.IsZero() {
-			c.Time = f.now
-		}
-		b, err := c.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmds = append(cmds, b)
-	}
+	enc := func(c Command) { cmds = append(cmds, f.encode(c)) }
 	for _, c := range f.cmds {
 		enc(c)
 	}

@@ -324,17 +324,7 @@ func TestVerifiedChecksDoNotAlias(t *testing.T) {
 // the leader's word.
 func TestVouch(t *testing.T) {
 	f := newFixture(t, DefaultSettings())
-	enc := func(c Command) []byte {
-		t.Helper()
-		if c.Time.IsZero() {
-			c.Time = f.now
-		}
-		b, err := c.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	enc := f.encode
 	// ledger applies the fixture's commands, peer-1 registered with key1.
 	ledger := func(key1 ed25519.PrivateKey) *Ledger {
 		l := NewLedger()

@@ -14,10 +14,7 @@ import (
 // it, the non-voter still applies what it received.
 func TestNonVoterAppendsHeldBack(t *testing.T) {
 	const delay = 2 * time.Second
-	leader, nv := nonVoterGroup(t, func(c *Config) {
-		c.NonVoterDelay = delay
-		c.CommitTimeout = time.Minute
-	})
+	leader, nv := nonVoterGroup(t, heldBack(delay))
 	before := nv.l().raft.LastIndex()
 	start := time.Now()
 	if _, err := leader.l().Apply(t.Context(), []byte("held")); err != nil {
@@ -133,10 +130,7 @@ func TestAppendBuiltBeforeEntriesGoesAtOnce(t *testing.T) {
 // non-voter gets the entry long before half the delay.
 func TestFlushSendsHeldAppends(t *testing.T) {
 	const delay = 4 * time.Second
-	leader, nv := nonVoterGroup(t, func(c *Config) {
-		c.NonVoterDelay = delay
-		c.CommitTimeout = time.Minute
-	})
+	leader, nv := nonVoterGroup(t, heldBack(delay))
 	start := time.Now()
 	if _, err := leader.l().Apply(t.Context(), []byte("held")); err != nil {
 		t.Fatal(err)
@@ -167,6 +161,16 @@ func idlePaced(idle time.Duration) func(*Config) {
 	}
 }
 
+// heldBack sets a group to hold non-voters' appends back delay, with
+// appends that only tell the commit index far apart (a minute), so that
+// only the held appends bring a non-voter entries.
+func heldBack(delay time.Duration) func(*Config) {
+	return func(c *Config) {
+		c.NonVoterDelay = delay
+		c.CommitTimeout = time.Minute
+	}
+}
+
 // nonVoterGroup starts two voters and a non-voter, whose config mod
 // changes after MaxVoters is set to 2, and returns the leader and the
 // non-voter. With two voters an entry commits only once the other voter
@@ -190,10 +194,7 @@ func nonVoterGroup(t *testing.T, mod func(*Config)) (leader, nv *member) {
 // have, so it refuses them and its log does not change.
 func TestCatchUpAppendsNotHeldBack(t *testing.T) {
 	const delay = 2 * time.Second
-	leader, nv := nonVoterGroup(t, func(c *Config) {
-		c.NonVoterDelay = delay
-		c.CommitTimeout = time.Minute
-	})
+	leader, nv := nonVoterGroup(t, heldBack(delay))
 	l := leader.l()
 	last := l.raft.LastIndex()
 	send := func(appended time.Time) <-chan time.Duration {

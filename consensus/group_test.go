@@ -183,30 +183,7 @@ func TestGroupCommit(t *testing.T) {
 	ms := group(t, 3, nil)
 	leader := leaderOf(t, ms...)
 	const callers, each = 32, 8
-	var wg sync.WaitGroup
-	errs := make(chan error, callers*each)
-	for c := range callers {
-		from := ms[c%len(ms)] // most forwarded, some on the leader
-		wg.Go(func() {
-			for i := range each {
-				cmd := fmt.Sprintf("c%d-%d", c, i)
-				res, err := from.l().Apply(t.Context(), []byte(cmd))
-				if err != nil {
-					errs <- err
-					return
-				}
-				if _, got, _ := strings.Cut(string(res), ":"); got != cmd {
-					errs <- fmt.Errorf("%s answered %q", cmd, res)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	applyConcurrently(t, ms, callers, each, func(c, i int) string { return fmt.Sprintf("c%d-%d", c, i) })
 	got := converge(t, ms...)
 	if len(got) != callers*each {
 		t.Fatalf("%d commands applied, want %d", len(got), callers*each)
@@ -233,6 +210,38 @@ func TestGroupCommit(t *testing.T) {
 	follower.waitReady()
 	if again := converge(t, ms...); !slices.Equal(again, got) {
 		t.Fatal("the restarted member applied other commands")
+	}
+}
+
+// applyConcurrently applies callers × each commands, the callers at once,
+// caller c through ms[c%len(ms)] (most forwarded, some on the leader),
+// its i-th command named name(c, i); each must be answered its own result
+// (appendLog's "<count>:<cmd>").
+func applyConcurrently(t *testing.T, ms []*member, callers, each int, name func(c, i int) string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*each)
+	for c := range callers {
+		from := ms[c%len(ms)]
+		wg.Go(func() {
+			for i := range each {
+				cmd := name(c, i)
+				res, err := from.l().Apply(t.Context(), []byte(cmd))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, got, _ := strings.Cut(string(res), ":"); got != cmd {
+					errs <- fmt.Errorf("%s answered %q", cmd, res)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
 

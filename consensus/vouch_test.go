@@ -117,29 +117,12 @@ func TestVouchedEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const callers, each = 12, 6
-	var wg sync.WaitGroup
-	errs := make(chan error, callers*each)
-	for c := range callers {
-		from := ms[c%len(ms)]
-		wg.Go(func() {
-			for i := range each {
-				cmd := fmt.Sprintf("c%d-%d", c, i)
-				if c%4 == 3 && i%2 == 0 {
-					cmd = "plain" + cmd
-				}
-				if _, err := from.l().Apply(t.Context(), []byte(cmd)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	applyConcurrently(t, ms, 12, 6, func(c, i int) string {
+		if c%4 == 3 && i%2 == 0 {
+			return fmt.Sprintf("plainc%d-%d", c, i)
+		}
+		return fmt.Sprintf("c%d-%d", c, i)
+	})
 	entries := converge(t, ms...)
 
 	// The entries, as the commands that share an index; the leader's
