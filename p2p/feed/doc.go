@@ -9,9 +9,9 @@
 //	defer f.Close()
 //	for _, p := range f.Live(10 * time.Second) { ... p.Status.Free, p.Latency ... }
 //
-// The feed runs its own gossipsub router with strict message signing and a
-// mesh of 3 peers (the default 6 makes every status a burst of work across
-// the network, see meshParams). Its validator drops a message that is
+// The feed runs its own gossipsub router with strict message signing, a
+// mesh of 2 peers and no flood publishing (the defaults make every status
+// a burst of work across the network, see meshParams). Its validator drops a message that is
 // larger than Config.MaxSize, does not decode, is unsigned or names another
 // peer than its signer, is stamped longer ago than Config.StaleAfter or more
 // than [MaxFuture] ahead, or replays a sequence number already seen from

@@ -134,7 +134,7 @@ func TestFeedFourHosts(t *testing.T) {
 }
 
 // TestFeedSparseTwelve: twelve hosts in a ring, each connected to the next
-// two only, so most statuses take several hops through meshes of 3 (see
+// two only, so most statuses take several hops through meshes of 2 (see
 // meshParams); every host still hears all the others.
 func TestFeedSparseTwelve(t *testing.T) {
 	const n = 12
