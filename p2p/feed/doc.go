@@ -11,12 +11,12 @@
 //
 // The feed runs its own gossipsub router with strict message signing, a
 // mesh of 2 peers and no flood publishing (the defaults make every status
-// a burst of work across the network, see meshParams). Its validator drops a message that is
-// larger than Config.MaxSize, does not decode, is unsigned or names another
-// peer than its signer, is stamped longer ago than Config.StaleAfter or more
-// than [MaxFuture] ahead, or replays a sequence number already seen from
-// that peer (a node's sequence starts at its start time in nanoseconds, so
-// it keeps growing across restarts).
+// a burst of work across the network, see meshParams). Its validator drops
+// a message that is larger than Config.MaxSize, does not decode, is
+// unsigned or names another peer than its signer, is stamped longer ago
+// than Config.StaleAfter or more than [MaxFuture] ahead, or replays a
+// sequence number already seen from that peer (a node's sequence starts at
+// its start time in nanoseconds, so it keeps growing across restarts).
 //
 // A node publishes every Config.Interval while the network has up to
 // [PeersPerInterval] nodes; in a larger one the interval grows with the
