@@ -107,6 +107,20 @@ func (l *Ledger) Vouch(cmds [][]byte) []byte {
 // among them is not checked again. A vouch that is not a whole number of
 // keys is ignored.
 func (l *Ledger) ApplyVouched(indexes []uint64, cmds, vouches [][]byte) [][]byte {
+	return l.apply(indexes, cmds, vouches, true)
+}
+
+// ApplyQuiet is ApplyVouched without the results, for a member no caller
+// waits on (see consensus.QuietStateMachine): it changes the state alike
+// and encodes nothing. Encoding each command's Result was 6% of a
+// non-voter's CPU on a 32-daemon network.
+func (l *Ledger) ApplyQuiet(indexes []uint64, cmds, vouches [][]byte) {
+	l.apply(indexes, cmds, vouches, false)
+}
+
+// apply applies cmds with what the leader vouched for; it encodes their
+// results only when results is set (nil otherwise).
+func (l *Ledger) apply(indexes []uint64, cmds, vouches [][]byte, results bool) [][]byte {
 	decoded := make([]Command, len(cmds))
 	errs := make([]error, len(cmds))
 	for i, b := range cmds {
@@ -144,7 +158,10 @@ func (l *Ledger) ApplyVouched(indexes []uint64, cmds, vouches [][]byte) [][]byte
 		}
 	}
 
-	out := make([][]byte, len(cmds))
+	var out [][]byte
+	if results {
+		out = make([][]byte, len(cmds))
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.state.verified = verified
@@ -157,16 +174,22 @@ func (l *Ledger) ApplyVouched(indexes []uint64, cmds, vouches [][]byte) [][]byte
 			// The next command of the same entry (a group's commands
 			// share their entry's index).
 		case index <= l.index:
-			out[i] = fail(refusal(ErrConflict, "log index %d already applied (last %d)", index, l.index)).Encode()
+			if results {
+				out[i] = fail(refusal(ErrConflict, "log index %d already applied (last %d)", index, l.index)).Encode()
+			}
 			continue
 		default:
 			l.index, entry = index, index
 		}
 		if errs[i] != nil {
-			out[i] = fail(refusal(ErrInvalid, "%v", errs[i])).Encode()
+			if results {
+				out[i] = fail(refusal(ErrInvalid, "%v", errs[i])).Encode()
+			}
 			continue
 		}
-		out[i] = l.state.Apply(decoded[i]).Encode()
+		if r := l.state.Apply(decoded[i]); results {
+			out[i] = r.Encode()
+		}
 	}
 	return out
 }

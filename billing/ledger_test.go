@@ -193,7 +193,8 @@ func TestLedger(t *testing.T) {
 // attestations with a bad signature or a signer twice, a signer registered
 // earlier in the same batch, receipts, undecodable commands, and indexes
 // applied already. So does ApplyVouched with what a leader's Vouch said of
-// each batch, on the leader and on another member.
+// each batch, on the leader and on another member; ApplyQuiet on a third
+// leaves the same state.
 func TestApplyBatchMatchesApply(t *testing.T) {
 	f := newFixture(t, DefaultSettings())
 	var cmds [][]byte
@@ -260,7 +261,7 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(3, 4))
 	for round := range 12 {
-		l, leader := NewLedger(), NewLedger()
+		l, leader, quiet := NewLedger(), NewLedger(), NewLedger()
 		vouching := round >= 6
 		var vouched int
 		for at := 0; at < len(cmds); {
@@ -275,6 +276,7 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 				vouched += len(vouch) / 32
 				vouches := slices.Repeat([][]byte{vouch}, end-at)
 				got = [][][]byte{leader.ApplyVouched(indexes, cmds[at:end], vouches), l.ApplyVouched(indexes, cmds[at:end], vouches)}
+				quiet.ApplyQuiet(indexes, cmds[at:end], vouches)
 			} else {
 				got = [][][]byte{l.ApplyBatch(indexes, cmds[at:end])}
 			}
@@ -290,10 +292,16 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 		if vouching && vouched < 60 {
 			t.Fatalf("round %d: %d signatures vouched for", round, vouched)
 		}
+		members := []*Ledger{l}
+		if vouching {
+			members = append(members, leader, quiet)
+		}
 		var hash [32]byte
-		l.Read(func(s *State) { hash = s.Hash() })
-		if hash != wantHash || l.Index() != one.Index() {
-			t.Fatalf("round %d: state or index differs from one-by-one", round)
+		for k, m := range members {
+			m.Read(func(s *State) { hash = s.Hash() })
+			if hash != wantHash || m.Index() != one.Index() {
+				t.Fatalf("round %d, member %d: state or index differs from one-by-one", round, k)
+			}
 		}
 		// The last two indexes again: both refused, nothing changes.
 		n := uint64(len(cmds))
@@ -453,5 +461,52 @@ func BenchmarkLedgerApply(b *testing.B) {
 		if r, _ := DecodeResult(l.Apply(index, c)); r.Err != nil {
 			b.Fatal(r.Err)
 		}
+	}
+}
+
+// BenchmarkMemberApply measures a member other than the leader applying a
+// quote (vouched for by the leader, so no signature is checked again) and
+// its payment: with their results encoded (ApplyVouched) and without
+// (ApplyQuiet, what a member no caller waits on does).
+func BenchmarkMemberApply(b *testing.B) {
+	for _, quiet := range []bool{false, true} {
+		b.Run(map[bool]string{false: "results", true: "quiet"}[quiet], func(b *testing.B) {
+			f := newFixture(b, DefaultSettings())
+			leader, member := NewLedger(), NewLedger()
+			var index uint64
+			for _, c := range f.cmds {
+				index++
+				leader.Apply(index, f.encode(c))
+				member.Apply(index, f.encode(c))
+			}
+			type entry struct{ cmds, vouches [][]byte }
+			entries := make([]entry, b.N)
+			for i := range entries {
+				id := "bench" + time.Duration(i).String()
+				q := f.newQuote(id, 1<<20, 2592000)
+				cmds := [][]byte{
+					f.encode(Command{Time: f.now, Quote: f.putQuote(q).Quote}),
+					f.encode(Command{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price}}),
+				}
+				v := leader.Vouch(cmds)
+				entries[i] = entry{cmds, [][]byte{v, v}}
+			}
+			b.ResetTimer()
+			for _, e := range entries {
+				index++
+				indexes := []uint64{index, index}
+				if quiet {
+					member.ApplyQuiet(indexes, e.cmds, e.vouches)
+				} else if len(member.ApplyVouched(indexes, e.cmds, e.vouches)[1]) == 0 {
+					b.Fatal("no result")
+				}
+			}
+			b.StopTimer()
+			member.Read(func(s *State) {
+				if _, ok := s.Payment("pbench" + time.Duration(b.N-1).String()); !ok {
+					b.Fatal("the last payment was not applied")
+				}
+			})
+		})
 	}
 }

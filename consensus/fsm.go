@@ -56,6 +56,17 @@ type VouchingStateMachine interface {
 	ApplyVouched(indexes []uint64, cmds, vouches [][]byte) [][]byte
 }
 
+// QuietStateMachine is a VouchingStateMachine that can apply commands
+// without working out their results. Only the node whose grouper appended
+// an entry reads what its commands answered (the leader answers the
+// commands forwarded to it with its own results), so every other member
+// throws its results away; the FSM has such a member apply with
+// ApplyQuiet, which must change the state exactly as ApplyVouched does.
+type QuietStateMachine interface {
+	VouchingStateMachine
+	ApplyQuiet(indexes []uint64, cmds, vouches [][]byte)
+}
+
 // IndexedStateMachine is a StateMachine that knows the index of the last
 // command it applied, also once it has restored a snapshot (billing's
 // snapshots carry it). The ledger then knows exactly what its state
@@ -76,6 +87,12 @@ type fsm struct {
 	committed func(uint64, raft.Configuration)
 	// onApply, when set, is called after each batch applies.
 	onApply func()
+	// awaited, when set, counts the entries this node appended whose
+	// results a caller still waits for; while it is 0 a QuietStateMachine
+	// applies quietly. An entry's count is taken before it is appended and
+	// given back after its result is read, so it covers the entry's apply.
+	// Nil: results are always worked out.
+	awaited *atomic.Int64
 }
 
 // raft hands every committed command and configuration entry to
@@ -89,7 +106,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 // ApplyBatch applies the commands among logs (raft sends commands and
 // configuration entries; the state machine has nothing to do with the
 // latter) and answers each command entry with its result ([]byte), each
-// group entry with its commands' results ([][]byte), the others with nil.
+// group entry with its commands' results ([][]byte), the others with nil;
+// when no caller here waits for a result it may answer nil for all (see
+// QuietStateMachine).
 // A group that does not decode (written by no version of this package)
 // answers an error and applies nothing.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
@@ -140,6 +159,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	}
 	if len(cmds) == 0 {
 		return out
+	}
+	if q, ok := f.sm.(QuietStateMachine); ok && f.awaited != nil && f.awaited.Load() == 0 {
+		q.ApplyQuiet(indexes, cmds, vouches)
+		return out // no one reads the commands' results here
 	}
 	var res [][]byte
 	v, vouching := f.sm.(VouchingStateMachine)

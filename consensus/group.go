@@ -139,6 +139,7 @@ func (l *Ledger) commitGroups(batch []*groupReq) {
 		if v, ok := l.fsm.sm.(VouchingStateMachine); ok {
 			vouch = v.Vouch(cmds)
 		}
+		l.fsm.awaited.Add(1)
 		var f raft.ApplyFuture
 		switch {
 		case len(vouch) > 0:
@@ -155,6 +156,7 @@ func (l *Ledger) commitGroups(batch []*groupReq) {
 		if err == nil {
 			resp = f.Response()
 		}
+		l.fsm.awaited.Add(-1)
 		answerGroup(batch, resp, err)
 	}
 }

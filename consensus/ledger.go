@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -122,7 +123,7 @@ func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err er
 	}), cfg.NonVoterDelay, min(cfg.NonVoterIdle, cfg.HeartbeatTimeout/2), cfg.MaxAppendEntries, &store.raft)
 	store.id = raft.ServerID(cfg.ID)
 	_, store.mayBeLazy = cfg.Forwarder.(VoterPreparer)
-	machine := &fsm{sm: sm}
+	machine := &fsm{sm: sm, awaited: new(atomic.Int64)}
 	machine.committed = store.noteCommitted
 	machine.onApply = trans.applied // the leader's held appends learn that the commit index moved
 	r, err := raft.NewRaft(cfg.raftConfig(hlog), machine, logs, store, snaps, trans)

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -21,6 +22,7 @@ type vouchLog struct {
 	mu     sync.Mutex
 	vouchs int               // Vouch calls
 	got    map[string]string // command -> the vouch it applied with
+	quiet  int               // commands applied with ApplyQuiet
 }
 
 func (v *vouchLog) Vouch(cmds [][]byte) []byte {
@@ -40,6 +42,19 @@ func (v *vouchLog) ApplyVouched(indexes []uint64, cmds, vouches [][]byte) [][]by
 	}
 	v.mu.Unlock()
 	return v.ApplyBatch(indexes, cmds)
+}
+
+func (v *vouchLog) ApplyQuiet(indexes []uint64, cmds, vouches [][]byte) {
+	v.mu.Lock()
+	v.quiet += len(cmds)
+	v.mu.Unlock()
+	v.ApplyVouched(indexes, cmds, vouches)
+}
+
+func (v *vouchLog) quietly() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.quiet
 }
 
 func (v *vouchLog) record() (map[string]string, int) {
@@ -91,6 +106,20 @@ func TestFSMApplyVouched(t *testing.T) {
 	f.ApplyBatch([]*raft.Log{{Index: 10, Type: raft.LogCommand, Data: []byte("g")}, {Index: 11, Type: raft.LogCommand, Extensions: groupExt, Data: encodeGroup([][]byte{[]byte("h"), []byte("i")})}})
 	if got, _ := v.record(); len(got) != len(want) || len(v.batches) != before+1 {
 		t.Fatal("a batch without a vouched entry did not go through ApplyBatch")
+	}
+	// With a count of awaited entries: while it is 0 the commands apply
+	// quietly and answer nil; while it is not, as before.
+	f.awaited = new(atomic.Int64)
+	out = f.ApplyBatch([]*raft.Log{{Index: 12, Type: raft.LogCommand, Data: []byte("j")}, {Index: 13, Type: raft.LogCommand, Extensions: ext("v4"), Data: encodeGroup([][]byte{[]byte("k")})}})
+	if out[0] != nil || out[1] != nil || v.quietly() != 2 {
+		t.Fatalf("nothing awaited: answered %v, %d applied quietly", out, v.quietly())
+	}
+	f.awaited.Add(1)
+	if out = f.ApplyBatch([]*raft.Log{{Index: 14, Type: raft.LogCommand, Data: []byte("l")}}); string(out[0].([]byte)) != "12:l" || v.quietly() != 2 {
+		t.Fatalf("an entry awaited: answered %v, %d applied quietly", out[0], v.quietly())
+	}
+	if got, _ := v.record(); got["k"] != "v4" {
+		t.Fatalf("applied quietly with vouch %q, want v4", got["k"])
 	}
 }
 
@@ -158,10 +187,14 @@ func TestVouchedEntries(t *testing.T) {
 			t.Fatalf("%d of %d entries vouched: the test does not test what it should", vouched, len(byEntry))
 		}
 	}
+	// Only the leader's callers read results: the others apply quietly.
 	for _, m := range ms {
 		check(m)
 		if _, n := m.vl.record(); (n > 0) != (m == leader) && !reelected() {
 			t.Fatalf("member %s (leader %v) vouched %d times", m.id, m == leader, n)
+		}
+		if q := m.vl.quietly(); (q == 0) != (m == leader) && !reelected() {
+			t.Fatalf("member %s (leader %v) applied %d commands quietly", m.id, m == leader, q)
 		}
 	}
 

@@ -15,7 +15,7 @@ var _ consensus.IndexedStateMachine = (*billing.Ledger)(nil)
 
 // The leader checks the signatures of what it appends, once, for every
 // member (billing.Ledger.Vouch).
-var _ consensus.VouchingStateMachine = (*billing.Ledger)(nil)
+var _ consensus.QuietStateMachine = (*billing.Ledger)(nil)
 
 // The leader asks a non-voter to make its log durable before it promotes it,
 // which lets non-voters put their fsyncs off.
