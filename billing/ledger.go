@@ -112,8 +112,9 @@ func (l *Ledger) ApplyVouched(indexes []uint64, cmds, vouches [][]byte) [][]byte
 
 // ApplyQuiet is ApplyVouched without the results, for a member no caller
 // waits on (see consensus.QuietStateMachine): it changes the state alike
-// and encodes nothing. Encoding each command's Result was 6% of a
-// non-voter's CPU on a 32-daemon network.
+// and encodes nothing. Encoding the Results was 6% of a non-voter's CPU
+// on a 32-daemon network; a member applying a vouched quote and its
+// payment takes 21.5 µs quietly against 26.4 (BenchmarkMemberApply).
 func (l *Ledger) ApplyQuiet(indexes []uint64, cmds, vouches [][]byte) {
 	l.apply(indexes, cmds, vouches, false)
 }
