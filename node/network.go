@@ -534,6 +534,16 @@ func (f forwarder) Forward(ctx context.Context, leader string, cmd []byte) ([]by
 
 // join asks the network, through the bootstrap peers, to add this node to
 // the ledger's Raft group.
+// member reports whether this node is in the ledger's latest
+// configuration, as its own log has it.
+func (n *Node) member() bool {
+	members, err := n.raft.Members()
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(members, func(m consensus.Member) bool { return m.ID == n.PeerID() })
+}
+
 func (n *Node) join(ctx context.Context) error {
 	var errs []error
 	for _, p := range n.host.Peers() {

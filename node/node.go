@@ -194,9 +194,17 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.fetch = fetch.New(n.host.Libp2p(), peerStore{n}, fetch.Options{Timeout: fetchTimeout, Logger: n.cfg.Logger.With("sys", "fetch")})
 	n.audit = audit.New(n.host.Libp2p(), verifiedStore{n}, audit.Options{Logger: n.cfg.Logger.With("sys", "audit")})
 	if len(n.cfg.Bootstrap) > 0 {
-		// Joining is idempotent: a node that is already a member keeps its role.
+		// Joining is idempotent: a node that is already a member keeps its
+		// role. A member started again asks too (it may have been removed
+		// while down), but goes on when no one can answer yet: when the
+		// whole network starts again, its peers may not serve joins yet,
+		// or it may be the leader itself, and the ledger it has to wait for
+		// is its own log's.
 		if err := n.join(ctx); err != nil {
-			return err
+			if !n.member() {
+				return err
+			}
+			n.log.Warn("could not ask to join the ledger; a member already, this node waits for the others", "err", err)
 		}
 	}
 	if err := n.raft.WaitReady(ctx); err != nil {
@@ -232,11 +240,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 
 // genesis initialises a new network's settings and registers this node.
 func (n *Node) genesis(ctx context.Context) error {
-	if len(n.cfg.Bootstrap) > 0 {
-		// A joining node takes the network's settings from the ledger.
+	settled := func() error {
 		for {
 			if _, ok := n.settings(); ok {
-				break
+				return nil
 			}
 			select {
 			case <-ctx.Done():
@@ -245,14 +252,26 @@ func (n *Node) genesis(ctx context.Context) error {
 			}
 		}
 	}
+	if len(n.cfg.Bootstrap) > 0 {
+		// A joining node takes the network's settings from the ledger.
+		if err := settled(); err != nil {
+			return err
+		}
+	}
 	if _, ok := n.settings(); !ok {
 		s := billing.DefaultSettings()
 		s.Replicas = n.cfg.Replicas
 		if n.cfg.Dev {
 			s = billing.DevSettings()
 		}
-		if _, err := n.apply(ctx, billing.Command{Init: &billing.Init{Settings: s}}); err != nil {
+		// Initialised already: the first node of a network started again,
+		// whose replica has not replayed the log yet. It takes the
+		// settings from there, like a joining node.
+		if _, err := n.apply(ctx, billing.Command{Init: &billing.Init{Settings: s}}); err != nil && !errors.Is(err, ErrConflict) {
 			return fmt.Errorf("initialise the network: %w", err)
+		}
+		if err := settled(); err != nil {
+			return err
 		}
 	}
 	s, _ := n.settings()

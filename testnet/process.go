@@ -7,17 +7,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ddsnet/dds/client"
 	"github.com/ddsnet/dds/node"
+	"github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // ProcessOptions configures a network of `dds daemon` processes.
@@ -25,8 +30,8 @@ type ProcessOptions struct {
 	Binary       string // the dds executable
 	Nodes        int    // default 4
 	Dir          string // required: DIR/nodeI are the data dirs, DIR/testnet.json the description
-	HTTPBasePort int    // 0: free ports; else node i listens on HTTPBasePort+i
-	P2PBasePort  int    // 0: free ports; else node i listens on P2PBasePort+i
+	HTTPBasePort int    // 0: free ports; else node i listens on HTTPBasePort+i (a node started again keeps its port)
+	P2PBasePort  int    // 0: free ports; else node i listens on P2PBasePort+i (likewise)
 	Stderr       io.Writer
 	ExtraArgs    []string // more daemon flags for every node
 }
@@ -59,6 +64,12 @@ type ProcessNetwork struct {
 // StartProcesses starts the daemons (each in its own process group, killed
 // if this process dies, even by SIGKILL), waits until every node is up and
 // the billing quorum holds them all, and writes DIR/testnet.json.
+//
+// A Dir that holds a network already (its testnet.json) starts that
+// network again: its nodes on their data dirs, with their identities and
+// ports (so the old testnet.json's URLs still work), all at once (a node
+// that was a voter waits for enough of the others before it serves), then
+// any more that Nodes asks for, joining them.
 func StartProcesses(ctx context.Context, o ProcessOptions) (*ProcessNetwork, error) {
 	if o.Dir == "" || o.Binary == "" {
 		return nil, errors.New("testnet: Dir and Binary are required")
@@ -70,7 +81,15 @@ func StartProcesses(ctx context.Context, o ProcessOptions) (*ProcessNetwork, err
 		o.Stderr = io.Discard
 	}
 	pn := &ProcessNetwork{dir: o.Dir}
-	for i := range o.Nodes {
+	prev, err := pn.previous(o.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	if err := pn.resume(ctx, o, prev); err != nil {
+		pn.Stop()
+		return nil, err
+	}
+	for i := len(prev); i < o.Nodes; i++ {
 		pnode, err := pn.startOne(ctx, o, i)
 		if err != nil {
 			pn.Stop()
@@ -87,6 +106,116 @@ func StartProcesses(ctx context.Context, o ProcessOptions) (*ProcessNetwork, err
 		return nil, err
 	}
 	return pn, nil
+}
+
+// previous reads the network that Dir holds, if any: nil when Dir has
+// neither testnet.json nor node data.
+func (pn *ProcessNetwork) previous(nodes int) ([]*ProcessNode, error) {
+	b, err := os.ReadFile(pn.JSONPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(pn.dir, "node0")); err == nil {
+			return nil, fmt.Errorf("testnet: %s holds node data but no testnet.json (a network that never came up?): remove it or use another directory", pn.dir)
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("testnet: read the network in %s: %w", pn.dir, err)
+	}
+	var prev ProcessNetwork
+	if err := json.Unmarshal(b, &prev); err != nil {
+		return nil, fmt.Errorf("testnet: %s: %w", pn.JSONPath(), err)
+	}
+	if len(prev.Nodes) > nodes {
+		return nil, fmt.Errorf("testnet: %s holds a network of %d nodes: start it with at least %d, or use another directory", pn.dir, len(prev.Nodes), len(prev.Nodes))
+	}
+	for i, nd := range prev.Nodes {
+		if nd.Name != fmt.Sprintf("node%d", i) || nd.DataDir != filepath.Join(pn.dir, nd.Name) || len(nd.P2P) == 0 || !strings.HasPrefix(nd.HTTP, "http://") {
+			return nil, fmt.Errorf("testnet: %s: node %d is not one this command wrote", pn.JSONPath(), i)
+		}
+	}
+	return prev.Nodes, nil
+}
+
+// resume starts the nodes of a previous network again, all at once.
+func (pn *ProcessNetwork) resume(ctx context.Context, o ProcessOptions, prev []*ProcessNode) error {
+	if len(prev) == 0 {
+		return nil
+	}
+	// One that fails (its port taken meanwhile, say) stops the others
+	// waiting for it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pn.Nodes = make([]*ProcessNode, len(prev))
+	errs := make([]error, len(prev))
+	var wg sync.WaitGroup
+	// node0 first, until it listens: the others' bootstrap dials it once.
+	listening := make(chan struct{})
+	for i, old := range prev {
+		listen, _, _ := strings.Cut(old.P2P[0], "/p2p/")
+		args := []string{"daemon", "--data-dir", old.DataDir,
+			"--http-addr", strings.TrimPrefix(old.HTTP, "http://"),
+			"--p2p-addr", listen,
+			"--log-format", "json"}
+		if i > 0 {
+			args = append(args, "--bootstrap", prev[0].P2P[0])
+		}
+		args = append(args, o.ExtraArgs...)
+		if i == 0 {
+			go func() {
+				defer close(listening)
+				if err := awaitListening(ctx, listen); err != nil {
+					cancel()
+				}
+			}()
+		} else {
+			select {
+			case <-listening:
+			case <-ctx.Done():
+			}
+		}
+		wg.Go(func() {
+			if pn.Nodes[i], errs[i] = run(ctx, o, old.Name, old.DataDir, args); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	pn.Nodes = slices.DeleteFunc(pn.Nodes, func(n *ProcessNode) bool { return n == nil }) // for Stop
+	var all []error
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			all = append(all, fmt.Errorf("testnet: start node%d again: %w", i, err))
+		}
+	}
+	if len(all) == 0 && ctx.Err() != nil {
+		all = append(all, fmt.Errorf("testnet: start the network again: %w", ctx.Err()))
+	}
+	return errors.Join(all...)
+}
+
+// awaitListening waits until something accepts TCP connections at the
+// multiaddr /ip4/HOST/tcp/PORT, or ctx ends.
+func awaitListening(ctx context.Context, addr string) error {
+	m, err := multiaddr.NewMultiaddr(addr)
+	if err != nil {
+		return err
+	}
+	_, hostport, err := manet.DialArgs(m)
+	if err != nil {
+		return err
+	}
+	var d net.Dialer
+	for {
+		c, err := d.DialContext(ctx, "tcp", hostport)
+		if err == nil {
+			return c.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func port(base, i int) string {

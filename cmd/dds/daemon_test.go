@@ -640,3 +640,60 @@ func TestTestnetCommand(t *testing.T) {
 		})
 	}
 }
+
+// A network stopped and started again on its directory comes back whole:
+// the same nodes at the same URLs, with what they stored; one started
+// with fewer nodes than it had is refused at once.
+func TestTestnetStartsAgainOnItsDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	stderr := &lockedBuffer{}
+	opts := testnet.ProcessOptions{Binary: ddsBinary(t), Nodes: 4, Dir: dir, Stderr: stderr, ExtraArgs: []string{"--log-level", "warn"}}
+	first, err := testnet.StartProcesses(ctx, opts)
+	if err != nil {
+		t.Fatalf("start the network: %v\n%s", err, stderr)
+	}
+	c, err := client.New(first.Nodes[1].HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Upload(ctx, strings.NewReader("kept across a restart"), client.UploadOptions{Name: "k.txt", Size: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	short := opts
+	short.Nodes = 3
+	if _, err := testnet.StartProcesses(ctx, short); err == nil || !strings.Contains(err.Error(), "at least 4") {
+		t.Fatalf("started a 4-node network's directory with 3 nodes: %v", err)
+	}
+	again, err := testnet.StartProcesses(ctx, opts)
+	if err != nil {
+		t.Fatalf("start the network again: %v\n%s", err, stderr)
+	}
+	t.Cleanup(func() { again.Stop() })
+	for i, n := range again.Nodes {
+		if n.PeerID != first.Nodes[i].PeerID || n.HTTP != first.Nodes[i].HTTP || n.BillingToken != first.Nodes[i].BillingToken {
+			t.Fatalf("node %d came back as %s at %s, was %s at %s", i, n.PeerID, n.HTTP, first.Nodes[i].PeerID, first.Nodes[i].HTTP)
+		}
+	}
+	c2, err := client.New(again.Nodes[2].HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c2.File(ctx, f.ID)
+	if err != nil || got.CID != f.CID || len(got.AttestedBy) != 3 {
+		t.Fatalf("the file quoted before the restart, at node2: %+v, %v", got, err)
+	}
+	// And it still quotes.
+	if _, err := c2.Upload(ctx, strings.NewReader("after"), client.UploadOptions{Name: "a.txt", Size: -1}); err != nil {
+		t.Fatalf("upload after the restart: %v\n%s", err, stderr)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -42,7 +43,11 @@ func (o *testnetOptions) run(ctx context.Context, a *app, args []string) error {
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("--dir: %w", err)
 	}
-	fmt.Fprintf(a.stderr, "dds: starting %d nodes in %s\n", o.nodes, dir)
+	if _, err := os.Stat(filepath.Join(dir, "testnet.json")); err == nil {
+		fmt.Fprintf(a.stderr, "dds: starting the network in %s again (%d nodes)\n", dir, o.nodes)
+	} else {
+		fmt.Fprintf(a.stderr, "dds: starting %d nodes in %s\n", o.nodes, dir)
+	}
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	nw, err := testnet.StartProcesses(sctx, testnet.ProcessOptions{
