@@ -532,8 +532,6 @@ func (f forwarder) Forward(ctx context.Context, leader string, cmd []byte) ([]by
 	return resp.Result, nil
 }
 
-// join asks the network, through the bootstrap peers, to add this node to
-// the ledger's Raft group.
 // member reports whether this node is in the ledger's latest
 // configuration, as its own log has it.
 func (n *Node) member() bool {
@@ -544,6 +542,8 @@ func (n *Node) member() bool {
 	return slices.ContainsFunc(members, func(m consensus.Member) bool { return m.ID == n.PeerID() })
 }
 
+// join asks the network, through the bootstrap peers, to add this node to
+// the ledger's Raft group.
 func (n *Node) join(ctx context.Context) error {
 	var errs []error
 	for _, p := range n.host.Peers() {

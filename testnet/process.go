@@ -129,9 +129,12 @@ func (pn *ProcessNetwork) previous(nodes int) ([]*ProcessNode, error) {
 		return nil, fmt.Errorf("testnet: %s holds a network of %d nodes: start it with at least %d, or use another directory", pn.dir, len(prev.Nodes), len(prev.Nodes))
 	}
 	for i, nd := range prev.Nodes {
-		if nd.Name != fmt.Sprintf("node%d", i) || nd.DataDir != filepath.Join(pn.dir, nd.Name) || len(nd.P2P) == 0 || !strings.HasPrefix(nd.HTTP, "http://") {
+		if nd.Name != fmt.Sprintf("node%d", i) || len(nd.P2P) == 0 || !strings.HasPrefix(nd.HTTP, "http://") {
 			return nil, fmt.Errorf("testnet: %s: node %d is not one this command wrote", pn.JSONPath(), i)
 		}
+		// Its data is where this Dir has it (the directory may have moved,
+		// or been named another way).
+		nd.DataDir = filepath.Join(pn.dir, nd.Name)
 	}
 	return prev.Nodes, nil
 }
@@ -152,14 +155,11 @@ func (pn *ProcessNetwork) resume(ctx context.Context, o ProcessOptions, prev []*
 	listening := make(chan struct{})
 	for i, old := range prev {
 		listen, _, _ := strings.Cut(old.P2P[0], "/p2p/")
-		args := []string{"daemon", "--data-dir", old.DataDir,
-			"--http-addr", strings.TrimPrefix(old.HTTP, "http://"),
-			"--p2p-addr", listen,
-			"--log-format", "json"}
+		bootstrap := ""
 		if i > 0 {
-			args = append(args, "--bootstrap", prev[0].P2P[0])
+			bootstrap = prev[0].P2P[0]
 		}
-		args = append(args, o.ExtraArgs...)
+		args := daemonArgs(old.DataDir, strings.TrimPrefix(old.HTTP, "http://"), listen, bootstrap, o.ExtraArgs)
 		if i == 0 {
 			go func() {
 				defer close(listening)
@@ -228,15 +228,23 @@ func port(base, i int) string {
 func (pn *ProcessNetwork) startOne(ctx context.Context, o ProcessOptions, i int) (*ProcessNode, error) {
 	name := fmt.Sprintf("node%d", i)
 	dir := filepath.Join(o.Dir, name)
-	args := []string{"daemon", "--data-dir", dir,
-		"--http-addr", "127.0.0.1:" + port(o.HTTPBasePort, i),
-		"--p2p-addr", "/ip4/127.0.0.1/tcp/" + port(o.P2PBasePort, i),
-		"--log-format", "json"}
+	bootstrap := ""
 	if i > 0 {
-		args = append(args, "--bootstrap", pn.Nodes[0].P2P[0])
+		bootstrap = pn.Nodes[0].P2P[0]
 	}
-	args = append(args, o.ExtraArgs...)
+	args := daemonArgs(dir, "127.0.0.1:"+port(o.HTTPBasePort, i), "/ip4/127.0.0.1/tcp/"+port(o.P2PBasePort, i), bootstrap, o.ExtraArgs)
 	return run(ctx, o, name, dir, args)
+}
+
+// daemonArgs are the arguments of a `dds daemon` of the network: its data
+// dir, HTTP address, libp2p address, the peer it joins through (none for
+// the first node) and the options' extra flags.
+func daemonArgs(dir, httpAddr, p2pAddr, bootstrap string, extra []string) []string {
+	args := []string{"daemon", "--data-dir", dir, "--http-addr", httpAddr, "--p2p-addr", p2pAddr, "--log-format", "json"}
+	if bootstrap != "" {
+		args = append(args, "--bootstrap", bootstrap)
+	}
+	return append(args, extra...)
 }
 
 // daemonProcs is the GOMAXPROCS of each of n daemons sharing this
