@@ -76,18 +76,7 @@ func (l *Ledger) ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte {
 // Attestations guard against an issuer that makes up a price, not against
 // the leader.
 func (l *Ledger) Vouch(cmds [][]byte) []byte {
-	decoded := make([]Command, 0, len(cmds))
-	for _, b := range cmds {
-		if c, err := DecodeCommand(b); err == nil {
-			decoded = append(decoded, c)
-		}
-	}
-	var checks [][3][]byte
-	l.mu.RLock()
-	for _, c := range decoded {
-		checks = append(checks, l.state.signatures(c)...)
-	}
-	l.mu.RUnlock()
+	checks := l.signatures(decodeAll(cmds))
 	keys := make([][32]byte, len(checks))
 	for i, ch := range checks {
 		keys[i] = checkedKey(ch[0], ch[1], ch[2])
@@ -122,19 +111,8 @@ func (l *Ledger) ApplyQuiet(indexes []uint64, cmds, vouches [][]byte) {
 // apply applies cmds with what the leader vouched for; it encodes their
 // results only when results is set (nil otherwise).
 func (l *Ledger) apply(indexes []uint64, cmds, vouches [][]byte, results bool) [][]byte {
-	decoded := make([]Command, len(cmds))
-	errs := make([]error, len(cmds))
-	for i, b := range cmds {
-		decoded[i], errs[i] = DecodeCommand(b)
-	}
-	var checks [][3][]byte
-	l.mu.RLock()
-	for i := range decoded {
-		if errs[i] == nil {
-			checks = append(checks, l.state.signatures(decoded[i])...)
-		}
-	}
-	l.mu.RUnlock()
+	decoded, errs := decodeAll(cmds)
+	checks := l.signatures(decoded, errs)
 	vouched := vouchedKeys(vouches)
 	var verified map[[32]byte]bool
 	var todo [][3][]byte
@@ -193,6 +171,30 @@ func (l *Ledger) apply(indexes []uint64, cmds, vouches [][]byte, results bool) [
 		}
 	}
 	return out
+}
+
+// decodeAll decodes each command: errs[i] is cmds[i]'s error, if any.
+func decodeAll(cmds [][]byte) (decoded []Command, errs []error) {
+	decoded, errs = make([]Command, len(cmds)), make([]error, len(cmds))
+	for i, b := range cmds {
+		decoded[i], errs[i] = DecodeCommand(b)
+	}
+	return decoded, errs
+}
+
+// signatures lists the signatures (pub, msg, sig) the decoded commands
+// carry, those that did not decode (errs) left out, with the keys
+// registered now.
+func (l *Ledger) signatures(decoded []Command, errs []error) [][3][]byte {
+	var checks [][3][]byte
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for i := range decoded {
+		if errs[i] == nil {
+			checks = append(checks, l.state.signatures(decoded[i])...)
+		}
+	}
+	return checks
 }
 
 // vouchedKeys returns the checkedKeys the vouches list (see Vouch). The

@@ -133,6 +133,22 @@ func (m *member) restart() {
 	m.start(false)
 }
 
+// restartFollower restarts a member of ms other than leader (with a fresh
+// state machine, which replays its log), waits until it is ready again,
+// and returns it.
+func restartFollower(leader *member, ms ...*member) *member {
+	var follower *member
+	for _, m := range ms {
+		if m != leader {
+			follower = m
+		}
+	}
+	follower.restart()
+	mesh(ms...)
+	follower.waitReady()
+	return follower
+}
+
 // handle is the forwarding protocol's handler: "apply" runs ApplyLocal,
 // "join" runs Join on the leader (forwarding to it when this node does not
 // lead).

@@ -199,15 +199,7 @@ func TestGroupCommit(t *testing.T) {
 
 	// A member restarted with a fresh state machine replays the groups
 	// from its log into the same commands.
-	var follower *member
-	for _, m := range ms {
-		if m != leader {
-			follower = m
-		}
-	}
-	follower.restart()
-	mesh(ms...)
-	follower.waitReady()
+	restartFollower(leader, ms...)
 	if again := converge(t, ms...); !slices.Equal(again, got) {
 		t.Fatal("the restarted member applied other commands")
 	}

@@ -198,15 +198,7 @@ func TestVouchedEntries(t *testing.T) {
 		}
 	}
 
-	var follower *member
-	for _, m := range ms {
-		if m != leader {
-			follower = m
-		}
-	}
-	follower.restart()
-	mesh(ms...)
-	follower.waitReady()
+	follower := restartFollower(leader, ms...)
 	converge(t, ms...)
 	check(follower)
 }

@@ -14,7 +14,8 @@ import (
 var _ consensus.IndexedStateMachine = (*billing.Ledger)(nil)
 
 // The leader checks the signatures of what it appends, once, for every
-// member (billing.Ledger.Vouch).
+// member (billing.Ledger.Vouch), and a member no caller waits on applies
+// without encoding results (billing.Ledger.ApplyQuiet).
 var _ consensus.QuietStateMachine = (*billing.Ledger)(nil)
 
 // The leader asks a non-voter to make its log durable before it promotes it,

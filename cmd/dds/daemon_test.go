@@ -90,14 +90,18 @@ func (l *lockedBuffer) String() string {
 func startNetwork(ctx context.Context, t testing.TB, n int) (*testnet.ProcessNetwork, *lockedBuffer) {
 	t.Helper()
 	stderr := &lockedBuffer{}
-	nw, err := testnet.StartProcesses(ctx, testnet.ProcessOptions{
-		Binary: ddsBinary(t), Nodes: n, Dir: t.TempDir(), Stderr: stderr, ExtraArgs: []string{"--log-level", "warn"},
-	})
+	nw, err := testnet.StartProcesses(ctx, networkOptions(t, n, t.TempDir(), stderr))
 	if err != nil {
 		t.Fatalf("start the network: %v\n%s", err, stderr)
 	}
 	t.Cleanup(func() { nw.Stop() })
 	return nw, stderr
+}
+
+// networkOptions are the options of a test's network of n daemons in dir,
+// logging warnings only, to stderr.
+func networkOptions(t testing.TB, n int, dir string, stderr io.Writer) testnet.ProcessOptions {
+	return testnet.ProcessOptions{Binary: ddsBinary(t), Nodes: n, Dir: dir, Stderr: stderr, ExtraArgs: []string{"--log-level", "warn"}}
 }
 
 // startDaemon starts a --dev daemon on free loopback ports and waits until
@@ -650,9 +654,8 @@ func TestTestnetStartsAgainOnItsDir(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
 	stderr := &lockedBuffer{}
-	opts := testnet.ProcessOptions{Binary: ddsBinary(t), Nodes: 4, Dir: dir, Stderr: stderr, ExtraArgs: []string{"--log-level", "warn"}}
+	opts := networkOptions(t, 4, t.TempDir(), stderr)
 	first, err := testnet.StartProcesses(ctx, opts)
 	if err != nil {
 		t.Fatalf("start the network: %v\n%s", err, stderr)
