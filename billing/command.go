@@ -100,11 +100,16 @@ type Command struct {
 	Hold     *Hold     `json:"hold,omitempty"`   // record holders with receipts -> stored
 	Drop     *Drop     `json:"drop,omitempty"`   // a holder is gone: end its holding (repair places a new one)
 	Expire   *Expire   `json:"expire,omitempty"` // sweep: leases and quotes whose time is up
+	Admit    *Admit    `json:"admit,omitempty"`  // a node joins with an invite of the admission key
+	Remove   *Remove   `json:"remove,omitempty"` // the admission key ends a membership
 }
 
-// Init fixes the network's settings; the first command of a ledger.
+// Init fixes the network's settings and its admission key, and admits the
+// founder, the node that makes the network; the first command of a ledger.
 type Init struct {
-	Settings Settings `json:"settings"`
+	Settings     Settings `json:"settings"`
+	AdmissionKey []byte   `json:"admission_key"` // raw ed25519 public key: signs invites and removals
+	Founder      string   `json:"founder"`       // peer id of the first member
 }
 
 // Register adds a node to the registry, or updates its HTTP address.
@@ -160,6 +165,7 @@ func (c Command) kinds() (int, string) {
 		{c.Init != nil, "init"}, {c.Register != nil, "register"}, {c.Quote != nil, "quote"},
 		{c.Pay != nil, "pay"}, {c.Update != nil, "update"}, {c.Hold != nil, "hold"},
 		{c.Drop != nil, "drop"}, {c.Expire != nil, "expire"},
+		{c.Admit != nil, "admit"}, {c.Remove != nil, "remove"},
 	} {
 		if k.set {
 			n++

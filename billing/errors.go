@@ -41,6 +41,7 @@ var (
 	ErrConflict     = &Error{Code: "conflict", Message: "conflict"}
 	ErrInvalid      = &Error{Code: "invalidValue", Message: "invalid value"}
 	ErrGone         = &Error{Code: "gone", Message: "gone"}
+	ErrForbidden    = &Error{Code: "forbidden", Message: "forbidden"}
 )
 
 // codeInternal marks a bug caught by Apply's recovery; it is never a rule's

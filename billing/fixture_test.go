@@ -29,6 +29,19 @@ func testKey(i int) ed25519.PrivateKey {
 
 func peerName(i int) string { return fmt.Sprintf("peer-%d", i) }
 
+// testAdmission is the admission key of every test network.
+func testAdmission() ed25519.PrivateKey { return testKey(1000) }
+
+// initCmd initialises a test network with set, founded by peer-0.
+func initCmd(set Settings) *Init {
+	return &Init{Settings: set, AdmissionKey: testAdmission().Public().(ed25519.PublicKey), Founder: peerName(0)}
+}
+
+// admitCmd admits test peer i with an invite valid for a year from t0.
+func admitCmd(i int) *Admit {
+	return &Admit{Invite: SignInvite(testAdmission(), peerName(i), t0.Add(365*24*time.Hour))}
+}
+
 const testPeers = 6
 
 // fixture is a State with settings and registered peers peer-0..peer-5,
@@ -45,8 +58,11 @@ type fixture struct {
 func newFixture(t testing.TB, set Settings) *fixture {
 	t.Helper()
 	f := &fixture{t: t, s: NewState(), now: t0, keys: make(map[string]ed25519.PrivateKey), set: set}
-	f.must(Command{Init: &Init{Settings: set}})
+	f.must(Command{Init: initCmd(set)})
 	for i := range testPeers {
+		if i > 0 {
+			f.must(Command{Admit: admitCmd(i)})
+		}
 		k := testKey(i)
 		f.keys[peerName(i)] = k
 		f.must(Command{Register: &Register{Node: Node{PeerID: peerName(i), PublicKey: k.Public().(ed25519.PublicKey)}}})

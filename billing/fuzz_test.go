@@ -288,8 +288,11 @@ func runScenario(t *testing.T, data []byte) {
 		}
 		checkInvariants(t, sc.s)
 	}
-	apply(Command{Time: sc.now, Init: &Init{Settings: sc.set}})
+	apply(Command{Time: sc.now, Init: initCmd(sc.set)})
 	for i := range fuzzPeers - 1 {
+		if i > 0 {
+			apply(Command{Time: sc.now, Admit: admitCmd(i)})
+		}
 		apply(Command{Time: sc.now, Register: &Register{Node: Node{PeerID: peerName(i), PublicKey: testKey(i).Public().(ed25519.PublicKey)}}})
 	}
 	for n := 0; g.more() && n < 2000; n++ {

@@ -133,7 +133,7 @@ func TestLedger(t *testing.T) {
 		}
 		return r
 	}
-	if r := apply(1, Command{Time: t0, Init: &Init{Settings: DevSettings()}}); r.Err != nil {
+	if r := apply(1, Command{Time: t0, Init: initCmd(DevSettings())}); r.Err != nil {
 		t.Fatal(r.Err)
 	}
 	if r, _ := DecodeResult(l.Apply(2, []byte("garbage"))); !errors.Is(r.Refusal(), ErrInvalid) {
@@ -221,6 +221,7 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 			enc(pq)
 		case 2: // peer-6 attests, registered just before the first time
 			if i == 2 {
+				enc(Command{Admit: admitCmd(6)})
 				enc(Command{Register: &Register{Node: Node{PeerID: peerName(6), PublicKey: k6.Public().(ed25519.PublicKey)}}})
 			}
 			enc(Command{Quote: &PutQuote{Quote: q, Attestations: f.attest(q, 2, 3, 6)}})

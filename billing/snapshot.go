@@ -24,6 +24,11 @@ type snapshot struct {
 	Files       []*fileRecord `json:"files"`
 	Payments    []Payment     `json:"payments"`
 	LastCreated time.Time     `json:"last_created"`
+
+	AdmissionKey []byte   `json:"admission_key,omitempty"`
+	Members      []Member `json:"members,omitempty"`      // by peer id
+	UsedInvites  []string `json:"used_invites,omitempty"` // sorted
+	Removed      []string `json:"removed,omitempty"`      // sorted
 }
 
 func (s *State) encode() ([]byte, error) {
@@ -40,6 +45,19 @@ func (s *State) encode() ([]byte, error) {
 		snap.Payments = append(snap.Payments, p)
 	}
 	slices.SortFunc(snap.Payments, func(a, b Payment) int { return strings.Compare(a.ID, b.ID) })
+	snap.AdmissionKey = s.admissionKey
+	for _, m := range s.members {
+		snap.Members = append(snap.Members, m)
+	}
+	slices.SortFunc(snap.Members, func(a, b Member) int { return strings.Compare(a.PeerID, b.PeerID) })
+	for id := range s.usedInvites {
+		snap.UsedInvites = append(snap.UsedInvites, id)
+	}
+	slices.Sort(snap.UsedInvites)
+	for id := range s.removed {
+		snap.Removed = append(snap.Removed, id)
+	}
+	slices.Sort(snap.Removed)
 	b, err := json.Marshal(snap)
 	if err != nil {
 		return nil, fmt.Errorf("encode snapshot: %w", err)
@@ -98,14 +116,37 @@ func (snap *snapshot) state() (*State, error) {
 		if err := snap.Settings.Validate(); err != nil {
 			return nil, fmt.Errorf("settings: %w", err)
 		}
+		if len(snap.AdmissionKey) != ed25519.PublicKeySize {
+			return nil, errors.New("no admission key")
+		}
 		s.initialised = true
 		s.settings = snap.Settings
-	} else if snap.Settings != (Settings{}) {
-		return nil, errors.New("settings in an uninitialised ledger")
+		s.admissionKey = snap.AdmissionKey
+	} else if snap.Settings != (Settings{}) || snap.AdmissionKey != nil || len(snap.Members) > 0 {
+		return nil, errors.New("settings or members in an uninitialised ledger")
+	}
+	for _, m := range snap.Members {
+		if _, dup := s.members[m.PeerID]; dup || m.PeerID == "" {
+			return nil, fmt.Errorf("bad or duplicate member %q", m.PeerID)
+		}
+		m.Admitted = m.Admitted.UTC()
+		s.members[m.PeerID] = m
+	}
+	for _, id := range snap.UsedInvites {
+		s.usedInvites[id] = true
+	}
+	for _, id := range snap.Removed {
+		if s.IsMember(id) {
+			return nil, fmt.Errorf("member %q is removed", id)
+		}
+		s.removed[id] = true
 	}
 	for _, n := range snap.Nodes {
 		if _, dup := s.nodes[n.PeerID]; dup || n.PeerID == "" || len(n.PublicKey) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("bad or duplicate node %q", n.PeerID)
+		}
+		if !s.IsMember(n.PeerID) {
+			return nil, fmt.Errorf("node %q is not a member", n.PeerID)
 		}
 		n.Joined = n.Joined.UTC()
 		s.nodes[n.PeerID] = n

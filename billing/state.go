@@ -99,6 +99,11 @@ type State struct {
 	paid        int64     // sum of successful payments
 	paidCount   int       // number of successful payments
 
+	admissionKey []byte            // signs invites and removals (Init)
+	members      map[string]Member // admitted and not removed, by peer id
+	usedInvites  map[string]bool   // Invite.ID of every invite that admitted a node
+	removed      map[string]bool   // removed and not admitted again, by peer id
+
 	// verified holds the signatures the Ledger checked before it took its
 	// write lock (see Ledger.ApplyBatch), by checkedKey; a signature found
 	// here is valid, any other is checked as it is met.
@@ -140,6 +145,10 @@ func NewState() *State {
 		nodes:    make(map[string]Node),
 		byID:     make(map[string]int),
 		payments: make(map[string]Payment),
+
+		members:     make(map[string]Member),
+		usedInvites: make(map[string]bool),
+		removed:     make(map[string]bool),
 	}
 }
 
@@ -161,7 +170,7 @@ func (s *State) Apply(cmd Command) (res Result) {
 	now := cmd.Time.UTC()
 	switch {
 	case cmd.Init != nil:
-		return s.applyInit(cmd.Init)
+		return s.applyInit(now, cmd.Init)
 	case cmd.Register != nil:
 		return s.applyRegister(now, cmd.Register)
 	case cmd.Quote != nil:
@@ -174,6 +183,10 @@ func (s *State) Apply(cmd Command) (res Result) {
 		return s.applyHold(now, cmd.Hold)
 	case cmd.Drop != nil:
 		return s.applyDrop(now, cmd.Drop)
+	case cmd.Admit != nil:
+		return s.applyAdmit(now, cmd.Admit)
+	case cmd.Remove != nil:
+		return s.applyRemove(now, cmd.Remove)
 	default:
 		return s.applyExpire(now)
 	}
@@ -190,15 +203,23 @@ func asError(err error) *Error {
 	return refusal(ErrInvalid, "%v", err)
 }
 
-func (s *State) applyInit(c *Init) Result {
+func (s *State) applyInit(now time.Time, c *Init) Result {
 	if s.initialised {
 		return fail(refusal(ErrConflict, "ledger already initialised"))
 	}
 	if err := c.Settings.Validate(); err != nil {
 		return fail(asError(err))
 	}
+	switch {
+	case len(c.AdmissionKey) != ed25519.PublicKeySize:
+		return fail(refusal(ErrInvalid, "admission key must be %d bytes", ed25519.PublicKeySize))
+	case c.Founder == "" || len(c.Founder) > MaxIDLen:
+		return fail(refusal(ErrInvalid, "founder must be a peer id of 1 to %d bytes", MaxIDLen))
+	}
 	s.initialised = true
 	s.settings = c.Settings
+	s.admissionKey = bytes.Clone(c.AdmissionKey)
+	s.members[c.Founder] = Member{PeerID: c.Founder, Admitted: now}
 	return Result{}
 }
 
@@ -211,6 +232,8 @@ func (s *State) applyRegister(now time.Time, c *Register) Result {
 		return fail(refusal(ErrInvalid, "public key must be %d bytes", ed25519.PublicKeySize))
 	case len(n.HTTP) > maxHTTPLen:
 		return fail(refusal(ErrInvalid, "http address longer than %d bytes", maxHTTPLen))
+	case !s.IsMember(n.PeerID):
+		return fail(refusal(ErrForbidden, "%s is not a member of this network: it needs an invite", n.PeerID))
 	}
 	if old, ok := s.nodes[n.PeerID]; ok {
 		if !bytes.Equal(old.PublicKey, n.PublicKey) {

@@ -21,15 +21,22 @@ var SystemClock Clock = systemClock{}
 
 // Config is a node's configuration. Start from [DefaultConfig].
 type Config struct {
-	DataDir      string   // chunks, ledger, identity key, billing token
-	HTTPAddr     string   // the external API's address, advertised to peers and in /info
-	P2PAddrs     []string // libp2p listen multiaddrs (expanded with p2p.ListenAddrsFor)
-	Bootstrap    []string // multiaddrs with /p2p/ID of nodes to join (next issue)
-	BillingToken string   // bearer token for POST /payments; empty: generated once and kept in DataDir
-	MaxUpload    int64    // largest accepted file, bytes
-	Capacity     int64    // bytes this node offers to the network
-	Replicas     int      // holders per paid file (a network setting for a new network)
-	Dev          bool     // a one-node network that attests its own quotes
+	DataDir   string   // chunks, ledger, identity key, billing token
+	HTTPAddr  string   // the external API's address, advertised to peers and in /info
+	P2PAddrs  []string // libp2p listen multiaddrs (expanded with p2p.ListenAddrsFor)
+	Bootstrap []string // multiaddrs with /p2p/ID of nodes to join
+	// Invite is this node's invite to the network it joins (billing.Invite's
+	// text, from `dds invite`); a member started again needs none.
+	Invite string
+	// AdmissionKey is the file of the admission key a node that founds a
+	// network makes (or takes, when it exists) to sign invites; empty:
+	// admission.key in DataDir.
+	AdmissionKey string
+	BillingToken string // bearer token for POST /payments; empty: generated once and kept in DataDir
+	MaxUpload    int64  // largest accepted file, bytes
+	Capacity     int64  // bytes this node offers to the network
+	Replicas     int    // holders per paid file (a network setting for a new network)
+	Dev          bool   // a one-node network that attests its own quotes
 
 	ExpiryInterval time.Duration // how often leases and quotes are swept (and the ledger's voters kept)
 	GCInterval     time.Duration // how often unpinned chunks are collected
@@ -97,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	if c.PeerTimeout < 2*c.StatusInterval {
 		errs = append(errs, fmt.Errorf("peer timeout %v must be at least twice the status interval %v", c.PeerTimeout, c.StatusInterval))
+	}
+	if c.Invite != "" && len(c.Bootstrap) == 0 {
+		errs = append(errs, errors.New("invite: an invite is for joining a network: give --bootstrap too"))
 	}
 	if c.Dev && len(c.Bootstrap) > 0 {
 		errs = append(errs, errors.New("dev: a --dev node is a network of one and cannot --bootstrap"))

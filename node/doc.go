@@ -14,7 +14,11 @@
 //     their data unpinned), reconciliation of pins with the ledger after a
 //     crash, and garbage collection;
 //   - the network: a node started with [Config.Bootstrap] joins the ledger's
-//     Raft group through a peer (/dds/ledger/join), writes on a follower are
+//     Raft group through a peer (/dds/ledger/join) with its [Config.Invite],
+//     which the ledger checks against the network's admission key (made by
+//     the first node: [Config.AdmissionKey]); every other protocol, Raft's
+//     included, serves admitted members only (members.go, TRUST.md at the
+//     repository's root); writes on a follower are
 //     forwarded to the leader (/dds/ledger/forward), reads come from the
 //     local replica, which first catches up with the leader's state index
 //     (/dds/ledger/index) when it lacks the file or payment asked for or

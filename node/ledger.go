@@ -70,6 +70,8 @@ func ruleError(e *billing.Error) error {
 		base = ErrConflict
 	case billing.ErrGone.Code:
 		base = ErrGone
+	case billing.ErrForbidden.Code:
+		base = ErrForbidden
 	default:
 		base = ErrInvalid
 	}

@@ -27,13 +27,21 @@ import (
 // {"signature": ...}), for tools and tests that speak it.
 const AttestProtocol = attestProtocol
 
+// ForwardProtocol and JoinProtocol are the ledger's protocols a follower
+// forwards commands on and a node joins on, for tools and tests that
+// speak them.
+const (
+	ForwardProtocol = forwardProtocol
+	JoinProtocol    = joinProtocol
+)
+
 // The node's stream protocols. Joining and forwarding carry the ledger
 // log's format version, as p2p.RaftProtocol does: a node whose ledger
 // would apply commands otherwise cannot join or submit.
 const (
 	attestProtocol  protocol.ID = "/dds/quote/attest/1.0.0"
-	joinProtocol    protocol.ID = "/dds/ledger/join/2.0.0"
-	forwardProtocol protocol.ID = "/dds/ledger/forward/2.0.0"
+	joinProtocol    protocol.ID = "/dds/ledger/join/3.0.0"
+	forwardProtocol protocol.ID = "/dds/ledger/forward/3.0.0"
 	indexProtocol   protocol.ID = "/dds/ledger/index/1.0.0"
 	prepareProtocol protocol.ID = "/dds/ledger/prepare/1.0.0"
 )
@@ -59,10 +67,12 @@ type attestResponse struct {
 
 type joinRequest struct {
 	PeerID string `json:"peer_id"`
+	Invite string `json:"invite,omitempty"` // billing.Invite's text; none for a member
 }
 
 type joinResponse struct {
-	Role string `json:"role"`
+	Role    string   `json:"role"`
+	Servers []string `json:"servers"` // the ledger group's configuration: who the joiner hears from
 }
 
 type forwardRequest struct {
@@ -83,7 +93,8 @@ type indexResponse struct {
 func (n *Node) serveProtocols() {
 	h := n.host.Libp2p()
 	wire.Handle(h, attestProtocol, attestTimeout, maxRPC, n.handleAttest)
-	wire.Handle(h, joinProtocol, joinTimeout, maxRPC, n.handleJoin)
+	// The one protocol open to non-members: it admits them with an invite.
+	n.host.HandleOpen(joinProtocol, wire.Handler(h, joinTimeout, maxRPC, n.handleJoin))
 	wire.Handle(h, forwardProtocol, forwardTimeout, maxRPC, n.handleForward)
 	wire.Handle(h, indexProtocol, catchUpTimeout, maxRPC, n.handleIndex)
 	wire.Handle(h, prepareProtocol, prepareTimeout, maxRPC, n.handlePrepare)
@@ -367,29 +378,66 @@ func peerKeyOf(id string) (peerKey, bool) {
 	return k, true
 }
 
-// handleJoin adds a node to the ledger's Raft group: on the leader
-// directly, elsewhere by passing the request on to the leader.
+// handleJoin admits a node to the network and adds it to the ledger's Raft
+// group. The caller is the node itself, a member or not: one that is not
+// must bring an invite for its own peer id, which this node checks and the
+// ledger checks again on every replica (Admit). Then the leader adds it to
+// the group: here when this node leads, else through the leader, where the
+// caller is this node (a member) and the joiner is a member by then.
 func (n *Node) handleJoin(ctx context.Context, from peer.ID, req joinRequest) (joinResponse, error) {
-	if req.PeerID != from.String() {
-		return joinResponse{}, fmt.Errorf("a node joins for itself only (%s asked for %s)", from, req.PeerID)
+	id, err := peer.Decode(req.PeerID)
+	if err != nil {
+		return joinResponse{}, fmt.Errorf("%w: peer id %q: %w", ErrInvalid, req.PeerID, err)
 	}
-	if n.raft.IsLeader() {
-		role, err := n.raft.Join(ctx, req.PeerID)
+	if id != from {
+		// Passed on by a member: the joiner must be one already.
+		if !n.members.IsMember(from) {
+			return joinResponse{}, fmt.Errorf("%w: a node joins for itself only (%s asked for %s)", ErrForbidden, from, id)
+		}
+		if !n.ledgerMember(id) {
+			return joinResponse{}, fmt.Errorf("%w: %s is not a member", ErrForbidden, id)
+		}
+	} else if err := n.admit(ctx, id, req.Invite); err != nil {
+		return joinResponse{}, err
+	}
+	if !n.raft.IsLeader() {
+		leader, err := n.leaderID(ctx)
 		if err != nil {
 			return joinResponse{}, err
 		}
-		n.log.Info("node joined the ledger", "peer", req.PeerID, "role", role)
-		return joinResponse{Role: string(role)}, nil
+		var resp joinResponse
+		if err := wire.Call(ctx, n.host.Libp2p(), leader, joinProtocol, joinTimeout, joinRequest{PeerID: req.PeerID}, &resp, maxRPC); err != nil {
+			return joinResponse{}, fmt.Errorf("pass join to the leader %s: %w", leader, err)
+		}
+		return resp, nil
 	}
-	leader, err := n.leaderID(ctx)
+	if !n.ledgerMember(id) {
+		// The Admit applied through this leader a moment ago; a replica
+		// that lost the lead since would say so here.
+		return joinResponse{}, fmt.Errorf("%w: %s is not a member", ErrUnavailable, id)
+	}
+	role, err := n.raft.Join(ctx, req.PeerID)
 	if err != nil {
 		return joinResponse{}, err
 	}
-	var resp joinResponse
-	if err := wire.Call(ctx, n.host.Libp2p(), leader, joinProtocol, joinTimeout, req, &resp, maxRPC); err != nil {
-		return joinResponse{}, fmt.Errorf("pass join to the leader %s: %w", leader, err)
+	ms, err := n.raft.Members()
+	if err != nil {
+		return joinResponse{}, err
 	}
+	resp := joinResponse{Role: string(role)}
+	for _, m := range ms {
+		resp.Servers = append(resp.Servers, m.ID)
+	}
+	n.log.Info("node joined the ledger", "peer", req.PeerID, "role", role)
 	return resp, nil
+}
+
+// ledgerMember reports whether this replica of the ledger has id as a
+// member.
+func (n *Node) ledgerMember(id peer.ID) bool {
+	var ok bool
+	n.ledger.Read(func(st *billing.State) { ok = st.IsMember(id.String()) })
+	return ok
 }
 
 // leaderID is the current leader's peer id, waiting a little for one.
@@ -548,8 +596,17 @@ func (n *Node) join(ctx context.Context) error {
 	var errs []error
 	for _, p := range n.host.Peers() {
 		var resp joinResponse
-		err := wire.Call(ctx, n.host.Libp2p(), p, joinProtocol, joinTimeout, joinRequest{PeerID: n.PeerID()}, &resp, maxRPC)
+		err := wire.Call(ctx, n.host.Libp2p(), p, joinProtocol, joinTimeout, joinRequest{PeerID: n.PeerID(), Invite: n.cfg.Invite}, &resp, maxRPC)
 		if err == nil {
+			// The servers of the group are who this node hears the
+			// ledger from, before it holds the ledger itself.
+			var servers []peer.ID
+			for _, s := range resp.Servers {
+				if id, err := peer.Decode(s); err == nil {
+					servers = append(servers, id)
+				}
+			}
+			n.members.trust(servers...)
 			n.log.Info("joined the ledger", "via", p, "role", resp.Role)
 			return nil
 		}
@@ -571,6 +628,7 @@ func (n *Node) startFeed(ctx context.Context) error {
 		// per timeout.
 		MaxInterval: n.cfg.PeerTimeout / 3,
 		Logger:      n.cfg.Logger.With("sys", "feed"),
+		Member:      n.members.IsMember,
 		Source: func() feed.Status {
 			return feed.Status{
 				HTTP:        n.cfg.HTTPAddr,
@@ -598,6 +656,7 @@ func (n *Node) maintain(ctx context.Context) {
 	if !n.raft.IsLeader() || n.feed == nil {
 		return
 	}
+	n.pruneRemoved(ctx)
 	live := map[string]bool{n.PeerID(): true}
 	for _, p := range n.feed.Live(n.cfg.PeerTimeout) {
 		live[p.Status.PeerID] = true

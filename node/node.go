@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/chunk"
@@ -57,6 +59,7 @@ type Node struct {
 	fetch       *fetch.Service
 	audit       *audit.Service
 	qos         *qos
+	members     *members
 	kick        chan struct{} // wakes the placement loop
 	token       string
 
@@ -160,12 +163,21 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.host, err = p2p.New(ctx, p2p.Config{Key: key, ListenAddrs: addrs, Bootstrap: n.cfg.Bootstrap, Logger: n.cfg.Logger.With("sys", "p2p")}); err != nil {
 		return fmt.Errorf("start p2p host: %w", err)
 	}
-	if err := n.host.Bootstrap(ctx); err != nil {
+	n.ledger = billing.NewLedger()
+	// The host serves members only from the start: the Raft transport
+	// accepts as soon as the ledger opens.
+	n.members = &members{n: n}
+	for _, a := range n.cfg.Bootstrap {
+		if ai, err := peer.AddrInfoFromString(a); err == nil {
+			n.members.trust(ai.ID)
+		}
+	}
+	n.host.SetMembership(n.members)
+	if _, err := n.host.ConnectBootstrap(ctx); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	n.rpc = wire.NewClient(n.host.Libp2p())
 
-	n.ledger = billing.NewLedger()
 	rc := consensus.DefaultConfig()
 	rc.Dir = filepath.Join(n.cfg.DataDir, "raft")
 	rc.ID = n.host.ID().String()
@@ -180,6 +192,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.raft, err = consensus.Open(rc, n.ledger); err != nil {
 		return fmt.Errorf("open ledger: %w", err)
 	}
+	n.members.refresh(ctx)
 	n.serveProtocols()
 	n.push = push.New(n.host.Libp2p(), n.store, push.Options{
 		Accept:  n.acceptPush,
@@ -207,6 +220,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.log.Warn("could not ask to join the ledger; a member already, this node waits for the others", "err", err)
 		}
 	}
+	// The DHT after the join: the peers serve it to members only.
+	if err := n.host.BootstrapDHT(ctx); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
 	if err := n.raft.WaitReady(ctx); err != nil {
 		return fmt.Errorf("wait for the ledger: %w", err)
 	}
@@ -220,6 +237,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	n.every(loopCtx, time.Second, n.members.refresh)
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
 	n.every(loopCtx, n.cfg.GCInterval, n.collect)
@@ -264,10 +282,15 @@ func (n *Node) genesis(ctx context.Context) error {
 		if n.cfg.Dev {
 			s = billing.DevSettings()
 		}
+		key, err := n.admissionKey()
+		if err != nil {
+			return err
+		}
 		// Initialised already: the first node of a network started again,
 		// whose replica has not replayed the log yet. It takes the
 		// settings from there, like a joining node.
-		if _, err := n.apply(ctx, billing.Command{Init: &billing.Init{Settings: s}}); err != nil && !errors.Is(err, ErrConflict) {
+		init := &billing.Init{Settings: s, AdmissionKey: key.Public().(ed25519.PublicKey), Founder: n.PeerID()}
+		if _, err := n.apply(ctx, billing.Command{Init: init}); err != nil && !errors.Is(err, ErrConflict) {
 			return fmt.Errorf("initialise the network: %w", err)
 		}
 		if err := settled(); err != nil {

@@ -21,6 +21,7 @@ var (
 	ErrQuoteExpired    = errors.New("quote expired")
 	ErrAmountTooLow    = errors.New("amount too low")
 	ErrInvalid         = errors.New("invalid")
+	ErrForbidden       = errors.New("forbidden")
 	ErrClosed          = errors.New("node closed")
 )
 

@@ -45,6 +45,15 @@
 // request/response stream protocols with size limits and deadlines, and
 // [github.com/ddsnet/dds/p2p/feed] is the gossipsub status feed.
 //
+// A host serves members only once it is told who they are
+// ([Host.SetMembership]): every stream handler registered on [Host.Libp2p]
+// (and the Raft layer's, the DHT's, gossipsub's) goes through one
+// membership check that resets a non-member's stream unopened; an inbound
+// connection from a non-member is closed after [Probation]; the one
+// protocol open to non-members is registered with [Host.HandleOpen] (the
+// ledger's join, which admits with an invite). TRUST.md at the repository's
+// root says what each party may do.
+//
 // The ledger's Raft group talks over [Host.RaftLayer]: a raft.StreamLayer
 // whose connections are libp2p streams of [RaftProtocol] and whose addresses
 // are peer id strings, so consensus shares the node's identity, port and

@@ -182,16 +182,16 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		_ = rm.Close()
 		return nil, fmt.Errorf("new host: connection manager: %w", err)
 	}
+	g := &gate{}
 	dhtOpts := []dht.Option{
 		dht.Mode(dht.ModeServer),
 		dht.ProtocolPrefix(prefix),
-		dht.RoutingTableFilter(routingTableFilter),
+		dht.RoutingTableFilter(func(d any, p peer.ID) bool { return g.allowed(p) && routingTableFilter(d, p) }),
 		dht.QueryFilter(queryFilter),
 	}
 	if len(boot) > 0 {
 		dhtOpts = append(dhtOpts, dht.BootstrapPeers(boot...))
 	}
-	g := &gate{}
 	bh, err := libp2p.New(
 		libp2p.Identity(cfg.Key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
@@ -234,12 +234,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	// would build it before the host has started identify, and a bootstrap
 	// dial made by the DHT at once would reach peers that then fail to
 	// identify this host (so never learn its addresses).
-	kad, err := dht.New(bh, dhtOpts...)
+	kad, err := dht.New(gatedHost{Host: bh, gate: g}, dhtOpts...)
 	if err != nil {
 		_ = bh.Close()
 		return nil, fmt.Errorf("new host: kad-dht: %w", err)
 	}
-	h := routedhost.Wrap(bh, kad)
+	h := gatedHost{Host: routedhost.Wrap(bh, kad), gate: g}
 	var ids identify.IDService
 	if b, ok := bh.(interface{ IDService() identify.IDService }); ok {
 		ids = b.IDService()
@@ -371,6 +371,7 @@ func (h *Host) Close() error {
 		if l != nil {
 			_ = l.Close()
 		}
+		h.gate.close()
 		var errs []error
 		if err := h.dht.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close dht: %w", err))

@@ -25,34 +25,66 @@ const KeyFile = "identity.key"
 // error wrapping [ErrInvalidKey] or [ErrNotEd25519]: the node refuses to start
 // rather than silently change its identity.
 func LoadOrCreateKey(dir string) (crypto.PrivKey, error) {
-	path := filepath.Join(dir, KeyFile)
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		key, err := decodeKey(data)
-		if err != nil {
-			return nil, fmt.Errorf("load identity key %s: %w", path, err)
-		}
-		return key, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("load identity key: %w", err)
-	}
+	return LoadOrCreateKeyFile(filepath.Join(dir, KeyFile))
+}
 
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate identity key: %w", err)
+// LoadOrCreateKeyFile returns the ed25519 key kept at path, creating it
+// (mode 0600, written atomically) when there is none: the identity key,
+// and the admission key of a network (see [AdmissionKeyFile]).
+func LoadOrCreateKeyFile(path string) (crypto.PrivKey, error) {
+	key, err := LoadKeyFile(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return key, err
 	}
-	data, err = crypto.MarshalPrivateKey(key)
+	key, _, err = crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("encode identity key: %w", err)
+		return nil, fmt.Errorf("generate key: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	data, err := crypto.MarshalPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encode key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create key directory: %w", err)
 	}
 	if err := writeFileAtomic(path, data, 0o600); err != nil {
-		return nil, fmt.Errorf("write identity key: %w", err)
+		return nil, fmt.Errorf("write key %s: %w", path, err)
 	}
 	return key, nil
+}
+
+// LoadKeyFile reads the ed25519 key kept at path; an error wrapping
+// fs.ErrNotExist when there is none.
+func LoadKeyFile(path string) (crypto.PrivKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load key: %w", err)
+	}
+	key, err := decodeKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("load key %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// AdmissionKeyFile is the name of a network's admission key file: in the
+// first node's data dir, and in a `dds testnet` directory.
+const AdmissionKeyFile = "admission.key"
+
+// RawKey returns key as a crypto/ed25519 private key, for what the node
+// signs outside libp2p (invites, with the admission key).
+func RawKey(key crypto.PrivKey) (ed25519.PrivateKey, error) {
+	if key.Type() != pb.KeyType_Ed25519 {
+		return nil, ErrNotEd25519
+	}
+	raw, err := key.Raw()
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrInvalidKey, len(raw))
+	}
+	return ed25519.PrivateKey(raw), nil
 }
 
 func decodeKey(data []byte) (crypto.PrivKey, error) {

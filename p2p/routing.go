@@ -97,14 +97,9 @@ func isDNS(a multiaddr.Multiaddr) bool {
 // records and lookups beyond [Host.FindPeer].
 func (h *Host) DHT() *dht.IpfsDHT { return h.dht }
 
-// Bootstrap joins the network: it connects to the configured bootstrap peers
-// (Config.Bootstrap) in parallel, bootstraps the DHT and waits until the
-// routing table holds at least one peer, then for the first routing table
-// refresh (a lookup of the host's own id, which makes it known to its
-// neighbours) or ctx, whichever comes first. Peers it cannot reach are
-// logged and skipped; if none of a non-empty list can be reached within ctx
-// it fails with [ErrNoBootstrapPeers]. With no bootstrap peers (the first
-// node, or a node on its own) it returns at once.
+// Bootstrap joins the network: [Host.ConnectBootstrap], then
+// [Host.BootstrapDHT]. With no bootstrap peers (the first node, or a node
+// on its own) it returns at once.
 func (h *Host) Bootstrap(ctx context.Context) error {
 	if len(h.bootstrap) == 0 {
 		if err := h.dht.Bootstrap(ctx); err != nil {
@@ -112,6 +107,24 @@ func (h *Host) Bootstrap(ctx context.Context) error {
 		}
 		return nil
 	}
+	reached, err := h.ConnectBootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	if reached == 0 { // the list named only this host
+		if err := h.dht.Bootstrap(ctx); err != nil {
+			return fmt.Errorf("bootstrap dht: %w", err)
+		}
+		return nil
+	}
+	return h.BootstrapDHT(ctx)
+}
+
+// ConnectBootstrap connects to the configured bootstrap peers
+// (Config.Bootstrap) in parallel. Peers it cannot reach are logged and
+// skipped; if none of a non-empty list can be reached within ctx it fails
+// with [ErrNoBootstrapPeers]. It returns how many it reached.
+func (h *Host) ConnectBootstrap(ctx context.Context) (int, error) {
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -136,15 +149,30 @@ func (h *Host) Bootstrap(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	if reached == 0 {
-		if len(errs) == 0 {
-			// The list named only this host.
-			return nil
+	if reached == 0 && len(errs) > 0 {
+		return 0, fmt.Errorf("bootstrap: %w: %w", ErrNoBootstrapPeers, errors.Join(errs...))
+	}
+	h.log.Info("p2p connected to bootstrap peers", "reached", reached)
+	return reached, nil
+}
+
+// BootstrapDHT bootstraps the DHT through the connected peers: it adds
+// those the membership check lets in to the routing table (a peer met
+// before it admitted this node refused the DHT's check of it), waits until
+// the table holds at least one peer, then for the first routing table
+// refresh (a lookup of the host's own id, which makes it known to its
+// neighbours) or ctx, whichever comes first.
+func (h *Host) BootstrapDHT(ctx context.Context) error {
+	for _, p := range h.host.Network().Peers() {
+		if h.gate.allowed(p) {
+			_, _ = h.dht.RoutingTable().TryAddPeer(p, true, false)
 		}
-		return fmt.Errorf("bootstrap: %w: %w", ErrNoBootstrapPeers, errors.Join(errs...))
 	}
 	if err := h.dht.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("bootstrap dht: %w", err)
+	}
+	if len(h.bootstrap) == 0 && h.dht.RoutingTable().Size() == 0 {
+		return nil
 	}
 	t := time.NewTicker(rtPollInterval)
 	defer t.Stop()
@@ -162,7 +190,7 @@ func (h *Host) Bootstrap(ctx context.Context) error {
 		}
 	case <-ctx.Done():
 	}
-	h.log.Info("p2p bootstrapped", "reached", reached, "routing_table", h.dht.RoutingTable().Size())
+	h.log.Info("p2p bootstrapped", "routing_table", h.dht.RoutingTable().Size())
 	return nil
 }
 

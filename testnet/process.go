@@ -229,11 +229,21 @@ func (pn *ProcessNetwork) startOne(ctx context.Context, o ProcessOptions, i int)
 	name := fmt.Sprintf("node%d", i)
 	dir := filepath.Join(o.Dir, name)
 	bootstrap := ""
-	if i > 0 {
+	extra := o.ExtraArgs
+	var env []string
+	if i == 0 {
+		extra = append([]string{"--admission-key", AdmissionKeyPath(o.Dir)}, extra...)
+	} else {
 		bootstrap = pn.Nodes[0].P2P[0]
+		invite, err := Invite(o.Dir, dir)
+		if err != nil {
+			return nil, err
+		}
+		// In the environment, not the arguments, which ps shows to all.
+		env = []string{"DDS_INVITE=" + invite}
 	}
-	args := daemonArgs(dir, "127.0.0.1:"+port(o.HTTPBasePort, i), "/ip4/127.0.0.1/tcp/"+port(o.P2PBasePort, i), bootstrap, o.ExtraArgs)
-	return run(ctx, o, name, dir, args)
+	args := daemonArgs(dir, "127.0.0.1:"+port(o.HTTPBasePort, i), "/ip4/127.0.0.1/tcp/"+port(o.P2PBasePort, i), bootstrap, extra)
+	return run(ctx, o, name, dir, args, env...)
 }
 
 // daemonArgs are the arguments of a `dds daemon` of the network: its data
@@ -269,13 +279,17 @@ func daemonProcs(n int) int {
 	return max(1, p)
 }
 
-// run starts one daemon with args and waits until it serves.
-func run(ctx context.Context, o ProcessOptions, name, dir string, args []string) (*ProcessNode, error) {
+// run starts one daemon with args (and env, more environment variables)
+// and waits until it serves.
+func run(ctx context.Context, o ProcessOptions, name, dir string, args []string, env ...string) (*ProcessNode, error) {
 	cmd := exec.Command(o.Binary, args...)
 	// Its own process group (a terminal's Ctrl-C reaches us, and we stop the
 	// children in order), and SIGKILL when this process dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Env = append(os.Environ(), "DDS_CONFIG=", "DDS_NODE=")
+	// A user's DDS_BILLING_TOKEN (the README exports one for the CLI) is
+	// not every node's token: each keeps its own.
+	cmd.Env = append(os.Environ(), "DDS_CONFIG=", "DDS_NODE=", "DDS_INVITE=", "DDS_BILLING_TOKEN=")
+	cmd.Env = append(cmd.Env, env...)
 	if p := daemonProcs(o.Nodes); p > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMAXPROCS=%d", p))
 	}

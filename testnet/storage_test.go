@@ -402,6 +402,9 @@ func TestSmallNodeNeverHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
+	if err := nw.Admit(ctx, h.ID()); err != nil { // only members may push
+		t.Fatal(err)
+	}
 	store, err := chunk.Open(chunk.DefaultOptions(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)

@@ -70,8 +70,16 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 		cfg.P2PAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 		cfg.Replicas = opts.Replicas
 		cfg.Logger = opts.Logger.With("node", i)
-		if i > 0 {
+		if i == 0 {
+			cfg.AdmissionKey = AdmissionKeyPath(opts.Dir)
+		} else {
 			cfg.Bootstrap = nw.Nodes[0].P2P[:1]
+			invite, err := Invite(opts.Dir, cfg.DataDir)
+			if err != nil {
+				nw.Close()
+				return nil, err
+			}
+			cfg.Invite = invite
 		}
 		if opts.Config != nil {
 			opts.Config(i, &cfg)
@@ -144,6 +152,10 @@ func (nd *Node) stop() error {
 	nd.Node = nil
 	return err
 }
+
+// AdmissionKey is the file of the network's admission key, which signs
+// invites and removals.
+func (nw *Network) AdmissionKey() string { return AdmissionKeyPath(nw.opts.Dir) }
 
 // Stop stops node i (its data dir stays).
 func (nw *Network) Stop(i int) error { return nw.Nodes[i].stop() }

@@ -78,6 +78,7 @@ func commands() []command {
 		{"pay", "ID", "post a payment for the file's open quote (billing token needed)", payCommand},
 		{"status", "", "show the node's status and info", statusCommand},
 		{"local-payments", "", "show what is due to the node for a range of days", localPaymentsCommand},
+		{"invite", "PEER_ID", "print an invite that admits the node PEER_ID to the network (admission key needed)", inviteCommand},
 	}
 }
 

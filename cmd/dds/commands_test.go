@@ -24,7 +24,10 @@ type result struct {
 func dds(t *testing.T, f *apitest.Node, env map[string]string, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	all := map[string]string{"DDS_NODE": f.URL()}
+	all := map[string]string{}
+	if f != nil { // nil for commands that talk to no node
+		all["DDS_NODE"] = f.URL()
+	}
 	for k, v := range env {
 		all[k] = v
 	}

@@ -29,6 +29,8 @@ type daemonOptions struct {
 	httpAddr     string
 	p2pAddrs     []string
 	bootstrap    []string
+	invite       string
+	admissionKey string
 	billingToken string
 	maxUpload    int64
 	capacity     int64
@@ -45,7 +47,9 @@ func daemonFlags(fs *flagSet) *daemonOptions {
 	fs.String(&o.httpAddr, "http-addr", d.HTTPAddr, "HOST:PORT", "address of the external HTTP API (port 0: any free port)")
 	fs.List(&o.p2pAddrs, "p2p-addr", d.P2PAddrs, "MULTIADDR", "libp2p listen address; a TCP address gets QUIC on the same port too")
 	fs.List(&o.bootstrap, "bootstrap", nil, "MULTIADDR", "address with /p2p/ID of a node of the network to join")
-	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token for POST /payments; default: generated once and kept in the data dir")
+	fs.String(&o.invite, "invite", "", "INVITE", "this node's invite to the network it joins (from dds invite; better in DDS_INVITE than on the command line)")
+	fs.String(&o.admissionKey, "admission-key", "", "FILE", "the first node of a new network makes its admission key here (default: admission.key in the data dir)")
+	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token for POST /payments (better in DDS_BILLING_TOKEN than on the command line, where ps shows it); default: generated once and kept in the data dir")
 	fs.Size(&o.maxUpload, "max-upload", "10GiB", "largest accepted file (10GiB, 500MB, 1048576)")
 	fs.Size(&o.capacity, "capacity", "100GiB", "space this node offers to the network")
 	fs.Int(&o.replicas, "replicas", d.Replicas, 1, "nodes that hold each paid file (for a new network)")
@@ -104,6 +108,8 @@ func (o *daemonOptions) config(home string, logger *slog.Logger) (node.Config, e
 	cfg.HTTPAddr = o.httpAddr
 	cfg.P2PAddrs = o.p2pAddrs
 	cfg.Bootstrap = o.bootstrap
+	cfg.Invite = o.invite
+	cfg.AdmissionKey = o.admissionKey
 	cfg.BillingToken = o.billingToken
 	cfg.MaxUpload = o.maxUpload
 	cfg.Capacity = o.capacity

@@ -26,7 +26,7 @@ func payFlags(fs *flagSet) *payOptions {
 	fs.Tokens(&o.amount, &o.amountSet, "amount", "the amount paid, in tokens (at most 9 decimals); at least the quoted price")
 	fs.Choice(&o.status, "status", api.PaymentSuccess, []string{api.PaymentSuccess, api.PaymentError},
 		"the payment's outcome; error cancels the quote")
-	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token of the payment processor")
+	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token of the payment processor; better in DDS_BILLING_TOKEN than on the command line, where ps shows it")
 	fs.String(&o.idempotencyKey, "idempotency-key", "", "KEY", "the same key never pays twice; default: a new one")
 	return o
 }

@@ -33,7 +33,7 @@ func putFlags(fs *flagSet) *putOptions {
 	fs.String(&o.name, "name", "", "NAME", "the file's name; default: FILE's base name")
 	fs.Var(objectValue{&o.additional}, "additional", "JSON", "", "additional attributes, a JSON object")
 	fs.Bool(&o.pay, "pay", "pay the quoted price and wait until the file is stored")
-	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token for the payment (with --pay)")
+	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token for the payment (with --pay); better in DDS_BILLING_TOKEN than on the command line, where ps shows it")
 	fs.Duration(&o.wait, "wait-timeout", 30*time.Minute, "with --pay, how long to wait until the file is stored")
 	return o
 }

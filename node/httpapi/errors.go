@@ -103,6 +103,8 @@ func errorResponse(err error) (int, []api.Error) {
 		return one(http.StatusServiceUnavailable, api.CodeUnavailable, "the node cannot reach agreement now; retry later", nil)
 	case errors.Is(err, node.ErrInvalid):
 		return one(http.StatusBadRequest, api.CodeInvalidRequest, err.Error(), nil)
+	case errors.Is(err, node.ErrForbidden):
+		return one(http.StatusForbidden, api.CodeForbidden, err.Error(), nil)
 	case errors.Is(err, errInvalidDocument):
 		return one(http.StatusBadRequest, api.CodeInvalidRequest, "the document is invalid", nil)
 	default:

@@ -96,6 +96,10 @@ type Config struct {
 	// Source gives the status to publish; the feed fills in PeerID, Time
 	// and Seq. Required.
 	Source func() Status
+	// Member, when set, limits the feed to the network's members: statuses
+	// go to and come from members only, and a status whose author is not
+	// one is rejected wherever it came from.
+	Member func(peer.ID) bool
 }
 
 // Feed publishes this node's status on [Topic] and keeps the view of the
@@ -210,6 +214,7 @@ func (f *Feed) start() error {
 		pubsub.WithStrictSignatureVerification(true),
 		pubsub.WithGossipSubParams(meshParams()),
 		pubsub.WithFloodPublish(false),
+		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return f.member(p) }),
 		pubsub.WithLogger(f.log.With("sys", "pubsub")),
 	)
 	if err != nil {
@@ -233,6 +238,9 @@ func (f *Feed) start() error {
 // validate is the topic validator. It drops (Reject: the sender misbehaves)
 // oversized, undecodable, unsigned and forged messages, and ignores (the
 // sender may only relay them late) stale, future and replayed ones.
+// member reports whether p takes part in the feed.
+func (f *Feed) member(p peer.ID) bool { return f.cfg.Member == nil || f.cfg.Member(p) }
+
 func (f *Feed) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	if len(msg.GetData()) > f.cfg.MaxSize {
 		return pubsub.ValidationReject
@@ -241,7 +249,7 @@ func (f *Feed) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsu
 		return pubsub.ValidationReject
 	}
 	author := msg.GetFrom()
-	if author == "" {
+	if author == "" || !f.member(author) {
 		return pubsub.ValidationReject
 	}
 	var st Status

@@ -232,9 +232,15 @@ func (r reply) decode(resp any, proto protocol.ID, p peer.ID) error {
 // answered with an error too; one that is too large is answered with
 // [ErrTooLarge] and ends the stream.
 func Handle[Req, Resp any](h host.Host, proto protocol.ID, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) {
-	h.SetStreamHandler(proto, func(s network.Stream) {
+	h.SetStreamHandler(proto, Handler(h, timeout, maxReq, fn))
+}
+
+// Handler is the stream handler [Handle] registers, for a host that
+// registers it another way.
+func Handler[Req, Resp any](h host.Host, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) network.StreamHandler {
+	return func(s network.Stream) {
 		serve(h, s, timeout, maxReq, fn)
-	})
+	}
 }
 
 // idleTimeout is how long a handler's stream waits for the next request

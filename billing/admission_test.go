@@ -1,0 +1,153 @@
+package billing
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAdmission: only an invite signed by the network's admission key, for
+// the node itself, not expired and not used before, admits a node; only a
+// member registers; only the admission key removes, and a removal does not
+// outlive a later admission.
+func TestAdmission(t *testing.T) {
+	f := newFixture(t, DefaultSettings())
+	pub7 := testKey(7).Public().(ed25519.PublicKey)
+	register7 := Command{Register: &Register{Node: Node{PeerID: peerName(7), PublicKey: pub7}}}
+
+	f.refused(register7, ErrForbidden) // not a member
+	expires := f.now.Add(time.Hour)
+	forged := SignInvite(testKey(99), peerName(7), expires) // not the admission key
+	f.refused(Command{Admit: &Admit{Invite: forged}}, ErrForbidden)
+	tampered := SignInvite(testAdmission(), peerName(8), expires)
+	tampered.PeerID = peerName(7) // another's invite, renamed
+	f.refused(Command{Admit: &Admit{Invite: tampered}}, ErrForbidden)
+	expired := SignInvite(testAdmission(), peerName(7), f.now.Add(-time.Second))
+	f.refused(Command{Admit: &Admit{Invite: expired}}, ErrForbidden)
+	f.refused(Command{Admit: &Admit{Invite: Invite{PeerID: peerName(7), Expires: expires}}}, ErrForbidden) // unsigned
+
+	invite := SignInvite(testAdmission(), peerName(7), expires)
+	f.must(Command{Admit: &Admit{Invite: invite}})
+	if m, ok := f.s.Member(peerName(7)); !ok || !m.Admitted.Equal(f.now) || m.Invite != invite.ID() {
+		t.Fatalf("member %+v %v", m, ok)
+	}
+	f.refused(Command{Admit: &Admit{Invite: invite}}, ErrConflict) // a member already
+	f.must(register7)
+	if _, ok := f.s.Node(peerName(7)); !ok {
+		t.Fatal("member not registered")
+	}
+
+	// Removal: the admission key's only, and only of a current membership.
+	f.advance(time.Minute)
+	f.refused(Command{Remove: &Remove{Removal: SignRemoval(testKey(99), peerName(7), f.now)}}, ErrForbidden)
+	f.refused(Command{Remove: &Remove{Removal: SignRemoval(testAdmission(), peerName(9), f.now)}}, ErrNotFound)
+	f.refused(Command{Remove: &Remove{Removal: SignRemoval(testAdmission(), peerName(7), f.now.Add(-time.Hour))}}, ErrConflict)
+	removal := SignRemoval(testAdmission(), peerName(7), f.now)
+	f.must(Command{Remove: &Remove{Removal: removal}})
+	if f.s.IsMember(peerName(7)) {
+		t.Fatal("removed, still a member")
+	}
+	if _, ok := f.s.Node(peerName(7)); ok || !f.s.Removed(peerName(7)) {
+		t.Fatal("removed, still registered")
+	}
+	f.refused(register7, ErrForbidden)
+	// The used invite does not admit again; a new one does, and the old
+	// removal does not apply to the new membership.
+	f.advance(time.Minute)
+	f.refused(Command{Admit: &Admit{Invite: invite}}, ErrForbidden)
+	f.must(Command{Admit: &Admit{Invite: SignInvite(testAdmission(), peerName(7), f.now.Add(time.Hour))}})
+	f.refused(Command{Remove: &Remove{Removal: removal}}, ErrConflict)
+	f.must(register7)
+	if f.s.Removed(peerName(7)) {
+		t.Fatal("admitted again, still removed")
+	}
+
+	// Replicas agree: a snapshot holds the members and the used invites.
+	var b bytes.Buffer
+	if err := f.s.WriteSnapshot(&b); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := ReadSnapshot(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.Hash() != f.s.Hash() || !s2.IsMember(peerName(7)) || !s2.usedInvites[invite.ID()] {
+		t.Fatal("snapshot lost the membership")
+	}
+	replay := NewState()
+	for _, c := range f.cmds {
+		replay.Apply(c)
+	}
+	if replay.Hash() != f.s.Hash() {
+		t.Fatal("replay differs")
+	}
+}
+
+// TestInit: a network needs an admission key and a founder; the founder is
+// its first member.
+func TestInitAdmission(t *testing.T) {
+	s := NewState()
+	pub := testAdmission().Public().(ed25519.PublicKey)
+	for _, c := range []*Init{
+		{Settings: DefaultSettings(), Founder: "f"},
+		{Settings: DefaultSettings(), AdmissionKey: pub[:31], Founder: "f"},
+		{Settings: DefaultSettings(), AdmissionKey: pub},
+	} {
+		if r := s.Apply(Command{Time: t0, Init: c}); r.Err == nil || r.Err.Code != ErrInvalid.Code {
+			t.Fatalf("init %+v: %v", c, r.Err)
+		}
+	}
+	if r := s.Apply(Command{Time: t0, Init: &Init{Settings: DefaultSettings(), AdmissionKey: pub, Founder: "f"}}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if !s.IsMember("f") || !bytes.Equal(s.AdmissionKey(), pub) {
+		t.Fatal("founder not a member")
+	}
+}
+
+// TestInviteText: an invite survives its text form; damaged text does not
+// parse, and a parsed invite with a changed byte no longer checks.
+func TestInviteText(t *testing.T) {
+	pub := testAdmission().Public().(ed25519.PublicKey)
+	iv := SignInvite(testAdmission(), "12D3KooWpeer", t0.Add(time.Hour))
+	got, err := ParseInvite(" " + iv.String() + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Check(pub, "12D3KooWpeer", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Check(pub, "12D3KooWother", t0); err == nil {
+		t.Fatal("checked for another peer")
+	}
+	if err := got.Check(pub, "12D3KooWpeer", t0.Add(time.Hour)); err == nil {
+		t.Fatal("checked at its expiry")
+	}
+	for _, bad := range []string{"", "dds-invite-1:", "dds-invite-1:!!!", "other:" + strings.TrimPrefix(iv.String(), invitePrefix),
+		invitePrefix + "e30", strings.Repeat("a", maxInviteText+1)} {
+		if _, err := ParseInvite(bad); err == nil {
+			t.Fatalf("parsed %q", bad)
+		}
+	}
+	got.Expires = got.Expires.Add(time.Second)
+	if err := got.Check(pub, "12D3KooWpeer", t0); err == nil {
+		t.Fatal("a changed invite checked")
+	}
+}
+
+func FuzzParseInvite(f *testing.F) {
+	f.Add(SignInvite(testAdmission(), "p", t0).String())
+	f.Add("dds-invite-1:e30")
+	f.Fuzz(func(t *testing.T, s string) {
+		iv, err := ParseInvite(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseInvite(iv.String())
+		if err != nil || back.ID() != iv.ID() {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}

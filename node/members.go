@@ -1,0 +1,192 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/consensus"
+	"github.com/ddsnet/dds/p2p"
+)
+
+// members is the node's answer to "may this peer use our protocols?"
+// (p2p.Membership), which the host asks for every stream and connection.
+//
+// The ledger decides: a peer is a member when the ledger admitted it and
+// has not removed it. Two things stand in where this replica cannot know
+// yet:
+//   - the Raft configuration in the node's own log: a replica restored
+//     from an old snapshot has not applied the admissions since, and
+//     cannot apply them until it hears from the leader, which may be one
+//     of them. Only the leader writes the configuration, and it adds a
+//     server only once the ledger admitted it (handleJoin);
+//   - before this replica holds the ledger at all (a node joining), the
+//     peers it chose to trust: its bootstrap peers and the configuration
+//     they answered its join with.
+//
+// A peer the ledger removed is refused whatever the configuration says.
+type members struct {
+	n       *Node
+	config  atomic.Pointer[map[peer.ID]bool] // the Raft configuration, refreshed
+	initial atomic.Pointer[map[peer.ID]bool] // trusted until the ledger is here
+}
+
+var _ p2p.Membership = (*members)(nil)
+
+// IsMember reports whether p may use this node's protocols.
+func (m *members) IsMember(p peer.ID) bool {
+	id := p.String()
+	var member, removed, initialised bool
+	m.n.ledger.Read(func(st *billing.State) {
+		_, initialised = st.Settings()
+		member, removed = st.IsMember(id), st.Removed(id)
+	})
+	switch {
+	case member:
+		return true
+	case removed:
+		return false
+	}
+	if c := m.config.Load(); c != nil && (*c)[p] {
+		return true
+	}
+	if initialised {
+		return false
+	}
+	i := m.initial.Load()
+	return i != nil && (*i)[p]
+}
+
+// Admits reports whether this node serves p: a member of the network (see
+// members).
+func (n *Node) Admits(p peer.ID) bool { return n.members.IsMember(p) }
+
+// Refused counts the streams and connections this node refused to
+// non-members.
+func (n *Node) Refused() int64 { return n.host.Refused() }
+
+// trust adds peers to those trusted until the ledger is here.
+func (m *members) trust(ids ...peer.ID) {
+	next := map[peer.ID]bool{}
+	if old := m.initial.Load(); old != nil {
+		for p := range *old {
+			next[p] = true
+		}
+	}
+	for _, p := range ids {
+		next[p] = true
+	}
+	m.initial.Store(&next)
+}
+
+// refresh reads the Raft configuration again; a member removed from the
+// ledger loses its connections to this node.
+func (m *members) refresh(context.Context) {
+	if m.n.raft == nil {
+		return
+	}
+	ms, err := m.n.raft.Members()
+	if err != nil {
+		return
+	}
+	next := make(map[peer.ID]bool, len(ms))
+	for _, s := range ms {
+		if p, err := peer.Decode(s.ID); err == nil {
+			next[p] = true
+		}
+	}
+	m.config.Store(&next)
+	m.n.host.DropNonMembers()
+}
+
+// admissionKey loads, or makes for a new network, the admission key a
+// founding node keeps: Config.AdmissionKey, else admission.key in its
+// data dir.
+func (n *Node) admissionKey() (ed25519.PrivateKey, error) {
+	path := n.cfg.AdmissionKey
+	if path == "" {
+		path = filepath.Join(n.cfg.DataDir, p2p.AdmissionKeyFile)
+	}
+	key, err := p2p.LoadOrCreateKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("admission key: %w", err)
+	}
+	raw, err := p2p.RawKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("admission key %s: %w", path, err)
+	}
+	return raw, nil
+}
+
+// Admit makes peer a member with its invite, as the join protocol does for
+// a node that joins, without adding it to the ledger's Raft group: for
+// tools and tests whose host takes part in the protocols but keeps no
+// ledger.
+func (n *Node) Admit(ctx context.Context, id peer.ID, invite string) error {
+	return n.admit(ctx, id, invite)
+}
+
+// admit makes peer a member with its invite (the ledger checks it again on
+// every replica); a peer that is a member already needs none.
+func (n *Node) admit(ctx context.Context, id peer.ID, invite string) error {
+	var member bool
+	var key []byte
+	n.ledger.Read(func(st *billing.State) { member, key = st.IsMember(id.String()), st.AdmissionKey() })
+	if member {
+		return nil
+	}
+	if invite == "" {
+		return fmt.Errorf("%w: %s is not a member of this network and brought no invite", ErrForbidden, id)
+	}
+	iv, err := billing.ParseInvite(invite)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrForbidden, err)
+	}
+	if err := iv.Check(key, id.String(), n.now()); err != nil {
+		return fmt.Errorf("%w: %w", ErrForbidden, err)
+	}
+	if _, err := n.apply(ctx, billing.Command{Admit: &billing.Admit{Invite: iv}}); err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("admit %s: %w", id, err)
+	}
+	n.log.Info("node admitted", "peer", id)
+	return nil
+}
+
+// RemoveMember applies a removal signed by the admission key: the member
+// leaves the ledger's registry at once, every node drops its connections,
+// and the leader takes it out of the Raft configuration.
+func (n *Node) RemoveMember(ctx context.Context, r billing.Removal) error {
+	if _, err := n.apply(ctx, billing.Command{Remove: &billing.Remove{Removal: r}}); err != nil {
+		return fmt.Errorf("remove %s: %w", r.PeerID, err)
+	}
+	n.members.refresh(ctx)
+	return nil
+}
+
+// pruneRemoved is the leader's part of a removal: a server of the Raft
+// configuration that the ledger removed leaves it.
+func (n *Node) pruneRemoved(ctx context.Context) {
+	if !n.raft.IsLeader() {
+		return
+	}
+	ms, err := n.raft.Members()
+	if err != nil {
+		return
+	}
+	for _, m := range ms {
+		var removed bool
+		n.ledger.Read(func(st *billing.State) { removed = st.Removed(m.ID) })
+		if !removed {
+			continue
+		}
+		if err := n.raft.Remove(ctx, m.ID); err != nil && !errors.Is(err, consensus.ErrNotLeader) {
+			n.log.Warn("take a removed member out of the ledger's group", "peer", m.ID, "err", err)
+		}
+	}
+}

@@ -1,0 +1,377 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/node"
+	"github.com/ddsnet/dds/p2p"
+	"github.com/ddsnet/dds/p2p/wire"
+)
+
+// The byzantine suite: an attacker built from the project's own packages
+// (a real libp2p host with a key of its own) tries what an outsider, or a
+// member since removed, could try against a network. After each attack
+// the honest nodes agree on one ledger, and the paid file reads intact
+// from every node.
+
+// attacker is a libp2p host that is no member of any network.
+type attacker struct {
+	t    *testing.T
+	host *p2p.Host
+	dir  string // its data dir: its identity key
+}
+
+func newAttacker(t *testing.T) *attacker {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := p2p.LoadOrCreateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := p2p.New(t.Context(), p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return &attacker{t: t, host: h, dir: dir}
+}
+
+// connect dials nd.
+func (a *attacker) connect(nd *Node) peer.ID {
+	a.t.Helper()
+	ai, err := peer.AddrInfoFromString(nd.P2P[0])
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if err := a.host.Libp2p().Connect(a.t.Context(), *ai); err != nil {
+		a.t.Fatal(err)
+	}
+	return ai.ID
+}
+
+// forward sends cmd to p on the ledger's forward protocol, as a follower
+// forwards a command to the leader.
+func (a *attacker) forward(p peer.ID, cmd billing.Command) error {
+	cmd.Time = time.Now()
+	b, err := cmd.Encode()
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var resp struct {
+		Result []byte `json:"result"`
+	}
+	return wire.Call(a.t.Context(), a.host.Libp2p(), p, node.ForwardProtocol, 5*time.Second,
+		struct {
+			Command []byte `json:"command"`
+		}{b}, &resp, 1<<20)
+}
+
+// join asks p to admit the attacker with invite.
+func (a *attacker) join(p peer.ID, invite string) error {
+	var resp struct {
+		Role string `json:"role"`
+	}
+	return wire.Call(a.t.Context(), a.host.Libp2p(), p, node.JoinProtocol, 10*time.Second,
+		struct {
+			PeerID string `json:"peer_id"`
+			Invite string `json:"invite,omitempty"`
+		}{a.host.ID().String(), invite}, &resp, 1<<20)
+}
+
+// raftRPCs sends the Raft RPCs that change a replica (AppendEntries with an
+// entry, InstallSnapshot's header, TimeoutNow) to p; it returns their
+// errors.
+func (a *attacker) raftRPCs(p peer.ID, term uint64) []error {
+	trans := raft.NewNetworkTransport(a.host.RaftLayer(), 1, 2*time.Second, io.Discard)
+	defer trans.Close()
+	target := raft.ServerAddress(p.String())
+	cmd, _ := billing.Command{Time: time.Now(), Expire: &billing.Expire{}}.Encode()
+	ae := &raft.AppendEntriesRequest{
+		RPCHeader: raft.RPCHeader{ID: []byte(a.host.ID().String()), Addr: []byte(a.host.ID().String())},
+		Term:      term, PrevLogEntry: 0, PrevLogTerm: 0, LeaderCommitIndex: 1 << 20,
+		Entries: []*raft.Log{{Index: 1 << 20, Term: term, Type: raft.LogCommand, Data: cmd}},
+	}
+	var errs []error
+	errs = append(errs, trans.AppendEntries(raft.ServerID(p.String()), target, ae, &raft.AppendEntriesResponse{}))
+	errs = append(errs, trans.TimeoutNow(raft.ServerID(p.String()), target,
+		&raft.TimeoutNowRequest{RPCHeader: ae.RPCHeader}, &raft.TimeoutNowResponse{}))
+	errs = append(errs, trans.InstallSnapshot(raft.ServerID(p.String()), target,
+		&raft.InstallSnapshotRequest{RPCHeader: ae.RPCHeader, Term: term, LastLogIndex: 1 << 20, LastLogTerm: term, Size: 1},
+		&raft.InstallSnapshotResponse{}, bytes.NewReader([]byte{0})))
+	return errs
+}
+
+// byzantineNet is a 4-node network with one paid, stored file.
+type byzantineNet struct {
+	*Network
+	t    *testing.T
+	data []byte
+	file *client.File
+}
+
+func startByzantineNet(t *testing.T) *byzantineNet {
+	t.Helper()
+	nw := startNet(t, 4)
+	bn := &byzantineNet{Network: nw, t: t, data: bytes.Repeat([]byte("paid and held "), 50000)}
+	c := clientOf(t, nw.Nodes[0])
+	f, err := c.Upload(t.Context(), bytes.NewReader(bn.data), client.UploadOptions{Name: "paid.bin", Size: int64(len(bn.data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Pay(t.Context(), f.ID, "success", f.Price, ""); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for f.State != api.StateStored {
+		if time.Now().After(deadline) {
+			t.Fatalf("file not stored: %s", f.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if f, err = c.File(t.Context(), f.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bn.file = f
+	return bn
+}
+
+// leader is the running node that leads the ledger.
+func (bn *byzantineNet) leader() *Node {
+	bn.t.Helper()
+	for _, nd := range bn.Nodes {
+		if nd.Node != nil && nd.Node.Status(bn.t.Context()).Leader == nd.Node.PeerID() {
+			return nd
+		}
+	}
+	bn.t.Fatal("no leader")
+	return nil
+}
+
+// intact checks that the honest nodes agree on one ledger, that the paid
+// file reads whole from every one of them, and that a file quoted but not
+// paid (id) is still only quoted.
+func (bn *byzantineNet) intact(quoted string) {
+	bn.t.Helper()
+	converge(bn.t, bn.Network)
+	for _, nd := range bn.Nodes {
+		c := clientOf(bn.t, nd)
+		body, _, err := c.Download(bn.t.Context(), bn.file.ID, 0, -1)
+		if err != nil {
+			bn.t.Fatalf("%s: download: %v", nd.Name, err)
+		}
+		got, err := io.ReadAll(body)
+		body.Close()
+		if err != nil || !bytes.Equal(got, bn.data) {
+			bn.t.Fatalf("%s: the paid file changed", nd.Name)
+		}
+		if quoted != "" {
+			f, err := c.File(bn.t.Context(), quoted)
+			if err != nil || f.State != api.StateQuoted {
+				bn.t.Fatalf("%s: the unpaid file is %s (%v)", nd.Name, f.State, err)
+			}
+		}
+	}
+}
+
+// quote uploads a small file and leaves it unpaid.
+func (bn *byzantineNet) quote() *client.File {
+	bn.t.Helper()
+	c := clientOf(bn.t, bn.Nodes[1])
+	f, err := c.Upload(bn.t.Context(), strings.NewReader("not paid"), client.UploadOptions{Name: "unpaid.txt", Size: 8})
+	if err != nil {
+		bn.t.Fatal(err)
+	}
+	return f
+}
+
+// TestOutsiderCannotWriteTheLedger: a peer that never joined cannot pay a
+// quote, cancel one, sweep every lease away with a far-future expiry, or
+// write into Raft with AppendEntries, InstallSnapshot or TimeoutNow, on the
+// leader or on a follower.
+func TestOutsiderCannotWriteTheLedger(t *testing.T) {
+	bn := startByzantineNet(t)
+	unpaid := bn.quote()
+	a := newAttacker(t)
+	leader := bn.leader()
+	lid := a.connect(leader)
+	var follower *Node
+	for _, nd := range bn.Nodes {
+		if nd != leader {
+			follower = nd
+			break
+		}
+	}
+	fid := a.connect(follower)
+	price := int64(unpaid.Price)
+	for _, target := range []peer.ID{lid, fid} {
+		for name, cmd := range map[string]billing.Command{
+			"free storage": {Pay: &billing.Pay{PaymentID: "free-" + target.String(), FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: price}},
+			"cancel":       {Pay: &billing.Pay{PaymentID: "cancel-" + target.String(), FileID: unpaid.ID, Status: billing.PaymentError}},
+			"erase":        {Expire: &billing.Expire{}, Time: time.Now().AddDate(100, 0, 0)},
+		} {
+			if err := a.forward(target, cmd); err == nil {
+				t.Fatalf("%s through %s: the forward was served", name, target)
+			}
+		}
+		for i, err := range a.raftRPCs(target, 1<<30) {
+			if err == nil {
+				t.Fatalf("raft RPC %d to %s from an outsider succeeded", i, target)
+			}
+		}
+	}
+	if leader.Node.Status(t.Context()).Leader != leader.Node.PeerID() {
+		t.Fatal("the outsider's TimeoutNow moved the lead")
+	}
+	bn.intact(unpaid.ID)
+	for _, nd := range bn.Nodes {
+		if nd.Node.Refused() == 0 && (nd == leader || nd == follower) {
+			t.Fatalf("%s refused nothing", nd.Name)
+		}
+	}
+}
+
+// TestJoinNeedsItsOwnValidInvite: a node joins only with an unused,
+// unexpired invite of this network's admission key for its own peer id;
+// a node started with --bootstrap and no invite does not start.
+func TestJoinNeedsItsOwnValidInvite(t *testing.T) {
+	bn := startByzantineNet(t)
+	a := newAttacker(t)
+	target := a.connect(bn.Nodes[2])
+	key, err := p2p.LoadKeyFile(bn.AdmissionKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admission, err := p2p.RawKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newAttacker(t)
+	otherNet := newAttacker(t) // its identity key stands in for another network's admission key
+	otherKey, err := p2p.LoadKeyFile(filepath.Join(otherNet.dir, p2p.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherAdmission, _ := p2p.RawKey(otherKey)
+	me := a.host.ID().String()
+	for name, invite := range map[string]string{
+		"none":            "",
+		"garbage":         "dds-invite-1:xyz",
+		"expired":         billing.SignInvite(admission, me, time.Now().Add(-time.Minute)).String(),
+		"someone else's":  billing.SignInvite(admission, other.host.ID().String(), time.Now().Add(time.Hour)).String(),
+		"another network": billing.SignInvite(otherAdmission, me, time.Now().Add(time.Hour)).String(),
+	} {
+		err := a.join(target, invite)
+		var re *wire.RemoteError
+		if !errors.As(err, &re) || !strings.Contains(re.Msg, "forbidden") {
+			t.Fatalf("join with %s invite: %v", name, err)
+		}
+	}
+	for _, nd := range bn.Nodes {
+		if slices.ContainsFunc(nd.Node.Info(t.Context()).Quorum, func(m api.Member) bool { return m.PeerID == me }) {
+			t.Fatalf("%s lists the outsider in its quorum", nd.Name)
+		}
+	}
+
+	// A daemon with --bootstrap and no invite does not become a member.
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.P2PAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Bootstrap = bn.Nodes[1].P2P[:1]
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err == nil || !strings.Contains(err.Error(), "forbidden") {
+		n.Close()
+		t.Fatalf("a node without an invite started: %v", err)
+	}
+	n.Close()
+	bn.intact("")
+}
+
+// TestRemovedMemberIsCutOff: a member the admission key removes loses its
+// connections and its Raft RPCs are refused; its invite, used once, does
+// not admit it again, while a new invite does.
+func TestRemovedMemberIsCutOff(t *testing.T) {
+	bn := startByzantineNet(t)
+	a := newAttacker(t)
+	target := a.connect(bn.Nodes[1])
+	key, err := p2p.LoadKeyFile(bn.AdmissionKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admission, _ := p2p.RawKey(key)
+	me := a.host.ID().String()
+	invite := billing.SignInvite(admission, me, time.Now().Add(time.Hour)).String()
+	if err := a.join(target, invite); err != nil {
+		t.Fatalf("join with a valid invite: %v", err)
+	}
+	converge(t, bn.Network)
+	for _, nd := range bn.Nodes {
+		if !nd.Node.Admits(a.host.ID()) {
+			t.Fatalf("%s does not take the admitted node as a member", nd.Name)
+		}
+	}
+	// Used twice: the member asks again (harmless), then is removed and
+	// asks with the same invite.
+	if err := bn.Nodes[0].Node.RemoveMember(t.Context(), billing.SignRemoval(admission, me, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, bn.Network)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		gone := true
+		for _, nd := range bn.Nodes {
+			if nd.Node.Admits(a.host.ID()) || len(nd.Node.Libp2p().Network().ConnsToPeer(a.host.ID())) > 0 {
+				gone = false
+			}
+			if slices.ContainsFunc(nd.Node.Info(t.Context()).Quorum, func(m api.Member) bool { return m.PeerID == me }) {
+				gone = false
+			}
+		}
+		if gone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the removed member is still connected or in the quorum")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	target = a.connect(bn.Nodes[2])
+	for i, err := range a.raftRPCs(target, 1<<30) {
+		if err == nil {
+			t.Fatalf("raft RPC %d from a removed member succeeded", i)
+		}
+	}
+	if err := a.forward(target, billing.Command{Expire: &billing.Expire{}}); err == nil {
+		t.Fatal("a removed member's forward was served")
+	}
+	err = a.join(target, invite)
+	var re *wire.RemoteError
+	if !errors.As(err, &re) || !strings.Contains(re.Msg, "used already") {
+		t.Fatalf("join again with the used invite: %v", err)
+	}
+	if err := a.join(target, billing.SignInvite(admission, me, time.Now().Add(time.Hour)).String()); err != nil {
+		t.Fatalf("join with a new invite after the removal: %v", err)
+	}
+	bn.intact("")
+}
