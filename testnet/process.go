@@ -159,7 +159,13 @@ func (pn *ProcessNetwork) resume(ctx context.Context, o ProcessOptions, prev []*
 		if i > 0 {
 			bootstrap = prev[0].P2P[0]
 		}
-		args := daemonArgs(old.DataDir, strings.TrimPrefix(old.HTTP, "http://"), listen, bootstrap, o.ExtraArgs)
+		extra := o.ExtraArgs
+		if i == 0 {
+			// The founder's key, where the network keeps it: node0 may
+			// start before its log has replayed the ledger's Init.
+			extra = append([]string{"--admission-key", AdmissionKeyPath(o.Dir)}, extra...)
+		}
+		args := daemonArgs(old.DataDir, strings.TrimPrefix(old.HTTP, "http://"), listen, bootstrap, extra)
 		if i == 0 {
 			go func() {
 				defer close(listening)
