@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -28,13 +29,9 @@ func AdmissionKeyPath(dir string) string { return filepath.Join(dir, p2p.Admissi
 // a place in the ledger's group: a host of a test's that takes part in the
 // protocols.
 func (nw *Network) Admit(ctx context.Context, id peer.ID) error {
-	key, err := p2p.LoadKeyFile(nw.AdmissionKey())
+	admission, err := loadAdmission(nw.opts.Dir)
 	if err != nil {
-		return fmt.Errorf("testnet: admission key: %w", err)
-	}
-	admission, err := p2p.RawKey(key)
-	if err != nil {
-		return fmt.Errorf("testnet: admission key: %w", err)
+		return err
 	}
 	invite := billing.SignInvite(admission, id.String(), time.Now().Add(inviteTTL)).String()
 	var running []*node.Node
@@ -66,13 +63,9 @@ func (nw *Network) Admit(ctx context.Context, id peer.ID) error {
 // data dir is dataDir, making that node's identity key now if it has none
 // yet (so that the invite names the peer id it will start with).
 func Invite(dir, dataDir string) (string, error) {
-	key, err := p2p.LoadKeyFile(AdmissionKeyPath(dir))
+	admission, err := loadAdmission(dir)
 	if err != nil {
-		return "", fmt.Errorf("testnet: admission key: %w", err)
-	}
-	admission, err := p2p.RawKey(key)
-	if err != nil {
-		return "", fmt.Errorf("testnet: admission key: %w", err)
+		return "", err
 	}
 	ident, err := p2p.LoadOrCreateKey(dataDir)
 	if err != nil {
@@ -83,4 +76,17 @@ func Invite(dir, dataDir string) (string, error) {
 		return "", fmt.Errorf("testnet: identity of %s: %w", dataDir, err)
 	}
 	return billing.SignInvite(admission, id.String(), time.Now().Add(inviteTTL)).String(), nil
+}
+
+// loadAdmission reads the admission key of the network kept in dir.
+func loadAdmission(dir string) (ed25519.PrivateKey, error) {
+	key, err := p2p.LoadKeyFile(AdmissionKeyPath(dir))
+	if err != nil {
+		return nil, fmt.Errorf("testnet: admission key: %w", err)
+	}
+	admission, err := p2p.RawKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("testnet: admission key: %w", err)
+	}
+	return admission, nil
 }

@@ -252,11 +252,7 @@ func TestJoinNeedsItsOwnValidInvite(t *testing.T) {
 	bn := startByzantineNet(t)
 	a := newAttacker(t)
 	target := a.connect(bn.Nodes[2])
-	key, err := p2p.LoadKeyFile(bn.AdmissionKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	admission, err := p2p.RawKey(key)
+	admission, err := loadAdmission(bn.opts.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,11 +311,10 @@ func TestRemovedMemberIsCutOff(t *testing.T) {
 	bn := startByzantineNet(t)
 	a := newAttacker(t)
 	target := a.connect(bn.Nodes[1])
-	key, err := p2p.LoadKeyFile(bn.AdmissionKey())
+	admission, err := loadAdmission(bn.opts.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	admission, _ := p2p.RawKey(key)
 	me := a.host.ID().String()
 	invite := billing.SignInvite(admission, me, time.Now().Add(time.Hour)).String()
 	if err := a.join(target, invite); err != nil {

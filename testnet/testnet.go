@@ -153,10 +153,6 @@ func (nd *Node) stop() error {
 	return err
 }
 
-// AdmissionKey is the file of the network's admission key, which signs
-// invites and removals.
-func (nw *Network) AdmissionKey() string { return AdmissionKeyPath(nw.opts.Dir) }
-
 // Stop stops node i (its data dir stays).
 func (nw *Network) Stop(i int) error { return nw.Nodes[i].stop() }
 
