@@ -142,7 +142,7 @@ func (n *Node) admit(ctx context.Context, id peer.ID, invite string) error {
 		return nil
 	}
 	if invite == "" {
-		return fmt.Errorf("%w: %s is not a member of this network and brought no invite", ErrForbidden, id)
+		return fmt.Errorf("%w: %s is not a member of this network and brought no invite (the admission key's holder makes one with: dds invite %s)", ErrForbidden, id, id)
 	}
 	iv, err := billing.ParseInvite(invite)
 	if err != nil {
