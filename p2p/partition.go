@@ -41,13 +41,14 @@ const maxProbation = 32
 // It also cuts the host off from every peer when a test isolates it
 // ([Host.SetIsolated]) to simulate a partition.
 type gate struct {
-	isolated atomic.Bool
-	members  atomic.Pointer[Membership]
-	refused  atomic.Int64 // streams and connections refused to non-members
+	isolated  atomic.Bool
+	members   atomic.Pointer[Membership]
+	probation time.Duration // Probation; tests shorten it
+	refused   atomic.Int64  // streams and connections refused to non-members
 
-	mu        sync.Mutex
-	probation map[network.Conn]*time.Timer
-	closed    bool
+	mu      sync.Mutex
+	onTrial map[network.Conn]*time.Timer // inbound connections of non-members
+	closed  bool
 }
 
 // allowed reports whether p may use the host's protocols.
@@ -71,7 +72,7 @@ func (g *gate) InterceptSecured(dir network.Direction, p peer.ID, _ network.Conn
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.probation) >= maxProbation {
+	if len(g.onTrial) >= maxProbation {
 		g.refused.Add(1)
 		return false
 	}
@@ -96,12 +97,16 @@ func (g *gate) onProbation(c network.Conn) {
 	if g.closed {
 		return
 	}
-	if g.probation == nil {
-		g.probation = make(map[network.Conn]*time.Timer)
+	if g.onTrial == nil {
+		g.onTrial = make(map[network.Conn]*time.Timer)
 	}
-	g.probation[c] = time.AfterFunc(Probation, func() {
+	wait := g.probation
+	if wait <= 0 {
+		wait = Probation
+	}
+	g.onTrial[c] = time.AfterFunc(wait, func() {
 		g.mu.Lock()
-		delete(g.probation, c)
+		delete(g.onTrial, c)
 		closed := g.closed
 		g.mu.Unlock()
 		if !closed && !g.allowed(c.RemotePeer()) {
@@ -116,9 +121,9 @@ func (g *gate) close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.closed = true
-	for c, t := range g.probation {
+	for c, t := range g.onTrial {
 		t.Stop()
-		delete(g.probation, c)
+		delete(g.onTrial, c)
 	}
 }
 
@@ -164,13 +169,13 @@ func (h *Host) SetMembership(m Membership) {
 // not a member (a member just removed), except those on probation.
 func (h *Host) DropNonMembers() {
 	h.gate.mu.Lock()
-	probation := make(map[network.Conn]bool, len(h.gate.probation))
-	for c := range h.gate.probation {
-		probation[c] = true
+	onTrial := make(map[network.Conn]bool, len(h.gate.onTrial))
+	for c := range h.gate.onTrial {
+		onTrial[c] = true
 	}
 	h.gate.mu.Unlock()
 	for _, c := range h.host.Network().Conns() {
-		if !probation[c] && !h.gate.allowed(c.RemotePeer()) {
+		if !onTrial[c] && !h.gate.allowed(c.RemotePeer()) {
 			_ = c.Close()
 		}
 	}
