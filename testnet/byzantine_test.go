@@ -245,9 +245,10 @@ func TestOutsiderCannotWriteTheLedger(t *testing.T) {
 	}
 }
 
-// TestJoinNeedsItsOwnValidInvite: a node joins only with an unused,
-// unexpired invite of this network's admission key for its own peer id;
-// a node started with --bootstrap and no invite does not start.
+// TestJoinNeedsItsOwnValidInvite: a node joins only with an unexpired
+// invite of this network's admission key for its own peer id (a used one:
+// TestRemovedMemberIsCutOff); a node started with --bootstrap and no
+// invite does not start.
 func TestJoinNeedsItsOwnValidInvite(t *testing.T) {
 	bn := startByzantineNet(t)
 	a := newAttacker(t)
