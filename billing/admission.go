@@ -231,6 +231,17 @@ func (s *State) Members() []string {
 	return out
 }
 
+// RemovedMembers returns the peer ids removed and not admitted again,
+// sorted.
+func (s *State) RemovedMembers() []string {
+	out := make([]string, 0, len(s.removed))
+	for id := range s.removed {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // AdmissionKey returns the network's admission public key (nil before
 // Init).
 func (s *State) AdmissionKey() []byte { return bytes.Clone(s.admissionKey) }

@@ -151,3 +151,47 @@ func FuzzParseInvite(f *testing.F) {
 		}
 	})
 }
+
+// TestMembershipVersion: the ledger's membership version moves with every
+// applied Init, Admit and Remove and a Restore, and with nothing else, so
+// a reader's cached view of the members is never stale.
+func TestMembershipVersion(t *testing.T) {
+	l := NewLedger()
+	f := newFixture(t, DefaultSettings()) // for its encoder and clock
+	index := uint64(0)
+	apply := func(c Command) {
+		t.Helper()
+		index++
+		l.Apply(index, f.encode(c))
+	}
+	var last uint64
+	moved := func(want bool, what string) {
+		t.Helper()
+		v := l.MembershipVersion()
+		if changed := v != last; changed != want {
+			t.Fatalf("%s: version moved %v, want %v", what, changed, want)
+		}
+		last = v
+	}
+	last = l.MembershipVersion()
+	apply(Command{Init: initCmd(DefaultSettings())})
+	moved(true, "init")
+	apply(Command{Admit: admitCmd(1)})
+	moved(true, "admit")
+	apply(Command{Admit: admitCmd(1)}) // refused: a member already
+	moved(false, "a refused admit")
+	apply(Command{Register: &Register{Node: Node{PeerID: peerName(1), PublicKey: testKey(1).Public().(ed25519.PublicKey)}}})
+	apply(Command{Expire: &Expire{}})
+	moved(false, "register and expire")
+	f.advance(time.Second)
+	apply(Command{Remove: &Remove{Removal: SignRemoval(testAdmission(), peerName(1), f.now)}})
+	moved(true, "remove")
+	var b bytes.Buffer
+	if err := l.Snapshot(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Restore(&b); err != nil {
+		t.Fatal(err)
+	}
+	moved(true, "restore")
+}

@@ -23,6 +23,11 @@ type Ledger struct {
 	state   *State
 	index   uint64
 	checked checkedSet // signatures this node has seen valid
+
+	// membership counts the changes to who is a member (Init, Admit,
+	// Remove, Restore), so that readers on a hot path keep their own view
+	// and take the lock only when it moved.
+	membership atomic.Uint64
 }
 
 // NewLedger returns a ledger holding an empty State.
@@ -166,7 +171,11 @@ func (l *Ledger) apply(indexes []uint64, cmds, vouches [][]byte, results bool) [
 			}
 			continue
 		}
-		if r := l.state.Apply(decoded[i]); results {
+		r := l.state.Apply(decoded[i])
+		if r.Err == nil && (decoded[i].Init != nil || decoded[i].Admit != nil || decoded[i].Remove != nil) {
+			l.membership.Add(1)
+		}
+		if results {
 			out[i] = r.Encode()
 		}
 	}
@@ -311,9 +320,15 @@ func (l *Ledger) Restore(r io.Reader) error {
 	}
 	l.mu.Lock()
 	l.state, l.index = s, index
+	l.membership.Add(1)
 	l.mu.Unlock()
 	return nil
 }
+
+// MembershipVersion changes whenever the ledger's members may have: a
+// reader that keeps its own view of them (State.Members, State.Removed)
+// reads them again only when it moved.
+func (l *Ledger) MembershipVersion() uint64 { return l.membership.Load() }
 
 // Index returns the log index of the last applied command.
 func (l *Ledger) Index() uint64 {

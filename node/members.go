@@ -33,30 +33,59 @@ import (
 // A peer the ledger removed is refused whatever the configuration says.
 type members struct {
 	n       *Node
+	view    atomic.Pointer[ledgerMembers]
 	config  atomic.Pointer[map[peer.ID]bool] // the Raft configuration, refreshed
 	initial atomic.Pointer[map[peer.ID]bool] // trusted until the ledger is here
 }
 
+// ledgerMembers is what the ledger says of membership, at one
+// billing.Ledger.MembershipVersion: the gate asks for every stream and
+// connection, so it reads this view, and the ledger (whose lock waits on
+// applies) only when its members changed.
+type ledgerMembers struct {
+	version     uint64
+	initialised bool
+	member      map[peer.ID]bool // true: a member; false: removed
+}
+
 var _ p2p.Membership = (*members)(nil)
+
+// ledger returns the ledger's view of membership now.
+func (m *members) ledger() *ledgerMembers {
+	version := m.n.ledger.MembershipVersion() // before the read: a change meanwhile reads again next time
+	if v := m.view.Load(); v != nil && v.version == version {
+		return v
+	}
+	v := &ledgerMembers{version: version, member: map[peer.ID]bool{}}
+	var ids, removed []string
+	m.n.ledger.Read(func(st *billing.State) {
+		_, v.initialised = st.Settings()
+		ids, removed = st.Members(), st.RemovedMembers()
+	})
+	for _, list := range []struct {
+		ids    []string
+		member bool
+	}{{ids, true}, {removed, false}} {
+		for _, id := range list.ids {
+			if p, err := peer.Decode(id); err == nil {
+				v.member[p] = list.member
+			}
+		}
+	}
+	m.view.Store(v)
+	return v
+}
 
 // IsMember reports whether p may use this node's protocols.
 func (m *members) IsMember(p peer.ID) bool {
-	id := p.String()
-	var member, removed, initialised bool
-	m.n.ledger.Read(func(st *billing.State) {
-		_, initialised = st.Settings()
-		member, removed = st.IsMember(id), st.Removed(id)
-	})
-	switch {
-	case member:
-		return true
-	case removed:
-		return false
+	v := m.ledger()
+	if member, known := v.member[p]; known {
+		return member // admitted, or removed whatever the configuration says
 	}
 	if c := m.config.Load(); c != nil && (*c)[p] {
 		return true
 	}
-	if initialised {
+	if v.initialised {
 		return false
 	}
 	i := m.initial.Load()
@@ -179,10 +208,13 @@ func (n *Node) pruneRemoved(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	view := n.members.ledger()
 	for _, m := range ms {
-		var removed bool
-		n.ledger.Read(func(st *billing.State) { removed = st.Removed(m.ID) })
-		if !removed {
+		p, err := peer.Decode(m.ID)
+		if err != nil {
+			continue
+		}
+		if member, known := view.member[p]; !known || member {
 			continue
 		}
 		if err := n.raft.Remove(ctx, m.ID); err != nil && !errors.Is(err, consensus.ErrNotLeader) {
