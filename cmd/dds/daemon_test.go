@@ -104,6 +104,15 @@ func networkOptions(t testing.TB, n int, dir string, stderr io.Writer) testnet.P
 	return testnet.ProcessOptions{Binary: ddsBinary(t), Nodes: n, Dir: dir, Stderr: stderr, ExtraArgs: []string{"--log-level", "warn"}}
 }
 
+// cleanEnv is this process's environment without the dds variables a
+// user may have set in the shell that runs the tests (the README exports
+// DDS_BILLING_TOKEN), which the processes the tests start would take up,
+// and with extra (NAME=value) added.
+func cleanEnv(extra ...string) []string {
+	env := append(os.Environ(), "DDS_NODE=", "DDS_CONFIG=", "DDS_BILLING_TOKEN=", "DDS_INVITE=")
+	return append(env, extra...)
+}
+
 // startDaemon starts a --dev daemon on free loopback ports and waits until
 // it serves.
 func startDaemon(t testing.TB, dataDir string, extra ...string) *daemon {
@@ -111,7 +120,7 @@ func startDaemon(t testing.TB, dataDir string, extra ...string) *daemon {
 	args := append([]string{"daemon", "--dev", "--data-dir", dataDir,
 		"--http-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(ddsBinary(t), args...)
-	cmd.Env = append(os.Environ(), "DDS_NODE=", "DDS_CONFIG=")
+	cmd.Env = cleanEnv()
 	// The daemon dies with the test binary, even when a timeout kills it
 	// before its cleanups run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -554,7 +563,7 @@ func TestTestnetCommand(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir := t.TempDir()
 			cmd := exec.Command(ddsBinary(t), "testnet", "--nodes", "4", "--dir", dir)
-			cmd.Env = append(os.Environ(), "DDS_CONFIG=")
+			cmd.Env = cleanEnv()
 			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 			var stdout bytes.Buffer
 			stderr := &lockedBuffer{}

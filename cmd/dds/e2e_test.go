@@ -32,7 +32,7 @@ func TestEndToEnd(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = append(os.Environ(), "DDS_NODE="+url, "DDS_CONFIG=")
+		cmd.Env = cleanEnv("DDS_NODE=" + url)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
