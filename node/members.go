@@ -82,7 +82,7 @@ func (m *members) IsMember(p peer.ID) bool {
 	if member, known := v.member[p]; known {
 		return member // admitted, or removed whatever the configuration says
 	}
-	if c := m.config.Load(); c != nil && (*c)[p] {
+	if m.inConfig(p) {
 		return true
 	}
 	if v.initialised {
@@ -99,6 +99,16 @@ func (n *Node) Admits(p peer.ID) bool { return n.members.IsMember(p) }
 // Refused counts the streams and connections this node refused to
 // non-members.
 func (n *Node) Refused() int64 { return n.host.Refused() }
+
+// inConfig reports whether p is a server of the Raft configuration in this
+// node's log and not removed from the ledger.
+func (m *members) inConfig(p peer.ID) bool {
+	if member, known := m.ledger().member[p]; known && !member {
+		return false
+	}
+	c := m.config.Load()
+	return c != nil && (*c)[p]
+}
 
 // trust adds peers to those trusted until the ledger is here.
 func (m *members) trust(ids ...peer.ID) {
@@ -162,13 +172,20 @@ func (n *Node) Admit(ctx context.Context, id peer.ID, invite string) error {
 }
 
 // admit makes peer a member with its invite (the ledger checks it again on
-// every replica); a peer that is a member already needs none.
+// every replica); a peer that is a member already needs none (see
+// joinable).
 func (n *Node) admit(ctx context.Context, id peer.ID, invite string) error {
-	var member bool
-	var key []byte
-	n.ledger.Read(func(st *billing.State) { member, key = st.IsMember(id.String()), st.AdmissionKey() })
-	if member {
+	if n.joinable(id) {
 		return nil
+	}
+	var initialised bool
+	var key []byte
+	n.ledger.Read(func(st *billing.State) {
+		key = st.AdmissionKey()
+		_, initialised = st.Settings()
+	})
+	if !initialised {
+		return fmt.Errorf("%w: this node has not read the ledger yet; ask again", ErrUnavailable)
 	}
 	if invite == "" {
 		return fmt.Errorf("%w: %s is not a member of this network and brought no invite (the admission key's holder makes one with: dds invite %s)", ErrForbidden, id, id)

@@ -394,7 +394,7 @@ func (n *Node) handleJoin(ctx context.Context, from peer.ID, req joinRequest) (j
 		if !n.members.IsMember(from) {
 			return joinResponse{}, fmt.Errorf("%w: a node joins for itself only (%s asked for %s)", ErrForbidden, from, id)
 		}
-		if !n.ledgerMember(id) {
+		if !n.joinable(id) {
 			return joinResponse{}, fmt.Errorf("%w: %s is not a member", ErrForbidden, id)
 		}
 	} else if err := n.admit(ctx, id, req.Invite); err != nil {
@@ -411,7 +411,7 @@ func (n *Node) handleJoin(ctx context.Context, from peer.ID, req joinRequest) (j
 		}
 		return resp, nil
 	}
-	if !n.ledgerMember(id) {
+	if !n.joinable(id) {
 		// The Admit applied through this leader a moment ago; a replica
 		// that lost the lead since would say so here.
 		return joinResponse{}, fmt.Errorf("%w: %s is not a member", ErrUnavailable, id)
@@ -432,12 +432,14 @@ func (n *Node) handleJoin(ctx context.Context, from peer.ID, req joinRequest) (j
 	return resp, nil
 }
 
-// ledgerMember reports whether this replica of the ledger has id as a
-// member.
-func (n *Node) ledgerMember(id peer.ID) bool {
+// joinable reports whether id may be in the ledger's group: this replica
+// has it as a member, or, when it has not replayed its admission yet (a
+// whole network starting again), the configuration in this node's log
+// has it and the ledger did not remove it.
+func (n *Node) joinable(id peer.ID) bool {
 	var ok bool
 	n.ledger.Read(func(st *billing.State) { ok = st.IsMember(id.String()) })
-	return ok
+	return ok || n.members.inConfig(id)
 }
 
 // leaderID is the current leader's peer id, waiting a little for one.
