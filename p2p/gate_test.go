@@ -111,3 +111,32 @@ func TestGateServesMembersOnly(t *testing.T) {
 		t.Fatal("a removed member was served")
 	}
 }
+
+// TestGateBoundsProbation: no more than the bound of non-members' inbound
+// connections are open at once; a member still connects.
+func TestGateBoundsProbation(t *testing.T) {
+	h := newTestHost(t, "/ip4/127.0.0.1/tcp/0")
+	h.gate.maxTrial = 2
+	member := newTestHost(t, "/ip4/127.0.0.1/tcp/0")
+	h.SetMembership(&memberSet{m: map[peer.ID]bool{member.ID(): true}})
+	connect := func(c *Host) error {
+		return c.Libp2p().Connect(t.Context(), peer.AddrInfo{ID: h.ID(), Addrs: h.Libp2p().Addrs()})
+	}
+	for range 2 {
+		if err := connect(newTestHost(t, "/ip4/127.0.0.1/tcp/0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := newTestHost(t, "/ip4/127.0.0.1/tcp/0")
+	_ = connect(third) // the dialer may see the handshake succeed before the gate closes it
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.Libp2p().Network().ConnsToPeer(third.ID())) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a third non-member was let in past the bound of 2")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := connect(member); err != nil || len(h.Libp2p().Network().ConnsToPeer(member.ID())) == 0 {
+		t.Fatalf("a member was refused while the bound was reached: %v", err)
+	}
+}

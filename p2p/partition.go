@@ -44,6 +44,7 @@ type gate struct {
 	isolated  atomic.Bool
 	members   atomic.Pointer[Membership]
 	probation time.Duration // Probation; tests shorten it
+	maxTrial  int           // maxProbation; tests lower it
 	refused   atomic.Int64  // streams and connections refused to non-members
 
 	mu      sync.Mutex
@@ -72,7 +73,11 @@ func (g *gate) InterceptSecured(dir network.Direction, p peer.ID, _ network.Conn
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.onTrial) >= maxProbation {
+	limit := g.maxTrial
+	if limit <= 0 {
+		limit = maxProbation
+	}
+	if len(g.onTrial) >= limit {
 		g.refused.Add(1)
 		return false
 	}
