@@ -103,6 +103,28 @@ func (m *Manifest) Encode() []byte {
 	return b
 }
 
+// maxChunkEntry is the most bytes one encoded chunk entry takes: array(2)
+// + tag 42 + bytes head + 0x00 + a 36-byte CIDv1 + a uint of up to 9 bytes.
+const maxChunkEntry = 1 + 2 + 2 + 1 + 4 + digestLen + 9
+
+// MaxManifestSize is the most bytes the manifest of a file of size bytes
+// in chunks of chunkSize can take encoded: what a node that is offered the
+// file may read of it. 0 for sizes that make no manifest.
+func MaxManifestSize(size, chunkSize int64) int64 {
+	if size < 0 || chunkSize <= 0 {
+		return 0
+	}
+	chunks := size / chunkSize
+	if size%chunkSize != 0 {
+		chunks++
+	}
+	const head = 64 // the map, its three keys, the size, the array head, the chunk size
+	if chunks > (math.MaxInt64-head)/maxChunkEntry {
+		return math.MaxInt64
+	}
+	return head + chunks*maxChunkEntry
+}
+
 // CID returns the manifest's CIDv1: codec dag-cbor, multihash sha2-256 of
 // [Manifest.Encode].
 func (m *Manifest) CID() cid.Cid {

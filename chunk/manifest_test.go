@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"testing"
@@ -185,4 +186,26 @@ func FuzzDecodeManifest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMaxManifestSize: the bound holds every manifest's encoding, and
+// allows no more than 64 bytes a chunk past a fixed head, so that a
+// manifest announced far larger than its file is refused.
+func TestMaxManifestSize(t *testing.T) {
+	for _, c := range []struct{ size, chunk int64 }{{0, 1 << 20}, {1, 1 << 20}, {1 << 20, 1 << 20}, {1<<20 + 1, 1 << 20}, {5000, 7}, {1 << 40, 1 << 30}} {
+		m := &Manifest{Size: c.size, ChunkSize: c.chunk}
+		for off := int64(0); off < c.size; off += c.chunk {
+			m.Chunks = append(m.Chunks, Ref{CID: Sum(binary.AppendVarint(nil, off)), Size: min(c.chunk, c.size-off)})
+		}
+		got, bound := int64(len(m.Encode())), MaxManifestSize(c.size, c.chunk)
+		if got > bound {
+			t.Fatalf("%+v: encoding %d bytes, bound %d", c, got, bound)
+		}
+		if bound > 64+64*int64(len(m.Chunks)) {
+			t.Fatalf("%+v: bound %d for %d chunks", c, bound, len(m.Chunks))
+		}
+	}
+	if MaxManifestSize(-1, 1) != 0 || MaxManifestSize(1, 0) != 0 {
+		t.Fatal("a bound for sizes that make no manifest")
+	}
 }

@@ -197,10 +197,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.push = push.New(n.host.Libp2p(), n.store, push.Options{
 		Accept:  n.acceptPush,
 		Confirm: n.confirmPush,
-		Owner:   func(id string) string { return leasePrefix + id },
-		Sign:    n.host.Sign,
-		Self:    n.host.ID().String(),
-		Logger:  n.cfg.Logger.With("sys", "push"),
+		ChunkSize: func() int64 {
+			s, _ := n.settings()
+			return s.ChunkSize
+		},
+		Owner:  func(id string) string { return leasePrefix + id },
+		Sign:   n.host.Sign,
+		Self:   n.host.ID().String(),
+		Logger: n.cfg.Logger.With("sys", "push"),
 	})
 	// A chunk takes milliseconds; a holder that has not answered in 5 s
 	// (gone, and the feed does not know yet) is passed over for the next.

@@ -85,6 +85,12 @@ type Options struct {
 	// returns nil. What it lets through in the meantime is bounded by how
 	// long it waits, and is garbage for GC if it refuses.
 	Confirm func(ctx context.Context, from peer.ID, o Offer) error
+	// ChunkSize, when set, is the network's chunk size: an offer's
+	// manifest is read only up to what a file of the offer's size in such
+	// chunks takes (chunk.MaxManifestSize), and a manifest in other
+	// chunks is refused; 0 (not known yet) refuses every offer. Nil reads
+	// up to the protocol's bound, 64 MiB.
+	ChunkSize func() int64
 	// Owner is the pin owner for a file on this node (the node uses
 	// "lease/"+fileID). Nil uses "push/"+fileID.
 	Owner func(fileID string) string
@@ -266,13 +272,34 @@ func (s *Service) serve(ctx context.Context, st network.Stream, from peer.ID) (b
 	if err := wire.ReadJSON(r, maxOffer, &offer); err != nil {
 		return billing.Receipt{}, fmt.Errorf("read offer: %w", err)
 	}
-	enc, err := wire.ReadMsg(r, maxManifest)
-	if err != nil {
-		return billing.Receipt{}, fmt.Errorf("read manifest: %w", err)
-	}
 	root, err := cid.Decode(offer.Root)
 	if err != nil {
 		return billing.Receipt{}, &holderError{refused: true, err: fmt.Errorf("offer root: %w", err)}
+	}
+	if offer.Size < 0 {
+		return billing.Receipt{}, &holderError{refused: true, err: fmt.Errorf("offer size %d", offer.Size)}
+	}
+	// The offer is judged before its manifest is read: a pusher that may
+	// not push this file sends nothing more that this node must take in.
+	if s.o.Accept != nil {
+		if err := s.o.Accept(ctx, from, offer); err != nil {
+			return billing.Receipt{}, &holderError{refused: true, err: err}
+		}
+	}
+	limit := int64(maxManifest)
+	var chunkSize int64
+	if s.o.ChunkSize != nil {
+		if chunkSize = s.o.ChunkSize(); chunkSize <= 0 {
+			return billing.Receipt{}, &holderError{refused: true, err: errors.New("this node does not know the network's chunk size yet")}
+		}
+		limit = min(limit, chunk.MaxManifestSize(offer.Size, chunkSize))
+	}
+	enc, err := wire.ReadMsg(r, int(max(limit, 1)))
+	if err != nil {
+		if errors.Is(err, wire.ErrTooLarge) {
+			return billing.Receipt{}, &holderError{refused: true, err: fmt.Errorf("manifest: %w", err)}
+		}
+		return billing.Receipt{}, fmt.Errorf("read manifest: %w", err)
 	}
 	if err := chunk.Verify(root, enc); err != nil {
 		return billing.Receipt{}, &holderError{refused: true, err: fmt.Errorf("manifest: %w", err)}
@@ -284,10 +311,8 @@ func (s *Service) serve(ctx context.Context, st network.Stream, from peer.ID) (b
 	if m.Size != offer.Size {
 		return billing.Receipt{}, &holderError{refused: true, err: fmt.Errorf("offer size %d, manifest size %d", offer.Size, m.Size)}
 	}
-	if s.o.Accept != nil {
-		if err := s.o.Accept(ctx, from, offer); err != nil {
-			return billing.Receipt{}, &holderError{refused: true, err: err}
-		}
+	if chunkSize > 0 && m.ChunkSize != chunkSize {
+		return billing.Receipt{}, &holderError{refused: true, err: fmt.Errorf("manifest in chunks of %d bytes, the network's are %d", m.ChunkSize, chunkSize)}
 	}
 
 	// Keep every chunk of the file, and the manifest, from GC until pinned.

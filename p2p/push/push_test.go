@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ddsnet/dds/chunk"
 	"github.com/ddsnet/dds/p2p"
+	"github.com/ddsnet/dds/p2p/wire"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -52,8 +54,9 @@ func newNodeWith(tb testing.TB, o Options) *node {
 	}
 	tb.Cleanup(func() { _ = store.Close() })
 	svc := New(h.Libp2p(), store, Options{
-		Accept:  o.Accept,
-		Confirm: o.Confirm,
+		Accept:    o.Accept,
+		Confirm:   o.Confirm,
+		ChunkSize: o.ChunkSize,
 		Owner:   func(id string) string { return "lease/" + id },
 		Sign:    h.Sign,
 		Self:    h.ID().String(),
@@ -315,4 +318,70 @@ func TestPushConfirm(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rawOffer opens a push stream from a to b, sends offer and then, when
+// manifestLen > 0, only the length of a manifest that never follows; it
+// returns b's answer.
+func rawOffer(t *testing.T, a, b *node, offer Offer, manifestLen uint64) answer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	st, err := a.h.Libp2p().NewStream(ctx, b.h.ID(), ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Reset()
+	_ = st.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := wire.WriteJSON(st, offer); err != nil {
+		t.Fatal(err)
+	}
+	if manifestLen > 0 {
+		if _, err := st.Write(binary.AppendUvarint(nil, manifestLen)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var a2 answer
+	if err := wire.ReadJSON(st, maxAnswer, &a2); err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	return a2
+}
+
+// TestPushOfferBoundsTheManifest: a holder judges an offer before it reads
+// the manifest (a refused pusher's manifest is never read), and reads no
+// more of a manifest than a file of the offer's size in the network's
+// chunks takes: a 60 MiB manifest announced for a 1 KiB file is refused
+// before a byte of it is read or allocated.
+func TestPushOfferBoundsTheManifest(t *testing.T) {
+	a := newNode(t, nil)
+	b := newNodeWith(t, Options{
+		Accept: func(_ context.Context, _ peer.ID, o Offer) error {
+			if o.FileID == "not yours" {
+				return errors.New("not a holder of this file")
+			}
+			return nil
+		},
+		ChunkSize: func() int64 { return 1 << 20 },
+	})
+	connect(t, a, b)
+	root, m := ingest(t, a, 1<<10, 1<<20)
+	offer := Offer{FileID: "not yours", Root: root.String(), Size: m.Size}
+	if ans := rawOffer(t, a, b, offer, 0); !ans.Refused || !strings.Contains(ans.Error, "not a holder") {
+		t.Fatalf("offer refused by Accept: %+v", ans)
+	}
+	offer.FileID = "f"
+	if ans := rawOffer(t, a, b, offer, 60<<20); !ans.Refused || !strings.Contains(ans.Error, "too large") {
+		t.Fatalf("oversized manifest: %+v", ans)
+	}
+	// A manifest in other chunks than the network's is refused too.
+	root2, m2 := ingest(t, a, 1<<10, 256)
+	if _, err := a.svc.Push(t.Context(), b.h.ID(), b.h.PublicKey(), "f2", root2, m2, a.store.Get); !errors.Is(err, ErrRefused) {
+		t.Fatalf("push in 256-byte chunks: %v", err)
+	}
+	// The honest push of the same file in the network's chunks goes.
+	if _, err := a.svc.Push(t.Context(), b.h.ID(), b.h.PublicKey(), "f", root, m, a.store.Get); err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, b, "f", root, m)
 }
