@@ -63,7 +63,18 @@ type Config struct {
 	// SpoolMemory is how many decoded bytes such an upload keeps in memory
 	// before it spills to a file in SpoolDir.
 	SpoolMemory int
+
+	// Stall bounds a request body that stalls, and a response its client
+	// stops reading: each must move at least progressBytes within every
+	// Stall, or the connection is cut. A large upload or download takes as
+	// long as it needs at any sane rate; one trickling a byte at a time
+	// does not hold its connection and goroutine for ever. Zero: 30 s.
+	Stall time.Duration
 }
+
+// progressBytes is how many bytes a body or response must move within each
+// Config.Stall.
+const progressBytes = 64 << 10
 
 // DefaultConfig returns the defaults: 1000 requests/s per client with a
 // burst of 2000, uploads up to 10 GiB.
@@ -121,6 +132,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SpoolMemory <= 0 {
 		cfg.SpoolMemory = 1 << 20
 	}
+	if cfg.Stall <= 0 {
+		cfg.Stall = 30 * time.Second
+	}
 	m, err := newMetrics(cfg.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: register metrics: %w", err)
@@ -161,9 +175,13 @@ var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, htt
 // ServeHTTP serves one request: rate limit, route, handle, measure, log.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rw := &responseWriter{ResponseWriter: w}
+	rc := http.NewResponseController(w)
+	// No deadline but this request's own: the connection may keep the
+	// last one's write deadline (net/http sets none without WriteTimeout).
+	_ = rc.SetWriteDeadline(time.Time{})
+	rw := &responseWriter{ResponseWriter: w, progress: progress{stall: s.cfg.Stall, set: rc.SetWriteDeadline}}
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
-	in := &countingBody{r: r.Body}
+	in := &countingBody{r: r.Body, progress: progress{stall: s.cfg.Stall, set: rc.SetReadDeadline}}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = in
 	}
@@ -249,6 +267,7 @@ type responseWriter struct {
 	http.ResponseWriter
 	status int
 	n      int64
+	progress
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -262,8 +281,10 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.progress.before()
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
+	w.progress.moved(n)
 	return n, err
 }
 
@@ -274,12 +295,41 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 type countingBody struct {
 	r io.ReadCloser
 	n int64
+	progress
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
+	b.progress.before()
 	n, err := b.r.Read(p)
 	b.n += int64(n)
+	b.progress.moved(n)
 	return n, err
+}
+
+// progress keeps a connection's read or write deadline (set) at most
+// stall ahead of the last time progressBytes had moved: the first read or
+// write sets it, and it moves on each time another progressBytes went
+// through. One deadline per 64 KiB, not per call: setting it costs a
+// timer update.
+type progress struct {
+	stall   time.Duration
+	set     func(time.Time) error
+	armed   bool
+	pending int // bytes moved since the deadline was last set
+}
+
+func (p *progress) before() {
+	if p.set != nil && !p.armed {
+		p.armed = true
+		_ = p.set(time.Now().Add(p.stall))
+	}
+}
+
+func (p *progress) moved(n int) {
+	if p.pending += n; p.set != nil && p.pending >= progressBytes {
+		p.pending = 0
+		_ = p.set(time.Now().Add(p.stall))
+	}
 }
 
 func (b *countingBody) Close() error { return b.r.Close() }
