@@ -23,7 +23,7 @@ import (
 )
 
 // Protocol is the audit protocol.
-const Protocol protocol.ID = "/dds/chunk/audit/1.0.0"
+const Protocol protocol.ID = "/dds/chunk/audit/2.0.0"
 
 var (
 	// ErrMissing reports a peer that answered it does not have the chunk.
@@ -201,7 +201,7 @@ func (s *Service) answer(ctx context.Context, nonce []byte, c cid.Cid) (byte, [3
 	data, err := s.store.Get(ctx, c)
 	switch {
 	case err == nil:
-		return statusOK, Proof(nonce, data)
+		return statusOK, Proof(nonce, s.h.ID(), data)
 	case errors.Is(err, chunk.ErrNotFound):
 		return statusMissing, [32]byte{}
 	case errors.Is(err, chunk.ErrHashMismatch):
@@ -270,7 +270,7 @@ func (s *Service) challenge(ctx context.Context, p peer.ID, c cid.Cid, data []by
 			return fmt.Errorf("own copy: %w", err)
 		}
 	}
-	want := Proof(nonce[:], data)
+	want := Proof(nonce[:], p, data)
 
 	status, got, err := s.ask(ctx, p, nonce[:], c)
 	if err != nil {

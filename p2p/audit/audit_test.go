@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -172,11 +173,12 @@ func (g *gated) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 func TestProof(t *testing.T) {
 	nonce := bytes.Repeat([]byte{7}, NonceSize)
 	data := []byte("some chunk bytes")
-	want := sha256.Sum256(append(bytes.Clone(nonce), data...))
-	if Proof(nonce, data) != want {
-		t.Fatal("proof is not sha256(nonce || data)")
+	holder, other := peer.ID("holder-id"), peer.ID("other-id")
+	want := sha256.Sum256(slices.Concat([]byte("dds-audit-v2"), nonce, []byte{byte(len(holder))}, []byte(holder), data))
+	if Proof(nonce, holder, data) != want {
+		t.Fatal("proof is not sha256(domain || nonce || len(holder) || holder || data)")
 	}
-	if Proof(nonce[:31], data) == want || Proof(nonce, data[1:]) == want {
+	if Proof(nonce[:31], holder, data) == want || Proof(nonce, holder, data[1:]) == want || Proof(nonce, other, data) == want {
 		t.Fatal("proof ignores its input")
 	}
 }
@@ -315,7 +317,12 @@ func TestChallengeWithBytes(t *testing.T) {
 // and returns the host; fn's goroutines end by the test's cleanup.
 func serveRaw(t *testing.T, fn func(st network.Stream, done <-chan struct{})) *p2p.Host {
 	t.Helper()
-	h := newHost(t)
+	return serveRawOn(t, newHost(t), fn)
+}
+
+// serveRawOn is serveRaw on a host of the caller's.
+func serveRawOn(t *testing.T, h *p2p.Host, fn func(st network.Stream, done <-chan struct{})) *p2p.Host {
+	t.Helper()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	t.Cleanup(func() { close(done); wg.Wait() })
@@ -338,8 +345,9 @@ func TestLyingPeers(t *testing.T) {
 	}
 
 	// A replaying liar kept a proof of the chunk for an old nonce.
-	old := Proof(make([]byte, NonceSize), data)
-	replayer := serveRaw(t, func(st network.Stream, _ <-chan struct{}) {
+	replayerHost := newHost(t)
+	old := Proof(make([]byte, NonceSize), replayerHost.ID(), data)
+	replayer := serveRawOn(t, replayerHost, func(st network.Stream, _ <-chan struct{}) {
 		if _, _, err := readRequest(bufio.NewReader(st)); err != nil {
 			_ = st.Reset()
 			return
@@ -350,6 +358,24 @@ func TestLyingPeers(t *testing.T) {
 	connect(t, auditor.h, replayer)
 	if err := auditor.svc.Challenge(t.Context(), replayer.ID(), c); !errors.Is(err, ErrWrongProof) {
 		t.Fatalf("replayed proof: %v, want ErrWrongProof", err)
+	}
+
+	// A relayer holds nothing: it passes the nonce on to an honest holder
+	// and returns that holder's proof, which is bound to the holder.
+	honest := peer.ID("an-honest-holder")
+	relayer := serveRaw(t, func(st network.Stream, _ <-chan struct{}) {
+		nonce, _, err := readRequest(bufio.NewReader(st))
+		if err != nil {
+			_ = st.Reset()
+			return
+		}
+		relayed := Proof(nonce[:], honest, data)
+		_, _ = st.Write(append([]byte{statusOK}, relayed[:]...))
+		_ = st.Close()
+	})
+	connect(t, auditor.h, relayer)
+	if err := auditor.svc.Challenge(t.Context(), relayer.ID(), c); !errors.Is(err, ErrWrongProof) {
+		t.Fatalf("relayed proof: %v, want ErrWrongProof", err)
 	}
 
 	// A peer that reads the challenge and never answers.
@@ -430,7 +456,7 @@ func TestMalformedRequests(t *testing.T) {
 
 	// A well-formed request, by hand.
 	data, _ := holder.store.Get(t.Context(), c)
-	want := Proof(nonce, data)
+	want := Proof(nonce, p, data)
 	if got := rawRequest(t, client, p, cat(frame(nonce), frame(c.Bytes()))); !bytes.Equal(got, append([]byte{statusOK}, want[:]...)) {
 		t.Fatalf("well-formed request: reply %x", got)
 	}

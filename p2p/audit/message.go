@@ -10,6 +10,7 @@ import (
 
 	"github.com/ddsnet/dds/p2p/wire"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // NonceSize is the size of a challenge's nonce in bytes.
@@ -69,11 +70,21 @@ func readRequest(r *bufio.Reader) (nonce [NonceSize]byte, c cid.Cid, err error) 
 	return nonce, c, nil
 }
 
-// Proof returns the answer to a challenge: SHA-256 of the nonce followed
-// by the chunk's bytes, hashed without concatenating them.
-func Proof(nonce, data []byte) [32]byte {
+// proofDomain opens what a proof hashes, so that a proof is never taken
+// for another hash of the same bytes.
+const proofDomain = "dds-audit-v2"
+
+// Proof returns holder's answer to a challenge: SHA-256 of the domain, the
+// nonce, the holder's peer id (length-prefixed) and the chunk's bytes,
+// hashed without concatenating them. It binds the holder: a holder that
+// passed its challenge on to another holder of the chunk and returned that
+// one's proof answers a wrong proof.
+func Proof(nonce []byte, holder peer.ID, data []byte) [32]byte {
 	h := sha256.New()
+	h.Write([]byte(proofDomain))
 	h.Write(nonce)
+	h.Write(binary.AppendUvarint(nil, uint64(len(holder))))
+	h.Write([]byte(holder))
 	h.Write(data)
 	var out [32]byte
 	h.Sum(out[:0])
