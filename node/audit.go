@@ -23,8 +23,8 @@ import (
 // the files it holds, each for one random chunk (p2p/audit), up to
 // auditBudget challenges a round, and every node audits the holders of
 // outsiderAudits files it does not hold (auditAsOutsider). A holder that
-// fails (lacks the chunk, finds its copy corrupt, or answers a wrong
-// proof) gets a strike; at auditStrikes strikes in a row, or at once for
+// fails (lacks the chunk, finds its copy corrupt, answers a wrong proof,
+// or does not answer within the audit timeout) gets a strike; at auditStrikes strikes in a row, or at once for
 // a wrong proof (a lie, not an accident), the auditor drops it from the
 // file in the ledger, and the file's placer copies the file to a new
 // holder. A pass clears the strikes. Failures also make the peer a
@@ -250,14 +250,18 @@ func (n *Node) judge(ctx context.Context, f billing.File, h string, err error) {
 		n.metrics.audits.WithLabelValues("unchecked").Inc()
 		return
 	case errors.Is(err, audit.ErrMissing), errors.Is(err, audit.ErrCorrupt), errors.Is(err, audit.ErrWrongProof):
-	default:
-		// Unreachable, busy, timed out: the status feed tells whether the
-		// holder is gone.
-		if ctx.Err() == nil {
-			n.metrics.audits.WithLabelValues("unreachable").Inc()
-			n.log.Debug("audit: no answer", "file", f.ID, "holder", h, "err", err)
-		}
+	case ctx.Err() != nil, errors.Is(err, audit.ErrClosed):
+		return // this node is stopping: no verdict
+	case errors.Is(err, audit.ErrBusy):
+		// An answer: the holder serves as many challenges as it can at
+		// once. The next round asks again.
+		n.metrics.audits.WithLabelValues("unreachable").Inc()
 		return
+	default:
+		// No answer in time, or none at all: a holder that publishes its
+		// status but does not answer for what it holds fails like one
+		// that lacks the chunk (the status feed alone would keep it).
+		n.metrics.audits.WithLabelValues("unreachable").Inc()
 	}
 	n.metrics.audits.WithLabelValues("fail").Inc()
 	strikes := n.qos.fail(f.ID, h, time.Now())

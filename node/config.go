@@ -43,6 +43,7 @@ type Config struct {
 	StatusInterval time.Duration // how often the node publishes its status to its peers
 	PeerTimeout    time.Duration // a peer silent on the status feed this long is gone
 	AuditInterval  time.Duration // how often a holder challenges the other holders of its files
+	AuditTimeout   time.Duration // how long a challenged holder has to answer; no answer is a failure
 
 	// NonVoterNice is how much lower a CPU priority (how much higher a nice
 	// value) the process takes while the node is a non-voter of the ledger,
@@ -73,6 +74,7 @@ func DefaultConfig() Config {
 		StatusInterval: 2 * time.Second,
 		PeerTimeout:    15 * time.Second,
 		AuditInterval:  30 * time.Second,
+		AuditTimeout:   10 * time.Second,
 		Clock:          SystemClock,
 		Logger:         slog.Default(),
 	}
@@ -96,8 +98,8 @@ func (c Config) Validate() error {
 	if c.Replicas < 1 {
 		errs = append(errs, fmt.Errorf("replicas: must be at least 1, got %d", c.Replicas))
 	}
-	if c.ExpiryInterval <= 0 || c.GCInterval <= 0 || c.StatusInterval <= 0 || c.AuditInterval <= 0 {
-		errs = append(errs, errors.New("expiry, GC, status and audit intervals must be positive"))
+	if c.ExpiryInterval <= 0 || c.GCInterval <= 0 || c.StatusInterval <= 0 || c.AuditInterval <= 0 || c.AuditTimeout <= 0 {
+		errs = append(errs, errors.New("expiry, GC, status and audit intervals and the audit timeout must be positive"))
 	}
 	if c.NonVoterNice < 0 || c.NonVoterNice > 2*maxNice+1 {
 		errs = append(errs, fmt.Errorf("non-voter nice %d is not in 0..%d", c.NonVoterNice, 2*maxNice+1))

@@ -209,7 +209,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// A chunk takes milliseconds; a holder that has not answered in 5 s
 	// (gone, and the feed does not know yet) is passed over for the next.
 	n.fetch = fetch.New(n.host.Libp2p(), peerStore{n}, fetch.Options{Timeout: fetchTimeout, Logger: n.cfg.Logger.With("sys", "fetch")})
-	n.audit = audit.New(n.host.Libp2p(), verifiedStore{n}, audit.Options{Logger: n.cfg.Logger.With("sys", "audit")})
+	n.audit = audit.New(n.host.Libp2p(), verifiedStore{n}, audit.Options{Timeout: n.cfg.AuditTimeout, Logger: n.cfg.Logger.With("sys", "audit")})
 	if len(n.cfg.Bootstrap) > 0 {
 		// Joining is idempotent: a node that is already a member keeps its
 		// role. A member started again asks too (it may have been removed

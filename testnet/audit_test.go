@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,6 +88,41 @@ func lieToAudits(nd *Node) {
 		reply := make([]byte, 1+sha256.Size) // status ok, a proof of nothing
 		_, _ = rand.Read(reply[1:])
 		_, _ = s.Write(reply)
+	})
+}
+
+// ignoreAudits makes nd read every challenge and leave it unanswered past
+// the auditor's timeout, while it stays up and on the status feed.
+func ignoreAudits(t *testing.T, nd *Node, auditTimeout time.Duration) {
+	done := make(chan struct{})
+	var (
+		mu       sync.Mutex
+		closed   bool
+		handlers sync.WaitGroup
+	)
+	t.Cleanup(func() {
+		mu.Lock()
+		closed = true
+		mu.Unlock()
+		close(done)
+		handlers.Wait()
+	})
+	nd.Node.Libp2p().SetStreamHandler(audit.Protocol, func(s network.Stream) {
+		mu.Lock()
+		if closed {
+			mu.Unlock()
+			_ = s.Reset()
+			return
+		}
+		handlers.Add(1)
+		mu.Unlock()
+		defer handlers.Done()
+		_, _ = io.Copy(io.Discard, io.LimitReader(s, 1024))
+		select {
+		case <-time.After(auditTimeout + time.Second):
+		case <-done:
+		}
+		_ = s.Reset()
 	})
 }
 
@@ -206,12 +242,32 @@ func TestCorruptCopyFoundByAuditAndRepaired(t *testing.T) {
 // the file is copied to another node.
 func TestHolderLyingToAuditsIsReplaced(t *testing.T) {
 	nw := startAuditNet(t, 4)
+	dishonestHolderIsReplaced(t, nw, lieToAudits)
+}
+
+// TestHolderIgnoringAuditsIsReplaced: a holder that stays up and publishes
+// its status but never answers a challenge fails its audits (no answer in
+// time is a failure) and is replaced like one that lies.
+func TestHolderIgnoringAuditsIsReplaced(t *testing.T) {
+	const timeout = 2 * time.Second
+	nw := startStorageNet(t, 4, 3, func(_ int, cfg *node.Config) {
+		cfg.AuditInterval, cfg.AuditTimeout = 150*time.Millisecond, timeout
+	})
+	dishonestHolderIsReplaced(t, nw, func(nd *Node) { ignoreAudits(t, nd, timeout) })
+}
+
+// dishonestHolderIsReplaced stores a paid file, makes one of its holders
+// other than node0 misbehave, and waits until the file is stored on 3
+// holders without it, each with the chunks; the file still reads whole at
+// the dropped node.
+func dishonestHolderIsReplaced(t *testing.T, nw *Network, misbehave func(*Node)) {
+	t.Helper()
 	ctx := t.Context()
 	data := patterned(12, 2<<20+5)
 	f := storePaid(t, nw, data, 3600, 3)
 	x := holderOtherThan0(t, nw, f)
 	liar := nw.Nodes[x].Node.PeerID()
-	lieToAudits(nw.Nodes[x])
+	misbehave(nw.Nodes[x])
 	c0 := clientOf(t, nw.Nodes[0])
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -227,7 +283,7 @@ func TestHolderLyingToAuditsIsReplaced(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("liar node%d still a holder: %+v, %v", x, info, err)
+			t.Fatalf("dishonest node%d still a holder: %+v, %v", x, info, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
