@@ -104,7 +104,8 @@ type Config struct {
 // stream protocols built on them. Create it with [New], stop it with
 // [Host.Close].
 type Host struct {
-	host      host.Host          // the routed host: peer routing through dht
+	host      host.Host          // the routed host behind the membership gate (gatedHost)
+	open      host.Host          // the same host without the gate: HandleOpen registers on it
 	ids       identify.IDService // nil if libp2p ever stops exposing it
 	dht       *dht.IpfsDHT
 	bootstrap []peer.AddrInfo
@@ -240,12 +241,13 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		_ = bh.Close()
 		return nil, fmt.Errorf("new host: kad-dht: %w", err)
 	}
-	h := gatedHost{Host: routedhost.Wrap(bh, kad), gate: g}
+	routed := routedhost.Wrap(bh, kad)
+	h := gatedHost{Host: routed, gate: g}
 	var ids identify.IDService
 	if b, ok := bh.(interface{ IDService() identify.IDService }); ok {
 		ids = b.IDService()
 	}
-	hh := &Host{host: h, ids: ids, dht: kad, bootstrap: boot, blocks: blocks, gate: g, key: voi.PrivateKey(priv), pub: pub, log: logger}
+	hh := &Host{host: h, open: routed, ids: ids, dht: kad, bootstrap: boot, blocks: blocks, gate: g, key: voi.PrivateKey(priv), pub: pub, log: logger}
 	logger.Info("p2p host started", "peer_id", h.ID().String(), "addrs", fmt.Sprint(hh.Addrs()),
 		"dht", string(prefix)+"/kad/1.0.0", "bootstrap", len(boot))
 	return hh, nil

@@ -190,7 +190,7 @@ func (h *Host) DropNonMembers() {
 // not: the one protocol a non-member may use is the one that makes it a
 // member (the ledger's join, which checks its invite).
 func (h *Host) HandleOpen(pid protocol.ID, handler network.StreamHandler) {
-	h.host.(gatedHost).Host.SetStreamHandler(pid, handler)
+	h.open.SetStreamHandler(pid, handler)
 }
 
 // Refused counts the streams and connections the membership check refused.

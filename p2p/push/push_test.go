@@ -57,9 +57,9 @@ func newNodeWith(tb testing.TB, o Options) *node {
 		Accept:    o.Accept,
 		Confirm:   o.Confirm,
 		ChunkSize: o.ChunkSize,
-		Owner:   func(id string) string { return "lease/" + id },
-		Sign:    h.Sign,
-		Self:    h.ID().String(),
+		Owner:     func(id string) string { return "lease/" + id },
+		Sign:      h.Sign,
+		Self:      h.ID().String(),
 	})
 	tb.Cleanup(func() { _ = svc.Close() })
 	return &node{h: h, store: store, svc: svc}
