@@ -12,6 +12,7 @@ const MediaType = "application/vnd.api+json"
 const (
 	TypeFile         = "file"
 	TypePayment      = "payment"
+	TypeRemoval      = "removal"
 	TypeLocalPayment = "local_payment"
 )
 
@@ -95,6 +96,14 @@ type Payment struct {
 	Status    string     `json:"status"`
 	Amount    Tokens     `json:"amount"`
 	CreatedAt *time.Time `json:"created_at,omitempty"`
+}
+
+// Removal is the attributes of a removal request (POST
+// /members/{peer_id}/removal): the admission key's signature over the peer
+// id and the time of the decision.
+type Removal struct {
+	At        time.Time `json:"at"`
+	Signature []byte    `json:"signature"` // base64 in JSON
 }
 
 // LocalPayment is the attributes of a local_payment resource.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -204,10 +205,12 @@ func (n *Node) admit(ctx context.Context, id peer.ID, invite string) error {
 	return nil
 }
 
-// RemoveMember applies a removal signed by the admission key: the member
-// leaves the ledger's registry at once, every node drops its connections,
-// and the leader takes it out of the Raft configuration.
-func (n *Node) RemoveMember(ctx context.Context, r billing.Removal) error {
+// RemoveMember applies the removal of peerID at at, signed by the admission
+// key (billing.Removal; the ledger checks the signature on every replica):
+// the member leaves the ledger's registry at once, every node drops its
+// connections, and the leader takes it out of the Raft configuration.
+func (n *Node) RemoveMember(ctx context.Context, peerID string, at time.Time, sig []byte) error {
+	r := billing.Removal{PeerID: peerID, At: at.UTC(), Signature: sig}
 	if _, err := n.apply(ctx, billing.Command{Remove: &billing.Remove{Removal: r}}); err != nil {
 		return fmt.Errorf("remove %s: %w", r.PeerID, err)
 	}

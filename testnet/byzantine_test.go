@@ -3,10 +3,11 @@ package testnet
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -33,13 +34,11 @@ import (
 type attacker struct {
 	t    *testing.T
 	host *p2p.Host
-	dir  string // its data dir: its identity key
 }
 
 func newAttacker(t *testing.T) *attacker {
 	t.Helper()
-	dir := t.TempDir()
-	key, err := p2p.LoadOrCreateKey(dir)
+	key, err := p2p.LoadOrCreateKey(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +47,7 @@ func newAttacker(t *testing.T) *attacker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	return &attacker{t: t, host: h, dir: dir}
+	return &attacker{t: t, host: h}
 }
 
 // connect dials nd.
@@ -114,6 +113,17 @@ func (a *attacker) raftRPCs(p peer.ID, term uint64) []error {
 		&raft.InstallSnapshotRequest{RPCHeader: ae.RPCHeader, Term: term, LastLogIndex: 1 << 20, LastLogTerm: term, Size: 1},
 		&raft.InstallSnapshotResponse{}, bytes.NewReader([]byte{0})))
 	return errs
+}
+
+// otherKey is an ed25519 key that is not the network's admission key: the
+// admission key of another network.
+func otherKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
 
 // byzantineNet is a 4-node network with one paid, stored file.
@@ -258,12 +268,7 @@ func TestJoinNeedsItsOwnValidInvite(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := newAttacker(t)
-	otherNet := newAttacker(t) // its identity key stands in for another network's admission key
-	otherKey, err := p2p.LoadKeyFile(filepath.Join(otherNet.dir, p2p.KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherAdmission, _ := p2p.RawKey(otherKey)
+	otherAdmission := otherKey(t)
 	me := a.host.ID().String()
 	for name, invite := range map[string]string{
 		"none":            "",
@@ -329,7 +334,19 @@ func TestRemovedMemberIsCutOff(t *testing.T) {
 	}
 	// Used twice: the member asks again (harmless), then is removed and
 	// asks with the same invite.
-	if err := bn.Nodes[0].Node.RemoveMember(t.Context(), billing.SignRemoval(admission, me, time.Now())); err != nil {
+	// Removed over HTTP, as `dds member remove` does; a removal signed by
+	// another key is refused and changes nothing.
+	c0 := clientOf(t, bn.Nodes[0])
+	forged := billing.SignRemoval(otherKey(t), me, time.Now())
+	var ce *client.Error
+	if err := c0.RemoveMember(t.Context(), me, api.Removal{At: forged.At, Signature: forged.Signature}); !errors.As(err, &ce) || ce.Status != http.StatusForbidden {
+		t.Fatalf("forged removal: %v", err)
+	}
+	if !bn.Nodes[0].Node.Admits(a.host.ID()) {
+		t.Fatal("a forged removal removed the member")
+	}
+	removal := billing.SignRemoval(admission, me, time.Now())
+	if err := c0.RemoveMember(t.Context(), me, api.Removal{At: removal.At, Signature: removal.Signature}); err != nil {
 		t.Fatal(err)
 	}
 	converge(t, bn.Network)

@@ -294,7 +294,7 @@ func run(ctx context.Context, o ProcessOptions, name, dir string, args []string,
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// A user's DDS_BILLING_TOKEN (the README exports one for the CLI) is
 	// not every node's token: each keeps its own.
-	cmd.Env = append(os.Environ(), "DDS_CONFIG=", "DDS_NODE=", "DDS_INVITE=", "DDS_BILLING_TOKEN=")
+	cmd.Env = append(os.Environ(), "DDS_CONFIG=", "DDS_NODE=", "DDS_INVITE=", "DDS_BILLING_TOKEN=", "DDS_ADMISSION_KEY=")
 	cmd.Env = append(cmd.Env, env...)
 	if p := daemonProcs(o.Nodes); p > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMAXPROCS=%d", p))

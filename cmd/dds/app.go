@@ -79,6 +79,7 @@ func commands() []command {
 		{"status", "", "show the node's status and info", statusCommand},
 		{"local-payments", "", "show what is due to the node for a range of days", localPaymentsCommand},
 		{"invite", "PEER_ID", "print an invite that admits the node PEER_ID to the network (admission key needed)", inviteCommand},
+		{"member", "remove PEER_ID", "remove the member PEER_ID from the network (admission key needed)", memberCommand},
 	}
 }
 

@@ -109,7 +109,7 @@ func networkOptions(t testing.TB, n int, dir string, stderr io.Writer) testnet.P
 // DDS_BILLING_TOKEN), which the processes the tests start would take up,
 // and with extra (NAME=value) added.
 func cleanEnv(extra ...string) []string {
-	env := append(os.Environ(), "DDS_NODE=", "DDS_CONFIG=", "DDS_BILLING_TOKEN=", "DDS_INVITE=")
+	env := append(os.Environ(), "DDS_NODE=", "DDS_CONFIG=", "DDS_BILLING_TOKEN=", "DDS_INVITE=", "DDS_ADMISSION_KEY=")
 	return append(env, extra...)
 }
 

@@ -44,13 +44,14 @@ type Node struct {
 	keyAnswers map[string]string // idempotency key -> file or payment id
 	seq        int
 	Down       bool
-	Limited    bool        // answer the next request with 429
-	RetryAfter string      // its Retry-After
-	FailBody   bool        // cut the next download short
-	Requests   []string    // "METHOD path" of every request
-	LastHeader http.Header // headers of the last upload
-	UploadLen  int64       // ContentLength of the last upload
-	StoreAfter int         // info polls before a paid file becomes stored
+	Limited    bool                   // answer the next request with 429
+	RetryAfter string                 // its Retry-After
+	FailBody   bool                   // cut the next download short
+	Requests   []string               // "METHOD path" of every request
+	LastHeader http.Header            // headers of the last upload
+	UploadLen  int64                  // ContentLength of the last upload
+	StoreAfter int                    // info polls before a paid file becomes stored
+	Removals   map[string]api.Removal // POST /members/{peer_id}/removal, by peer id; "not-a-member" answers 404
 	now        time.Time
 }
 
@@ -62,6 +63,7 @@ func NewNode(t testing.TB) *Node {
 		Payments:   map[string]api.Payment{},
 		Keys:       map[string][]byte{},
 		keyAnswers: map[string]string{},
+		Removals:   map[string]api.Removal{},
 		StoreAfter: 2,
 		RetryAfter: "7",
 		now:        time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
@@ -77,6 +79,7 @@ func NewNode(t testing.TB) *Node {
 	mux.HandleFunc("GET /payments/{id}", f.payment)
 	mux.HandleFunc("GET /status", f.status)
 	mux.HandleFunc("GET /info", f.serviceInfo)
+	mux.HandleFunc("POST /members/{peer_id}/removal", f.removeMember)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.Requests = append(f.Requests, r.Method+" "+r.URL.Path)
@@ -352,6 +355,25 @@ func (f *Node) patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeDoc(w, http.StatusOK, ff.doc())
+}
+
+// removeMember records a removal; the signature is the real node's ledger
+// to check, the test's to read from Removals.
+func (f *Node) removeMember(w http.ResponseWriter, r *http.Request) {
+	var doc api.Document[api.Removal]
+	if err := json.NewDecoder(r.Body).Decode(&doc); err != nil || doc.Data.Type != api.TypeRemoval {
+		writeErrors(w, http.StatusBadRequest, api.Error{Code: api.CodeInvalidRequest, Detail: "not a removal document"})
+		return
+	}
+	id := r.PathValue("peer_id")
+	if id == "not-a-member" {
+		writeErrors(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Detail: id + " is not a member"})
+		return
+	}
+	f.mu.Lock()
+	f.Removals[id] = doc.Data.Attributes
+	f.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (f *Node) pay(w http.ResponseWriter, r *http.Request) {

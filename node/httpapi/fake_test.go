@@ -32,7 +32,8 @@ type fakeService struct {
 	calls    int // Upload calls, quoted or not
 	up       bool
 	maxTerm  int64
-	discard  bool // do not keep the bytes (benchmarks)
+	discard  bool     // do not keep the bytes (benchmarks)
+	removed  []string // RemoveMember calls: "peer@time:first signature bytes"
 }
 
 type fakeFile struct {
@@ -230,6 +231,21 @@ func (f *fakeService) Status(ctx context.Context) node.Status {
 }
 
 func (f *fakeService) MaxTerm(context.Context) int64 { return f.maxTerm }
+
+// RemoveMember refuses "not-a-member" (404) and "forged" (403), records
+// the others.
+func (f *fakeService) RemoveMember(_ context.Context, peerID string, at time.Time, sig []byte) error {
+	switch peerID {
+	case "not-a-member":
+		return fmt.Errorf("%w: %s is not a member", node.ErrNotFound, peerID)
+	case "forged":
+		return fmt.Errorf("%w: removal of %s is not signed by this network's admission key", node.ErrForbidden, peerID)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, fmt.Sprintf("%s@%s:%x", peerID, at.UTC().Format(time.RFC3339), sig[:4]))
+	return nil
+}
 
 func (f *fakeService) Info(ctx context.Context) api.Info {
 	return api.Info{

@@ -339,3 +339,30 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(api.OpenAPI)
 }
+
+// handleRemoveMember serves POST /members/{peer_id}/removal: a removal
+// signed by the network's admission key ends a membership. The signature
+// is the authority (the ledger checks it on every replica), so no token is
+// asked for.
+func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("peer_id")
+	if id == "" || len(id) > maxPeerIDLen {
+		s.writeErrors(w, r, http.StatusNotFound, []api.Error{notFound()}) // no such member
+		return
+	}
+	body, err := s.readDocument(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	at, sig, errs := decodeRemoval(body)
+	if len(errs) > 0 {
+		s.fail(w, r, refuse(errs))
+		return
+	}
+	if err := s.svc.RemoveMember(r.Context(), id, at, sig); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -309,4 +311,40 @@ func decodePayment(body []byte) (node.PaymentRequest, []api.Error) {
 		p.Amount = int64(t)
 	}
 	return p, errs
+}
+
+// maxPeerIDLen bounds a peer id in a path (the ledger's bound on ids).
+const maxPeerIDLen = 256
+
+// decodeRemoval reads a removal request's document: its time and the
+// admission key's signature. Whether the signature holds is the ledger's
+// to say.
+func decodeRemoval(body []byte) (at time.Time, sig []byte, errs []api.Error) {
+	res, attrs, errs := parseResource(body)
+	if res == nil {
+		return at, nil, errs
+	}
+	if e := checkType(res, api.TypeRemoval); e != nil {
+		errs = append(errs, *e)
+	}
+	if attrs == nil {
+		return at, nil, errs
+	}
+	field := func(name string, v any, want string) {
+		src := pointer("/data/attributes/" + name)
+		raw, ok := attrs[name]
+		if !ok || isNull(raw) {
+			errs = append(errs, fieldError(api.CodeRequired, name+" is required", src))
+			return
+		}
+		if err := json.Unmarshal(raw, v); err != nil {
+			errs = append(errs, fieldError(api.CodeInvalidValue, name+" must be "+want, src))
+		}
+	}
+	field("at", &at, "an RFC 3339 time")
+	field("signature", &sig, "a base64 ed25519 signature")
+	if sig != nil && len(sig) != ed25519.SignatureSize {
+		errs = append(errs, fieldError(api.CodeInvalidValue, fmt.Sprintf("signature must be %d bytes", ed25519.SignatureSize), pointer("/data/attributes/signature")))
+	}
+	return at, sig, errs
 }

@@ -36,6 +36,9 @@ type Service interface {
 	// MaxTerm is the network's longest storage term in seconds: the bound
 	// every duration is checked against (cheap: on the upload path).
 	MaxTerm(ctx context.Context) int64
+	// RemoveMember ends peerID's membership with a removal the network's
+	// admission key signed (sig over the peer id and at).
+	RemoveMember(ctx context.Context, peerID string, at time.Time, sig []byte) error
 }
 
 // Records keeps idempotency records durably (*node.Records implements it).
@@ -163,6 +166,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /payments", s.handlePay)
 	s.mux.HandleFunc("GET /payments/local", s.handleLocalPayments)
 	s.mux.HandleFunc("GET /payments/{id}", s.handlePayment)
+	s.mux.HandleFunc("POST /members/{peer_id}/removal", s.handleRemoveMember)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
 	s.mux.HandleFunc("GET /info", s.handleNodeInfo)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
