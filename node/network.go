@@ -463,7 +463,7 @@ func (n *Node) leaderID(ctx context.Context) (peer.ID, error) {
 // handleForward applies a command forwarded by a follower; only the
 // leader does (ApplyLocal refuses elsewhere), so a command never bounces.
 func (n *Node) handleForward(ctx context.Context, from peer.ID, req forwardRequest) (forwardResponse, error) {
-	if err := checkForwarded(from, req.Command); err != nil {
+	if err := checkForwarded(from, req.Command, n.now()); err != nil {
 		return forwardResponse{}, err
 	}
 	res, err := n.raft.ApplyLocal(ctx, req.Command)
@@ -539,11 +539,21 @@ func (n *Node) catchUp(ctx context.Context) {
 }
 
 // checkForwarded refuses what a peer may not ask of the ledger for
-// another: a node registers itself only, with the key its peer id carries.
-func checkForwarded(from peer.ID, b []byte) error {
+// another: a node registers itself only, with the key its peer id carries,
+// and a command's time is the leader's time (now), up to clockSkew ahead
+// and twice that behind (a command may wait for a leader up to
+// consensus's ApplyTimeout, 3 s, before it is forwarded): the state
+// machine goes by the times commands carry, so a member that stamped an
+// Expire a century ahead would end every lease, and one that stamped a
+// payment in the past would pay a quote that expired.
+func checkForwarded(from peer.ID, b []byte, now time.Time) error {
 	cmd, err := billing.DecodeCommand(b)
 	if err != nil {
 		return fmt.Errorf("forwarded command: %w", err)
+	}
+	if d := cmd.Time.Sub(now); d > clockSkew || d < -2*clockSkew {
+		return fmt.Errorf("%w: %s command stamped %s, %v from the leader's clock (at most %v ahead, %v behind)",
+			ErrForbidden, cmd.Kind(), cmd.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), clockSkew, 2*clockSkew)
 	}
 	if r := cmd.Register; r != nil {
 		key, err := p2p.PublicKeyOf(from)

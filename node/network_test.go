@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"testing"
 	"time"
 
@@ -11,7 +12,10 @@ import (
 	"github.com/ddsnet/dds/billing"
 )
 
-func TestForwardedRegisterIsTheSendersOwn(t *testing.T) {
+// TestForwardedCommandChecks: a forwarded Register is the sender's own,
+// with the key its peer id carries, and a forwarded command's time is the
+// leader's within clockSkew.
+func TestForwardedCommandChecks(t *testing.T) {
 	newPeer := func() (peer.ID, []byte) {
 		_, pub, err := crypto.GenerateEd25519Key(nil)
 		if err != nil {
@@ -33,7 +37,8 @@ func TestForwardedRegisterIsTheSendersOwn(t *testing.T) {
 		}
 		return cmd
 	}
-	if err := checkForwarded(a, reg(a.String(), aKey)); err != nil {
+	now := time.Unix(1, 0)
+	if err := checkForwarded(a, reg(a.String(), aKey), now); err != nil {
 		t.Fatalf("a registering itself: %v", err)
 	}
 	for name, cmd := range map[string][]byte{
@@ -42,12 +47,25 @@ func TestForwardedRegisterIsTheSendersOwn(t *testing.T) {
 		"own id, a made-up key": reg(a.String(), make([]byte, ed25519.PublicKeySize)),
 		"not a command":         []byte("{"),
 	} {
-		if err := checkForwarded(a, cmd); err == nil {
+		if err := checkForwarded(a, cmd, now); err == nil {
 			t.Errorf("%s: forwarded register accepted", name)
 		}
 	}
 	pay, _ := billing.Command{Time: time.Unix(1, 0), Pay: &billing.Pay{PaymentID: "p", FileID: "f", Status: "success", Amount: 1}}.Encode()
-	if err := checkForwarded(a, pay); err != nil {
+	if err := checkForwarded(a, pay, now); err != nil {
 		t.Fatalf("a payment forwarded by a node: %v", err)
+	}
+	// Stamped ahead of the leader's clock by more than clockSkew, or behind
+	// it by more than twice that (pay is stamped at now: the leader's
+	// clock is moved instead).
+	for _, leader := range []time.Duration{-clockSkew - time.Millisecond, 2*clockSkew + time.Millisecond, -100 * 365 * 24 * time.Hour} {
+		if err := checkForwarded(a, pay, now.Add(leader)); !errors.Is(err, ErrForbidden) {
+			t.Errorf("the leader's clock at %v from the command's: %v", leader, err)
+		}
+	}
+	for _, leader := range []time.Duration{-clockSkew, 2 * clockSkew} {
+		if err := checkForwarded(a, pay, now.Add(leader)); err != nil {
+			t.Errorf("the leader's clock at %v from the command's, within the bounds: %v", leader, err)
+		}
 	}
 }

@@ -63,10 +63,15 @@ func (a *attacker) connect(nd *Node) peer.ID {
 	return ai.ID
 }
 
-// forward sends cmd to p on the ledger's forward protocol, as a follower
-// forwards a command to the leader.
+// forward sends cmd, stamped now, to p on the ledger's forward protocol,
+// as a follower forwards a command to the leader.
 func (a *attacker) forward(p peer.ID, cmd billing.Command) error {
 	cmd.Time = time.Now()
+	return a.forwardAt(p, cmd)
+}
+
+// forwardAt is forward with the time cmd carries.
+func (a *attacker) forwardAt(p peer.ID, cmd billing.Command) error {
 	b, err := cmd.Encode()
 	if err != nil {
 		a.t.Fatal(err)
@@ -230,11 +235,11 @@ func TestOutsiderCannotWriteTheLedger(t *testing.T) {
 	price := int64(unpaid.Price)
 	for _, target := range []peer.ID{lid, fid} {
 		for name, cmd := range map[string]billing.Command{
-			"free storage": {Pay: &billing.Pay{PaymentID: "free-" + target.String(), FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: price}},
-			"cancel":       {Pay: &billing.Pay{PaymentID: "cancel-" + target.String(), FileID: unpaid.ID, Status: billing.PaymentError}},
+			"free storage": {Time: time.Now(), Pay: &billing.Pay{PaymentID: "free-" + target.String(), FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: price}},
+			"cancel":       {Time: time.Now(), Pay: &billing.Pay{PaymentID: "cancel-" + target.String(), FileID: unpaid.ID, Status: billing.PaymentError}},
 			"erase":        {Expire: &billing.Expire{}, Time: time.Now().AddDate(100, 0, 0)},
 		} {
-			if err := a.forward(target, cmd); err == nil {
+			if err := a.forwardAt(target, cmd); err == nil {
 				t.Fatalf("%s through %s: the forward was served", name, target)
 			}
 		}
@@ -387,4 +392,30 @@ func TestRemovedMemberIsCutOff(t *testing.T) {
 		t.Fatalf("join with a new invite after the removal: %v", err)
 	}
 	bn.intact("")
+}
+
+// TestMemberCannotStampTheLedgersTime: even a member (admitted, so past
+// the gate) cannot move the ledger's time: a forwarded Expire stamped a
+// century ahead (which would end every lease and free every stored byte)
+// and a payment stamped an hour back (which would pay a quote that
+// expired) are refused by the leader, whose clock bounds a command's.
+func TestMemberCannotStampTheLedgersTime(t *testing.T) {
+	bn := startByzantineNet(t)
+	unpaid := bn.quote()
+	a := newAttacker(t)
+	if err := bn.Admit(t.Context(), a.host.ID()); err != nil {
+		t.Fatal(err)
+	}
+	lid := a.connect(bn.leader())
+	for name, cmd := range map[string]billing.Command{
+		"erase":    {Time: time.Now().AddDate(100, 0, 0), Expire: &billing.Expire{}},
+		"backdate": {Time: time.Now().Add(-time.Hour), Pay: &billing.Pay{PaymentID: "late", FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: int64(unpaid.Price)}},
+	} {
+		err := a.forwardAt(lid, cmd)
+		var re *wire.RemoteError
+		if !errors.As(err, &re) || !strings.Contains(re.Msg, "leader's clock") {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	bn.intact(unpaid.ID)
 }
