@@ -24,10 +24,10 @@ import (
 // auditBudget challenges a round, and every node audits the holders of
 // outsiderAudits files it does not hold (auditAsOutsider). A holder that
 // fails (lacks the chunk, finds its copy corrupt, answers a wrong proof,
-// or does not answer within the audit timeout) gets a strike; at auditStrikes strikes in a row, or at once for
-// a wrong proof (a lie, not an accident), the auditor drops it from the
-// file in the ledger, and the file's placer copies the file to a new
-// holder. A pass clears the strikes. Failures also make the peer a
+// or does not answer within the audit timeout) gets a strike; at
+// auditStrikes strikes in a row, or at once for a wrong proof (a lie, not
+// an accident), the auditor drops it from the file in the ledger, and the
+// file's placer copies the file to a new holder. A pass clears the strikes. Failures also make the peer a
 // suspect: placement and reads try it last while its failure is recent.
 const (
 	auditBudget  = 32
