@@ -432,26 +432,6 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-func TestLimiterTableBounded(t *testing.T) {
-	l := newLimiter(1, 1, 100)
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 1000 {
-		l.allow(fmt.Sprintf("10.0.%d.%d", i/256, i%256), now)
-		if l.len() > 100 {
-			t.Fatalf("table grew to %d", l.len())
-		}
-	}
-	// A busy client is kept by a sweep, idle ones go.
-	l.allow("busy", now)
-	if ok, _ := l.allow("busy", now); ok {
-		t.Error("second request within the burst of 1 allowed")
-	}
-	l.sweep(now.Add(2 * idleAfter))
-	if l.len() != 0 {
-		t.Errorf("%d clients after an idle sweep", l.len())
-	}
-}
-
 func TestNewChecksConfig(t *testing.T) {
 	svc := newFakeService()
 	base := DefaultConfig()

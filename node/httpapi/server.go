@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/internal/ratelimit"
 	"github.com/ddsnet/dds/node"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -97,7 +98,7 @@ type Server struct {
 	svc     Service
 	log     *slog.Logger
 	mux     *http.ServeMux
-	limiter *limiter
+	limiter *ratelimit.Table
 	metrics *metrics
 	keys    *keyLocks
 }
@@ -151,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 		keys:    newKeyLocks(),
 	}
 	if cfg.RateLimit > 0 && cfg.RateLimit != rate.Inf {
-		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, maxClients)
+		s.limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, maxClients)
 	}
 	s.routes()
 	return s, nil
@@ -172,6 +173,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 }
+
+// maxClients bounds the rate limiter's table of clients.
+const maxClients = 16384
 
 // probeMethods are the methods tried to build a 405's Allow header.
 var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
@@ -204,7 +208,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if s.limiter != nil {
-		if ok, wait := s.limiter.allow(clientIP(r), time.Now()); !ok {
+		if ok, wait := s.limiter.Allow(clientIP(r), time.Now()); !ok {
 			secs := int((wait + time.Second - 1) / time.Second)
 			if secs < 1 {
 				secs = 1
