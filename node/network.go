@@ -17,6 +17,7 @@ import (
 
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/consensus"
+	"github.com/ddsnet/dds/internal/ratelimit"
 	"github.com/ddsnet/dds/p2p"
 	"github.com/ddsnet/dds/p2p/feed"
 	"github.com/ddsnet/dds/p2p/wire"
@@ -92,13 +93,27 @@ type indexResponse struct {
 // serveProtocols registers the node's stream protocols on its host.
 func (n *Node) serveProtocols() {
 	h := n.host.Libp2p()
-	wire.Handle(h, attestProtocol, attestTimeout, maxRPC, n.handleAttest)
+	// Each peer's requests on all of them share one budget (peerRequests).
+	limits := wire.WithLimits(ratelimit.New(peerRequests, 2*peerRequests, maxPeerBuckets))
+	wire.Handle(h, attestProtocol, attestTimeout, maxRPC, n.handleAttest, limits)
 	// The one protocol open to non-members: it admits them with an invite.
-	n.host.HandleOpen(joinProtocol, wire.Handler(h, joinTimeout, maxRPC, n.handleJoin))
-	wire.Handle(h, forwardProtocol, forwardTimeout, maxRPC, n.handleForward)
-	wire.Handle(h, indexProtocol, catchUpTimeout, maxRPC, n.handleIndex)
-	wire.Handle(h, prepareProtocol, prepareTimeout, maxRPC, n.handlePrepare)
+	n.host.HandleOpen(joinProtocol, wire.Handler(h, joinTimeout, maxRPC, n.handleJoin, limits))
+	wire.Handle(h, forwardProtocol, forwardTimeout, maxRPC, n.handleForward, limits)
+	wire.Handle(h, indexProtocol, catchUpTimeout, maxRPC, n.handleIndex, limits)
+	wire.Handle(h, prepareProtocol, prepareTimeout, maxRPC, n.handlePrepare, limits)
 }
+
+// peerRequests is how many requests a second one peer may make of this
+// node's ledger and attestation protocols (twice that at once): a member
+// that floods them is answered "rate limited" instead of taking the
+// node's CPU. An honest peer makes a few requests a quote (attestations,
+// forwarded commands, catch-ups), and 4 nodes in one process at their
+// peak quote rate (testnet BenchmarkNetworkQuoteParallel, clients=128)
+// stay under the limit.
+const (
+	peerRequests   = 5000
+	maxPeerBuckets = 4096
+)
 
 func (n *Node) unserveProtocols() {
 	h := n.host.Libp2p()

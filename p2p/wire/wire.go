@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/ddsnet/dds/internal/ratelimit"
 )
 
 // DefaultMaxMessage is the size limit [ReadMsg] applies when given none.
@@ -27,6 +29,9 @@ var (
 	ErrDeadline = errors.New("stream deadline exceeded")
 	// ErrMalformed reports a message length that is not a valid uvarint.
 	ErrMalformed = errors.New("malformed message length")
+	// ErrRateLimited is the answer to a request over its peer's limit
+	// (see [WithLimits]); the caller receives it as a [*RemoteError].
+	ErrRateLimited = errors.New("rate limited: too many requests from this peer")
 )
 
 // RemoteError is an error the remote handler returned, as the caller of
@@ -231,16 +236,35 @@ func (r reply) decode(resp any, proto protocol.ID, p peer.ID) error {
 // caller receives as a [*RemoteError]. A request that does not decode is
 // answered with an error too; one that is too large is answered with
 // [ErrTooLarge] and ends the stream.
-func Handle[Req, Resp any](h host.Host, proto protocol.ID, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) {
-	h.SetStreamHandler(proto, Handler(h, timeout, maxReq, fn))
+func Handle[Req, Resp any](h host.Host, proto protocol.ID, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error), opts ...HandlerOption) {
+	h.SetStreamHandler(proto, Handler(h, timeout, maxReq, fn, opts...))
 }
 
 // Handler is the stream handler [Handle] registers, for a host that
 // registers it another way.
-func Handler[Req, Resp any](h host.Host, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) network.StreamHandler {
-	return func(s network.Stream) {
-		serve(h, s, timeout, maxReq, fn)
+func Handler[Req, Resp any](h host.Host, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error), opts ...HandlerOption) network.StreamHandler {
+	var o handlerOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
+	return func(s network.Stream) {
+		serve(h, s, timeout, maxReq, o.limits, fn)
+	}
+}
+
+// HandlerOption adjusts a handler [Handle] registers.
+type HandlerOption func(*handlerOptions)
+
+type handlerOptions struct {
+	limits *ratelimit.Table
+}
+
+// WithLimits bounds how many requests each peer may make: a request over
+// its peer's bucket in limits (keyed by peer) is answered with
+// [ErrRateLimited] without running the handler. Handlers that share a
+// table share each peer's budget.
+func WithLimits(limits *ratelimit.Table) HandlerOption {
+	return func(o *handlerOptions) { o.limits = limits }
 }
 
 // idleTimeout is how long a handler's stream waits for the next request
@@ -248,7 +272,7 @@ func Handler[Req, Resp any](h host.Host, timeout time.Duration, maxReq int, fn f
 // closed.
 const idleTimeout = time.Minute
 
-func serve[Req, Resp any](h host.Host, s network.Stream, timeout time.Duration, maxReq int, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) {
+func serve[Req, Resp any](h host.Host, s network.Stream, timeout time.Duration, maxReq int, limits *ratelimit.Table, fn func(ctx context.Context, from peer.ID, req Req) (Resp, error)) {
 	sctx, scancel := context.WithCancel(context.Background())
 	defer scancel()
 	// The handlers' contexts end with the stream's connection.
@@ -289,7 +313,12 @@ func serve[Req, Resp any](h host.Host, s network.Stream, timeout time.Duration, 
 			_ = s.SetDeadline(time.Now().Add(timeout))
 		}
 		tooLarge := err != nil
-		out := handleOne(ctx, conn.RemotePeer(), b, tooLarge, fn)
+		var out reply
+		if ok, _ := limitsAllow(limits, conn.RemotePeer()); ok {
+			out = handleOne(ctx, conn.RemotePeer(), b, tooLarge, fn)
+		} else {
+			out.Error = ErrRateLimited.Error()
+		}
 		cancel()
 		if err := WriteJSON(s, out); err != nil {
 			_ = s.Reset()
@@ -301,6 +330,14 @@ func serve[Req, Resp any](h host.Host, s network.Stream, timeout time.Duration, 
 			return
 		}
 	}
+}
+
+// limitsAllow takes a token of p's bucket in limits (nil: no limit).
+func limitsAllow(limits *ratelimit.Table, p peer.ID) (bool, time.Duration) {
+	if limits == nil {
+		return true, 0
+	}
+	return limits.Allow(string(p), time.Now())
 }
 
 // handleOne decodes a request and runs fn on it; a request over the size

@@ -16,6 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
+
+	"github.com/ddsnet/dds/internal/ratelimit"
 )
 
 func TestMain(m *testing.M) {
@@ -369,4 +371,39 @@ func streamOpen(h host.Host, proto string) bool {
 		}
 	}
 	return false
+}
+
+// TestHandlerLimits: with per-peer limits, a peer past its bucket is
+// answered ErrRateLimited without the handler running, on kept streams
+// (a Client's) too, while another peer still gets answers.
+func TestHandlerLimits(t *testing.T) {
+	client, server := pair(t)
+	other := newHost(t)
+	if err := other.Connect(t.Context(), peer.AddrInfo{ID: server.ID(), Addrs: server.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	var ran int
+	Handle(server, echoProto, time.Second, 1024, func(_ context.Context, from peer.ID, req echoReq) (echoResp, error) {
+		ran++
+		return echoResp{Text: req.Text, From: from}, nil
+	}, WithLimits(ratelimit.New(0.001, 3, 16)))
+	c := NewClient(client)
+	defer c.Close()
+	var resp echoResp
+	for i := range 3 {
+		if err := c.Call(t.Context(), server.ID(), echoProto, 5*time.Second, echoReq{Text: "hi"}, &resp, 1024); err != nil {
+			t.Fatalf("call %d within the burst: %v", i, err)
+		}
+	}
+	err := c.Call(t.Context(), server.ID(), echoProto, 5*time.Second, echoReq{Text: "hi"}, &resp, 1024)
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Msg != ErrRateLimited.Error() {
+		t.Fatalf("call past the burst: %v, want %v", err, ErrRateLimited)
+	}
+	if ran != 3 {
+		t.Fatalf("the handler ran %d times, want 3", ran)
+	}
+	if err := Call(t.Context(), other, server.ID(), echoProto, 5*time.Second, echoReq{Text: "hi"}, &resp, 1024); err != nil {
+		t.Fatalf("another peer: %v", err)
+	}
 }
