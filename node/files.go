@@ -65,6 +65,7 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 		return File{}, fmt.Errorf("stage upload: %w", err)
 	}
 	defer st.Release()
+	n.unpaid.add(id, st.Root(), st.Manifest()) // not for peers until paid
 	// The staged bytes are made durable (the pin's synced commit) while
 	// the peers attest the quote; the quote goes to the ledger only once
 	// both are done, so a quote committed always has its bytes on disk.
@@ -82,6 +83,7 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 			n.log.Warn("unpin failed upload", "file", id, "err", uerr)
 		}
 		n.staging.Delete(id)
+		n.unpaid.remove(id)
 		return File{}, err
 	}
 	n.metrics.uploads.Inc()

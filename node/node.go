@@ -60,6 +60,7 @@ type Node struct {
 	audit       *audit.Service
 	qos         *qos
 	members     *members
+	unpaid      *unpaid       // staged uploads not paid yet: their chunks are not served to peers
 	kick        chan struct{} // wakes the placement loop
 	token       string
 
@@ -103,7 +104,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock, kick: make(chan struct{}, 1),
-		qos: newQoS(), repairs: make(chan cid.Cid, chunkRepairs), repairing: map[cid.Cid]bool{}}
+		qos: newQoS(), unpaid: newUnpaid(), repairs: make(chan cid.Cid, chunkRepairs), repairing: map[cid.Cid]bool{}}
 	n.metrics = newMetrics(n)
 	return n, nil
 }
@@ -242,6 +243,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.every(loopCtx, time.Second, n.members.refresh)
+	n.loadUnpaid(loopCtx)
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
 	n.every(loopCtx, n.cfg.GCInterval, n.collect)

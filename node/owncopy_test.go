@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/chunk"
 	"github.com/ddsnet/dds/p2p/push"
 )
@@ -29,7 +30,20 @@ func TestCheckOwnCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Unpaid, its chunks are not for peers; paid, they are.
 	root, err := cid.Decode(f.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (peerStore{n}).Read(ctx, root, nil); !errors.Is(err, chunk.ErrNotFound) {
+		t.Fatalf("an unpaid upload's manifest read for a peer: %v, want ErrNotFound", err)
+	}
+	if _, err := n.Pay(ctx, PaymentRequest{FileID: f.ID, Status: api.PaymentSuccess, Amount: f.Price}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (peerStore{n}).Read(ctx, root, nil); err != nil {
+		t.Fatalf("a paid file's manifest read for a peer: %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

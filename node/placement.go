@@ -43,6 +43,7 @@ func (n *Node) every(ctx context.Context, interval time.Duration, fn func(contex
 func (n *Node) expire(ctx context.Context) {
 	n.sweep(ctx)
 	n.reconcile(ctx)
+	n.sweepUnpaid()
 }
 
 // sweep asks the ledger to expire what is due; the leader does it for the

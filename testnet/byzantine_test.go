@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddsnet/dds/api"
@@ -21,6 +22,7 @@ import (
 	"github.com/ddsnet/dds/client"
 	"github.com/ddsnet/dds/node"
 	"github.com/ddsnet/dds/p2p"
+	"github.com/ddsnet/dds/p2p/fetch"
 	"github.com/ddsnet/dds/p2p/wire"
 )
 
@@ -418,4 +420,50 @@ func TestMemberCannotStampTheLedgersTime(t *testing.T) {
 		}
 	}
 	bn.intact(unpaid.ID)
+}
+
+// TestMemberCannotFetchUnpaidUploads: the cid of an unpaid upload is in
+// the ledger's quote for every member to read, but the node that staged
+// it does not serve its manifest or chunks to peers until it is paid: no
+// free storage and distribution for the quote's lifetime. Paid, the file
+// is fetched as any other.
+func TestMemberCannotFetchUnpaidUploads(t *testing.T) {
+	bn := startByzantineNet(t)
+	a := newAttacker(t)
+	if err := bn.Admit(t.Context(), a.host.ID()); err != nil {
+		t.Fatal(err)
+	}
+	issuer := bn.Nodes[1]
+	id := a.connect(issuer)
+	c := clientOf(t, issuer)
+	data := bytes.Repeat([]byte("unpaid, not served "), 100000)
+	f, err := c.Upload(t.Context(), bytes.NewReader(data), client.UploadOptions{Name: "unpaid.bin", Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := cid.Decode(f.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := fetch.New(a.host.Libp2p(), nil, fetch.Options{Timeout: 5 * time.Second})
+	defer svc.Close()
+	if _, err := svc.Manifest(t.Context(), root, []peer.ID{id}); !errors.Is(err, fetch.ErrNotFound) {
+		t.Fatalf("the unpaid upload's manifest: %v, want ErrNotFound", err)
+	}
+	if _, err := c.Pay(t.Context(), f.ID, "success", f.Price, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Once the issuer's replica shows the payment (a moment after it was
+	// committed), the file is served.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := svc.Manifest(t.Context(), root, []peer.ID{id})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the paid file's manifest: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

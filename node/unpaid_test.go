@@ -1,0 +1,62 @@
+package node
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// TestUnpaidUploadsNotServed: an unpaid upload's manifest and chunks are
+// not served to peers, across a restart too (loadUnpaid); once its quote
+// lapses the sweep forgets it.
+func TestUnpaidUploadsNotServed(t *testing.T) {
+	clock := &testClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	dir := t.TempDir()
+	n := startDev(t, dir, clock)
+	ctx := t.Context()
+	f, err := n.Upload(ctx, Upload{Name: "f", Duration: 86400, Body: bytes.NewReader(randomBytes(3, 2<<20+7))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := cid.Decode(f.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := n.store.Manifest(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unserved := func(n *Node) bool {
+		if n.servable(root) {
+			return false
+		}
+		for _, r := range m.Chunks {
+			if n.servable(r.CID) {
+				return false
+			}
+		}
+		return true
+	}
+	if !unserved(n) {
+		t.Fatal("an unpaid upload is served to peers")
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n = startDev(t, dir, clock)
+	if !unserved(n) {
+		t.Fatal("started again, the node serves an unpaid upload to peers")
+	}
+	n.sweepUnpaid()
+	if !unserved(n) {
+		t.Fatal("the sweep forgot an upload whose quote is open")
+	}
+	clock.Advance(time.Hour) // past the quote's lifetime
+	n.sweep(ctx)
+	n.sweepUnpaid()
+	if len(n.unpaid.ids()) != 0 {
+		t.Fatalf("uploads %v kept after their quote lapsed", n.unpaid.ids())
+	}
+}
