@@ -96,6 +96,9 @@ type Payment struct {
 	Status    string     `json:"status"`
 	Amount    Tokens     `json:"amount"`
 	CreatedAt *time.Time `json:"created_at,omitempty"`
+	// ReceivedBy is the peer id of the node whose API took the payment
+	// (responses only): it answers for it in the ledger.
+	ReceivedBy string `json:"received_by,omitempty"`
 }
 
 // Removal is the attributes of a removal request (POST

@@ -18,6 +18,10 @@ func TestAdmission(t *testing.T) {
 	register7 := Command{Register: &Register{Node: Node{PeerID: peerName(7), PublicKey: pub7}}}
 
 	f.refused(register7, ErrForbidden) // not a member
+	// Nor does a non-member (or no one) receive a payment.
+	for _, by := range []string{peerName(7), ""} {
+		f.refused(Command{Pay: &Pay{PaymentID: "x", FileID: "none", Status: PaymentSuccess, Amount: 1, ReceivedBy: by}}, ErrForbidden)
+	}
 	expires := f.now.Add(time.Hour)
 	forged := SignInvite(testKey(99), peerName(7), expires) // not the admission key
 	f.refused(Command{Admit: &Admit{Invite: forged}}, ErrForbidden)

@@ -85,6 +85,8 @@ type Payment struct {
 	Amount int64     `json:"amount"`
 	Kind   QuoteKind `json:"kind"`
 	At     time.Time `json:"at"`
+	// ReceivedBy is the member whose API took the payment.
+	ReceivedBy string `json:"received_by,omitempty"`
 }
 
 // Command is one change to the ledger. Exactly one pointer field is set.
@@ -124,12 +126,14 @@ type PutQuote struct {
 	Attestations []Attestation              `json:"attestations"`
 }
 
-// Pay records a payment processed by the payment processor.
+// Pay records a payment processed by the payment processor, as the member
+// whose HTTP API took it (with its billing token) reports it.
 type Pay struct {
-	PaymentID string `json:"payment_id"`
-	FileID    string `json:"file_id"`
-	Status    string `json:"status"`
-	Amount    int64  `json:"amount"`
+	PaymentID  string `json:"payment_id"`
+	FileID     string `json:"file_id"`
+	Status     string `json:"status"`
+	Amount     int64  `json:"amount"`
+	ReceivedBy string `json:"received_by"` // the member that took the payment: it answers for it
 }
 
 // Update merges additional attributes into a file; a null value deletes a key.

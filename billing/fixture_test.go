@@ -184,7 +184,7 @@ func (f *fixture) upload(id string, size, duration int64) Quote {
 }
 
 func payCmd(id, paymentID, status string, amount int64) Command {
-	return Command{Pay: &Pay{PaymentID: paymentID, FileID: id, Status: status, Amount: amount}}
+	return Command{Pay: &Pay{PaymentID: paymentID, FileID: id, Status: status, Amount: amount, ReceivedBy: peerName(0)}}
 }
 
 // paid uploads id and pays its quote now.

@@ -147,7 +147,7 @@ func (sc *scenario) next() Command {
 			amount = -1
 		}
 		status := []string{PaymentSuccess, PaymentSuccess, PaymentSuccess, PaymentError, "odd"}[g.n(5)]
-		return Command{Time: sc.now, Pay: &Pay{PaymentID: pid, FileID: id, Status: status, Amount: amount}}
+		return Command{Time: sc.now, Pay: &Pay{PaymentID: pid, FileID: id, Status: status, Amount: amount, ReceivedBy: peerName(g.n(fuzzPeers))}}
 	case 7:
 		vals := []string{"1", "null", `"x"`, `{"a":[1,2]}`, "{"}
 		m := map[string]json.RawMessage{}

@@ -66,7 +66,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	// The same commands on the original and on the restored state.
 	more := []Command{
 		{Time: f.now, Quote: f.putQuote(f.newQuote("later", 10, 60)).Quote},
-		{Time: f.now, Pay: &Pay{PaymentID: "pl", FileID: "later", Status: PaymentSuccess, Amount: Price(f.set, 10, 60, 3)}},
+		{Time: f.now, Pay: &Pay{PaymentID: "pl", FileID: "later", Status: PaymentSuccess, Amount: Price(f.set, 10, 60, 3), ReceivedBy: peerName(0)}},
 		{Time: f.now.Add(time.Hour), Expire: &Expire{}},
 	}
 	for _, c := range more {
@@ -379,12 +379,12 @@ func TestApplyBatchGroups(t *testing.T) {
 }
 
 func TestCommandCodec(t *testing.T) {
-	c := Command{Time: t0, Pay: &Pay{PaymentID: "p", FileID: "f", Status: PaymentSuccess, Amount: 7}}
+	c := Command{Time: t0, Pay: &Pay{PaymentID: "p", FileID: "f", Status: PaymentSuccess, Amount: 7, ReceivedBy: peerName(0)}}
 	b, err := c.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"time":"2026-11-01T10:00:00Z","pay":{"payment_id":"p","file_id":"f","status":"success","amount":7}}`
+	want := `{"time":"2026-11-01T10:00:00Z","pay":{"payment_id":"p","file_id":"f","status":"success","amount":7,"received_by":"peer-0"}}`
 	if string(b) != want {
 		t.Fatalf("encoded %s", b)
 	}
@@ -423,7 +423,7 @@ func BenchmarkApplyQuoteAndPay(b *testing.B) {
 		q := f.newQuote(id, 1<<20, 2592000)
 		cmds = append(cmds, [2]Command{
 			{Time: f.now, Quote: f.putQuote(q).Quote},
-			{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price}},
+			{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price, ReceivedBy: peerName(0)}},
 		})
 	}
 	b.ResetTimer()
@@ -453,7 +453,7 @@ func BenchmarkLedgerApply(b *testing.B) {
 		id := "bench" + time.Duration(i).String()
 		q := f.newQuote(id, 1<<20, 2592000)
 		qc, _ := Command{Time: f.now, Quote: f.putQuote(q).Quote}.Encode()
-		pc, _ := Command{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price}}.Encode()
+		pc, _ := Command{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price, ReceivedBy: peerName(0)}}.Encode()
 		cmds = append(cmds, qc, pc)
 	}
 	b.ResetTimer()
@@ -487,7 +487,7 @@ func BenchmarkMemberApply(b *testing.B) {
 				q := f.newQuote(id, 1<<20, 2592000)
 				cmds := [][]byte{
 					f.encode(Command{Time: f.now, Quote: f.putQuote(q).Quote}),
-					f.encode(Command{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price}}),
+					f.encode(Command{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price, ReceivedBy: peerName(0)}}),
 				}
 				v := leader.Vouch(cmds)
 				entries[i] = entry{cmds, [][]byte{v, v}}

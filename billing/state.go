@@ -437,6 +437,8 @@ func (s *State) applyPay(now time.Time, p *Pay) Result {
 		return fail(refusal(ErrInvalid, "payment status must be %q or %q", PaymentSuccess, PaymentError))
 	case p.Amount < 0:
 		return fail(refusal(ErrInvalid, "amount must not be negative"))
+	case !s.IsMember(p.ReceivedBy):
+		return fail(refusal(ErrForbidden, "a payment is received by a member of the network, not %q", p.ReceivedBy))
 	}
 	rec, ok := s.record(p.FileID)
 	if !ok {
@@ -460,7 +462,7 @@ func (s *State) applyPay(now time.Time, p *Pay) Result {
 	if !now.Before(q.ExpiresAt) {
 		return fail(refusal(ErrQuoteExpired, "the quote of file %s expired at %s", f.ID, q.ExpiresAt.Format(time.RFC3339Nano)))
 	}
-	pay := Payment{ID: p.PaymentID, FileID: f.ID, Status: p.Status, Amount: p.Amount, Kind: q.Kind, At: now}
+	pay := Payment{ID: p.PaymentID, FileID: f.ID, Status: p.Status, Amount: p.Amount, Kind: q.Kind, At: now, ReceivedBy: p.ReceivedBy}
 	var res Result
 	if p.Status == PaymentError {
 		if q.Kind == QuoteNew {

@@ -229,7 +229,7 @@ func TestPay(t *testing.T) {
 		!file.ExpiresAt.Equal(f.now.Add(2592000*time.Second)) || file.Paid != q.Price+5 || file.Quote != nil || file.Price != q.Price {
 		t.Fatalf("paid file %+v", file)
 	}
-	want := Payment{ID: "p1", FileID: "a", Status: PaymentSuccess, Amount: q.Price + 5, Kind: QuoteNew, At: f.now}
+	want := Payment{ID: "p1", FileID: "a", Status: PaymentSuccess, Amount: q.Price + 5, Kind: QuoteNew, At: f.now, ReceivedBy: peerName(0)}
 	if got, ok := f.s.Payment("p1"); !ok || got != want || *res.Payment != want {
 		t.Fatalf("payment %+v", got)
 	}

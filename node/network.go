@@ -570,6 +570,9 @@ func checkForwarded(from peer.ID, b []byte, now time.Time) error {
 		return fmt.Errorf("%w: %s command stamped %s, %v from the leader's clock (at most %v ahead, %v behind)",
 			ErrForbidden, cmd.Kind(), cmd.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), clockSkew, 2*clockSkew)
 	}
+	if p := cmd.Pay; p != nil && p.ReceivedBy != from.String() {
+		return fmt.Errorf("%w: %s forwarded a payment it says %q received: a node forwards the payments it took", ErrForbidden, from, p.ReceivedBy)
+	}
 	if r := cmd.Register; r != nil {
 		key, err := p2p.PublicKeyOf(from)
 		if err != nil {

@@ -13,8 +13,9 @@ import (
 )
 
 // TestForwardedCommandChecks: a forwarded Register is the sender's own,
-// with the key its peer id carries, and a forwarded command's time is the
-// leader's within clockSkew.
+// with the key its peer id carries, so is a forwarded payment (received by
+// the sender), and a forwarded command's time is the leader's within
+// clockSkew.
 func TestForwardedCommandChecks(t *testing.T) {
 	newPeer := func() (peer.ID, []byte) {
 		_, pub, err := crypto.GenerateEd25519Key(nil)
@@ -51,7 +52,17 @@ func TestForwardedCommandChecks(t *testing.T) {
 			t.Errorf("%s: forwarded register accepted", name)
 		}
 	}
-	pay, _ := billing.Command{Time: time.Unix(1, 0), Pay: &billing.Pay{PaymentID: "p", FileID: "f", Status: "success", Amount: 1}}.Encode()
+	payBy := func(by string) []byte {
+		b, _ := billing.Command{Time: time.Unix(1, 0), Pay: &billing.Pay{PaymentID: "p", FileID: "f", Status: "success", Amount: 1, ReceivedBy: by}}.Encode()
+		return b
+	}
+	pay := payBy(a.String())
+	// A node forwards the payments it took, and no other's.
+	for _, by := range []string{b.String(), ""} {
+		if err := checkForwarded(a, payBy(by), now); !errors.Is(err, ErrForbidden) {
+			t.Errorf("a payment forwarded by %s as received by %q: %v", a, by, err)
+		}
+	}
 	if err := checkForwarded(a, pay, now); err != nil {
 		t.Fatalf("a payment forwarded by a node: %v", err)
 	}

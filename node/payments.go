@@ -24,6 +24,7 @@ func (n *Node) Pay(ctx context.Context, p PaymentRequest) (Payment, error) {
 	}
 	res, err := n.apply(ctx, billing.Command{Pay: &billing.Pay{
 		PaymentID: uuid.NewString(), FileID: p.FileID, Status: p.Status, Amount: p.Amount,
+		ReceivedBy: n.PeerID(),
 	}})
 	if err != nil {
 		return Payment{}, err
@@ -62,7 +63,7 @@ func (n *Node) Payment(ctx context.Context, id string) (Payment, error) {
 }
 
 func paymentOf(p billing.Payment) Payment {
-	return Payment{ID: p.ID, FileID: p.FileID, Status: p.Status, Amount: p.Amount, CreatedAt: p.At}
+	return Payment{ID: p.ID, FileID: p.FileID, Status: p.Status, Amount: p.Amount, CreatedAt: p.At, ReceivedBy: p.ReceivedBy}
 }
 
 // LocalPayments reports what is due to this node for the UTC days from..to

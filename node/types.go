@@ -82,11 +82,12 @@ type PaymentRequest struct {
 
 // Payment is a recorded payment.
 type Payment struct {
-	ID        string
-	FileID    string
-	Status    string
-	Amount    int64
-	CreatedAt time.Time
+	ID         string
+	FileID     string
+	Status     string
+	Amount     int64
+	CreatedAt  time.Time
+	ReceivedBy string // the peer id of the node whose API took it
 }
 
 // LocalReport is what is due to this node over a range of days.

@@ -150,8 +150,13 @@ func startByzantineNet(t *testing.T) *byzantineNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Pay(t.Context(), f.ID, "success", f.Price, ""); err != nil {
+	p, err := c.Pay(t.Context(), f.ID, "success", f.Price, "")
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The ledger records which member took the payment: it answers for it.
+	if p.ReceivedBy != nw.Nodes[0].Node.PeerID() {
+		t.Fatalf("payment received by %q, want node0 %s", p.ReceivedBy, nw.Nodes[0].Node.PeerID())
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for f.State != api.StateStored {
@@ -400,7 +405,8 @@ func TestRemovedMemberIsCutOff(t *testing.T) {
 // the gate) cannot move the ledger's time: a forwarded Expire stamped a
 // century ahead (which would end every lease and free every stored byte)
 // and a payment stamped an hour back (which would pay a quote that
-// expired) are refused by the leader, whose clock bounds a command's.
+// expired) are refused by the leader, whose clock bounds a command's; nor
+// can it forward a payment as received by another member.
 func TestMemberCannotStampTheLedgersTime(t *testing.T) {
 	bn := startByzantineNet(t)
 	unpaid := bn.quote()
@@ -409,15 +415,23 @@ func TestMemberCannotStampTheLedgersTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	lid := a.connect(bn.leader())
+	me := a.host.ID().String()
 	for name, cmd := range map[string]billing.Command{
 		"erase":    {Time: time.Now().AddDate(100, 0, 0), Expire: &billing.Expire{}},
-		"backdate": {Time: time.Now().Add(-time.Hour), Pay: &billing.Pay{PaymentID: "late", FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: int64(unpaid.Price)}},
+		"backdate": {Time: time.Now().Add(-time.Hour), Pay: &billing.Pay{PaymentID: "late", FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: int64(unpaid.Price), ReceivedBy: me}},
 	} {
 		err := a.forwardAt(lid, cmd)
 		var re *wire.RemoteError
 		if !errors.As(err, &re) || !strings.Contains(re.Msg, "leader's clock") {
 			t.Fatalf("%s: %v", name, err)
 		}
+	}
+	// Nor can it pass a payment off as another member's.
+	other := bn.Nodes[2].Node.PeerID()
+	err := a.forward(lid, billing.Command{Pay: &billing.Pay{PaymentID: "theirs", FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: int64(unpaid.Price), ReceivedBy: other}})
+	var re *wire.RemoteError
+	if !errors.As(err, &re) || !strings.Contains(re.Msg, "forwards the payments it took") {
+		t.Fatalf("a payment passed off as %s's: %v", other, err)
 	}
 	bn.intact(unpaid.ID)
 }

@@ -61,6 +61,7 @@ func paymentResource(p node.Payment) api.Resource[api.Payment] {
 		ID:   p.ID,
 		Attributes: api.Payment{
 			FileID: p.FileID, Status: p.Status, Amount: api.Tokens(p.Amount), CreatedAt: created,
+			ReceivedBy: p.ReceivedBy,
 		},
 		Links: &api.Links{Self: "/payments/" + p.ID},
 	}
