@@ -14,14 +14,11 @@ import (
 	"github.com/ddsnet/dds/p2p"
 )
 
-// TestMemberRemove: dds member remove signs a removal of PEER_ID with the
-// admission key, at about now, and posts it to the node; the node's
-// refusal, a bad peer id, a missing key and another subcommand are errors.
-func TestMemberRemove(t *testing.T) {
-	f := apitest.NewNode(t)
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, p2p.AdmissionKeyFile)
-	key, err := p2p.LoadOrCreateKeyFile(keyFile)
+// admissionKeyFile makes an admission key in a file of the test's.
+func admissionKeyFile(t *testing.T) (string, ed25519.PrivateKey) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), p2p.AdmissionKeyFile)
+	key, err := p2p.LoadOrCreateKeyFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +26,13 @@ func TestMemberRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ident, err := p2p.LoadOrCreateKey(dir)
+	return path, raw
+}
+
+// newPeerID is the peer id of a new identity key.
+func newPeerID(t *testing.T) string {
+	t.Helper()
+	ident, err := p2p.LoadOrCreateKey(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +40,16 @@ func TestMemberRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := pid.String()
+	return pid.String()
+}
+
+// TestMemberRemove: dds member remove signs a removal of PEER_ID with the
+// admission key, at about now, and posts it to the node; the node's
+// refusal, a bad peer id, a missing key and another subcommand are errors.
+func TestMemberRemove(t *testing.T) {
+	f := apitest.NewNode(t)
+	keyFile, raw := admissionKeyFile(t)
+	id := newPeerID(t)
 	before := time.Now()
 	r := dds(t, f, nil, "member", "remove", id, "--admission-key", keyFile).ok(t)
 	if !strings.Contains(r.stdout, "removed "+id) {
@@ -54,10 +66,13 @@ func TestMemberRemove(t *testing.T) {
 	if got.At.Before(before.Add(-time.Second)) || got.At.After(time.Now()) {
 		t.Fatalf("removal at %v", got.At)
 	}
+	stranger := newPeerID(t)
+	f.NotMember = stranger
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"member", "remove", stranger, "--admission-key", keyFile}, "is not a member"},
 		{[]string{"member", "remove", "not-a-peer", "--admission-key", keyFile}, "not a peer id"},
 		{[]string{"member", "remove", id}, "--admission-key is required"},
 		{[]string{"member", "add", id, "--admission-key", keyFile}, "unknown member command"},
@@ -74,25 +89,8 @@ func TestMemberRemove(t *testing.T) {
 // signed for that peer id, valid for --valid; a bad peer id, a missing or
 // unreadable key and an unreasonable validity are usage errors.
 func TestInvite(t *testing.T) {
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, p2p.AdmissionKeyFile)
-	key, err := p2p.LoadOrCreateKeyFile(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := p2p.RawKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ident, err := p2p.LoadOrCreateKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := peer.IDFromPrivateKey(ident)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := pid.String()
+	keyFile, raw := admissionKeyFile(t)
+	id := newPeerID(t)
 	r := dds(t, nil, nil, "invite", id, "--admission-key", keyFile, "--valid", "2h").ok(t)
 	iv, err := billing.ParseInvite(r.stdout)
 	if err != nil {
@@ -111,7 +109,7 @@ func TestInvite(t *testing.T) {
 	}{
 		{[]string{"invite", "not-a-peer", "--admission-key", keyFile}, "not a peer id"},
 		{[]string{"invite", id}, "--admission-key is required"},
-		{[]string{"invite", id, "--admission-key", filepath.Join(dir, "none")}, "no such file"},
+		{[]string{"invite", id, "--admission-key", filepath.Join(t.TempDir(), "none")}, "no such file"},
 		{[]string{"invite", id, "--admission-key", keyFile, "--valid", "1000h"}, "--valid"},
 		{[]string{"invite", "--admission-key", keyFile}, "missing PEER_ID"},
 	} {

@@ -51,7 +51,8 @@ type Node struct {
 	LastHeader http.Header            // headers of the last upload
 	UploadLen  int64                  // ContentLength of the last upload
 	StoreAfter int                    // info polls before a paid file becomes stored
-	Removals   map[string]api.Removal // POST /members/{peer_id}/removal, by peer id; "not-a-member" answers 404
+	Removals   map[string]api.Removal // POST /members/{peer_id}/removal, by peer id
+	NotMember  string                 // a peer id whose removal answers 404
 	now        time.Time
 }
 
@@ -366,7 +367,10 @@ func (f *Node) removeMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("peer_id")
-	if id == "not-a-member" {
+	f.mu.Lock()
+	notMember := f.NotMember
+	f.mu.Unlock()
+	if id == notMember {
 		writeErrors(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Detail: id + " is not a member"})
 		return
 	}
