@@ -37,6 +37,8 @@ type members struct {
 	view    atomic.Pointer[ledgerMembers]
 	config  atomic.Pointer[map[peer.ID]bool] // the Raft configuration, refreshed
 	initial atomic.Pointer[map[peer.ID]bool] // trusted until the ledger is here
+
+	warnedRemoved atomic.Bool // the node said it was removed
 }
 
 // ledgerMembers is what the ledger says of membership, at one
@@ -143,6 +145,12 @@ func (m *members) refresh(context.Context) {
 	}
 	m.config.Store(&next)
 	m.n.host.DropNonMembers()
+	if self := m.n.host.ID(); !m.warnedRemoved.Load() {
+		if member, known := m.ledger().member[self]; known && !member {
+			m.warnedRemoved.Store(true)
+			m.n.log.Error("this node was removed from the network by its admission key: the others no longer serve it; it takes part again only with a new invite")
+		}
+	}
 }
 
 // admissionKey loads, or makes for a new network, the admission key a

@@ -20,9 +20,13 @@ import (
 func (n *Node) Status(_ context.Context) Status {
 	st := Status{Leader: n.raft.Leader(), Index: n.ledger.Index()}
 	s, ok := n.settings()
+	var removed bool
+	n.ledger.Read(func(l *billing.State) { removed = l.Removed(n.PeerID()) })
 	switch {
 	case !ok:
 		st.Reason = "the network is not initialised"
+	case removed:
+		st.Reason = "this node was removed from the network (by its admission key): the other nodes no longer serve it"
 	case st.Leader == "":
 		st.Reason = "the billing ledger has no leader"
 	default:
