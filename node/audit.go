@@ -414,7 +414,7 @@ func (v verifiedStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 type peerStore struct{ n *Node }
 
 func (p peerStore) Read(ctx context.Context, c cid.Cid, dst []byte) ([]byte, error) {
-	if !p.n.servable(c) {
+	if !p.n.servable(ctx, c) {
 		return nil, chunk.ErrNotFound // an unpaid upload's: not for peers
 	}
 	data, err := p.n.store.GetForPeer(ctx, c, dst)

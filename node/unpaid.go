@@ -96,11 +96,26 @@ func (u *unpaid) ids() []string {
 // servable reports whether peers may fetch c from this node: unless c
 // belongs only to uploads whose quote is still unpaid. An upload found
 // paid leaves the set.
-func (n *Node) servable(c cid.Cid) bool {
+//
+// A peer asks for an upload's chunks once its own replica shows it paid,
+// which may be a moment before this one does: a cid still unpaid here is
+// looked up again after catching up with the leader's ledger (bounded by
+// catchUpTimeout), so a download right after the payment does not fail.
+func (n *Node) servable(ctx context.Context, c cid.Cid) bool {
 	ids := n.unpaid.uploads(c)
 	if len(ids) == 0 {
 		return true
 	}
+	if n.paidUpload(ids) {
+		return true
+	}
+	n.catchUp(ctx)
+	return n.paidUpload(ids)
+}
+
+// paidUpload reports whether any of the uploads ids is paid on this
+// replica, and forgets those that are.
+func (n *Node) paidUpload(ids []string) bool {
 	for _, id := range ids {
 		if f, ok := n.ledgerFile(id); ok && f.Leased() {
 			n.unpaid.remove(id)

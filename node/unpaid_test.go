@@ -29,11 +29,11 @@ func TestUnpaidUploadsNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	unserved := func(n *Node) bool {
-		if n.servable(root) {
+		if n.servable(t.Context(), root) {
 			return false
 		}
 		for _, r := range m.Chunks {
-			if n.servable(r.CID) {
+			if n.servable(t.Context(), r.CID) {
 				return false
 			}
 		}
