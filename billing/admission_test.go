@@ -94,19 +94,24 @@ func TestAdmission(t *testing.T) {
 func TestInitAdmission(t *testing.T) {
 	s := NewState()
 	pub := testAdmission().Public().(ed25519.PublicKey)
+	founder := peerName(0)
 	for _, c := range []*Init{
-		{Settings: DefaultSettings(), Founder: "f"},
-		{Settings: DefaultSettings(), AdmissionKey: pub[:31], Founder: "f"},
-		{Settings: DefaultSettings(), AdmissionKey: pub},
+		{Settings: DefaultSettings(), Founder: founder},
+		{Settings: DefaultSettings(), AdmissionKey: pub[:31], Founder: founder},
+		{Settings: DefaultSettings(), AdmissionKey: pub, Founder: "f"}, // not a peer id
 	} {
-		if r := s.Apply(Command{Time: t0, Init: c}); r.Err == nil || r.Err.Code != ErrInvalid.Code {
+		if r := s.Apply(signed(Command{Time: t0, Init: c})); r.Err == nil || r.Err.Code != ErrInvalid.Code {
 			t.Fatalf("init %+v: %v", c, r.Err)
 		}
 	}
-	if r := s.Apply(Command{Time: t0, Init: &Init{Settings: DefaultSettings(), AdmissionKey: pub, Founder: "f"}}); r.Err != nil {
+	// No founder: no one may propose it.
+	if r := s.Apply(signed(Command{Time: t0, Init: &Init{Settings: DefaultSettings(), AdmissionKey: pub}})); r.Err == nil {
+		t.Fatal("an init with no founder applied")
+	}
+	if r := s.Apply(signed(Command{Time: t0, Init: &Init{Settings: DefaultSettings(), AdmissionKey: pub, Founder: founder}})); r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	if !s.IsMember("f") || !bytes.Equal(s.AdmissionKey(), pub) {
+	if !s.IsMember(founder) || !bytes.Equal(s.AdmissionKey(), pub) {
 		t.Fatal("founder not a member")
 	}
 }
@@ -180,6 +185,8 @@ func TestMembershipVersion(t *testing.T) {
 	last = l.MembershipVersion()
 	apply(Command{Init: initCmd(DefaultSettings())})
 	moved(true, "init")
+	apply(Command{Register: &Register{Node: Node{PeerID: peerName(0), PublicKey: testKey(0).Public().(ed25519.PublicKey)}}})
+	moved(false, "the founder's register")
 	apply(Command{Admit: admitCmd(1)})
 	moved(true, "admit")
 	apply(Command{Admit: admitCmd(1)}) // refused: a member already

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,8 +93,15 @@ type Payment struct {
 // Command is one change to the ledger. Exactly one pointer field is set.
 // Every command carries the time it was issued (the issuing node's clock);
 // the state machine uses only that time.
+//
+// Every command is signed by the member that proposes it (By): Sign
+// signs it, and every replica checks the signature as it applies it
+// (State.Apply), with the key the registry holds for By (for Init and
+// Register, the key By's peer id carries). A command's authority is its
+// proposer's, never the leader's that appended it.
 type Command struct {
 	Time     time.Time `json:"time"`
+	By       string    `json:"by"`                 // peer id of the member that proposed and signed it
 	Init     *Init     `json:"init,omitempty"`     // genesis: settings; refused once initialised
 	Register *Register `json:"register,omitempty"` // add/update a node in the registry
 	Quote    *PutQuote `json:"quote,omitempty"`    // record a new or extension quote with attestations
@@ -104,7 +112,65 @@ type Command struct {
 	Expire   *Expire   `json:"expire,omitempty"` // sweep: leases and quotes whose time is up
 	Admit    *Admit    `json:"admit,omitempty"`  // a node joins with an invite of the admission key
 	Remove   *Remove   `json:"remove,omitempty"` // the admission key ends a membership
+
+	// Sig is By's ed25519 signature of the command's body (see Message);
+	// it travels beside the body, not in it.
+	Sig []byte `json:"-"`
+	// signed is what Sig signs, commandDomain then the encoded body: set
+	// by Sign and by DecodeCommand (the body's bytes exactly as they
+	// came), so a replica checks the signature over the bytes the proposer
+	// signed, never a re-encoding of them.
+	signed []byte
 }
+
+// commandDomain opens the message a command's signature signs, so that no
+// other signature a member makes (attestations, receipts) can pass for one.
+const commandDomain = "dds-command-v1\n"
+
+// envelope is a command on the wire and in the log: the signed body and
+// its signature.
+type envelope struct {
+	Command json.RawMessage `json:"command"`
+	Sig     []byte          `json:"sig"`
+}
+
+// Sign returns c proposed by by (a peer id) and signed with its key:
+// By set, its body encoded and Sig made over Message.
+func (c Command) Sign(by string, key ed25519.PrivateKey) (Command, error) {
+	msg, err := c.Message(by)
+	if err != nil {
+		return Command{}, err
+	}
+	c.By, c.Sig, c.signed = by, ed25519.Sign(key, msg), msg
+	return c, nil
+}
+
+// Message returns what the proposer by signs for c: a domain separator
+// and c's body with By set. It is for signers whose key is not an
+// ed25519.PrivateKey at hand (a node signs with its host's key); pass the
+// signature to WithSig.
+func (c Command) Message(by string) ([]byte, error) {
+	if n, _ := c.kinds(); n != 1 {
+		return nil, fmt.Errorf("sign command: %d kinds set, want exactly 1", n)
+	}
+	c.By, c.Sig, c.signed = by, nil, nil
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("sign command: %w", err)
+	}
+	return append([]byte(commandDomain), b...), nil
+}
+
+// WithSig returns c as proposed by by with sig, its signature of msg (from
+// c.Message(by)).
+func (c Command) WithSig(by string, msg, sig []byte) Command {
+	c.By, c.Sig, c.signed = by, sig, msg
+	return c
+}
+
+// message is what c's signature signs (nil when c was neither signed nor
+// decoded).
+func (c Command) message() []byte { return c.signed }
 
 // Init fixes the network's settings and its admission key, and admits the
 // founder, the node that makes the network; the first command of a ledger.
@@ -189,12 +255,25 @@ func (c Command) Kind() string {
 	return name
 }
 
-// Encode returns c as JSON; the same command always gives the same bytes.
+// Encode returns c as JSON: its body (as signed, when c is) and its
+// signature. The same command always gives the same bytes. An unsigned
+// command encodes too (with no signature; every replica refuses it).
 func (c Command) Encode() ([]byte, error) {
 	if n, _ := c.kinds(); n != 1 {
 		return nil, fmt.Errorf("encode command: %d kinds set, want exactly 1", n)
 	}
-	b, err := json.Marshal(c)
+	var body []byte
+	if len(c.signed) > len(commandDomain) {
+		body = c.signed[len(commandDomain):]
+	} else {
+		c.Sig = nil
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, fmt.Errorf("encode command: %w", err)
+		}
+		body = b
+	}
+	b, err := json.Marshal(envelope{Command: body, Sig: c.Sig})
 	if err != nil {
 		return nil, fmt.Errorf("encode command: %w", err)
 	}
@@ -203,10 +282,17 @@ func (c Command) Encode() ([]byte, error) {
 
 // DecodeCommand decodes bytes made by Command.Encode. It is strict: unknown
 // fields, trailing data, a missing time or anything but exactly one kind are
-// errors.
+// errors. It does not check the signature (State.Apply does).
 func DecodeCommand(b []byte) (Command, error) {
+	var env envelope
+	if err := decodeStrict(b, &env); err != nil {
+		return Command{}, fmt.Errorf("decode command: %w", err)
+	}
+	if len(env.Command) == 0 {
+		return Command{}, errors.New("decode command: no command")
+	}
 	var c Command
-	if err := decodeStrict(b, &c); err != nil {
+	if err := decodeStrict(env.Command, &c); err != nil {
 		return Command{}, fmt.Errorf("decode command: %w", err)
 	}
 	if n, _ := c.kinds(); n != 1 {
@@ -215,6 +301,8 @@ func DecodeCommand(b []byte) (Command, error) {
 	if c.Time.IsZero() {
 		return Command{}, errors.New("decode command: no time")
 	}
+	c.Sig = env.Sig
+	c.signed = append(append(make([]byte, 0, len(commandDomain)+len(env.Command)), commandDomain...), env.Command...)
 	return c, nil
 }
 

@@ -33,12 +33,23 @@
 //
 // Refusals are [*Error] values whose Code is an API error code; test them
 // with errors.Is against [ErrNotFound], [ErrAlreadyPaid], [ErrQuoteExpired],
-// [ErrAmountTooLow], [ErrConflict], [ErrInvalid] and [ErrGone].
+// [ErrAmountTooLow], [ErrConflict], [ErrInvalid], [ErrGone] and
+// [ErrForbidden].
+//
+// # Authority
+//
+// Every command is signed by the member that proposes it ([Command.Sign]),
+// and [State.Apply] checks the signature on every replica, with the key the
+// registry holds for the proposer ([PeerKey] for the founder's Init and a
+// node's own Register), along with who may propose what: a current member,
+// an issuer its quotes, a member the payments it took. See TRUST.md.
 //
 // # Use
 //
 //	l := billing.NewLedger()
-//	b, _ := billing.Command{Time: now, Init: &billing.Init{Settings: billing.DevSettings()}}.Encode()
+//	init := billing.Command{Time: now, Init: &billing.Init{Settings: billing.DevSettings(), AdmissionKey: adm, Founder: me}}
+//	signed, _ := init.Sign(me, myKey)
+//	b, _ := signed.Encode()
 //	res, _ := billing.DecodeResult(l.Apply(1, b))
 //	if err := res.Refusal(); err != nil { ... }
 //	l.Read(func(s *billing.State) { f, ok := s.File(id) ... })

@@ -27,7 +27,68 @@ func testKey(i int) ed25519.PrivateKey {
 	return k
 }
 
-func peerName(i int) string { return fmt.Sprintf("peer-%d", i) }
+// testNames maps the test peers' names (peer ids) to their keys.
+var testNames sync.Map // name -> ed25519.PrivateKey
+
+// peerName returns test peer i's name: the peer id of its key (the ledger
+// binds a member's id to its key).
+func peerName(i int) string {
+	k := testKey(i)
+	id, err := PeerID(k.Public().(ed25519.PublicKey))
+	if err != nil {
+		panic(err)
+	}
+	testNames.Store(id, k)
+	return id
+}
+
+// keyOf returns the key of the test peer named name.
+func keyOf(name string) (ed25519.PrivateKey, bool) {
+	k, ok := testNames.Load(name)
+	if !ok {
+		return nil, false
+	}
+	return k.(ed25519.PrivateKey), true
+}
+
+// proposer is the member that proposes c in the tests, unless c says:
+// the founder its Init, a node its Register, an issuer its quote, a
+// member the payments it took, peer-0 anything else.
+func proposer(c Command) string {
+	switch {
+	case c.By != "":
+		return c.By
+	case c.Init != nil:
+		return c.Init.Founder
+	case c.Register != nil:
+		return c.Register.Node.PeerID
+	case c.Quote != nil:
+		return c.Quote.Quote.Issuer
+	case c.Pay != nil:
+		return c.Pay.ReceivedBy
+	}
+	return peerName(0)
+}
+
+// signed returns c signed by its proposer, unless c names its proposer
+// or carries a signature already (a test's own); a proposer with no test
+// key leaves c unsigned (and refused).
+func signed(c Command) Command {
+	if c.Sig != nil || c.By != "" {
+		return c
+	}
+	by := proposer(c)
+	key, ok := keyOf(by)
+	if !ok {
+		c.By = by
+		return c
+	}
+	s, err := c.Sign(by, key)
+	if err != nil {
+		return c
+	}
+	return s
+}
 
 // testAdmission is the admission key of every test network.
 func testAdmission() ed25519.PrivateKey { return testKey(1000) }
@@ -76,6 +137,7 @@ func (f *fixture) apply(cmd Command) Result {
 	if cmd.Time.IsZero() {
 		cmd.Time = f.now
 	}
+	cmd = signed(cmd)
 	f.cmds = append(f.cmds, cmd)
 	res := f.s.Apply(cmd)
 	if res.Err != nil && res.Err.Code == codeInternal {
@@ -90,7 +152,7 @@ func (f *fixture) encode(cmd Command) []byte {
 	if cmd.Time.IsZero() {
 		cmd.Time = f.now
 	}
-	b, err := cmd.Encode()
+	b, err := signed(cmd).Encode()
 	if err != nil {
 		f.t.Fatal(err)
 	}

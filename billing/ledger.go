@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -48,97 +47,47 @@ func (l *Ledger) Apply(index uint64, cmd []byte) []byte {
 
 // ApplyBatch applies commands in order, as Apply on each would, and returns
 // their results: the consensus layer hands over the entries committed
-// together. The signatures they carry are checked first, all together and
-// before the write lock is taken, so readers do not wait on them: a
+// together. The signatures they carry (each command's proposer's, a
+// quote's attestations, a hold's receipts) are checked first, all together
+// and before the write lock is taken, so readers do not wait on them: a
 // batch verification costs less per signature the more it holds. The keys
 // are those registered before the batch; a command that needs a key a
 // Register earlier in the same batch adds is checked when it is applied
 // (the checks are keyed by the key itself, so a check made with another
 // key is never taken for it).
+//
+// Every replica checks every signature itself: what the leader appended
+// is no evidence that anyone signed it (a leader may lie; raft tolerates
+// crashes, not lies). Only signatures this node checked or made itself
+// before are skipped (see checkedSet).
 func (l *Ledger) ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte {
-	return l.ApplyVouched(indexes, cmds, nil)
+	return l.apply(indexes, cmds, true)
 }
 
-// Vouch is what the leader does before it appends cmds to the log (see
-// consensus.VouchingStateMachine): it checks the signatures they carry
-// against the keys registered now and returns the checkedKey of each valid
-// one, one after another (nil when none is). Every member then applies the
-// commands with ApplyVouched, which takes these signatures as checked: a
-// quote's three signatures are checked once, by the leader, and not again
-// by each of the other members (on a 32-daemon network that was a third
-// of a non-voter's CPU).
-//
-// A checkedKey names the key, the message and the signature together, so
-// it covers only the check the leader made: a member whose registered key
-// for a signer is another by then (a Register applied between the vouch
-// and the command) computes another checkedKey, finds it not vouched for,
-// and checks the signature itself.
-//
-// What this trusts: the leader. A leader that lied could vouch for a
-// forged signature; it could as well write a payment no one made, since
-// payments carry no signature: the ledger is Raft's, which tolerates
-// crashes and partitions and takes the leader's log as it is written.
-// Attestations guard against an issuer that makes up a price, not against
-// the leader.
-func (l *Ledger) Vouch(cmds [][]byte) []byte {
-	checks := l.signatures(decodeAll(cmds))
+// ApplyQuiet is ApplyBatch without the results, for a member no caller
+// waits on (see consensus.QuietStateMachine): it changes the state alike
+// and encodes nothing. Encoding the Results was 6% of a non-voter's CPU
+// on a 32-daemon network.
+func (l *Ledger) ApplyQuiet(indexes []uint64, cmds [][]byte) {
+	l.apply(indexes, cmds, false)
+}
+
+// apply applies cmds; it encodes their results only when results is set
+// (nil otherwise).
+func (l *Ledger) apply(indexes []uint64, cmds [][]byte, results bool) [][]byte {
+	decoded, errs := decodeAll(cmds)
+	checks := l.signatures(decoded, errs)
 	keys := make([][32]byte, len(checks))
 	for i, ch := range checks {
 		keys[i] = checkedKey(ch[0], ch[1], ch[2])
 	}
-	var out []byte
+	var verified map[[32]byte]bool
 	for i, ok := range l.checked.checkAll(checks, keys) {
 		if ok {
-			out = append(out, keys[i][:]...)
-		}
-	}
-	return out
-}
-
-// ApplyVouched is ApplyBatch for commands that come with what the leader
-// vouched for (vouches[i] for cmds[i], from Vouch; nil for none): a
-// signature whose checkedKey, computed with the key registered now, is
-// among them is not checked again. A vouch that is not a whole number of
-// keys is ignored.
-func (l *Ledger) ApplyVouched(indexes []uint64, cmds, vouches [][]byte) [][]byte {
-	return l.apply(indexes, cmds, vouches, true)
-}
-
-// ApplyQuiet is ApplyVouched without the results, for a member no caller
-// waits on (see consensus.QuietStateMachine): it changes the state alike
-// and encodes nothing. Encoding the Results was 6% of a non-voter's CPU
-// on a 32-daemon network; a member applying a vouched quote and its
-// payment takes 21.5 µs quietly against 26.4 (BenchmarkMemberApply).
-func (l *Ledger) ApplyQuiet(indexes []uint64, cmds, vouches [][]byte) {
-	l.apply(indexes, cmds, vouches, false)
-}
-
-// apply applies cmds with what the leader vouched for; it encodes their
-// results only when results is set (nil otherwise).
-func (l *Ledger) apply(indexes []uint64, cmds, vouches [][]byte, results bool) [][]byte {
-	decoded, errs := decodeAll(cmds)
-	checks := l.signatures(decoded, errs)
-	vouched := vouchedKeys(vouches)
-	var verified map[[32]byte]bool
-	var todo [][3][]byte
-	var todoKeys [][32]byte
-	for _, ch := range checks {
-		k := checkedKey(ch[0], ch[1], ch[2])
-		if vouched[k] {
 			if verified == nil {
 				verified = make(map[[32]byte]bool, len(checks))
 			}
-			verified[k] = true
-			continue
-		}
-		todo, todoKeys = append(todo, ch), append(todoKeys, k)
-	}
-	for i, ok := range l.checked.checkAll(todo, todoKeys) {
-		if ok {
-			if verified == nil {
-				verified = make(map[[32]byte]bool, len(checks))
-			}
-			verified[todoKeys[i]] = true
+			verified[keys[i]] = true
 		}
 	}
 
@@ -204,24 +153,6 @@ func (l *Ledger) signatures(decoded []Command, errs []error) [][3][]byte {
 		}
 	}
 	return checks
-}
-
-// vouchedKeys returns the checkedKeys the vouches list (see Vouch). The
-// commands of one entry share its vouch: each distinct one is read once.
-func vouchedKeys(vouches [][]byte) map[[32]byte]bool {
-	var keys map[[32]byte]bool
-	for i, v := range vouches {
-		if len(v) == 0 || len(v)%32 != 0 || i > 0 && len(v) == len(vouches[i-1]) && &v[0] == &vouches[i-1][0] {
-			continue
-		}
-		if keys == nil {
-			keys = make(map[[32]byte]bool, len(v)/32)
-		}
-		for k := range slices.Chunk(v, 32) {
-			keys[[32]byte(k)] = true
-		}
-	}
-	return keys
 }
 
 // checkAll checks the signatures (pub, msg, sig) of the commands being

@@ -3,11 +3,11 @@ package billing
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +70,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		{Time: f.now.Add(time.Hour), Expire: &Expire{}},
 	}
 	for _, c := range more {
+		c = signed(c)
 		a, b := f.s.Apply(c), r.Apply(c)
 		if a.Err != nil || !bytes.Equal(a.Encode(), b.Encode()) {
 			t.Fatalf("results: %s vs %s", a.Encode(), b.Encode())
@@ -123,7 +124,7 @@ func TestLedger(t *testing.T) {
 	l := NewLedger()
 	apply := func(index uint64, c Command) Result {
 		t.Helper()
-		b, err := c.Encode()
+		b, err := signed(c).Encode()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,9 +193,8 @@ func TestLedger(t *testing.T) {
 // command in turn, however the commands are cut in batches: among them
 // attestations with a bad signature or a signer twice, a signer registered
 // earlier in the same batch, receipts, undecodable commands, and indexes
-// applied already. So does ApplyVouched with what a leader's Vouch said of
-// each batch, on the leader and on another member; ApplyQuiet on a third
-// leaves the same state.
+// applied already, commands not signed by their proposer. ApplyQuiet on
+// another member leaves the same state.
 func TestApplyBatchMatchesApply(t *testing.T) {
 	f := newFixture(t, DefaultSettings())
 	var cmds [][]byte
@@ -231,6 +231,12 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 			pq := f.putQuote(q)
 			pq.Quote.Attestations[2] = pq.Quote.Attestations[0]
 			enc(pq)
+		case 5: // the issuer's command signed by another member
+			c, err := f.putQuote(q).Sign(peerName(0), testKey(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc(c)
 		default:
 			enc(f.putQuote(q))
 		}
@@ -262,40 +268,27 @@ func TestApplyBatchMatchesApply(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(3, 4))
 	for round := range 12 {
-		l, leader, quiet := NewLedger(), NewLedger(), NewLedger()
-		vouching := round >= 6
-		var vouched int
+		l, quiet := NewLedger(), NewLedger()
+		quietly := round >= 6
 		for at := 0; at < len(cmds); {
 			end := min(at+1+rng.IntN(4+round%6*8), len(cmds))
 			indexes := make([]uint64, end-at)
 			for j := range indexes {
 				indexes[j] = uint64(at + j + 1)
 			}
-			var got [][][]byte
-			if vouching {
-				vouch := leader.Vouch(cmds[at:end])
-				vouched += len(vouch) / 32
-				vouches := slices.Repeat([][]byte{vouch}, end-at)
-				got = [][][]byte{leader.ApplyVouched(indexes, cmds[at:end], vouches), l.ApplyVouched(indexes, cmds[at:end], vouches)}
-				quiet.ApplyQuiet(indexes, cmds[at:end], vouches)
-			} else {
-				got = [][][]byte{l.ApplyBatch(indexes, cmds[at:end])}
-			}
-			for k, res := range got {
-				for j, got := range res {
-					if !bytes.Equal(got, want[at+j]) {
-						t.Fatalf("round %d, member %d, command %d (batch %d..%d): ApplyBatch/ApplyVouched %s, Apply %s", round, k, at+j, at, end, got, want[at+j])
-					}
+			for j, got := range l.ApplyBatch(indexes, cmds[at:end]) {
+				if !bytes.Equal(got, want[at+j]) {
+					t.Fatalf("round %d, command %d (batch %d..%d): ApplyBatch %s, Apply %s", round, at+j, at, end, got, want[at+j])
 				}
+			}
+			if quietly {
+				quiet.ApplyQuiet(indexes, cmds[at:end])
 			}
 			at = end
 		}
-		if vouching && vouched < 60 {
-			t.Fatalf("round %d: %d signatures vouched for", round, vouched)
-		}
 		members := []*Ledger{l}
-		if vouching {
-			members = append(members, leader, quiet)
+		if quietly {
+			members = append(members, quiet)
 		}
 		var hash [32]byte
 		for k, m := range members {
@@ -333,7 +326,7 @@ func TestApplyBatchGroups(t *testing.T) {
 	group := func(ids ...string) [][]byte {
 		var cmds [][]byte
 		for _, id := range ids {
-			b, err := Command{Time: f.now, Quote: f.putQuote(f.newQuote(id, 1<<20, 86400)).Quote}.Encode()
+			b, err := signed(Command{Time: f.now, Quote: f.putQuote(f.newQuote(id, 1<<20, 86400)).Quote}).Encode()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -379,30 +372,38 @@ func TestApplyBatchGroups(t *testing.T) {
 }
 
 func TestCommandCodec(t *testing.T) {
-	c := Command{Time: t0, Pay: &Pay{PaymentID: "p", FileID: "f", Status: PaymentSuccess, Amount: 7, ReceivedBy: peerName(0)}}
+	c := signed(Command{Time: t0, Pay: &Pay{PaymentID: "p", FileID: "f", Status: PaymentSuccess, Amount: 7, ReceivedBy: peerName(0)}})
 	b, err := c.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"time":"2026-11-01T10:00:00Z","pay":{"payment_id":"p","file_id":"f","status":"success","amount":7,"received_by":"peer-0"}}`
+	p0 := peerName(0)
+	want := `{"command":{"time":"2026-11-01T10:00:00Z","by":"` + p0 + `","pay":{"payment_id":"p","file_id":"f","status":"success","amount":7,"received_by":"` + p0 + `"}},"sig":"` + base64.StdEncoding.EncodeToString(c.Sig) + `"}`
 	if string(b) != want {
 		t.Fatalf("encoded %s", b)
 	}
 	d, err := DecodeCommand(b)
-	if err != nil || d.Kind() != "pay" || *d.Pay != *c.Pay || !d.Time.Equal(t0) {
+	if err != nil || d.Kind() != "pay" || *d.Pay != *c.Pay || !d.Time.Equal(t0) || d.By != p0 || !bytes.Equal(d.Sig, c.Sig) {
 		t.Fatalf("decoded %+v, %v", d, err)
+	}
+	if !bytes.Equal(d.message(), c.message()) || !ed25519.Verify(testKey(0).Public().(ed25519.PublicKey), d.message(), d.Sig) {
+		t.Fatal("the decoded command's signed bytes are not the signer's")
 	}
 	if _, err := (Command{Time: t0}).Encode(); err == nil {
 		t.Fatal("encoded a command without a kind")
 	}
 	bad := []string{
-		`{"time":"2026-11-01T10:00:00Z"}`,
-		`{"time":"2026-11-01T10:00:00Z","expire":{},"init":{"settings":{}}}`,
-		`{"expire":{}}`,
-		`{"time":"2026-11-01T10:00:00Z","expire":{},"other":1}`,
-		`{"time":"2026-11-01T10:00:00Z","pay":{"payment_id":"p","amount":1.5}}`,
-		`{"time":"2026-11-01T10:00:00Z","expire":{}}x`,
-		`{"time":"2026-11-01T10:00:00Z","expire":null}`,
+		`{"command":{"time":"2026-11-01T10:00:00Z"}}`,
+		`{"command":{"time":"2026-11-01T10:00:00Z","expire":{},"init":{"settings":{}}}}`,
+		`{"command":{"expire":{}}}`,
+		`{"command":{"time":"2026-11-01T10:00:00Z","expire":{},"other":1}}`,
+		`{"command":{"time":"2026-11-01T10:00:00Z","pay":{"payment_id":"p","amount":1.5}}}`,
+		`{"command":{"time":"2026-11-01T10:00:00Z","expire":{}}}x`,
+		`{"command":{"time":"2026-11-01T10:00:00Z","expire":null}}`,
+		`{"command":{"time":"2026-11-01T10:00:00Z","expire":{}},"sig":"AA==","by":"x"}`,
+		`{"time":"2026-11-01T10:00:00Z","expire":{}}`,
+		`{"command":null}`,
+		`{}`,
 		`[]`,
 		``,
 	}
@@ -422,8 +423,8 @@ func BenchmarkApplyQuoteAndPay(b *testing.B) {
 		id := "bench" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + time.Duration(i).String()
 		q := f.newQuote(id, 1<<20, 2592000)
 		cmds = append(cmds, [2]Command{
-			{Time: f.now, Quote: f.putQuote(q).Quote},
-			{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price, ReceivedBy: peerName(0)}},
+			signed(Command{Time: f.now, Quote: f.putQuote(q).Quote}),
+			signed(Command{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price, ReceivedBy: peerName(0)}}),
 		})
 	}
 	b.ResetTimer()
@@ -452,8 +453,8 @@ func BenchmarkLedgerApply(b *testing.B) {
 	for i := range b.N {
 		id := "bench" + time.Duration(i).String()
 		q := f.newQuote(id, 1<<20, 2592000)
-		qc, _ := Command{Time: f.now, Quote: f.putQuote(q).Quote}.Encode()
-		pc, _ := Command{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price, ReceivedBy: peerName(0)}}.Encode()
+		qc := f.encode(Command{Time: f.now, Quote: f.putQuote(q).Quote})
+		pc := f.encode(Command{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price, ReceivedBy: peerName(0)}})
 		cmds = append(cmds, qc, pc)
 	}
 	b.ResetTimer()
@@ -466,39 +467,36 @@ func BenchmarkLedgerApply(b *testing.B) {
 }
 
 // BenchmarkMemberApply measures a member other than the leader applying a
-// quote (vouched for by the leader, so no signature is checked again) and
-// its payment: with their results encoded (ApplyVouched) and without
-// (ApplyQuiet, what a member no caller waits on does).
+// quote and its payment, checking every signature they carry (the
+// proposers' and the 3 attestations) in one batch: with their results
+// encoded (ApplyBatch) and without (ApplyQuiet, what a member no caller
+// waits on does).
 func BenchmarkMemberApply(b *testing.B) {
 	for _, quiet := range []bool{false, true} {
 		b.Run(map[bool]string{false: "results", true: "quiet"}[quiet], func(b *testing.B) {
 			f := newFixture(b, DefaultSettings())
-			leader, member := NewLedger(), NewLedger()
+			member := NewLedger()
 			var index uint64
 			for _, c := range f.cmds {
 				index++
-				leader.Apply(index, f.encode(c))
 				member.Apply(index, f.encode(c))
 			}
-			type entry struct{ cmds, vouches [][]byte }
-			entries := make([]entry, b.N)
+			entries := make([][][]byte, b.N)
 			for i := range entries {
 				id := "bench" + time.Duration(i).String()
 				q := f.newQuote(id, 1<<20, 2592000)
-				cmds := [][]byte{
+				entries[i] = [][]byte{
 					f.encode(Command{Time: f.now, Quote: f.putQuote(q).Quote}),
 					f.encode(Command{Time: f.now, Pay: &Pay{PaymentID: "p" + id, FileID: id, Status: PaymentSuccess, Amount: q.Price, ReceivedBy: peerName(0)}}),
 				}
-				v := leader.Vouch(cmds)
-				entries[i] = entry{cmds, [][]byte{v, v}}
 			}
 			b.ResetTimer()
-			for _, e := range entries {
+			for _, cmds := range entries {
 				index++
 				indexes := []uint64{index, index}
 				if quiet {
-					member.ApplyQuiet(indexes, e.cmds, e.vouches)
-				} else if len(member.ApplyVouched(indexes, e.cmds, e.vouches)[1]) == 0 {
+					member.ApplyQuiet(indexes, cmds)
+				} else if len(member.ApplyBatch(indexes, cmds)[1]) == 0 {
 					b.Fatal("no result")
 				}
 			}

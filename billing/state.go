@@ -119,8 +119,14 @@ func (s *State) verify(pub, msg, sig []byte) bool {
 }
 
 // signatures lists the signature checks c will need, with the keys
-// registered now: attestations of a quote, receipts of a hold.
+// registered now: its proposer's, attestations of a quote, receipts of a
+// hold.
 func (s *State) signatures(c Command) (checks [][3][]byte) {
+	if key, e := s.signer(c); e == nil && len(c.Sig) > 0 {
+		if msg := c.message(); msg != nil {
+			checks = append(checks, [3][]byte{key, msg, c.Sig})
+		}
+	}
 	if q := c.Quote; q != nil && len(q.Attestations) <= MaxSigners {
 		msg := q.Quote.Canonical()
 		for _, a := range q.Attestations {
@@ -167,6 +173,13 @@ func (s *State) Apply(cmd Command) (res Result) {
 	if !validTime(cmd.Time) {
 		return fail(refusal(ErrInvalid, "command time out of range"))
 	}
+	key, e := s.signer(cmd)
+	if e != nil {
+		return fail(e)
+	}
+	if msg := cmd.message(); len(cmd.Sig) == 0 || msg == nil || !s.verify(key, msg, cmd.Sig) {
+		return fail(refusal(ErrForbidden, "%s command: not signed by its proposer %s", cmd.Kind(), cmd.By))
+	}
 	now := cmd.Time.UTC()
 	switch {
 	case cmd.Init != nil:
@@ -193,6 +206,50 @@ func (s *State) Apply(cmd Command) (res Result) {
 }
 
 func fail(e *Error) Result { return Result{Err: e} }
+
+// signer returns the key c's signature must be made with, or why c's
+// proposer may not propose it: a command is proposed by a registered
+// member, with its registered key; Init by the founder and Register by
+// the node itself, with the key their peer ids carry (they have no
+// registered key yet). A quote is proposed by its issuer and a payment by
+// the member that received it.
+func (s *State) signer(c Command) ([]byte, *Error) {
+	switch {
+	case c.By == "":
+		return nil, refusal(ErrForbidden, "%s command: no proposer", c.Kind())
+	case len(c.By) > MaxIDLen:
+		return nil, refusal(ErrInvalid, "proposer id longer than %d bytes", MaxIDLen)
+	case c.Init != nil:
+		if c.By != c.Init.Founder {
+			return nil, refusal(ErrForbidden, "init proposed by %s: only the founder, %s, makes its network", c.By, c.Init.Founder)
+		}
+		key, err := PeerKey(c.By)
+		if err != nil {
+			return nil, refusal(ErrInvalid, "founder: %v", err)
+		}
+		return key, nil
+	case c.Register != nil:
+		if c.By != c.Register.Node.PeerID {
+			return nil, refusal(ErrForbidden, "register of %s proposed by %s: a node registers itself only", c.Register.Node.PeerID, c.By)
+		}
+		if !keyOfID(c.By, c.Register.Node.PublicKey) {
+			return nil, refusal(ErrForbidden, "register of %s: the public key is not the one its peer id carries", c.By)
+		}
+		return c.Register.Node.PublicKey, nil
+	}
+	n, ok := s.nodes[c.By]
+	switch {
+	case !s.IsMember(c.By):
+		return nil, refusal(ErrForbidden, "%s command proposed by %s, not a member of this network", c.Kind(), c.By)
+	case !ok:
+		return nil, refusal(ErrForbidden, "%s command proposed by %s, not registered", c.Kind(), c.By)
+	case c.Quote != nil && c.Quote.Quote.Issuer != c.By:
+		return nil, refusal(ErrForbidden, "quote issued by %s proposed by %s: an issuer proposes its own quotes", c.Quote.Quote.Issuer, c.By)
+	case c.Pay != nil && c.Pay.ReceivedBy != c.By:
+		return nil, refusal(ErrForbidden, "payment received by %s proposed by %s: a member proposes the payments it took", c.Pay.ReceivedBy, c.By)
+	}
+	return n.PublicKey, nil
+}
 
 // asError turns an error from a check into an *Error.
 func asError(err error) *Error {

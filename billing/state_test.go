@@ -18,20 +18,22 @@ func TestInitAndRegister(t *testing.T) {
 	}
 	bad := DefaultSettings()
 	bad.Replicas = 0
-	if r := s.Apply(Command{Time: t0, Init: &Init{Settings: bad}}); !errors.Is(r.Refusal(), ErrInvalid) {
+	if r := s.Apply(signed(Command{Time: t0, Init: &Init{Settings: bad, Founder: peerName(0)}})); !errors.Is(r.Refusal(), ErrInvalid) {
 		t.Fatalf("bad settings: %v", r.Err)
 	}
 	f := newFixture(t, DefaultSettings())
 	if got, ok := f.s.Settings(); !ok || got != DefaultSettings() {
 		t.Fatalf("settings %+v %v", got, ok)
 	}
-	f.refused(Command{Init: &Init{Settings: DevSettings()}}, ErrConflict)
+	f.refused(Command{Init: &Init{Settings: DevSettings(), Founder: peerName(0)}}, ErrConflict)
 
 	key := testKey(0).Public().(ed25519.PublicKey)
 	other := testKey(99).Public().(ed25519.PublicKey)
-	f.refused(Command{Register: &Register{Node: Node{PeerID: "", PublicKey: key}}}, ErrInvalid)
-	f.refused(Command{Register: &Register{Node: Node{PeerID: "x", PublicKey: key[:31]}}}, ErrInvalid)
-	f.refused(Command{Register: &Register{Node: Node{PeerID: peerName(0), PublicKey: other}}}, ErrConflict)
+	// A node registers itself, with the key its peer id carries, signed
+	// with it: no id, no such key or another key are refused.
+	f.refused(Command{Register: &Register{Node: Node{PeerID: "", PublicKey: key}}}, ErrForbidden)
+	f.refused(Command{Register: &Register{Node: Node{PeerID: "x", PublicKey: key[:31]}}}, ErrForbidden)
+	f.refused(Command{Register: &Register{Node: Node{PeerID: peerName(0), PublicKey: other}}}, ErrForbidden)
 
 	// Same key again: idempotent, keeps Joined, updates the HTTP address.
 	joined := f.s.Nodes()[0].Joined
@@ -67,13 +69,13 @@ func TestQuoteNew(t *testing.T) {
 	file := f.file("a")
 	if file.State != StateQuoted || file.Price != q.Price || file.Duration != q.Duration ||
 		file.Quote == nil || !file.QuoteExpiresAt.Equal(q.ExpiresAt) || file.Issuer != peerName(0) ||
-		!slices.Equal(file.AttestedBy, []string{peerName(1), peerName(2), peerName(3)}) ||
+		!slices.Equal(file.AttestedBy, sorted(peerName(1), peerName(2), peerName(3))) ||
 		!file.StoredAt.IsZero() || !file.ExpiresAt.IsZero() || file.Paid != 0 {
 		t.Fatalf("quoted file %+v", file)
 	}
 
 	uninit := NewState()
-	if r := uninit.Apply(Command{Time: t0, Quote: &PutQuote{Quote: q}}); !errors.Is(r.Refusal(), ErrConflict) {
+	if r := uninit.Apply(signed(Command{Time: t0, Quote: &PutQuote{Quote: q}})); !errors.Is(r.Refusal(), ErrForbidden) {
 		t.Fatalf("quote before init: %v", r.Err)
 	}
 
@@ -88,7 +90,7 @@ func TestQuoteNew(t *testing.T) {
 		{"at expiry", nil, 900 * time.Second, ErrQuoteExpired},
 		{"after expiry", nil, time.Hour, ErrQuoteExpired},
 		{"before creation", nil, -time.Second, ErrInvalid},
-		{"unregistered issuer", func(q *Quote) { q.Issuer = "stranger" }, 0, ErrInvalid},
+		{"unregistered issuer", func(q *Quote) { q.Issuer = "stranger" }, 0, ErrForbidden},
 		{"empty name", func(q *Quote) { q.Name = "" }, 0, ErrInvalid},
 		{"name of 256 bytes", func(q *Quote) { q.Name = strings.Repeat("x", 256) }, 0, ErrInvalid},
 		{"negative size", func(q *Quote) { q.Size = -1 }, 0, ErrInvalid},
@@ -130,8 +132,9 @@ func TestQuoteNew(t *testing.T) {
 		f.refused(cmd, ErrInvalid)
 		cmd.Quote.Additional = map[string]json.RawMessage{"big": json.RawMessage(`"` + strings.Repeat("x", MaxAdditionalBytes) + `"`)}
 		f.refused(cmd, ErrInvalid)
+		// Invalid JSON cannot even be signed (encoded).
 		cmd.Quote.Additional = map[string]json.RawMessage{"bad": json.RawMessage(`{`)}
-		f.refused(cmd, ErrInvalid)
+		f.refused(cmd, ErrForbidden)
 	})
 }
 
@@ -375,7 +378,8 @@ func TestUpdate(t *testing.T) {
 		t.Fatalf("additional %s", res.File.Additional)
 	}
 	f.refused(upd("nope", "x", "1"), ErrNotFound)
-	f.refused(upd("a", "x", "{"), ErrInvalid)
+	// Invalid JSON cannot even be signed (encoded): no proposer stands for it.
+	f.refused(upd("a", "x", "{"), ErrForbidden)
 	var kv []string
 	for i := range MaxAdditionalKeys {
 		kv = append(kv, fmt.Sprint("k", i), "1")
@@ -619,4 +623,10 @@ func TestDropAndReplaceHolder(t *testing.T) {
 	if r1 := f.s.LocalReport(peerName(1), from, to).Amount; r1 < q.Price/4-2 || r1 > q.Price/4+2 {
 		t.Fatalf("the dropped holder's share %d, want about a quarter of %d", r1, q.Price)
 	}
+}
+
+// sorted returns names sorted (the ledger lists signers in order).
+func sorted(names ...string) []string {
+	slices.Sort(names)
+	return names
 }

@@ -11,9 +11,9 @@ import (
 
 // Signatures are checked with curve25519-voi against public keys expanded
 // once per key: twice as fast as crypto/ed25519 (3 checks: 102-109 us
-// against 212-244 us on this project's 2-core VM), and the leader checks
-// the 3 attestations of every quote (Ledger.Vouch; a member checks those
-// it was not vouched for). The rules are ZIP-215's: the
+// against 212-244 us on this project's 2-core VM), and every replica
+// checks every command's signatures (a quote and its payment carry five:
+// two proposers', three attesters'). The rules are ZIP-215's: the
 // cofactored equation, canonical S, any encoding of A and R. They accept
 // every signature crypto/ed25519 makes and every one it accepts, and,
 // unlike crypto/ed25519's cofactorless rules, they give the same answer
@@ -42,12 +42,12 @@ var (
 	expanded   = map[string]*voi.ExpandedPublicKey{}
 )
 
-// checkedSet holds signatures a node has seen valid. The leader checks
-// the attestations of every quote before it appends it (Ledger.Vouch), and
-// a member those of a command it was not vouched for as its ledger applies
-// it; a node that has already seen a signature valid (the issuer, which
-// checks the attestations as they come back; an attester, which made its
-// own) need not check it again there. Each Ledger has its
+// checkedSet holds signatures a node has seen valid itself. Every replica
+// checks every signature a command carries as its ledger applies it; a
+// node that has already seen one valid (the issuer, which checks the
+// attestations as they come back; an attester, which made its own; a
+// proposer, which signed its command) need not check it again there.
+// Nothing another node says counts: each Ledger has its
 // own (nodes in one process do not share what they checked). maxChecked
 // bounds it: at a thousand quotes a second it covers the few seconds
 // between a check and the ledger's, and clearing it only costs checks

@@ -3,7 +3,6 @@ package billing
 import (
 	"crypto/ed25519"
 	"crypto/sha512"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -312,87 +311,5 @@ func TestVerifiedChecksDoNotAlias(t *testing.T) {
 	msg2 := []byte("tail of the message")
 	if s.verify(pub, msg2, sig2) {
 		t.Fatal("a forged signature taken for a checked one")
-	}
-}
-
-// The leader vouches for exactly the signatures it finds valid with the
-// keys registered on it, and a member takes a vouch only for that key,
-// message and signature together: a signature the leader did not vouch
-// for is checked (and a forged one refused), as is one the leader checked
-// against another key for the same signer; a vouch that is not whole keys
-// is ignored. What the vouch names is not checked again: the member takes
-// the leader's word.
-func TestVouch(t *testing.T) {
-	f := newFixture(t, DefaultSettings())
-	enc := f.encode
-	// ledger applies the fixture's commands, peer-1 registered with key1.
-	ledger := func(key1 ed25519.PrivateKey) *Ledger {
-		l := NewLedger()
-		for i, c := range f.cmds {
-			if r := c.Register; r != nil && r.Node.PeerID == peerName(1) {
-				c = Command{Register: &Register{Node: Node{PeerID: r.Node.PeerID, PublicKey: key1.Public().(ed25519.PublicKey)}}}
-			}
-			if res, _ := DecodeResult(l.Apply(uint64(i+1), enc(c))); res.Err != nil {
-				t.Fatal(res.Err)
-			}
-		}
-		return l
-	}
-	index := uint64(len(f.cmds))
-	apply := func(l *Ledger, cmd, vouch []byte) error {
-		t.Helper()
-		index++
-		res, err := DecodeResult(l.ApplyVouched([]uint64{index}, [][]byte{cmd}, [][]byte{vouch})[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.Refusal()
-	}
-
-	leader := ledger(testKey(1))
-	good := enc(f.putQuote(f.newQuote("good", 1<<20, 86400)))
-	forgedCmd := f.putQuote(f.newQuote("forged", 1<<20, 86400))
-	forgedCmd.Quote.Attestations[1].Signature[3] ^= 1
-	forged := enc(forgedCmd)
-	if v := leader.Vouch([][]byte{[]byte("garbage")}); v != nil {
-		t.Fatalf("a command that does not decode vouched for: %x", v)
-	}
-	v := leader.Vouch([][]byte{good, forged})
-	if len(v) != 5*32 {
-		t.Fatalf("vouched for %d bytes, want the 5 valid signatures' keys", len(v))
-	}
-	for _, l := range []*Ledger{leader, ledger(testKey(1))} {
-		if err := apply(l, good, v); err != nil {
-			t.Fatalf("a vouched quote refused: %v", err)
-		}
-		if err := apply(l, forged, v); !errors.Is(err, ErrInvalid) {
-			t.Fatalf("a quote with a signature not vouched for: %v", err)
-		}
-	}
-
-	// The leader's word is taken: a vouch naming the forged signature with
-	// the registered key lets the quote in unchecked.
-	q := forgedCmd.Quote
-	a := q.Attestations[1] // peer-2's
-	lie := checkedKey(testKey(2).Public().(ed25519.PublicKey), q.Quote.Canonical(), a.Signature)
-	if err := apply(ledger(testKey(1)), forged, lie[:]); err != nil {
-		t.Fatalf("a vouched signature was checked again: %v", err)
-	}
-	if err := apply(ledger(testKey(1)), forged, lie[:31]); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("a vouch of 31 bytes was taken: %v", err)
-	}
-
-	// A leader on which peer-1 has another key vouches for peer-1's
-	// signature with that key; a member that registered peer-1's own key
-	// checks the signature itself, and refuses it.
-	other := testKey(9)
-	oq := f.newQuote("other", 1<<20, 86400)
-	otherCmd := enc(Command{Quote: &PutQuote{Quote: oq, Attestations: []Attestation{Attest(oq, peerName(1), other), Attest(oq, peerName(2), testKey(2)), Attest(oq, peerName(3), testKey(3))}}})
-	ov := ledger(other).Vouch([][]byte{otherCmd})
-	if len(ov) != 3*32 {
-		t.Fatalf("the other leader vouched for %d bytes", len(ov))
-	}
-	if err := apply(ledger(testKey(1)), otherCmd, ov); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("a signature vouched for with another key: %v", err)
 	}
 }

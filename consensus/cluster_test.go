@@ -54,9 +54,11 @@ type member struct {
 	cut     atomic.Bool
 	unready atomic.Bool // refuses to prepare for a promotion
 	mod     func(*Config)
-	// vouching makes the state machine a vouchLog over sm (vl).
-	vouching bool
-	vl       *vouchLog
+	// quiet makes the state machine a quietLog over sm (ql).
+	quiet bool
+	ql    *quietLog
+	// machine, when set, is the state machine instead of sm.
+	machine StateMachine
 }
 
 func newMember(t testing.TB, mod func(*Config)) *member {
@@ -104,9 +106,12 @@ func (m *member) open(bootstrap bool) {
 		m.mod(&cfg)
 	}
 	var sm StateMachine = m.sm
-	if m.vouching {
-		m.vl = &vouchLog{batchLog: batchLog{appendLog: m.sm}, id: m.id, got: map[string]string{}}
-		sm = m.vl
+	if m.quiet {
+		m.ql = &quietLog{batchLog: batchLog{appendLog: m.sm}}
+		sm = m.ql
+	}
+	if m.machine != nil {
+		sm = m.machine
 	}
 	l, err := Open(cfg, sm)
 	if err != nil {

@@ -105,7 +105,7 @@ func DefaultConfig() Config {
 		// from 20 ms and raft's idle pace to these: idle 0.92-1.05 ->
 		// 0.62-0.71 cores, CPU per quote 33-44 -> 18-27 ms, p50 16-19 ->
 		// 7-11 ms. Then from 100 to 200 ms (the delay switched within a
-		// run, after the leader vouched for signatures): quotes made in
+		// run, when the leader vouched for signatures): quotes made in
 		// the same time +16-22%, p99 23.6 -> 21.4 and 21.1 -> 17.4 ms one
 		// after another, 29.0 -> 25.4 ms at 20 a second; 300 and 400 ms
 		// gained no more. A non-voter's replica trails by up to 300 ms

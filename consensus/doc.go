@@ -79,10 +79,9 @@
 // [ErrNoLeader] (503), while reads of the local state machine keep working.
 //
 // The leader makes every entry: its own commands and those forwarded to
-// it go through its grouper (see group.go). A [VouchingStateMachine] can
-// do part of its work there, once, before the entry is appended (billing
-// checks the signatures a command carries) and record the outcome in the
-// entry, which every member hands back to it as it applies the entry.
+// it go through its grouper (see group.go). Every member applies every
+// entry itself: nothing the leader adds to an entry is taken as evidence
+// (billing checks every signature on every replica).
 //
 // The node calls [Ledger.Maintain] periodically on the leader with a
 // liveness oracle: a voter gone longer than a timeout is demoted to a

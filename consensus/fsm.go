@@ -36,35 +36,15 @@ type BatchStateMachine interface {
 	ApplyBatch(indexes []uint64, cmds [][]byte) [][]byte
 }
 
-// VouchingStateMachine is a BatchStateMachine that does part of its work
-// once, on the leader, before the commands go into the log, instead of on
-// every member as they apply. Vouch is called on the leader with the
-// commands of one entry about to be appended (its own and those forwarded
-// to it, never on a follower); what it returns (nil for nothing) is written
-// into the entry, and every member, the leader included, hands it back to
-// ApplyVouched with each of the entry's commands. The results must be
-// those ApplyBatch would give: a voucher may only spare work whose outcome
-// it records, and ApplyVouched must check that the record still applies
-// (it was made against the leader's state before the entry was appended).
-//
-// Members take the leader's word for what a voucher records, as raft takes
-// the leader's word for what the log holds. A follower cannot write one:
-// it forwards bare commands, and only the leader's grouper makes entries.
-type VouchingStateMachine interface {
-	BatchStateMachine
-	Vouch(cmds [][]byte) []byte
-	ApplyVouched(indexes []uint64, cmds, vouches [][]byte) [][]byte
-}
-
-// QuietStateMachine is a VouchingStateMachine that can apply commands
+// QuietStateMachine is a BatchStateMachine that can apply commands
 // without working out their results. Only the node whose grouper appended
 // an entry reads what its commands answered (the leader answers the
 // commands forwarded to it with its own results), so every other member
 // throws its results away; the FSM has such a member apply with
-// ApplyQuiet, which must change the state exactly as ApplyVouched does.
+// ApplyQuiet, which must change the state exactly as ApplyBatch does.
 type QuietStateMachine interface {
-	VouchingStateMachine
-	ApplyQuiet(indexes []uint64, cmds, vouches [][]byte)
+	BatchStateMachine
+	ApplyQuiet(indexes []uint64, cmds [][]byte)
 }
 
 // IndexedStateMachine is a StateMachine that knows the index of the last
@@ -125,26 +105,19 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		spans   []span
 		indexes []uint64
 		cmds    [][]byte
-		vouches [][]byte // each command's entry's voucher, when one has
-		vouched bool
 	)
 	for i, l := range logs {
 		switch {
-		case isGroup(l), isVouched(l):
+		case isGroup(l):
 			group, err := decodeGroup(l.Data)
 			if err != nil {
 				out[i] = err
 				continue
 			}
-			var v []byte
-			if isVouched(l) {
-				v, vouched = l.Extensions[len(vouchedExt):], true
-			}
 			spans = append(spans, span{i, len(cmds), len(cmds) + len(group)})
 			for _, c := range group {
 				indexes = append(indexes, l.Index)
 				cmds = append(cmds, c)
-				vouches = append(vouches, v)
 			}
 		case l.Type == raft.LogConfiguration:
 			if f.committed != nil {
@@ -154,22 +127,18 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			spans = append(spans, span{i, len(cmds), -1})
 			indexes = append(indexes, l.Index)
 			cmds = append(cmds, l.Data)
-			vouches = append(vouches, nil)
 		}
 	}
 	if len(cmds) == 0 {
 		return out
 	}
 	if q, ok := f.sm.(QuietStateMachine); ok && f.awaited != nil && f.awaited.Load() == 0 {
-		q.ApplyQuiet(indexes, cmds, vouches)
+		q.ApplyQuiet(indexes, cmds)
 		return out // no one reads the commands' results here
 	}
 	var res [][]byte
-	v, vouching := f.sm.(VouchingStateMachine)
 	b, batching := f.sm.(BatchStateMachine)
 	switch {
-	case vouching && vouched:
-		res = v.ApplyVouched(indexes, cmds, vouches)
 	case batching && len(cmds) > 1:
 		res = b.ApplyBatch(indexes, cmds)
 	default:

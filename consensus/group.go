@@ -1,7 +1,6 @@
 package consensus
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -27,11 +26,6 @@ import (
 // Data lists the commands, each a uvarint length then its bytes. The state
 // machine applies them in order, each with the entry's index (see
 // [BatchStateMachine]); the leader answers each its own result.
-//
-// When the state machine vouches ([VouchingStateMachine]), the leader's
-// entries are vouched groups instead, a lone command too, whenever Vouch
-// has something to say: Data as a group's, Extensions vouchedExt followed
-// by what Vouch returned.
 const (
 	maxInFlight = 2
 	// maxGroup and maxGroupBytes bound one group.
@@ -43,10 +37,7 @@ const (
 	maxQueued = 4096
 )
 
-var (
-	groupExt   = []byte("dds-group-v1")
-	vouchedExt = []byte("dds-vouched-group-v1\n")
-)
+var groupExt = []byte("dds-group-v1")
 
 var (
 	// errBadGroup reports a group entry that does not decode.
@@ -135,16 +126,9 @@ func (l *Ledger) commitGroups(batch []*groupReq) {
 		for i, r := range batch {
 			cmds[i] = r.cmd
 		}
-		var vouch []byte
-		if v, ok := l.fsm.sm.(VouchingStateMachine); ok {
-			vouch = v.Vouch(cmds)
-		}
 		l.fsm.awaited.Add(1)
 		var f raft.ApplyFuture
 		switch {
-		case len(vouch) > 0:
-			ext := append(append(make([]byte, 0, len(vouchedExt)+len(vouch)), vouchedExt...), vouch...)
-			f = l.raft.ApplyLog(raft.Log{Data: encodeGroup(cmds), Extensions: ext}, l.cfg.ApplyTimeout)
 		case len(batch) == 1:
 			f = l.raft.Apply(batch[0].cmd, l.cfg.ApplyTimeout)
 		default:
@@ -163,7 +147,7 @@ func (l *Ledger) commitGroups(batch []*groupReq) {
 
 // answerGroup hands each command of a group its result: resp is the
 // state machine's answer to the entry ([]byte for a lone command, [][]byte
-// for a group, a vouched one of one command too).
+// for a group).
 func answerGroup(batch []*groupReq, resp any, err error) {
 	if err != nil {
 		for _, r := range batch {
@@ -272,9 +256,4 @@ func uvarint(b []byte) (uint64, int) {
 // isGroup reports whether l is a group entry.
 func isGroup(l *raft.Log) bool {
 	return l.Type == raft.LogCommand && string(l.Extensions) == string(groupExt)
-}
-
-// isVouched reports whether l is a vouched group entry.
-func isVouched(l *raft.Log) bool {
-	return l.Type == raft.LogCommand && bytes.HasPrefix(l.Extensions, vouchedExt)
 }

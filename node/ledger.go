@@ -13,25 +13,25 @@ import (
 // replica's catch-up (catchUp) is exact.
 var _ consensus.IndexedStateMachine = (*billing.Ledger)(nil)
 
-// The leader checks the signatures of what it appends, once, for every
-// member (billing.Ledger.Vouch), and a member no caller waits on applies
-// without encoding results (billing.Ledger.ApplyQuiet).
+// A member no caller waits on applies without encoding results
+// (billing.Ledger.ApplyQuiet); every member checks every signature.
 var _ consensus.QuietStateMachine = (*billing.Ledger)(nil)
 
 // The leader asks a non-voter to make its log durable before it promotes it,
 // which lets non-voters put their fsyncs off.
 var _ consensus.VoterPreparer = forwarder{}
 
-// apply stamps cmd with the node's time, replicates it through the ledger
+// apply stamps cmd with the node's time, signs it as its proposer
+// (billing checks that on every replica), replicates it through the ledger
 // and returns the state machine's result; a refusal by the rules comes back
 // as one of the node's errors.
 func (n *Node) apply(ctx context.Context, cmd billing.Command) (billing.Result, error) {
 	if cmd.Time.IsZero() {
 		cmd.Time = n.now()
 	}
-	b, err := cmd.Encode()
+	b, err := n.sign(cmd)
 	if err != nil {
-		return billing.Result{}, fmt.Errorf("encode command: %w", err)
+		return billing.Result{}, err
 	}
 	out, err := n.raft.Apply(ctx, b)
 	if err != nil {
@@ -52,6 +52,26 @@ func (n *Node) apply(ctx context.Context, cmd billing.Command) (billing.Result, 
 		return res, ruleError(res.Err)
 	}
 	return res, nil
+}
+
+// sign returns cmd proposed by this node, signed with its key, encoded.
+// Its own ledger need not check the signature again.
+func (n *Node) sign(cmd billing.Command) ([]byte, error) {
+	by := n.PeerID()
+	msg, err := cmd.Message(by)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := n.host.Sign(msg)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s command: %w", cmd.Kind(), err)
+	}
+	n.ledger.RememberSignature(n.host.PublicKey(), msg, sig)
+	b, err := cmd.WithSig(by, msg, sig).Encode()
+	if err != nil {
+		return nil, fmt.Errorf("encode command: %w", err)
+	}
+	return b, nil
 }
 
 // ruleError turns a refusal of the billing rules into the node's error.

@@ -18,7 +18,6 @@ import (
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/consensus"
 	"github.com/ddsnet/dds/internal/ratelimit"
-	"github.com/ddsnet/dds/p2p"
 	"github.com/ddsnet/dds/p2p/feed"
 	"github.com/ddsnet/dds/p2p/wire"
 )
@@ -554,7 +553,8 @@ func (n *Node) catchUp(ctx context.Context) {
 }
 
 // checkForwarded refuses what a peer may not ask of the ledger for
-// another: a node registers itself only, with the key its peer id carries,
+// another: a forwarded command must be proposed (and signed: the state
+// machine checks that on every replica) by the member that forwards it,
 // and a command's time is the leader's time (now), up to clockSkew ahead
 // and twice that behind (a command may wait for a leader up to
 // consensus's ApplyTimeout, 3 s, before it is forwarded): the state
@@ -566,21 +566,12 @@ func checkForwarded(from peer.ID, b []byte, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("forwarded command: %w", err)
 	}
+	if cmd.By != from.String() {
+		return fmt.Errorf("%w: %s forwarded a %s command proposed by %q: a member forwards its own commands", ErrForbidden, from, cmd.Kind(), cmd.By)
+	}
 	if d := cmd.Time.Sub(now); d > clockSkew || d < -2*clockSkew {
 		return fmt.Errorf("%w: %s command stamped %s, %v from the leader's clock (at most %v ahead, %v behind)",
 			ErrForbidden, cmd.Kind(), cmd.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), clockSkew, 2*clockSkew)
-	}
-	if p := cmd.Pay; p != nil && p.ReceivedBy != from.String() {
-		return fmt.Errorf("%w: %s forwarded a payment it says %q received: a node forwards the payments it took", ErrForbidden, from, p.ReceivedBy)
-	}
-	if r := cmd.Register; r != nil {
-		key, err := p2p.PublicKeyOf(from)
-		if err != nil {
-			return fmt.Errorf("register: %w", err)
-		}
-		if r.Node.PeerID != from.String() || !bytes.Equal(r.Node.PublicKey, key) {
-			return fmt.Errorf("register: %s may register only itself, with its own key", from)
-		}
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"testing"
 	"time"
@@ -12,12 +11,11 @@ import (
 	"github.com/ddsnet/dds/billing"
 )
 
-// TestForwardedCommandChecks: a forwarded Register is the sender's own,
-// with the key its peer id carries, so is a forwarded payment (received by
-// the sender), and a forwarded command's time is the leader's within
-// clockSkew.
+// TestForwardedCommandChecks: a forwarded command is proposed by the
+// member that forwards it (whether it signed it, every replica checks),
+// and its time is the leader's within clockSkew.
 func TestForwardedCommandChecks(t *testing.T) {
-	newPeer := func() (peer.ID, []byte) {
+	newPeer := func() peer.ID {
 		_, pub, err := crypto.GenerateEd25519Key(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -26,45 +24,35 @@ func TestForwardedCommandChecks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, _ := pub.Raw()
-		return id, raw
+		return id
 	}
-	a, aKey := newPeer()
-	b, bKey := newPeer()
-	reg := func(id string, key []byte) []byte {
-		cmd, err := billing.Command{Time: time.Unix(1, 0), Register: &billing.Register{Node: billing.Node{PeerID: id, PublicKey: key}}}.Encode()
+	a, b := newPeer(), newPeer()
+	now := time.Unix(1, 0)
+	// by proposes a payment it took, at now, signed with a made-up key.
+	payBy := func(by string) []byte {
+		c := billing.Command{Time: now, Pay: &billing.Pay{PaymentID: "p", FileID: "f", Status: "success", Amount: 1, ReceivedBy: by}}
+		msg, err := c.Message(by)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return cmd
-	}
-	now := time.Unix(1, 0)
-	if err := checkForwarded(a, reg(a.String(), aKey), now); err != nil {
-		t.Fatalf("a registering itself: %v", err)
-	}
-	for name, cmd := range map[string][]byte{
-		"another's id":          reg(b.String(), bKey),
-		"own id, another's key": reg(a.String(), bKey),
-		"own id, a made-up key": reg(a.String(), make([]byte, ed25519.PublicKeySize)),
-		"not a command":         []byte("{"),
-	} {
-		if err := checkForwarded(a, cmd, now); err == nil {
-			t.Errorf("%s: forwarded register accepted", name)
+		enc, err := c.WithSig(by, msg, make([]byte, 64)).Encode()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	payBy := func(by string) []byte {
-		b, _ := billing.Command{Time: time.Unix(1, 0), Pay: &billing.Pay{PaymentID: "p", FileID: "f", Status: "success", Amount: 1, ReceivedBy: by}}.Encode()
-		return b
+		return enc
 	}
 	pay := payBy(a.String())
-	// A node forwards the payments it took, and no other's.
+	if err := checkForwarded(a, pay, now); err != nil {
+		t.Fatalf("a forwarding its own command: %v", err)
+	}
+	// A member forwards its own commands, and no other's.
 	for _, by := range []string{b.String(), ""} {
 		if err := checkForwarded(a, payBy(by), now); !errors.Is(err, ErrForbidden) {
-			t.Errorf("a payment forwarded by %s as received by %q: %v", a, by, err)
+			t.Errorf("a command forwarded by %s as proposed by %q: %v", a, by, err)
 		}
 	}
-	if err := checkForwarded(a, pay, now); err != nil {
-		t.Fatalf("a payment forwarded by a node: %v", err)
+	if err := checkForwarded(a, []byte("{"), now); err == nil {
+		t.Error("not a command: accepted")
 	}
 	// Stamped ahead of the leader's clock by more than clockSkew, or behind
 	// it by more than twice that (pay is stamped at now: the leader's

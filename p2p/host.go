@@ -38,8 +38,11 @@ import (
 // the ZIP-215 signature rules, 3 vouched groups (the leader's signature
 // checks recorded in the entry), which a node of version 2 would refuse
 // as commands while the others applied them, 4 admission (Init carries the
-// admission key, Admit and Remove), which a node of version 3 would refuse.
-const RaftProtocol protocol.ID = "/dds/raft/4.0.0"
+// admission key, Admit and Remove), which a node of version 3 would refuse,
+// 5 signed commands (each command in an envelope with its proposer's
+// signature; no vouched groups), which a node of version 4 could not
+// decode.
+const RaftProtocol protocol.ID = "/dds/raft/5.0.0"
 
 // DefaultDHTPrefix is the kad-dht protocol prefix of a dds network: its DHT
 // speaks "/dds/kad/1.0.0" and never meets the public IPFS DHT.

@@ -72,8 +72,23 @@ func (a *attacker) forward(p peer.ID, cmd billing.Command) error {
 	return a.forwardAt(p, cmd)
 }
 
-// forwardAt is forward with the time cmd carries.
+// forwardAt is forward with the time cmd carries. cmd is proposed and
+// signed by the attacker with its own key, unless it names its proposer
+// (then it goes as it is). A command the ledger took and refused answers
+// its refusal.
 func (a *attacker) forwardAt(p peer.ID, cmd billing.Command) error {
+	if cmd.By == "" {
+		me := a.host.ID().String()
+		msg, err := cmd.Message(me)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		sig, err := a.host.Sign(msg)
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		cmd = cmd.WithSig(me, msg, sig)
+	}
 	b, err := cmd.Encode()
 	if err != nil {
 		a.t.Fatal(err)
@@ -81,10 +96,17 @@ func (a *attacker) forwardAt(p peer.ID, cmd billing.Command) error {
 	var resp struct {
 		Result []byte `json:"result"`
 	}
-	return wire.Call(a.t.Context(), a.host.Libp2p(), p, node.ForwardProtocol, 5*time.Second,
+	if err := wire.Call(a.t.Context(), a.host.Libp2p(), p, node.ForwardProtocol, 5*time.Second,
 		struct {
 			Command []byte `json:"command"`
-		}{b}, &resp, 1<<20)
+		}{b}, &resp, 1<<20); err != nil {
+		return err
+	}
+	res, err := billing.DecodeResult(resp.Result)
+	if err != nil {
+		return err
+	}
+	return res.Refusal()
 }
 
 // join asks p to admit the attacker with invite.
@@ -426,13 +448,41 @@ func TestMemberCannotStampTheLedgersTime(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	// Nor can it pass a payment off as another member's.
+	// Nor can it pass a payment off as another member's, propose a quote
+	// in another's name, or forward a command another member proposed
+	// (signed with its own key, or a made-up signature): the leader
+	// refuses what a member forwards as another's, and every replica
+	// refuses a command not signed by its proposer, alike.
 	other := bn.Nodes[2].Node.PeerID()
-	err := a.forward(lid, billing.Command{Pay: &billing.Pay{PaymentID: "theirs", FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: int64(unpaid.Price), ReceivedBy: other}})
-	var re *wire.RemoteError
-	if !errors.As(err, &re) || !strings.Contains(re.Msg, "forwards the payments it took") {
-		t.Fatalf("a payment passed off as %s's: %v", other, err)
+	forbidden := func(what string, err error, says string) {
+		t.Helper()
+		var re *wire.RemoteError
+		if !errors.Is(err, billing.ErrForbidden) && !(errors.As(err, &re) && strings.Contains(re.Msg, says)) {
+			t.Fatalf("%s: %v", what, err)
+		}
 	}
+	pay := billing.Command{Pay: &billing.Pay{PaymentID: "theirs", FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: int64(unpaid.Price), ReceivedBy: other}}
+	forbidden("a payment passed off as another's", a.forward(lid, pay), "")
+	theirs := pay
+	theirs.Time = time.Now()
+	msg, err := theirs.Message(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := a.host.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forbidden("a command in another's name", a.forwardAt(lid, theirs.WithSig(other, msg, sig)), "forwards its own commands")
+	mine := billing.Command{Time: time.Now(), Pay: &billing.Pay{PaymentID: "mine", FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: int64(unpaid.Price), ReceivedBy: me}}
+	msg, err = mine.Message(me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forbidden("a command with a made-up signature", a.forwardAt(lid, mine.WithSig(me, msg, make([]byte, 64))), "")
+	q := billing.Quote{FileID: "stolen", Kind: billing.QuoteNew, Issuer: other, CID: unpaid.CID, Size: int64(unpaid.Size), Name: "x",
+		Duration: 3600, Replicas: 3, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}
+	forbidden("a quote issued in another's name", a.forward(lid, billing.Command{Quote: &billing.PutQuote{Quote: q}}), "")
 	bn.intact(unpaid.ID)
 }
 
