@@ -215,11 +215,14 @@ type Hold struct {
 }
 
 // Drop ends a holder's holding of a file: the holder is gone (silent past
-// a timeout, or failing audits). The file goes back to storing until a new
-// holder's receipt is recorded.
+// a timeout, or failing audits), or releases it. The file goes back to
+// storing until a new holder's receipt is recorded. Unless the holder
+// proposes it or is no longer a member, it needs the reports of members
+// that saw the holder fail (see MinFailureReports).
 type Drop struct {
-	FileID string `json:"file_id"`
-	Holder string `json:"holder"`
+	FileID  string          `json:"file_id"`
+	Holder  string          `json:"holder"`
+	Reports []FailureReport `json:"reports,omitempty"`
 }
 
 // Expire sweeps leases and quotes whose time is up.

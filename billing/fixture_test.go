@@ -275,6 +275,21 @@ func (f *fixture) holdCmd(id string, holders ...int) Command {
 	return Command{Hold: h}
 }
 
+// dropCmd drops holder of file id on the failure reports of reporters,
+// made now.
+func (f *fixture) dropCmd(id string, holder int, reporters ...int) Command {
+	d := &Drop{FileID: id, Holder: peerName(holder)}
+	for _, i := range reporters {
+		d.Reports = append(d.Reports, f.failure(id, holder, i, f.now))
+	}
+	return Command{Drop: d}
+}
+
+// failure is reporter's failure report about holder of file id, made at.
+func (f *fixture) failure(id string, holder, reporter int, at time.Time) FailureReport {
+	return FailureReport{FileID: id, Holder: peerName(holder), Reporter: peerName(reporter), At: at, Reason: "no answer"}.Sign(testKey(reporter))
+}
+
 func (f *fixture) file(id string) File {
 	f.t.Helper()
 	file, ok := f.s.File(id)

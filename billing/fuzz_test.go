@@ -167,11 +167,21 @@ func (sc *scenario) next() Command {
 			}
 			h.Receipts = append(h.Receipts, r)
 		}
-		if g.n(3) == 0 { // a holder lost (or failing audits) is dropped
+		if g.n(3) == 0 { // a holder lost (or failing audits) is dropped, on reports of some peers
+			holder := peerName(g.n(fuzzPeers))
 			if holders := file.Holders; len(holders) > 0 {
-				return Command{Time: sc.now, Drop: &Drop{FileID: id, Holder: holders[g.n(len(holders))]}}
+				holder = holders[g.n(len(holders))]
 			}
-			return Command{Time: sc.now, Drop: &Drop{FileID: id, Holder: peerName(g.n(fuzzPeers))}}
+			d := &Drop{FileID: id, Holder: holder}
+			for range g.n(4) {
+				i := g.n(fuzzPeers)
+				r := FailureReport{FileID: id, Holder: holder, Reporter: peerName(i), At: sc.now.Add(-time.Duration(g.n(900)) * time.Second)}.Sign(testKey(i))
+				if g.n(10) == 0 {
+					r.Signature[0] ^= 1
+				}
+				d.Reports = append(d.Reports, r)
+			}
+			return Command{Time: sc.now, Drop: d}
 		}
 		return Command{Time: sc.now, Hold: h}
 	default:

@@ -135,6 +135,13 @@ func (s *State) signatures(c Command) (checks [][3][]byte) {
 			}
 		}
 	}
+	if d := c.Drop; d != nil && len(d.Reports) <= MaxSigners {
+		for _, r := range d.Reports {
+			if n, ok := s.nodes[r.Reporter]; ok {
+				checks = append(checks, [3][]byte{n.PublicKey, r.Canonical(), r.Signature})
+			}
+		}
+	}
 	if h := c.Hold; h != nil && len(h.Receipts) <= s.settings.Replicas {
 		for _, r := range h.Receipts {
 			if n, ok := s.nodes[r.Holder]; ok {
@@ -195,7 +202,7 @@ func (s *State) Apply(cmd Command) (res Result) {
 	case cmd.Hold != nil:
 		return s.applyHold(now, cmd.Hold)
 	case cmd.Drop != nil:
-		return s.applyDrop(now, cmd.Drop)
+		return s.applyDrop(now, cmd.By, cmd.Drop)
 	case cmd.Admit != nil:
 		return s.applyAdmit(now, cmd.Admit)
 	case cmd.Remove != nil:
@@ -708,7 +715,7 @@ func (s *State) applyHold(now time.Time, h *Hold) Result {
 	return Result{File: &out}
 }
 
-func (s *State) applyDrop(now time.Time, d *Drop) Result {
+func (s *State) applyDrop(now time.Time, by string, d *Drop) Result {
 	rec, e := s.leased(d.FileID)
 	if e != nil {
 		return fail(e)
@@ -717,6 +724,15 @@ func (s *State) applyDrop(now time.Time, d *Drop) Result {
 	i := slices.Index(f.Holders, d.Holder)
 	if i < 0 {
 		return fail(refusal(ErrConflict, "%s does not hold file %s", d.Holder, f.ID))
+	}
+	var start time.Time
+	for _, h := range rec.Holdings {
+		if h.Holder == d.Holder && h.End.IsZero() {
+			start = h.Start
+		}
+	}
+	if e := s.dropEvidence(now, by, d, start); e != nil {
+		return fail(e)
 	}
 	f.Holders = slices.Delete(f.Holders, i, i+1)
 	end := now

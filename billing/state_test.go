@@ -597,10 +597,10 @@ func TestDropAndReplaceHolder(t *testing.T) {
 	if st := f.file("a").State; st != StateStored {
 		t.Fatalf("state %s", st)
 	}
-	f.refused(Command{Drop: &Drop{FileID: "a", Holder: peerName(2)}}, ErrConflict)
-	f.refused(Command{Drop: &Drop{FileID: "nope", Holder: peerName(1)}}, ErrNotFound)
+	f.refused(f.dropCmd("a", 2, 0, 3), ErrConflict)
+	f.refused(f.dropCmd("nope", 1, 0, 3), ErrNotFound)
 	f.advance(5 * 86400 * time.Second)
-	f.must(Command{Drop: &Drop{FileID: "a", Holder: peerName(1)}})
+	f.must(f.dropCmd("a", 1, 0, 3))
 	got := f.file("a")
 	if got.State != StateStoring || len(got.Holders) != 1 || got.Holders[0] != peerName(0) {
 		t.Fatalf("after drop: %s %v", got.State, got.Holders)

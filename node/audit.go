@@ -240,8 +240,9 @@ func (n *Node) auditFrom(ctx context.Context, f billing.File) {
 
 // judge acts on the outcome of a challenge of holder h for a chunk of f.
 func (n *Node) judge(ctx context.Context, f billing.File, h string, err error) {
+	v := verdict(ctx, err)
 	switch {
-	case err == nil:
+	case v == nil:
 		n.metrics.audits.WithLabelValues("pass").Inc()
 		n.qos.pass(f.ID, h)
 		return
@@ -249,19 +250,19 @@ func (n *Node) judge(ctx context.Context, f billing.File, h string, err error) {
 		// This node's own copy is at fault (and queued for repair).
 		n.metrics.audits.WithLabelValues("unchecked").Inc()
 		return
-	case errors.Is(err, audit.ErrMissing), errors.Is(err, audit.ErrCorrupt), errors.Is(err, audit.ErrWrongProof):
-	case ctx.Err() != nil, errors.Is(err, audit.ErrClosed):
-		return // this node is stopping: no verdict
 	case errors.Is(err, audit.ErrBusy):
 		// An answer: the holder serves as many challenges as it can at
 		// once. The next round asks again.
 		n.metrics.audits.WithLabelValues("unreachable").Inc()
 		return
-	default:
-		// No answer in time, or none at all: a holder that publishes its
-		// status but does not answer for what it holds fails like one
-		// that lacks the chunk (the status feed alone would keep it).
+	case errors.Is(v, errInconclusive):
+		return // this node is stopping: no verdict
+	case unanswered(v):
+		// A holder that publishes its status but does not answer for
+		// what it holds fails like one that lacks the chunk (the status
+		// feed alone would keep it).
 		n.metrics.audits.WithLabelValues("unreachable").Inc()
+		n.unreachable.note(h, time.Now())
 	}
 	n.metrics.audits.WithLabelValues("fail").Inc()
 	strikes := n.qos.fail(f.ID, h, time.Now())
@@ -269,7 +270,7 @@ func (n *Node) judge(ctx context.Context, f billing.File, h string, err error) {
 	if strikes < auditStrikes && !errors.Is(err, audit.ErrWrongProof) {
 		return // a corrupt or missing copy gets a round to repair itself
 	}
-	if _, err := n.apply(ctx, billing.Command{Drop: &billing.Drop{FileID: f.ID, Holder: h}}); err != nil {
+	if err := n.dropHolder(ctx, f, h, v); err != nil {
 		if ctx.Err() == nil && !errors.Is(err, ErrConflict) {
 			n.log.Warn("drop a holder that failed its audits", "file", f.ID, "holder", h, "err", err)
 		}

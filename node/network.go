@@ -41,7 +41,7 @@ const (
 const (
 	attestProtocol  protocol.ID = "/dds/quote/attest/1.0.0"
 	joinProtocol    protocol.ID = "/dds/ledger/join/3.0.0"
-	forwardProtocol protocol.ID = "/dds/ledger/forward/3.0.0"
+	forwardProtocol protocol.ID = "/dds/ledger/forward/4.0.0"
 	indexProtocol   protocol.ID = "/dds/ledger/index/1.0.0"
 	prepareProtocol protocol.ID = "/dds/ledger/prepare/1.0.0"
 )
@@ -92,8 +92,10 @@ type indexResponse struct {
 // serveProtocols registers the node's stream protocols on its host.
 func (n *Node) serveProtocols() {
 	h := n.host.Libp2p()
-	// Each peer's requests on all of them share one budget (peerRequests).
-	limits := wire.WithLimits(ratelimit.New(peerRequests, 2*peerRequests, maxPeerBuckets))
+	// Each peer's requests on all of them share one budget (peerRequests),
+	// the witness protocol's too (registered with the services).
+	n.peerLimits = wire.WithLimits(ratelimit.New(peerRequests, 2*peerRequests, maxPeerBuckets))
+	limits := n.peerLimits
 	wire.Handle(h, attestProtocol, attestTimeout, maxRPC, n.handleAttest, limits)
 	// The one protocol open to non-members: it admits them with an invite.
 	n.host.HandleOpen(joinProtocol, wire.Handler(h, joinTimeout, maxRPC, n.handleJoin, limits))
@@ -482,9 +484,27 @@ func (n *Node) handleForward(ctx context.Context, from peer.ID, req forwardReque
 	}
 	res, err := n.raft.ApplyLocal(ctx, req.Command)
 	if err != nil {
+		// The refusals the forwarding node acts on travel by code.
+		for _, c := range forwardCodes {
+			if errors.Is(err, c.err) {
+				return forwardResponse{}, fmt.Errorf("%w: %w", c.code, err)
+			}
+		}
 		return forwardResponse{}, err
 	}
 	return forwardResponse{Result: res}, nil
+}
+
+// forwardCodes are the wire codes of the leader's refusals that a
+// forwarding node hands back to consensus: a node that no longer leads
+// (look for the leader again), a leader too busy to take the command in
+// time.
+var forwardCodes = []struct {
+	err  error
+	code wire.Code
+}{
+	{consensus.ErrNotLeader, "not leader"},
+	{consensus.ErrTimeout, "timeout"},
 }
 
 // handlePrepare makes this node's log durable before the leader promotes
@@ -586,14 +606,11 @@ func (f forwarder) Forward(ctx context.Context, leader string, cmd []byte) ([]by
 	}
 	var resp forwardResponse
 	if err := f.n.rpc.Call(ctx, id, forwardProtocol, forwardTimeout, forwardRequest{Command: cmd}, &resp, maxRPC); err != nil {
-		// The leader's own refusals travel as text: give consensus back the
-		// ones it acts on (a node that no longer leads: look again).
-		var re *wire.RemoteError
-		if errors.As(err, &re) {
-			for _, sentinel := range []error{consensus.ErrNotLeader, consensus.ErrTimeout} {
-				if strings.Contains(re.Msg, sentinel.Error()) {
-					return nil, fmt.Errorf("forward to %s: %w: %w", leader, sentinel, err)
-				}
+		// Give consensus back the leader's refusals it acts on (a node
+		// that no longer leads: look again).
+		for _, c := range forwardCodes {
+			if errors.Is(err, c.code) {
+				return nil, fmt.Errorf("forward to %s: %w: %w", leader, c.err, err)
 			}
 		}
 		return nil, fmt.Errorf("forward to the leader %s: %w", leader, err)

@@ -26,6 +26,7 @@ import (
 	"github.com/ddsnet/dds/p2p/fetch"
 	"github.com/ddsnet/dds/p2p/push"
 	"github.com/ddsnet/dds/p2p/wire"
+	"github.com/ddsnet/dds/p2p/witness"
 )
 
 // Version is the node software's version, shown in /info.
@@ -58,6 +59,9 @@ type Node struct {
 	push        *push.Service
 	fetch       *fetch.Service
 	audit       *audit.Service
+	witness     *witness.Service
+	unreachable unreachables       // holders found not answering, for their other files
+	peerLimits  wire.HandlerOption // each peer's request budget, shared by the request protocols
 	qos         *qos
 	members     *members
 	unpaid      *unpaid       // staged uploads not paid yet: their chunks are not served to peers
@@ -211,6 +215,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// (gone, and the feed does not know yet) is passed over for the next.
 	n.fetch = fetch.New(n.host.Libp2p(), peerStore{n}, fetch.Options{Timeout: fetchTimeout, Logger: n.cfg.Logger.With("sys", "fetch")})
 	n.audit = audit.New(n.host.Libp2p(), verifiedStore{n}, audit.Options{Timeout: n.cfg.AuditTimeout, Logger: n.cfg.Logger.With("sys", "audit")})
+	// A witness fetches a chunk from another holder and challenges the
+	// holder: both bounded, plus the catch-up with the ledger.
+	n.witness = witness.New(n.host.Libp2p(), witnessChecker{n}, witness.Options{
+		Timeout: catchUpTimeout + fetchTimeout + n.cfg.AuditTimeout + 5*time.Second,
+		Handler: []wire.HandlerOption{n.peerLimits},
+	})
 	if len(n.cfg.Bootstrap) > 0 {
 		// Joining is idempotent: a node that is already a member keeps its
 		// role. A member started again asks too (it may have been removed

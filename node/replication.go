@@ -229,7 +229,20 @@ func (n *Node) repair(ctx context.Context, id string, gone map[string]bool) {
 		if !gone[h] {
 			continue
 		}
-		if _, err := n.apply(ctx, billing.Command{Drop: &billing.Drop{FileID: id, Holder: h}}); err != nil {
+		// Silent in the feed: this node checks for itself before it
+		// reports the holder (the feed may lag, or be all that failed);
+		// a holder removed from the network needs no check.
+		var v error = errNotMember
+		var member bool
+		n.ledger.Read(func(st *billing.State) { member = st.IsMember(h) })
+		if member {
+			v = n.checkHolder(ctx, f, h)
+		}
+		if v == nil || errors.Is(v, errInconclusive) {
+			n.log.Debug("a holder silent in the feed answers for its file", "file", id, "holder", h, "err", v)
+			continue
+		}
+		if err := n.dropHolder(ctx, f, h, fmt.Errorf("silent in the feed, and %w", v)); err != nil {
 			if ctx.Err() == nil && !errors.Is(err, ErrConflict) {
 				n.log.Warn("drop a gone holder", "file", id, "holder", h, "err", err)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/ddsnet/dds/p2p"
 	"github.com/ddsnet/dds/p2p/fetch"
 	"github.com/ddsnet/dds/p2p/wire"
+	"github.com/ddsnet/dds/p2p/witness"
 )
 
 // The byzantine suite: an attacker built from the project's own packages
@@ -530,4 +531,102 @@ func TestMemberCannotFetchUnpaidUploads(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestMemberCannotDropHonestHolders: a member (admitted, so past the gate)
+// that would take a file over, or erase it, by dropping its honest
+// holders is refused on every replica: a drop with no evidence, with its
+// own report alone, or with a report it made up in another member's name.
+// Asked to confirm, a witness challenges the holder itself, sees it
+// answer, and signs nothing. The holders stay, and the file reads intact.
+func TestMemberCannotDropHonestHolders(t *testing.T) {
+	bn := startByzantineNet(t)
+	a := newAttacker(t)
+	if err := bn.Admit(t.Context(), a.host.ID()); err != nil {
+		t.Fatal(err)
+	}
+	lid := a.connect(bn.leader())
+	me := a.host.ID().String()
+	holders := bn.holders()
+	if len(holders) != 3 {
+		t.Fatalf("holders %v", holders)
+	}
+	// The attacker's own report about holder h, and one in the name of
+	// another member, signed with the attacker's key.
+	report := func(h, as string) billing.FailureReport {
+		r := billing.FailureReport{FileID: bn.file.ID, Holder: h, Reporter: as, At: time.Now(), Reason: "made up"}
+		sig, err := a.host.Sign(r.Canonical())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Signature = sig
+		return r
+	}
+	var witnessID string
+	for _, nd := range bn.Nodes {
+		if id := nd.Node.PeerID(); !slices.Contains(holders, id) {
+			witnessID = id
+		}
+	}
+	for _, h := range holders {
+		other := holders[0]
+		if other == h {
+			other = holders[1]
+		}
+		for name, d := range map[string]*billing.Drop{
+			"no evidence":        {FileID: bn.file.ID, Holder: h},
+			"its own word":       {FileID: bn.file.ID, Holder: h, Reports: []billing.FailureReport{report(h, me)}},
+			"a made-up report":   {FileID: bn.file.ID, Holder: h, Reports: []billing.FailureReport{report(h, me), report(h, other)}},
+			"the holder's words": {FileID: bn.file.ID, Holder: h, Reports: []billing.FailureReport{report(h, me), report(h, h)}},
+		} {
+			if err := a.forward(lid, billing.Command{Drop: d}); !errors.Is(err, billing.ErrForbidden) && !errors.Is(err, billing.ErrInvalid) {
+				t.Fatalf("drop %s with %s: %v", h, name, err)
+			}
+		}
+		// A witness asked about an honest holder checks it and refuses.
+		wid, err := peer.Decode(witnessID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.connect(bn.byID(witnessID))
+		svc := witness.New(a.host.Libp2p(), noWitness{}, witness.Options{})
+		if _, err := svc.Ask(t.Context(), wid, bn.file.ID, h); !errors.Is(err, witness.ErrHolderAnswered) {
+			t.Fatalf("a witness asked about honest holder %s: %v", h, err)
+		}
+	}
+	bn.intact("")
+	if got := bn.holders(); !slices.Equal(got, holders) {
+		t.Fatalf("holders %v, were %v", got, holders)
+	}
+}
+
+// holders lists the nodes that hold the paid file, as they say, sorted.
+func (bn *byzantineNet) holders() []string {
+	var out []string
+	for _, nd := range bn.Nodes {
+		if nd.Node.Holds(bn.t.Context(), bn.file.ID) {
+			out = append(out, nd.Node.PeerID())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// byID is the node with peer id id.
+func (bn *byzantineNet) byID(id string) *Node {
+	bn.t.Helper()
+	for _, nd := range bn.Nodes {
+		if nd.Node.PeerID() == id {
+			return nd
+		}
+	}
+	bn.t.Fatalf("no node %s", id)
+	return nil
+}
+
+// noWitness refuses every witness request (the attacker only asks).
+type noWitness struct{}
+
+func (noWitness) Check(context.Context, peer.ID, string, string) (billing.FailureReport, error) {
+	return billing.FailureReport{}, witness.ErrUnknown
 }

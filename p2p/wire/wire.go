@@ -29,18 +29,37 @@ var (
 	ErrDeadline = errors.New("stream deadline exceeded")
 	// ErrMalformed reports a message length that is not a valid uvarint.
 	ErrMalformed = errors.New("malformed message length")
-	// ErrRateLimited is the answer to a request over its peer's limit
-	// (see [WithLimits]); the caller receives it as a [*RemoteError].
-	ErrRateLimited = errors.New("rate limited: too many requests from this peer")
 )
 
+// ErrRateLimited is the answer to a request over its peer's limit (see
+// [WithLimits]); the caller's [*RemoteError] matches it.
+const ErrRateLimited Code = "rate limited: too many requests from this peer"
+
 // RemoteError is an error the remote handler returned, as the caller of
-// [Call] receives it.
+// [Call] receives it. Code is the [Code] the handler's error carried, if
+// any: errors.Is(err, c) holds for that Code c, so a caller tells the
+// handler's refusals apart by value, not by the text of Msg.
 type RemoteError struct {
-	Msg string
+	Msg  string
+	Code Code
 }
 
 func (e *RemoteError) Error() string { return "remote error: " + e.Msg }
+
+// Is reports whether target is the Code e carries.
+func (e *RemoteError) Is(target error) bool {
+	c, ok := target.(Code)
+	return ok && e.Code != "" && c == e.Code
+}
+
+// Code is an error a handler sends by name: a protocol declares its
+// refusals as Codes (var ErrX = wire.Code("x")), its handler returns one
+// (wrapped with detail, as any error), and the caller's [*RemoteError]
+// matches it with errors.Is. A Code is a short stable name; it is part of
+// the protocol.
+type Code string
+
+func (c Code) Error() string { return string(c) }
 
 // WriteMsg writes b as one message: its length as a uvarint, then the
 // bytes, in a single write.
@@ -166,6 +185,7 @@ func withCause(ctx context.Context, err error) error {
 type reply struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  string          `json:"error,omitempty"`
+	Code   Code            `json:"code,omitempty"` // the Code the error carried
 }
 
 // Call makes one request on a new stream of proto to p: it sends req as
@@ -214,7 +234,7 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, timeou
 // result into resp (nil: discarded).
 func (r reply) decode(resp any, proto protocol.ID, p peer.ID) error {
 	if r.Error != "" {
-		return &RemoteError{Msg: r.Error}
+		return &RemoteError{Msg: r.Error, Code: r.Code}
 	}
 	if resp != nil && len(r.Result) > 0 {
 		if err := json.Unmarshal(r.Result, resp); err != nil {
@@ -317,7 +337,7 @@ func serve[Req, Resp any](h host.Host, s network.Stream, timeout time.Duration, 
 		if ok, _ := limitsAllow(limits, conn.RemotePeer()); ok {
 			out = handleOne(ctx, conn.RemotePeer(), b, tooLarge, fn)
 		} else {
-			out.Error = ErrRateLimited.Error()
+			out.Error, out.Code = ErrRateLimited.Error(), ErrRateLimited
 		}
 		cancel()
 		if err := WriteJSON(s, out); err != nil {
@@ -358,6 +378,10 @@ func handleOne[Req, Resp any](ctx context.Context, from peer.ID, b []byte, tooLa
 		out.Error = err.Error()
 		if out.Error == "" {
 			out.Error = "error"
+		}
+		var code Code
+		if errors.As(err, &code) {
+			out.Code = code
 		}
 		return out
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -397,7 +398,7 @@ func TestHandlerLimits(t *testing.T) {
 	}
 	err := c.Call(t.Context(), server.ID(), echoProto, 5*time.Second, echoReq{Text: "hi"}, &resp, 1024)
 	var re *RemoteError
-	if !errors.As(err, &re) || re.Msg != ErrRateLimited.Error() {
+	if !errors.As(err, &re) || re.Msg != ErrRateLimited.Error() || !errors.Is(err, ErrRateLimited) {
 		t.Fatalf("call past the burst: %v, want %v", err, ErrRateLimited)
 	}
 	if ran != 3 {
@@ -405,5 +406,28 @@ func TestHandlerLimits(t *testing.T) {
 	}
 	if err := Call(t.Context(), other, server.ID(), echoProto, 5*time.Second, echoReq{Text: "hi"}, &resp, 1024); err != nil {
 		t.Fatalf("another peer: %v", err)
+	}
+}
+
+// A handler's error that wraps a Code reaches the caller as that Code
+// (errors.Is), with the message as written; one without a Code matches
+// none.
+func TestCodedErrors(t *testing.T) {
+	client, server := pair(t)
+	const errNope Code = "nope"
+	Handle(server, "/test/coded", time.Second, 0, func(_ context.Context, _ peer.ID, req echoReq) (echoReq, error) {
+		if req.Text == "plain" {
+			return echoReq{}, errors.New("plain failure")
+		}
+		return echoReq{}, fmt.Errorf("refused %q: %w", req.Text, errNope)
+	})
+	err := Call(t.Context(), client, server.ID(), "/test/coded", time.Second, echoReq{Text: "x"}, nil, 1024)
+	var re *RemoteError
+	if !errors.Is(err, errNope) || !errors.As(err, &re) || re.Msg != `refused "x": nope` || errors.Is(err, ErrRateLimited) {
+		t.Fatalf("coded refusal: %v", err)
+	}
+	err = Call(t.Context(), client, server.ID(), "/test/coded", time.Second, echoReq{Text: "plain"}, nil, 1024)
+	if !errors.As(err, &re) || errors.Is(err, errNope) || re.Code != "" {
+		t.Fatalf("plain refusal: %v", err)
 	}
 }
