@@ -99,6 +99,10 @@ type Payment struct {
 	// ReceivedBy is the peer id of the node whose API took the payment
 	// (responses only): it answers for it in the ledger.
 	ReceivedBy string `json:"received_by,omitempty"`
+	// ProcessorSignature (requests only) is the payment processor's
+	// ed25519 signature of the payment (billing.PaymentAuthorization),
+	// base64: required by a network made with a processor key.
+	ProcessorSignature []byte `json:"processor_signature,omitempty"`
 }
 
 // Removal is the attributes of a removal request (POST

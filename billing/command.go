@@ -178,6 +178,9 @@ type Init struct {
 	Settings     Settings `json:"settings"`
 	AdmissionKey []byte   `json:"admission_key"` // raw ed25519 public key: signs invites and removals
 	Founder      string   `json:"founder"`       // peer id of the first member
+	// ProcessorKey, when set, is the payment processor's raw ed25519
+	// public key: every payment then needs its signature.
+	ProcessorKey []byte `json:"processor_key,omitempty"`
 }
 
 // Register adds a node to the registry, or updates its HTTP address.
@@ -200,6 +203,9 @@ type Pay struct {
 	Status     string `json:"status"`
 	Amount     int64  `json:"amount"`
 	ReceivedBy string `json:"received_by"` // the member that took the payment: it answers for it
+	// ProcessorSig is the payment processor's signature of the payment's
+	// PaymentAuthorization: required when the network has a processor key.
+	ProcessorSig []byte `json:"processor_signature,omitempty"`
 }
 
 // Update merges additional attributes into a file; a null value deletes a key.

@@ -116,10 +116,15 @@ type fixture struct {
 	cmds []Command // every command applied, for replays
 }
 
-func newFixture(t testing.TB, set Settings) *fixture {
+// newFixture starts a network with set, its Init changed by mods.
+func newFixture(t testing.TB, set Settings, mods ...func(*Init)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, s: NewState(), now: t0, keys: make(map[string]ed25519.PrivateKey), set: set}
-	f.must(Command{Init: initCmd(set)})
+	init := initCmd(set)
+	for _, m := range mods {
+		m(init)
+	}
+	f.must(Command{Init: init})
 	for i := range testPeers {
 		if i > 0 {
 			f.must(Command{Admit: admitCmd(i)})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -383,7 +384,7 @@ func TestCommandCodec(t *testing.T) {
 		t.Fatalf("encoded %s", b)
 	}
 	d, err := DecodeCommand(b)
-	if err != nil || d.Kind() != "pay" || *d.Pay != *c.Pay || !d.Time.Equal(t0) || d.By != p0 || !bytes.Equal(d.Sig, c.Sig) {
+	if err != nil || d.Kind() != "pay" || !reflect.DeepEqual(*d.Pay, *c.Pay) || !d.Time.Equal(t0) || d.By != p0 || !bytes.Equal(d.Sig, c.Sig) {
 		t.Fatalf("decoded %+v, %v", d, err)
 	}
 	if !bytes.Equal(d.message(), c.message()) || !ed25519.Verify(testKey(0).Public().(ed25519.PublicKey), d.message(), d.Sig) {

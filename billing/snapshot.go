@@ -26,6 +26,7 @@ type snapshot struct {
 	LastCreated time.Time     `json:"last_created"`
 
 	AdmissionKey []byte   `json:"admission_key,omitempty"`
+	ProcessorKey []byte   `json:"processor_key,omitempty"`
 	Members      []Member `json:"members,omitempty"`      // by peer id
 	UsedInvites  []string `json:"used_invites,omitempty"` // sorted
 	Removed      []string `json:"removed,omitempty"`      // sorted
@@ -46,6 +47,7 @@ func (s *State) encode() ([]byte, error) {
 	}
 	slices.SortFunc(snap.Payments, func(a, b Payment) int { return strings.Compare(a.ID, b.ID) })
 	snap.AdmissionKey = s.admissionKey
+	snap.ProcessorKey = s.processorKey
 	for _, m := range s.members {
 		snap.Members = append(snap.Members, m)
 	}
@@ -122,7 +124,11 @@ func (snap *snapshot) state() (*State, error) {
 		s.initialised = true
 		s.settings = snap.Settings
 		s.admissionKey = snap.AdmissionKey
-	} else if snap.Settings != (Settings{}) || snap.AdmissionKey != nil || len(snap.Members) > 0 {
+		if snap.ProcessorKey != nil && len(snap.ProcessorKey) != ed25519.PublicKeySize {
+			return nil, errors.New("bad payment processor key")
+		}
+		s.processorKey = snap.ProcessorKey
+	} else if snap.Settings != (Settings{}) || snap.AdmissionKey != nil || snap.ProcessorKey != nil || len(snap.Members) > 0 {
 		return nil, errors.New("settings or members in an uninitialised ledger")
 	}
 	for _, m := range snap.Members {

@@ -100,6 +100,7 @@ type State struct {
 	paidCount   int       // number of successful payments
 
 	admissionKey []byte            // signs invites and removals (Init)
+	processorKey []byte            // signs payments (Init), nil when the network has none
 	members      map[string]Member // admitted and not removed, by peer id
 	usedInvites  map[string]bool   // Invite.ID of every invite that admitted a node
 	removed      map[string]bool   // removed and not admitted again, by peer id
@@ -133,6 +134,11 @@ func (s *State) signatures(c Command) (checks [][3][]byte) {
 			if n, ok := s.nodes[a.Signer]; ok {
 				checks = append(checks, [3][]byte{n.PublicKey, msg, a.Signature})
 			}
+		}
+	}
+	if p := c.Pay; p != nil {
+		if pub, msg, sig := s.processorCheck(p); pub != nil && len(sig) > 0 {
+			checks = append(checks, [3][]byte{pub, msg, sig})
 		}
 	}
 	if d := c.Drop; d != nil && len(d.Reports) <= MaxSigners {
@@ -279,10 +285,13 @@ func (s *State) applyInit(now time.Time, c *Init) Result {
 		return fail(refusal(ErrInvalid, "admission key must be %d bytes", ed25519.PublicKeySize))
 	case c.Founder == "" || len(c.Founder) > MaxIDLen:
 		return fail(refusal(ErrInvalid, "founder must be a peer id of 1 to %d bytes", MaxIDLen))
+	case c.ProcessorKey != nil && len(c.ProcessorKey) != ed25519.PublicKeySize:
+		return fail(refusal(ErrInvalid, "payment processor key must be %d bytes", ed25519.PublicKeySize))
 	}
 	s.initialised = true
 	s.settings = c.Settings
 	s.admissionKey = bytes.Clone(c.AdmissionKey)
+	s.processorKey = bytes.Clone(c.ProcessorKey)
 	s.members[c.Founder] = Member{PeerID: c.Founder, Admitted: now}
 	return Result{}
 }
@@ -525,6 +534,9 @@ func (s *State) applyPay(now time.Time, p *Pay) Result {
 	}
 	if !now.Before(q.ExpiresAt) {
 		return fail(refusal(ErrQuoteExpired, "the quote of file %s expired at %s", f.ID, q.ExpiresAt.Format(time.RFC3339Nano)))
+	}
+	if pub, msg, sig := s.processorCheck(p); pub != nil && !s.verify(pub, msg, sig) {
+		return fail(refusal(ErrForbidden, "payment of file %s: not signed by this network's payment processor", f.ID))
 	}
 	pay := Payment{ID: p.PaymentID, FileID: f.ID, Status: p.Status, Amount: p.Amount, Kind: q.Kind, At: now, ReceivedBy: p.ReceivedBy}
 	var res Result

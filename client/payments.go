@@ -31,9 +31,16 @@ func (p *Payment) Document() api.Document[api.Payment] {
 // billing token ([WithBillingToken]) and, when not empty, the idempotency
 // key, so a retried call never pays twice.
 func (c *Client) Pay(ctx context.Context, fileID string, status string, amount api.Tokens, idempotencyKey string) (*Payment, error) {
+	return c.PaySigned(ctx, fileID, status, amount, idempotencyKey, nil)
+}
+
+// PaySigned is Pay with the payment processor's signature of the payment
+// (billing.PaymentAuthorization), which a network made with a processor
+// key requires.
+func (c *Client) PaySigned(ctx context.Context, fileID string, status string, amount api.Tokens, idempotencyKey string, processorSig []byte) (*Payment, error) {
 	body, n, err := jsonBody(api.Document[api.Payment]{Data: api.Resource[api.Payment]{
 		Type:       api.TypePayment,
-		Attributes: api.Payment{FileID: fileID, Status: status, Amount: amount},
+		Attributes: api.Payment{FileID: fileID, Status: status, Amount: amount, ProcessorSignature: processorSig},
 	}})
 	if err != nil {
 		return nil, err

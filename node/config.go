@@ -32,6 +32,10 @@ type Config struct {
 	// network makes (or takes, when it exists) to sign invites; empty:
 	// admission.key in DataDir.
 	AdmissionKey string
+	// ProcessorKey is the payment processor's raw ed25519 public key, for
+	// a node that founds a network: every payment of the network then
+	// needs the processor's signature. Nil: the billing token suffices.
+	ProcessorKey []byte
 	BillingToken string // bearer token for POST /payments; empty: generated once and kept in DataDir
 	MaxUpload    int64  // largest accepted file, bytes
 	Capacity     int64  // bytes this node offers to the network

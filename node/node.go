@@ -305,7 +305,7 @@ func (n *Node) genesis(ctx context.Context) error {
 		// Initialised already: the first node of a network started again,
 		// whose replica has not replayed the log yet. It takes the
 		// settings from there, like a joining node.
-		init := &billing.Init{Settings: s, AdmissionKey: key.Public().(ed25519.PublicKey), Founder: n.PeerID()}
+		init := &billing.Init{Settings: s, AdmissionKey: key.Public().(ed25519.PublicKey), Founder: n.PeerID(), ProcessorKey: n.cfg.ProcessorKey}
 		if _, err := n.apply(ctx, billing.Command{Init: init}); err != nil && !errors.Is(err, ErrConflict) {
 			return fmt.Errorf("initialise the network: %w", err)
 		}

@@ -24,7 +24,7 @@ func (n *Node) Pay(ctx context.Context, p PaymentRequest) (Payment, error) {
 	}
 	res, err := n.apply(ctx, billing.Command{Pay: &billing.Pay{
 		PaymentID: uuid.NewString(), FileID: p.FileID, Status: p.Status, Amount: p.Amount,
-		ReceivedBy: n.PeerID(),
+		ReceivedBy: n.PeerID(), ProcessorSig: p.ProcessorSignature,
 	}})
 	if err != nil {
 		return Payment{}, err

@@ -78,6 +78,10 @@ type PaymentRequest struct {
 	FileID string
 	Status string // api.PaymentSuccess or api.PaymentError
 	Amount int64  // nanotokens
+	// ProcessorSignature is the payment processor's signature of the
+	// payment (billing.PaymentAuthorization): required by a network made
+	// with a processor key.
+	ProcessorSignature []byte
 }
 
 // Payment is a recorded payment.

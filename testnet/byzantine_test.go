@@ -630,3 +630,71 @@ type noWitness struct{}
 func (noWitness) Check(context.Context, peer.ID, string, string) (billing.FailureReport, error) {
 	return billing.FailureReport{}, witness.ErrUnknown
 }
+
+// TestPaymentsNeedTheProcessorsSignature: in a network made with a payment
+// processor's key, a payment without the processor's signature of it is
+// refused on every node, whoever holds a billing token (every member
+// does): no member can mint one. With it, the file is stored as usual.
+func TestPaymentsNeedTheProcessorsSignature(t *testing.T) {
+	pub, processor, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	nw, err := Start(ctx, Options{Nodes: 4, Dir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: testLogLevel})),
+		Config: func(i int, cfg *node.Config) {
+			if i == 0 {
+				cfg.ProcessorKey = pub
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nw.Close() })
+	c := clientOf(t, nw.Nodes[1])
+	data := []byte("paid through the processor")
+	f, err := c.Upload(t.Context(), bytes.NewReader(data), client.UploadOptions{Name: "p.bin", Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := billing.PaymentAuthorization{FileID: f.ID, Status: api.PaymentSuccess, Amount: int64(f.Price), QuoteExpiresAt: *f.QuoteExpiresAt}
+	_, other, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cheap := auth
+	cheap.Amount--
+	for name, sig := range map[string][]byte{
+		"no signature":             nil,
+		"another key's":            auth.Sign(other),
+		"signed for another price": cheap.Sign(processor),
+	} {
+		for _, nd := range nw.Nodes {
+			_, err := clientOf(t, nd).PaySigned(t.Context(), f.ID, api.PaymentSuccess, f.Price, "", sig)
+			var ce *client.Error
+			if !errors.As(err, &ce) || ce.Status != http.StatusForbidden {
+				t.Fatalf("%s at %s: %v", name, nd.Name, err)
+			}
+		}
+	}
+	// Nor can a member cancel the quote.
+	if _, err := c.Pay(t.Context(), f.ID, api.PaymentError, 0, ""); err == nil {
+		t.Fatal("an unsigned cancel applied")
+	}
+	if got, err := c.File(t.Context(), f.ID); err != nil || got.State != api.StateQuoted {
+		t.Fatalf("after the refused payments: %v %v", got, err)
+	}
+	p, err := clientOf(t, nw.Nodes[2]).PaySigned(t.Context(), f.ID, api.PaymentSuccess, f.Price, "", auth.Sign(processor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ReceivedBy != nw.Nodes[2].Node.PeerID() {
+		t.Fatalf("received by %s", p.ReceivedBy)
+	}
+	if _, err := c.WaitState(t.Context(), f.ID, nil, api.StateStored); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, nw)
+}

@@ -3,6 +3,7 @@ package testnet
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,21 @@ type ProcessOptions struct {
 	P2PBasePort  int    // 0: free ports; else node i listens on P2PBasePort+i (likewise)
 	Stderr       io.Writer
 	ExtraArgs    []string // more daemon flags for every node
+	// ProcessorKey, when set, is the payment processor's public key the
+	// network is made with (node0's --processor-public-key): every
+	// payment then needs the processor's signature.
+	ProcessorKey []byte
+}
+
+// founderArgs are node0's own flags: the admission key where the network
+// keeps it (node0 may start again before its log has replayed the
+// ledger's Init), and the processor's key.
+func (o ProcessOptions) founderArgs() []string {
+	args := []string{"--admission-key", AdmissionKeyPath(o.Dir)}
+	if o.ProcessorKey != nil {
+		args = append(args, "--processor-public-key", base64.StdEncoding.EncodeToString(o.ProcessorKey))
+	}
+	return args
 }
 
 // ProcessNode is one daemon of a [ProcessNetwork], as testnet.json
@@ -161,9 +177,7 @@ func (pn *ProcessNetwork) resume(ctx context.Context, o ProcessOptions, prev []*
 		}
 		extra := o.ExtraArgs
 		if i == 0 {
-			// The founder's key, where the network keeps it: node0 may
-			// start before its log has replayed the ledger's Init.
-			extra = append([]string{"--admission-key", AdmissionKeyPath(o.Dir)}, extra...)
+			extra = append(o.founderArgs(), extra...)
 		}
 		args := daemonArgs(old.DataDir, strings.TrimPrefix(old.HTTP, "http://"), listen, bootstrap, extra)
 		if i == 0 {
@@ -238,7 +252,7 @@ func (pn *ProcessNetwork) startOne(ctx context.Context, o ProcessOptions, i int)
 	extra := o.ExtraArgs
 	var env []string
 	if i == 0 {
-		extra = append([]string{"--admission-key", AdmissionKeyPath(o.Dir)}, extra...)
+		extra = append(o.founderArgs(), extra...)
 	} else {
 		bootstrap = pn.Nodes[0].P2P[0]
 		invite, err := Invite(o.Dir, dir)

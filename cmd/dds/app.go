@@ -80,6 +80,7 @@ func commands() []command {
 		{"local-payments", "", "show what is due to the node for a range of days", localPaymentsCommand},
 		{"invite", "PEER_ID", "print an invite that admits the node PEER_ID to the network (admission key needed)", inviteCommand},
 		{"member", "remove PEER_ID", "remove the member PEER_ID from the network (admission key needed)", memberCommand},
+		{"processor-key", "FILE", "make the payment processor's key in FILE unless it exists, and print its public key", processorKeyCommand},
 	}
 }
 

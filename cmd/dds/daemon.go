@@ -31,6 +31,7 @@ type daemonOptions struct {
 	bootstrap    []string
 	invite       string
 	admissionKey string
+	processorPub string
 	billingToken string
 	maxUpload    int64
 	capacity     int64
@@ -49,6 +50,7 @@ func daemonFlags(fs *flagSet) *daemonOptions {
 	fs.List(&o.bootstrap, "bootstrap", nil, "MULTIADDR", "address with /p2p/ID of a node of the network to join")
 	fs.String(&o.invite, "invite", "", "INVITE", "this node's invite to the network it joins (from dds invite; better in DDS_INVITE than on the command line)")
 	fs.String(&o.admissionKey, "admission-key", "", "FILE", "the first node of a new network makes its admission key here (default: admission.key in the data dir)")
+	fs.String(&o.processorPub, "processor-public-key", "", "KEY", "the first node of a new network: the payment processor's public key (base64, from dds processor-key); every payment then needs its signature")
 	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token for POST /payments (better in DDS_BILLING_TOKEN than on the command line, where ps shows it); default: generated once and kept in the data dir")
 	fs.Size(&o.maxUpload, "max-upload", "10GiB", "largest accepted file (10GiB, 500MB, 1048576)")
 	fs.Size(&o.capacity, "capacity", "100GiB", "space this node offers to the network")
@@ -110,6 +112,9 @@ func (o *daemonOptions) config(home string, logger *slog.Logger) (node.Config, e
 	cfg.Bootstrap = o.bootstrap
 	cfg.Invite = o.invite
 	cfg.AdmissionKey = o.admissionKey
+	if cfg.ProcessorKey, err = parseProcessorPublicKey(o.processorPub); err != nil {
+		return cfg, err
+	}
 	cfg.BillingToken = o.billingToken
 	cfg.MaxUpload = o.maxUpload
 	cfg.Capacity = o.capacity

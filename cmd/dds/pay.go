@@ -16,6 +16,7 @@ type payOptions struct {
 	amountSet      bool
 	status         string
 	billingToken   string
+	processorKey   string
 	idempotencyKey string
 }
 
@@ -27,6 +28,7 @@ func payFlags(fs *flagSet) *payOptions {
 	fs.Choice(&o.status, "status", api.PaymentSuccess, []string{api.PaymentSuccess, api.PaymentError},
 		"the payment's outcome; error cancels the quote")
 	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token of the payment processor; better in DDS_BILLING_TOKEN than on the command line, where ps shows it")
+	fs.String(&o.processorKey, "processor-key", "", "FILE", processorKeyHelp)
 	fs.String(&o.idempotencyKey, "idempotency-key", "", "KEY", "the same key never pays twice; default: a new one")
 	return o
 }
@@ -49,7 +51,11 @@ func (o *payOptions) run(ctx context.Context, a *app, args []string) error {
 	if key == "" {
 		key = uuid.NewString()
 	}
-	p, err := c.Pay(ctx, args[0], o.status, o.amount, key)
+	sig, err := processorSignature(ctx, c, o.processorKey, args[0], o.status, o.amount)
+	if err != nil {
+		return fmt.Errorf("pay for %s: %w", args[0], err)
+	}
+	p, err := c.PaySigned(ctx, args[0], o.status, o.amount, key, sig)
 	if err != nil {
 		return fmt.Errorf("pay for %s: %w", args[0], err)
 	}

@@ -22,6 +22,7 @@ type putOptions struct {
 	additional   map[string]json.RawMessage
 	pay          bool
 	billingToken string
+	processorKey string
 	wait         time.Duration
 }
 
@@ -34,6 +35,7 @@ func putFlags(fs *flagSet) *putOptions {
 	fs.Var(objectValue{&o.additional}, "additional", "JSON", "", "additional attributes, a JSON object")
 	fs.Bool(&o.pay, "pay", "pay the quoted price and wait until the file is stored")
 	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token for the payment (with --pay); better in DDS_BILLING_TOKEN than on the command line, where ps shows it")
+	fs.String(&o.processorKey, "processor-key", "", "FILE", processorKeyHelp+" (with --pay)")
 	fs.Duration(&o.wait, "wait-timeout", 30*time.Minute, "with --pay, how long to wait until the file is stored")
 	return o
 }
@@ -89,7 +91,11 @@ func (o *putOptions) run(ctx context.Context, a *app, args []string) error {
 		return printFile(a.stdout, o.node.json, file)
 	}
 
-	p, err := c.Pay(ctx, file.ID, api.PaymentSuccess, file.Price, uuid.NewString())
+	sig, err := processorSignature(ctx, c, o.processorKey, file.ID, api.PaymentSuccess, file.Price)
+	if err != nil {
+		return fmt.Errorf("pay for %s: %w", file.ID, err)
+	}
+	p, err := c.PaySigned(ctx, file.ID, api.PaymentSuccess, file.Price, uuid.NewString(), sig)
 	if err != nil {
 		return fmt.Errorf("pay for %s: %w", file.ID, err)
 	}

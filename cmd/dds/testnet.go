@@ -12,10 +12,11 @@ import (
 )
 
 type testnetOptions struct {
-	nodes    int
-	dir      string
-	httpBase int
-	p2pBase  int
+	nodes        int
+	dir          string
+	httpBase     int
+	p2pBase      int
+	processorKey string
 }
 
 func testnetCommand(fs *flagSet) runner {
@@ -24,6 +25,7 @@ func testnetCommand(fs *flagSet) runner {
 	fs.String(&o.dir, "dir", "", "DIR", "where the nodes keep their data and testnet.json (default: a new temp dir)")
 	fs.Int(&o.httpBase, "http-base-port", 0, 0, "node i serves HTTP on this port + i (default: free ports)")
 	fs.Int(&o.p2pBase, "p2p-base-port", 0, 0, "node i listens for libp2p on this port + i (default: free ports)")
+	fs.String(&o.processorKey, "processor-key", "", "FILE", "make the network with this payment processor key (made unless it exists): every payment then needs its signature (dds pay --processor-key)")
 	return o.run
 }
 
@@ -48,11 +50,17 @@ func (o *testnetOptions) run(ctx context.Context, a *app, args []string) error {
 	} else {
 		fmt.Fprintf(a.stderr, "dds: starting %d nodes in %s\n", o.nodes, dir)
 	}
+	var processor []byte
+	if o.processorKey != "" {
+		if processor, err = processorPublicKey(o.processorKey); err != nil {
+			return fmt.Errorf("--processor-key: %w", err)
+		}
+	}
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	nw, err := testnet.StartProcesses(sctx, testnet.ProcessOptions{
 		Binary: bin, Nodes: o.nodes, Dir: dir, HTTPBasePort: o.httpBase, P2PBasePort: o.p2pBase, Stderr: a.stderr,
-		ExtraArgs: []string{"--log-level", "warn"},
+		ExtraArgs: []string{"--log-level", "warn"}, ProcessorKey: processor,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

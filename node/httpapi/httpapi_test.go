@@ -229,6 +229,8 @@ func badRequests(t *testing.T, s *Server, maxTerm int64, state func() string) {
 		{"amount with 10 decimals", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", okPay+`,"amount":0.0000000001`)), auth, 400, api.CodeInvalidValue, P(A + "amount"), nil},
 		{"amount a string", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", okPay+`,"amount":"1"`)), auth, 400, api.CodeInvalidValue, P(A + "amount"), nil},
 		{"amount below price", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", okPay+`,"amount":0.000000002`)), auth, 400, api.CodeAmountTooLow, P(A + "amount"), nil},
+		{"processor signature not base64", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", okPay+`,"amount":1,"processor_signature":"%%%"`)), auth, 400, api.CodeInvalidValue, P(A + "processor_signature"), nil},
+		{"processor signature too short", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", okPay+`,"amount":1,"processor_signature":"AAEC"`)), auth, 400, api.CodeInvalidValue, P(A + "processor_signature"), nil},
 		{"unknown payment status", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", fmt.Sprintf(`"file_id":%q,"status":"maybe","amount":1`, q))), auth, 400, api.CodeInvalidValue, P(A + "status"), nil},
 		{"file_id not a UUID", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", `"file_id":"abc","status":"success","amount":1`)), auth, 400, api.CodeInvalidValue, P(A + "file_id"), nil},
 		{"file_id missing", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", `"status":"success","amount":1`)), auth, 400, api.CodeRequired, P(A + "file_id"), nil},

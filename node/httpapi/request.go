@@ -310,6 +310,15 @@ func decodePayment(body []byte) (node.PaymentRequest, []api.Error) {
 	} else {
 		p.Amount = int64(t)
 	}
+	if raw, ok := attrs["processor_signature"]; ok && !isNull(raw) {
+		var sig []byte
+		if err := json.Unmarshal(raw, &sig); err != nil || len(sig) != ed25519.SignatureSize {
+			errs = append(errs, fieldError(api.CodeInvalidValue,
+				"processor_signature must be the payment processor's ed25519 signature, base64", pointer("/data/attributes/processor_signature")))
+		} else {
+			p.ProcessorSignature = sig
+		}
+	}
 	return p, errs
 }
 
