@@ -393,6 +393,11 @@ func (s *State) verifyAttestations(q Quote, atts []Attestation) ([]string, *Erro
 	if len(signers) < s.settings.Threshold {
 		return nil, refusal(ErrInvalid, "quote has %d attestations, needs %d", len(signers), s.settings.Threshold)
 	}
+	if !s.settings.SelfAttest {
+		if a := s.outsideWindow(q.CID, q.Issuer, signers); a != "" {
+			return nil, refusal(ErrForbidden, "attester %s is not among the %d members closest to the quote's cid: an issuer does not choose its attesters", a, AttestWindow(s.settings))
+		}
+	}
 	slices.Sort(signers)
 	return signers, nil
 }

@@ -187,7 +187,7 @@ func (n *Node) attest(ctx context.Context, s billing.Settings, q billing.Quote) 
 		}
 		return []billing.Attestation{{Signer: n.PeerID(), Signature: sig}}, nil
 	}
-	candidates := n.attesters(q.CID)
+	candidates := n.attesters(s, q.CID)
 	if len(candidates) < s.Threshold {
 		return nil, fmt.Errorf("%w: %d attesting peers reachable, %d needed", ErrUnavailable, len(candidates), s.Threshold)
 	}
@@ -295,10 +295,11 @@ func (r *rtt) hedgeDelay() time.Duration {
 	return min(max(4*time.Duration(r.ns.Load()), 5*time.Millisecond), 250*time.Millisecond)
 }
 
-// attesters are the registered peers other than this node and not known to
-// be gone, ordered by the XOR distance
-// of their id's hash to the cid's hash: deterministic for a given cid.
-func (n *Node) attesters(cid string) []peer.ID {
+// attesters are the registered peers other than this node, ordered by the
+// XOR distance of their id's hash to the cid's hash (deterministic for a
+// given cid), the first billing.AttestWindow of them (the ledger takes no
+// other), but for those known to be gone.
+func (n *Node) attesters(s billing.Settings, cid string) []peer.ID {
 	self := n.PeerID()
 	var nodes []billing.Node
 	n.ledger.Read(func(st *billing.State) { nodes = st.Nodes() })
@@ -315,13 +316,15 @@ func (n *Node) attesters(cid string) []peer.ID {
 	}
 	var ids []string
 	for _, nd := range nodes {
-		if nd.PeerID != self && !gone[nd.PeerID] {
+		if nd.PeerID != self {
 			ids = append(ids, nd.PeerID)
 		}
 	}
+	ids = byDistance(cid, ids)
+	ids = ids[:min(len(ids), billing.AttestWindow(s))]
 	var out []peer.ID
-	for _, id := range byDistance(cid, ids) {
-		if k, ok := peerKeyOf(id); ok {
+	for _, id := range ids {
+		if k, ok := peerKeyOf(id); ok && !gone[id] {
 			out = append(out, k.id)
 		}
 	}

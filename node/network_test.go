@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/sha256"
 	"errors"
 	"testing"
 	"time"
@@ -66,5 +67,30 @@ func TestForwardedCommandChecks(t *testing.T) {
 		if err := checkForwarded(a, pay, now.Add(leader)); err != nil {
 			t.Errorf("the leader's clock at %v from the command's, within the bounds: %v", leader, err)
 		}
+	}
+}
+
+// The issuer orders its attesters as the ledger ranks them
+// (billing.PeerHash, billing.CIDHash): it asks only members the ledger
+// takes.
+func TestAttesterOrderIsTheLedgers(t *testing.T) {
+	for range 8 {
+		_, pub, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := peer.IDFromPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, ok := peerKeyOf(id.String())
+		h, ok2 := billing.PeerHash(id.String())
+		if !ok || !ok2 || k.hash != h {
+			t.Fatalf("%s: the node's point %x, the ledger's %x", id, k.hash, h)
+		}
+	}
+	cid := "bafkreicleypltf6d7qonaqtxmxhifrijw2ltnix4bbvw5gmn4u7vcthfni"
+	if sha256.Sum256([]byte(cid)) != billing.CIDHash(cid) {
+		t.Fatal("the node measures from another point than the ledger")
 	}
 }
