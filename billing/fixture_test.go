@@ -116,10 +116,16 @@ type fixture struct {
 	cmds []Command // every command applied, for replays
 }
 
-// newFixture starts a network with set, its Init changed by mods.
+// newFixture starts a network with set at t0, its Init changed by mods.
 func newFixture(t testing.TB, set Settings, mods ...func(*Init)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, s: NewState(), now: t0, keys: make(map[string]ed25519.PrivateKey), set: set}
+	return newFixtureAt(t, set, t0, mods...)
+}
+
+// newFixtureAt is newFixture starting at start.
+func newFixtureAt(t testing.TB, set Settings, start time.Time, mods ...func(*Init)) *fixture {
+	t.Helper()
+	f := &fixture{t: t, s: NewState(), now: start, keys: make(map[string]ed25519.PrivateKey), set: set}
 	init := initCmd(set)
 	for _, m := range mods {
 		m(init)

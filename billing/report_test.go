@@ -16,8 +16,7 @@ func dayN(n int) time.Time { return midnight.AddDate(0, 0, n) }
 const dayS = 86400
 
 func TestLocalReportSingleHolder(t *testing.T) {
-	f := newFixture(t, DevSettings())
-	f.now = midnight
+	f := newFixtureAt(t, DevSettings(), midnight)
 	q := f.paid("a", 5*GiB, 10*dayS)
 	f.must(f.holdCmd("a", 0))
 	p := q.Price
@@ -63,8 +62,7 @@ func TestLocalReportSingleHolder(t *testing.T) {
 }
 
 func TestLocalReportSeveralHolders(t *testing.T) {
-	f := newFixture(t, DefaultSettings())
-	f.now = midnight
+	f := newFixtureAt(t, DefaultSettings(), midnight)
 	q := f.paid("a", 3*GiB, 12*dayS)
 	f.must(f.holdCmd("a", 1, 2))
 	f.now = dayN(6)

@@ -24,6 +24,7 @@ type snapshot struct {
 	Files       []*fileRecord `json:"files"`
 	Payments    []Payment     `json:"payments"`
 	LastCreated time.Time     `json:"last_created"`
+	Clock       time.Time     `json:"clock,omitzero"` // the latest time an applied command carried
 
 	AdmissionKey []byte   `json:"admission_key,omitempty"`
 	ProcessorKey []byte   `json:"processor_key,omitempty"`
@@ -41,6 +42,7 @@ func (s *State) encode() ([]byte, error) {
 		Files:       s.files,
 		Payments:    make([]Payment, 0, len(s.payments)),
 		LastCreated: s.lastCreated,
+		Clock:       s.clock,
 	}
 	for _, p := range s.payments {
 		snap.Payments = append(snap.Payments, p)
@@ -174,6 +176,7 @@ func (snap *snapshot) state() (*State, error) {
 		s.files = append(s.files, rec)
 	}
 	s.lastCreated = snap.LastCreated
+	s.clock = snap.Clock
 	for _, p := range snap.Payments {
 		if _, dup := s.payments[p.ID]; dup || p.ID == "" {
 			return nil, fmt.Errorf("bad or duplicate payment %q", p.ID)

@@ -96,8 +96,13 @@ type State struct {
 	byID        map[string]int // file id -> index in files
 	payments    map[string]Payment
 	lastCreated time.Time // CreatedAt of the newest file
-	paid        int64     // sum of successful payments
-	paidCount   int       // number of successful payments
+	// clock is the latest time an applied command carried: the ledger's
+	// time never goes back, so a command stamped earlier (by a leader
+	// appending a backdated payment of an expired quote, say) applies at
+	// this time instead.
+	clock     time.Time
+	paid      int64 // sum of successful payments
+	paidCount int   // number of successful payments
 
 	admissionKey []byte            // signs invites and removals (Init)
 	processorKey []byte            // signs payments (Init), nil when the network has none
@@ -194,6 +199,14 @@ func (s *State) Apply(cmd Command) (res Result) {
 		return fail(refusal(ErrForbidden, "%s command: not signed by its proposer %s", cmd.Kind(), cmd.By))
 	}
 	now := cmd.Time.UTC()
+	if now.Before(s.clock) {
+		now = s.clock
+	}
+	defer func() {
+		if res.Err == nil {
+			s.clock = now
+		}
+	}()
 	switch {
 	case cmd.Init != nil:
 		return s.applyInit(now, cmd.Init)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -38,10 +39,10 @@ func TestInitAndRegister(t *testing.T) {
 	// Same key again: idempotent, keeps Joined, updates the HTTP address.
 	joined := f.s.Nodes()[0].Joined
 	f.advance(time.Hour)
-	before := f.s.Hash()
+	before := f.s.Nodes()
 	f.must(Command{Register: &Register{Node: Node{PeerID: peerName(0), PublicKey: key}}})
-	if f.s.Hash() != before {
-		t.Fatal("re-register with the same key changed the state")
+	if !reflect.DeepEqual(f.s.Nodes(), before) {
+		t.Fatal("re-register with the same key changed the registry")
 	}
 	f.must(Command{Register: &Register{Node: Node{PeerID: peerName(0), PublicKey: key, HTTP: "http://h:1"}}})
 	n, ok := f.s.Node(peerName(0))
@@ -89,7 +90,10 @@ func TestQuoteNew(t *testing.T) {
 		{"price mismatch", func(q *Quote) { q.Price-- }, 0, ErrInvalid},
 		{"at expiry", nil, 900 * time.Second, ErrQuoteExpired},
 		{"after expiry", nil, time.Hour, ErrQuoteExpired},
-		{"before creation", nil, -time.Second, ErrInvalid},
+		// (A quote created ahead of the ledger's clock: the ledger's time
+		// never goes back, so a command stamped before its own creation
+		// is one stamped before a quote made a moment ahead.)
+		{"before creation", func(q *Quote) { q.CreatedAt, q.ExpiresAt = q.CreatedAt.Add(time.Hour), q.ExpiresAt.Add(time.Hour) }, -time.Second, ErrInvalid},
 		{"unregistered issuer", func(q *Quote) { q.Issuer = "stranger" }, 0, ErrForbidden},
 		{"empty name", func(q *Quote) { q.Name = "" }, 0, ErrInvalid},
 		{"name of 256 bytes", func(q *Quote) { q.Name = strings.Repeat("x", 256) }, 0, ErrInvalid},
@@ -255,6 +259,7 @@ func TestPay(t *testing.T) {
 			t.Fatalf("sweep %+v", r)
 		}
 		f.refused(cmd, ErrQuoteExpired)
+		f.now = q.ExpiresAt // the ledger's time moved there
 	})
 
 	t.Run("error status cancels a new quote", func(t *testing.T) {
