@@ -64,3 +64,25 @@ func TestDropNeedsEvidence(t *testing.T) {
 		t.Fatalf("holders left %v", h)
 	}
 }
+
+// Holders are recorded by the file's placer (its issuer, or a holder
+// repairing it) or by a holder for itself, never by another member, even
+// with valid receipts; and only for a paid lease.
+func TestHoldProposedByIssuerOrHolders(t *testing.T) {
+	f := newFixture(t, DefaultSettings())
+	f.upload("q", 1<<20, 86400)
+	f.refused(f.holdCmd("q", 1), ErrConflict) // not paid
+	f.paid("a", 1<<20, 86400)
+	by := func(c Command, i int) Command {
+		c.Time = f.now
+		s, err := c.Sign(peerName(i), testKey(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	f.refused(by(f.holdCmd("a", 1, 2), 4), ErrForbidden) // another member
+	f.must(by(f.holdCmd("a", 1), 0))                     // the issuer
+	f.must(by(f.holdCmd("a", 2), 2))                     // a holder for itself
+	f.must(by(f.holdCmd("a", 3), 1))                     // a holder repairing
+}

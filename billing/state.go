@@ -219,7 +219,7 @@ func (s *State) Apply(cmd Command) (res Result) {
 	case cmd.Update != nil:
 		return s.applyUpdate(now, cmd.Update)
 	case cmd.Hold != nil:
-		return s.applyHold(now, cmd.Hold)
+		return s.applyHold(now, cmd.By, cmd.Hold)
 	case cmd.Drop != nil:
 		return s.applyDrop(now, cmd.By, cmd.Drop)
 	case cmd.Admit != nil:
@@ -694,12 +694,18 @@ func (s *State) leased(id string) (*fileRecord, *Error) {
 	return nil, refusal(ErrConflict, "file %s is not paid", id)
 }
 
-func (s *State) applyHold(now time.Time, h *Hold) Result {
+func (s *State) applyHold(now time.Time, by string, h *Hold) Result {
 	rec, e := s.leased(h.FileID)
 	if e != nil {
 		return fail(e)
 	}
 	f := &rec.File
+	// The file's placer records its holders: its issuer, or one of its
+	// holders (a repair), or a holder its own receipt.
+	if by != f.Issuer && !slices.Contains(f.Holders, by) &&
+		!slices.ContainsFunc(h.Receipts, func(r Receipt) bool { return r.Holder == by }) {
+		return fail(refusal(ErrForbidden, "holders of file %s recorded by %s, neither its issuer nor one of its holders", f.ID, by))
+	}
 	if !now.Before(f.ExpiresAt) {
 		return fail(refusal(ErrGone, "the term of file %s ended", f.ID))
 	}
