@@ -65,6 +65,7 @@ type Node struct {
 	qos         *qos
 	members     *members
 	unpaid      *unpaid       // staged uploads not paid yet: their chunks are not served to peers
+	earlyEnds   sync.Map      // file id -> true: leases the ledger ended early, said once
 	kick        chan struct{} // wakes the placement loop
 	token       string
 

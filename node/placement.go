@@ -119,6 +119,9 @@ func (n *Node) reconcile(ctx context.Context) {
 				keep = f.State == billing.StateQuoted || f.State == billing.StateStoring
 			case leasePrefix:
 				keep = keepLease(f, n.PeerID())
+				if !keep && n.endedEarly(f) {
+					keep = true
+				}
 			}
 		}
 		if !keep {
@@ -146,6 +149,23 @@ func keepLease(f billing.File, self string) bool {
 	live := f.State != billing.StateExpired && f.State != billing.StateCancelled
 	dropped := f.State == billing.StateStored && !slices.Contains(f.Holders, self)
 	return live && !dropped
+}
+
+// endedEarly reports whether the ledger ended f's lease before the lease's
+// end by this node's own clock: its time ran ahead of the real one (a
+// leader that stamped a command far in the future: a replica cannot tell
+// when it applies it, all must apply the same). The copy is kept until the
+// lease's end by this node's clock, so no one can erase the network's data
+// by moving the ledger's time; the node says so once per file.
+func (n *Node) endedEarly(f billing.File) bool {
+	if f.State != billing.StateExpired || f.ExpiresAt.IsZero() || !n.now().Add(clockSkew).Before(f.ExpiresAt) {
+		return false
+	}
+	if _, warned := n.earlyEnds.LoadOrStore(f.ID, true); !warned {
+		n.log.Warn("the ledger ended a lease before its end by this node's clock: keeping the copy until then",
+			"file", f.ID, "lease_end", f.ExpiresAt, "now", n.now())
+	}
+	return true
 }
 
 // collect removes the chunks that nothing pins any more.
