@@ -18,14 +18,10 @@ import (
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/consensus"
 	"github.com/ddsnet/dds/internal/ratelimit"
+	"github.com/ddsnet/dds/p2p/attest"
 	"github.com/ddsnet/dds/p2p/feed"
 	"github.com/ddsnet/dds/p2p/wire"
 )
-
-// AttestProtocol is the stream protocol on which a node asks its peers to
-// attest its quotes (a request of {"quote": ...}, answered with
-// {"signature": ...}), for tools and tests that speak it.
-const AttestProtocol = attestProtocol
 
 // ForwardProtocol and JoinProtocol are the ledger's protocols a follower
 // forwards commands on and a node joins on, for tools and tests that
@@ -39,7 +35,6 @@ const (
 // log's format version, as p2p.RaftProtocol does: a node whose ledger
 // would apply commands otherwise cannot join or submit.
 const (
-	attestProtocol  protocol.ID = "/dds/quote/attest/1.0.0"
 	joinProtocol    protocol.ID = "/dds/ledger/join/3.0.0"
 	forwardProtocol protocol.ID = "/dds/ledger/forward/4.0.0"
 	indexProtocol   protocol.ID = "/dds/ledger/index/1.0.0"
@@ -48,7 +43,6 @@ const (
 
 // Bounds on the network calls.
 const (
-	attestTimeout  = 3 * time.Second
 	joinTimeout    = 10 * time.Second
 	forwardTimeout = 10 * time.Second
 	catchUpTimeout = time.Second
@@ -56,14 +50,6 @@ const (
 	maxRPC         = 256 << 10
 	clockSkew      = 5 * time.Second
 )
-
-type attestRequest struct {
-	Quote billing.Quote `json:"quote"`
-}
-
-type attestResponse struct {
-	Signature []byte `json:"signature"`
-}
 
 type joinRequest struct {
 	PeerID string `json:"peer_id"`
@@ -96,7 +82,7 @@ func (n *Node) serveProtocols() {
 	// the witness protocol's too (registered with the services).
 	n.peerLimits = wire.WithLimits(ratelimit.New(peerRequests, 2*peerRequests, maxPeerBuckets))
 	limits := n.peerLimits
-	wire.Handle(h, attestProtocol, attestTimeout, maxRPC, n.handleAttest, limits)
+	attest.Register(h, attester{n}, limits)
 	// The one protocol open to non-members: it admits them with an invite.
 	n.host.HandleOpen(joinProtocol, wire.Handler(h, joinTimeout, maxRPC, n.handleJoin, limits))
 	wire.Handle(h, forwardProtocol, forwardTimeout, maxRPC, n.handleForward, limits)
@@ -118,45 +104,47 @@ const (
 
 func (n *Node) unserveProtocols() {
 	h := n.host.Libp2p()
-	for _, p := range []protocol.ID{attestProtocol, joinProtocol, forwardProtocol, indexProtocol, prepareProtocol} {
+	for _, p := range []protocol.ID{attest.Protocol, joinProtocol, forwardProtocol, indexProtocol, prepareProtocol} {
 		h.RemoveStreamHandler(p)
 	}
 }
 
-// handleAttest is an attester's side of a quote: it recomputes the price
-// from its own replica of the price table and signs the quote's canonical
-// bytes only when everything matches.
-func (n *Node) handleAttest(_ context.Context, from peer.ID, req attestRequest) (attestResponse, error) {
-	q := req.Quote
+// attester is this node's side of a quote's attestation (p2p/attest): it
+// recomputes the price from its own replica of the price table and signs
+// the quote's canonical bytes only when everything matches.
+type attester struct{ n *Node }
+
+func (a attester) Attest(_ context.Context, from peer.ID, q billing.Quote) ([]byte, error) {
+	n := a.n
 	s, ok := n.settings()
 	if !ok {
-		return attestResponse{}, errors.New("the ledger is not initialised here")
+		return nil, fmt.Errorf("%w: the ledger is not initialised here", attest.ErrNotReady)
 	}
 	if q.Issuer != from.String() {
-		return attestResponse{}, fmt.Errorf("issuer %s is not the caller %s", q.Issuer, from)
+		return nil, fmt.Errorf("%w: issuer %s, caller %s", attest.ErrNotIssuer, q.Issuer, from)
 	}
 	if q.Issuer == n.PeerID() {
-		return attestResponse{}, errors.New("a node does not attest its own quotes")
+		return nil, fmt.Errorf("%w: a node does not attest its own quotes", attest.ErrUnknownIssuer)
 	}
 	if _, registered := n.registered(q.Issuer); !registered {
-		return attestResponse{}, fmt.Errorf("issuer %s is not a registered node", q.Issuer)
+		return nil, fmt.Errorf("%w: %s", attest.ErrUnknownIssuer, q.Issuer)
 	}
 	if err := q.Check(s); err != nil {
-		return attestResponse{}, fmt.Errorf("refuse quote: %w", err)
+		return nil, fmt.Errorf("%w: %w", attest.ErrBadQuote, err)
 	}
 	now := n.now()
 	if q.CreatedAt.After(now.Add(clockSkew)) || !now.Before(q.ExpiresAt) {
-		return attestResponse{}, fmt.Errorf("quote time %s..%s is not current (now %s)", q.CreatedAt, q.ExpiresAt, now)
+		return nil, fmt.Errorf("%w: quote time %s..%s, now %s", attest.ErrNotCurrent, q.CreatedAt, q.ExpiresAt, now)
 	}
 	msg := q.Canonical()
 	sig, err := n.host.Sign(msg)
 	if err != nil {
-		return attestResponse{}, fmt.Errorf("sign: %w", err)
+		return nil, fmt.Errorf("sign: %w", err)
 	}
 	// This node's ledger need not check its own signature again.
 	n.ledger.RememberSignature(n.host.PublicKey(), msg, sig)
 	n.metrics.attested.Inc()
-	return attestResponse{Signature: sig}, nil
+	return sig, nil
 }
 
 func (n *Node) registered(id string) (billing.Node, bool) {
@@ -211,8 +199,7 @@ func (n *Node) attest(ctx context.Context, s billing.Settings, q billing.Quote) 
 		out++
 		calls.Go(func() {
 			start := time.Now()
-			var resp attestResponse
-			err := n.rpc.Call(ctx, id, attestProtocol, attestTimeout, attestRequest{Quote: q}, &resp, maxRPC)
+			sig, err := attest.Ask(ctx, n.rpc, id, q)
 			if err == nil {
 				n.attestRTT.observe(time.Since(start))
 				// Checked here, in parallel and off the ledger's one
@@ -220,11 +207,11 @@ func (n *Node) attest(ctx context.Context, s billing.Settings, q billing.Quote) 
 				// one is refused like a failed call, and the next
 				// candidate stands in.
 				nd, ok := n.registered(id.String())
-				if !ok || !n.ledger.VerifySignature(nd.PublicKey, msg, resp.Signature) {
+				if !ok || !n.ledger.VerifySignature(nd.PublicKey, msg, sig) {
 					err = errors.New("attestation signature does not verify with its registered key")
 				}
 			}
-			answers <- answer{id: id, sig: resp.Signature, err: err}
+			answers <- answer{id: id, sig: sig, err: err}
 		})
 	}
 	for range s.Threshold {

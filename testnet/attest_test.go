@@ -14,7 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddsnet/dds/client"
-	"github.com/ddsnet/dds/node"
+	"github.com/ddsnet/dds/p2p/attest"
 	"github.com/ddsnet/dds/p2p/wire"
 )
 
@@ -63,20 +63,20 @@ func TestSlowAttesterIsHedged(t *testing.T) {
 }
 
 // quotesAvoiding starts 5 nodes, has node 4 answer attestation requests
-// with attest, and makes 12 quotes at node 0 (files seeded from seed):
+// with answer, and makes 12 quotes at node 0 (files seeded from seed):
 // each must have 3 attestations, none of them node 4's (who), and node 4
 // must have been asked at least once; over 12 files it is among the 3 of
 // the issuer's 4 peers closest to the cid for most. It returns how long
 // each upload took.
-func quotesAvoiding(t *testing.T, who string, seed uint64, attest func(ctx context.Context) (liarAttestResponse, error)) []time.Duration {
+func quotesAvoiding(t *testing.T, who string, seed uint64, answer func(ctx context.Context) (liarAttestResponse, error)) []time.Duration {
 	t.Helper()
 	nw := startStorageNet(t, 5, 3, nil)
 	odd := nw.Nodes[4].Node.PeerID()
 	var asked atomic.Int64
-	wire.Handle(nw.Nodes[4].Node.Libp2p(), node.AttestProtocol, 20*time.Second, 64<<10,
+	wire.Handle(nw.Nodes[4].Node.Libp2p(), attest.Protocol, 20*time.Second, 64<<10,
 		func(ctx context.Context, from peer.ID, req liarAttestRequest) (liarAttestResponse, error) {
 			asked.Add(1)
-			return attest(ctx)
+			return answer(ctx)
 		})
 	c := storageClient(t, nw.Nodes[0])
 	var took []time.Duration
