@@ -20,60 +20,16 @@ import (
 	"github.com/ddsnet/dds/internal/ratelimit"
 	"github.com/ddsnet/dds/p2p/attest"
 	"github.com/ddsnet/dds/p2p/feed"
+	"github.com/ddsnet/dds/p2p/ledgerrpc"
 	"github.com/ddsnet/dds/p2p/wire"
-)
-
-// ForwardProtocol and JoinProtocol are the ledger's protocols a follower
-// forwards commands on and a node joins on, for tools and tests that
-// speak them.
-const (
-	ForwardProtocol = forwardProtocol
-	JoinProtocol    = joinProtocol
-)
-
-// The node's stream protocols. Joining and forwarding carry the ledger
-// log's format version, as p2p.RaftProtocol does: a node whose ledger
-// would apply commands otherwise cannot join or submit.
-const (
-	joinProtocol    protocol.ID = "/dds/ledger/join/3.0.0"
-	forwardProtocol protocol.ID = "/dds/ledger/forward/4.0.0"
-	indexProtocol   protocol.ID = "/dds/ledger/index/1.0.0"
-	prepareProtocol protocol.ID = "/dds/ledger/prepare/1.0.0"
+	"github.com/ddsnet/dds/p2p/witness"
 )
 
 // Bounds on the network calls.
 const (
-	joinTimeout    = 10 * time.Second
-	forwardTimeout = 10 * time.Second
-	catchUpTimeout = time.Second
-	prepareTimeout = 5 * time.Second
-	maxRPC         = 256 << 10
+	catchUpTimeout = ledgerrpc.IndexTimeout
 	clockSkew      = 5 * time.Second
 )
-
-type joinRequest struct {
-	PeerID string `json:"peer_id"`
-	Invite string `json:"invite,omitempty"` // billing.Invite's text; none for a member
-}
-
-type joinResponse struct {
-	Role    string   `json:"role"`
-	Servers []string `json:"servers"` // the ledger group's configuration: who the joiner hears from
-}
-
-type forwardRequest struct {
-	Command []byte `json:"command"`
-}
-
-type forwardResponse struct {
-	Result []byte `json:"result"`
-}
-
-type indexRequest struct{}
-
-type indexResponse struct {
-	StateIndex uint64 `json:"state_index"`
-}
 
 // serveProtocols registers the node's stream protocols on its host.
 func (n *Node) serveProtocols() {
@@ -83,11 +39,9 @@ func (n *Node) serveProtocols() {
 	n.peerLimits = wire.WithLimits(ratelimit.New(peerRequests, 2*peerRequests, maxPeerBuckets))
 	limits := n.peerLimits
 	attest.Register(h, attester{n}, limits)
-	// The one protocol open to non-members: it admits them with an invite.
-	n.host.HandleOpen(joinProtocol, wire.Handler(h, joinTimeout, maxRPC, n.handleJoin, limits))
-	wire.Handle(h, forwardProtocol, forwardTimeout, maxRPC, n.handleForward, limits)
-	wire.Handle(h, indexProtocol, catchUpTimeout, maxRPC, n.handleIndex, limits)
-	wire.Handle(h, prepareProtocol, prepareTimeout, maxRPC, n.handlePrepare, limits)
+	// Join is the one protocol open to non-members: it admits them with
+	// an invite.
+	ledgerrpc.Register(h, ledgerServer{n}, n.host.HandleOpen, limits)
 }
 
 // peerRequests is how many requests a second one peer may make of this
@@ -104,7 +58,7 @@ const (
 
 func (n *Node) unserveProtocols() {
 	h := n.host.Libp2p()
-	for _, p := range []protocol.ID{attest.Protocol, joinProtocol, forwardProtocol, indexProtocol, prepareProtocol} {
+	for _, p := range append([]protocol.ID{attest.Protocol, witness.Protocol}, ledgerrpc.Protocols...) {
 		h.RemoveStreamHandler(p)
 	}
 }
@@ -384,53 +338,60 @@ func peerKeyOf(id string) (peerKey, bool) {
 	return k, true
 }
 
-// handleJoin admits a node to the network and adds it to the ledger's Raft
+// ledgerServer answers the ledger's protocols for this node (p2p/ledgerrpc).
+type ledgerServer struct{ n *Node }
+
+// Join admits a node to the network and adds it to the ledger's Raft
 // group. The caller is the node itself, a member or not: one that is not
 // must bring an invite for its own peer id, which this node checks and the
 // ledger checks again on every replica (Admit). Then the leader adds it to
 // the group: here when this node leads, else through the leader, where the
 // caller is this node (a member) and the joiner is a member by then.
-func (n *Node) handleJoin(ctx context.Context, from peer.ID, req joinRequest) (joinResponse, error) {
+func (s ledgerServer) Join(ctx context.Context, from peer.ID, req ledgerrpc.JoinRequest) (ledgerrpc.JoinResponse, error) {
+	n := s.n
 	id, err := peer.Decode(req.PeerID)
 	if err != nil {
-		return joinResponse{}, fmt.Errorf("%w: peer id %q: %w", ErrInvalid, req.PeerID, err)
+		return ledgerrpc.JoinResponse{}, fmt.Errorf("%w: peer id %q: %w", ErrInvalid, req.PeerID, err)
 	}
 	if id != from {
 		// Passed on by a member: the joiner must be one already.
 		if !n.members.IsMember(from) {
-			return joinResponse{}, fmt.Errorf("%w: a node joins for itself only (%s asked for %s)", ErrForbidden, from, id)
+			return ledgerrpc.JoinResponse{}, fmt.Errorf("%w: a node joins for itself only (%s asked for %s)", ledgerrpc.ErrForbidden, from, id)
 		}
 		if !n.joinable(id) {
-			return joinResponse{}, fmt.Errorf("%w: %s is not a member", ErrForbidden, id)
+			return ledgerrpc.JoinResponse{}, fmt.Errorf("%w: %s is not a member", ledgerrpc.ErrForbidden, id)
 		}
 	} else if err := n.admit(ctx, id, req.Invite); err != nil {
-		return joinResponse{}, err
+		if errors.Is(err, ErrForbidden) {
+			err = fmt.Errorf("%w: %w", ledgerrpc.ErrForbidden, err)
+		}
+		return ledgerrpc.JoinResponse{}, err
 	}
 	if !n.raft.IsLeader() {
 		leader, err := n.leaderID(ctx)
 		if err != nil {
-			return joinResponse{}, err
+			return ledgerrpc.JoinResponse{}, fmt.Errorf("%w: %w", ledgerrpc.ErrNoLeader, err)
 		}
-		var resp joinResponse
-		if err := wire.Call(ctx, n.host.Libp2p(), leader, joinProtocol, joinTimeout, joinRequest{PeerID: req.PeerID}, &resp, maxRPC); err != nil {
-			return joinResponse{}, fmt.Errorf("pass join to the leader %s: %w", leader, err)
+		resp, err := ledgerrpc.Join(ctx, n.host.Libp2p(), leader, ledgerrpc.JoinRequest{PeerID: req.PeerID})
+		if err != nil {
+			return ledgerrpc.JoinResponse{}, fmt.Errorf("pass the join on to the leader: %w", err)
 		}
 		return resp, nil
 	}
 	if !n.joinable(id) {
 		// The Admit applied through this leader a moment ago; a replica
 		// that lost the lead since would say so here.
-		return joinResponse{}, fmt.Errorf("%w: %s is not a member", ErrUnavailable, id)
+		return ledgerrpc.JoinResponse{}, fmt.Errorf("%w: %s is not a member", ErrUnavailable, id)
 	}
 	role, err := n.raft.Join(ctx, req.PeerID)
 	if err != nil {
-		return joinResponse{}, err
+		return ledgerrpc.JoinResponse{}, err
 	}
 	ms, err := n.raft.Members()
 	if err != nil {
-		return joinResponse{}, err
+		return ledgerrpc.JoinResponse{}, err
 	}
-	resp := joinResponse{Role: string(role)}
+	resp := ledgerrpc.JoinResponse{Role: string(role)}
 	for _, m := range ms {
 		resp.Servers = append(resp.Servers, m.ID)
 	}
@@ -466,42 +427,42 @@ func (n *Node) leaderID(ctx context.Context) (peer.ID, error) {
 	}
 }
 
-// handleForward applies a command forwarded by a follower; only the
-// leader does (ApplyLocal refuses elsewhere), so a command never bounces.
-func (n *Node) handleForward(ctx context.Context, from peer.ID, req forwardRequest) (forwardResponse, error) {
-	if err := checkForwarded(from, req.Command, n.now()); err != nil {
-		return forwardResponse{}, err
+// Forward applies a command forwarded by a follower; only the leader
+// does (ApplyLocal refuses elsewhere), so a command never bounces.
+func (s ledgerServer) Forward(ctx context.Context, from peer.ID, cmd []byte) ([]byte, error) {
+	n := s.n
+	if err := checkForwarded(from, cmd, n.now()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ledgerrpc.ErrForbidden, err)
 	}
-	res, err := n.raft.ApplyLocal(ctx, req.Command)
+	res, err := n.raft.ApplyLocal(ctx, cmd)
 	if err != nil {
 		// The refusals the forwarding node acts on travel by code.
 		for _, c := range forwardCodes {
 			if errors.Is(err, c.err) {
-				return forwardResponse{}, fmt.Errorf("%w: %w", c.code, err)
+				return nil, fmt.Errorf("%w: %w", c.code, err)
 			}
 		}
-		return forwardResponse{}, err
+		return nil, err
 	}
-	return forwardResponse{Result: res}, nil
+	return res, nil
 }
 
-// forwardCodes are the wire codes of the leader's refusals that a
-// forwarding node hands back to consensus: a node that no longer leads
-// (look for the leader again), a leader too busy to take the command in
-// time.
+// forwardCodes pair the leader's refusals that a forwarding node hands
+// back to consensus with their codes: a node that no longer leads (look
+// for the leader again), a leader too busy to take the command in time.
 var forwardCodes = []struct {
 	err  error
 	code wire.Code
 }{
-	{consensus.ErrNotLeader, "not leader"},
-	{consensus.ErrTimeout, "timeout"},
+	{consensus.ErrNotLeader, ledgerrpc.ErrNotLeader},
+	{consensus.ErrTimeout, ledgerrpc.ErrBusy},
 }
 
-// handlePrepare makes this node's log durable before the leader promotes
-// it to a voter (consensus.VoterPreparer). Anyone may ask: it costs only
+// Prepare makes this node's log durable before the leader promotes it to
+// a voter (consensus.VoterPreparer). Any member may ask: it costs only
 // this node's fsyncs.
-func (n *Node) handlePrepare(_ context.Context, _ peer.ID, _ struct{}) (struct{}, error) {
-	return struct{}{}, n.raft.PrepareVoter()
+func (s ledgerServer) Prepare(context.Context, peer.ID) error {
+	return s.n.raft.PrepareVoter()
 }
 
 // PrepareVoter asks the non-voter id to make its log durable
@@ -511,23 +472,21 @@ func (f forwarder) PrepareVoter(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("member id %q: %w", id, err)
 	}
-	if err := f.n.rpc.Call(ctx, p, prepareProtocol, prepareTimeout, struct{}{}, &struct{}{}, maxRPC); err != nil {
-		return fmt.Errorf("prepare %s to vote: %w", id, err)
-	}
-	return nil
+	return ledgerrpc.Prepare(ctx, f.n.rpc, p)
 }
 
-// handleIndex tells a follower the index of the last entry the leader's
+// Index tells a follower the index of the last entry the leader's
 // replica has applied: the point the follower's must reach to reflect
 // every write acknowledged so far. The appends held back for the follower
 // (a non-voter's batches) go at once, so that it gets there quickly.
-func (n *Node) handleIndex(_ context.Context, from peer.ID, _ indexRequest) (indexResponse, error) {
+func (s ledgerServer) Index(_ context.Context, from peer.ID) (uint64, error) {
+	n := s.n
 	if !n.raft.IsLeader() {
-		return indexResponse{}, consensus.ErrNotLeader
+		return 0, ledgerrpc.ErrNotLeader
 	}
 	idx := n.raft.StateIndex()
 	n.raft.FlushTo(from.String())
-	return indexResponse{StateIndex: idx}, nil
+	return idx, nil
 }
 
 // catchUp waits, for at most catchUpTimeout, until this replica of the
@@ -551,12 +510,11 @@ func (n *Node) catchUp(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	var resp indexResponse
-	if err := n.rpc.Call(ctx, id, indexProtocol, catchUpTimeout, indexRequest{}, &resp, maxRPC); err != nil {
+	target, err := ledgerrpc.Index(ctx, n.rpc, id)
+	if err != nil {
 		n.log.Debug("ask the leader how far its ledger is", "leader", leader, "err", err)
 		return
 	}
-	target := resp.StateIndex
 	if err := n.raft.WaitApplied(ctx, target); err != nil {
 		n.log.Debug("catch up with the ledger", "index", target, "err", err)
 	}
@@ -586,7 +544,7 @@ func checkForwarded(from peer.ID, b []byte, now time.Time) error {
 	return nil
 }
 
-// forwarder sends ledger commands to the leader over forwardProtocol.
+// forwarder sends ledger commands to the leader (p2p/ledgerrpc's forward).
 type forwarder struct{ n *Node }
 
 func (f forwarder) Forward(ctx context.Context, leader string, cmd []byte) ([]byte, error) {
@@ -594,18 +552,18 @@ func (f forwarder) Forward(ctx context.Context, leader string, cmd []byte) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("leader id %q: %w", leader, err)
 	}
-	var resp forwardResponse
-	if err := f.n.rpc.Call(ctx, id, forwardProtocol, forwardTimeout, forwardRequest{Command: cmd}, &resp, maxRPC); err != nil {
+	res, err := ledgerrpc.Forward(ctx, f.n.rpc, id, cmd)
+	if err != nil {
 		// Give consensus back the leader's refusals it acts on (a node
 		// that no longer leads: look again).
 		for _, c := range forwardCodes {
 			if errors.Is(err, c.code) {
-				return nil, fmt.Errorf("forward to %s: %w: %w", leader, c.err, err)
+				return nil, fmt.Errorf("%w: %w", c.err, err)
 			}
 		}
-		return nil, fmt.Errorf("forward to the leader %s: %w", leader, err)
+		return nil, err
 	}
-	return resp.Result, nil
+	return res, nil
 }
 
 // member reports whether this node is in the ledger's latest
@@ -623,8 +581,7 @@ func (n *Node) member() bool {
 func (n *Node) join(ctx context.Context) error {
 	var errs []error
 	for _, p := range n.host.Peers() {
-		var resp joinResponse
-		err := wire.Call(ctx, n.host.Libp2p(), p, joinProtocol, joinTimeout, joinRequest{PeerID: n.PeerID(), Invite: n.cfg.Invite}, &resp, maxRPC)
+		resp, err := ledgerrpc.Join(ctx, n.host.Libp2p(), p, ledgerrpc.JoinRequest{PeerID: n.PeerID(), Invite: n.cfg.Invite})
 		if err == nil {
 			// The servers of the group are who this node hears the
 			// ledger from, before it holds the ledger itself.

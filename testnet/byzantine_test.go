@@ -23,6 +23,7 @@ import (
 	"github.com/ddsnet/dds/node"
 	"github.com/ddsnet/dds/p2p"
 	"github.com/ddsnet/dds/p2p/fetch"
+	"github.com/ddsnet/dds/p2p/ledgerrpc"
 	"github.com/ddsnet/dds/p2p/wire"
 	"github.com/ddsnet/dds/p2p/witness"
 )
@@ -94,16 +95,11 @@ func (a *attacker) forwardAt(p peer.ID, cmd billing.Command) error {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	var resp struct {
-		Result []byte `json:"result"`
-	}
-	if err := wire.Call(a.t.Context(), a.host.Libp2p(), p, node.ForwardProtocol, 5*time.Second,
-		struct {
-			Command []byte `json:"command"`
-		}{b}, &resp, 1<<20); err != nil {
+	out, err := ledgerrpc.Forward(a.t.Context(), wire.NewClient(a.host.Libp2p()), p, b)
+	if err != nil {
 		return err
 	}
-	res, err := billing.DecodeResult(resp.Result)
+	res, err := billing.DecodeResult(out)
 	if err != nil {
 		return err
 	}
@@ -112,14 +108,8 @@ func (a *attacker) forwardAt(p peer.ID, cmd billing.Command) error {
 
 // join asks p to admit the attacker with invite.
 func (a *attacker) join(p peer.ID, invite string) error {
-	var resp struct {
-		Role string `json:"role"`
-	}
-	return wire.Call(a.t.Context(), a.host.Libp2p(), p, node.JoinProtocol, 10*time.Second,
-		struct {
-			PeerID string `json:"peer_id"`
-			Invite string `json:"invite,omitempty"`
-		}{a.host.ID().String(), invite}, &resp, 1<<20)
+	_, err := ledgerrpc.Join(a.t.Context(), a.host.Libp2p(), p, ledgerrpc.JoinRequest{PeerID: a.host.ID().String(), Invite: invite})
+	return err
 }
 
 // raftRPCs sends the Raft RPCs that change a replica (AppendEntries with an
@@ -445,7 +435,7 @@ func TestMemberCannotStampTheLedgersTime(t *testing.T) {
 	} {
 		err := a.forwardAt(lid, cmd)
 		var re *wire.RemoteError
-		if !errors.As(err, &re) || !strings.Contains(re.Msg, "leader's clock") {
+		if !errors.Is(err, ledgerrpc.ErrForbidden) || !errors.As(err, &re) || !strings.Contains(re.Msg, "leader's clock") {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
