@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,12 +17,14 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/client"
 	"github.com/ddsnet/dds/node"
 	"github.com/ddsnet/dds/p2p"
+	"github.com/ddsnet/dds/p2p/attest"
 	"github.com/ddsnet/dds/p2p/fetch"
 	"github.com/ddsnet/dds/p2p/ledgerrpc"
 	"github.com/ddsnet/dds/p2p/wire"
@@ -687,4 +690,48 @@ func TestPaymentsNeedTheProcessorsSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	converge(t, nw)
+}
+
+// TestOversizedMessagesRefused: a member sending a message past a
+// protocol's limit on any of the request protocols is refused before the
+// message is read whole, and the node serves on: the paid file reads
+// intact, the ledgers agree.
+func TestOversizedMessagesRefused(t *testing.T) {
+	bn := startByzantineNet(t)
+	a := newAttacker(t)
+	if err := bn.Admit(t.Context(), a.host.ID()); err != nil {
+		t.Fatal(err)
+	}
+	target := a.connect(bn.leader())
+	for proto, limit := range map[protocol.ID]int{
+		attest.Protocol:           attest.MaxMessage,
+		ledgerrpc.JoinProtocol:    ledgerrpc.MaxMessage,
+		ledgerrpc.ForwardProtocol: ledgerrpc.MaxMessage,
+		ledgerrpc.IndexProtocol:   ledgerrpc.MaxMessage,
+		ledgerrpc.PrepareProtocol: ledgerrpc.MaxMessage,
+		witness.Protocol:          4 << 10,
+	} {
+		// The length of a message one byte past the limit, and none of
+		// its bytes: the node must answer from the length alone.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		s, err := a.host.Libp2p().NewStream(ctx, target, proto)
+		if err != nil {
+			cancel()
+			t.Fatalf("%s: %v", proto, err)
+		}
+		_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := s.Write(binary.AppendUvarint(nil, uint64(limit+1))); err != nil {
+			t.Fatalf("%s: %v", proto, err)
+		}
+		var reply struct {
+			Error string `json:"error"`
+		}
+		err = wire.ReadJSON(s, 1<<10, &reply)
+		_ = s.Reset()
+		cancel()
+		if err != nil || !strings.Contains(reply.Error, wire.ErrTooLarge.Error()) {
+			t.Fatalf("%s: a message of %d bytes announced: answered %+v, %v", proto, limit+1, reply, err)
+		}
+	}
+	bn.intact("")
 }
