@@ -709,7 +709,7 @@ func TestOversizedMessagesRefused(t *testing.T) {
 		ledgerrpc.ForwardProtocol: ledgerrpc.MaxMessage,
 		ledgerrpc.IndexProtocol:   ledgerrpc.MaxMessage,
 		ledgerrpc.PrepareProtocol: ledgerrpc.MaxMessage,
-		witness.Protocol:          4 << 10,
+		witness.Protocol:          witness.MaxRequest,
 	} {
 		// The length of a message one byte past the limit, and none of
 		// its bytes: the node must answer from the length alone.

@@ -47,8 +47,8 @@ var ErrBadReport = errors.New("witness answered a report that does not hold")
 
 // Sizes and times.
 const (
-	maxRequest  = 4 << 10
-	maxResponse = 8 << 10
+	MaxRequest  = 4 << 10 // a request's limit
+	MaxResponse = 8 << 10 // an answer's limit
 	// DefaultTimeout bounds one check: a witness may fetch a chunk from
 	// another holder and challenge the holder (each bounded by its own
 	// protocol's timeout) before it answers.
@@ -97,7 +97,7 @@ func New(h host.Host, c Checker, o Options) *Service {
 		o.MaxConcurrent = DefaultMaxConcurrent
 	}
 	s := &Service{h: h, timeout: o.Timeout, slots: make(chan struct{}, o.MaxConcurrent)}
-	wire.Handle(h, Protocol, o.Timeout, maxRequest, func(ctx context.Context, from peer.ID, req Request) (response, error) {
+	wire.Handle(h, Protocol, o.Timeout, MaxRequest, func(ctx context.Context, from peer.ID, req Request) (response, error) {
 		select {
 		case s.slots <- struct{}{}:
 			defer func() { <-s.slots }()
@@ -122,7 +122,7 @@ func New(h host.Host, c Checker, o Options) *Service {
 // matches its Code with errors.Is.
 func (s *Service) Ask(ctx context.Context, p peer.ID, fileID, holder string) (billing.FailureReport, error) {
 	var resp response
-	if err := wire.Call(ctx, s.h, p, Protocol, s.timeout, Request{FileID: fileID, Holder: holder}, &resp, maxResponse); err != nil {
+	if err := wire.Call(ctx, s.h, p, Protocol, s.timeout, Request{FileID: fileID, Holder: holder}, &resp, MaxResponse); err != nil {
 		return billing.FailureReport{}, err
 	}
 	r := resp.Report
