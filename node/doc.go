@@ -14,23 +14,28 @@
 //     their data unpinned), reconciliation of pins with the ledger after a
 //     crash, and garbage collection;
 //   - the network: a node started with [Config.Bootstrap] joins the ledger's
-//     Raft group through a peer (/dds/ledger/join) with its [Config.Invite],
+//     Raft group through a peer (p2p/ledgerrpc's join) with its [Config.Invite],
 //     which the ledger checks against the network's admission key (made by
 //     the first node: [Config.AdmissionKey]); every other protocol, Raft's
 //     included, serves admitted members only (members.go, TRUST.md at the
 //     repository's root); writes on a follower are
-//     forwarded to the leader (/dds/ledger/forward), reads come from the
-//     local replica, which first catches up with the leader's state index
-//     (/dds/ledger/index) when it lacks the file or payment asked for or
+//     forwarded to the leader (ledgerrpc's forward; every command is
+//     signed by this node as its proposer, and every replica checks it),
+//     reads come from the local replica, which first catches up with the
+//     leader's state index (ledgerrpc's index) when it lacks the file or payment asked for or
 //     shows a file unpaid or not yet stored (a write acknowledged through
 //     another node is seen at once, not a 404 or 402 later), a quote is
-//     signed by the three registered peers XOR-closest to its cid
-//     (/dds/quote/attest), each node publishes its status on the gossipsub
-//     feed, and the leader keeps five live voters, promoting a non-voter
-//     once it has made its log durable (/dds/ledger/prepare);
+//     signed by three registered peers XOR-closest to its cid (p2p/attest;
+//     the ledger takes only those within billing.AttestWindow), each node
+//     publishes its status on the gossipsub feed, and the leader keeps five
+//     live voters, promoting a non-voter once it has made its log durable
+//     (ledgerrpc's prepare);
 //   - storage in the network: a paid file is pushed to Replicas holders
 //     (p2p/push), which sign receipts the ledger records, and any node serves
-//     it by fetching verified chunks from its holders (p2p/fetch).
+//     it by fetching verified chunks from its holders (p2p/fetch); holders
+//     are audited (p2p/audit), and one that fails is dropped only with the
+//     failure reports of other members that challenged it themselves
+//     (p2p/witness, drop.go).
 //
 // Use it as:
 //
