@@ -175,7 +175,7 @@ func BenchmarkVerifySig(b *testing.B) {
 			verifySig(pub, msg, sig)
 		}
 	})
-	for _, n := range []int{3, 12, 48} {
+	for _, n := range []int{3, 4, 12, 32, 48, 64} {
 		checks := make([][3][]byte, n)
 		for i := range checks {
 			m := append([]byte{byte(i)}, msg...)
