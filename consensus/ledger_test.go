@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddsnet/dds/internal/p2ptest"
 	"github.com/ddsnet/dds/p2p"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -105,17 +106,7 @@ func (a *appendLog) cmds() []string {
 }
 
 func newHost(t testing.TB) *p2p.Host {
-	t.Helper()
-	key, err := p2p.LoadOrCreateKey(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := p2p.New(context.Background(), p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
+	return p2ptest.NewHost(t)
 }
 
 func testConfig(dir string, h *p2p.Host) Config {

@@ -29,17 +29,12 @@ func TestEndToEnd(t *testing.T) {
 
 	run := func(args ...string) string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = cleanEnv("DDS_NODE=" + url)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
+		stdout, stderr, err := runDDS(t, bin, url, args...)
+		if err != nil {
 			t.Fatalf("dds %s: %v\nstdout: %s\nstderr: %s\ndaemon: %s", strings.Join(args, " "), err,
-				stdout.String(), stderr.String(), d.stderr)
+				stdout, stderr, d.stderr)
 		}
-		return stdout.String()
+		return stdout
 	}
 
 	data := make([]byte, 3<<20+17)
@@ -83,4 +78,18 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	d.stop(t)
+}
+
+// runDDS runs the dds binary with args against the node at url (none:
+// ""), with a clean environment, and returns what it printed.
+func runDDS(t *testing.T, bin, url string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = cleanEnv("DDS_NODE=" + url)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
 }

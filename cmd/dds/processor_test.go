@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ddsnet/dds/api"
 )
@@ -26,14 +22,8 @@ func TestProcessorKey(t *testing.T) {
 	bin := ddsBinary(t)
 	run := func(url string, args ...string) (string, error) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = cleanEnv("DDS_NODE=" + url)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		return stdout.String() + stderr.String(), err
+		stdout, stderr, err := runDDS(t, bin, url, args...)
+		return stdout + stderr, err
 	}
 	keyFile := filepath.Join(dir, "processor.key")
 	pub, err := run("", "processor-key", keyFile)

@@ -2,16 +2,14 @@ package attest
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddsnet/dds/billing"
-	"github.com/ddsnet/dds/p2p"
+	"github.com/ddsnet/dds/internal/p2ptest"
 	"github.com/ddsnet/dds/p2p/wire"
 )
 
@@ -25,29 +23,13 @@ func (s signer) Attest(_ context.Context, from peer.ID, q billing.Quote) ([]byte
 	return append([]byte("sig:"), q.FileID...), nil
 }
 
-func newHost(t *testing.T) *p2p.Host {
-	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := p2p.New(t.Context(), p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
-}
-
 // An attestation comes back; a refusal comes back as its code, and a
 // request larger than MaxMessage is refused (not read whole: the caller
 // may see the stream stall until its deadline).
 func TestAsk(t *testing.T) {
-	a, b := newHost(t), newHost(t)
+	a, b := p2ptest.NewHost(t), p2ptest.NewHost(t)
 	Register(b.Libp2p(), signer{})
-	if err := a.Libp2p().Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
+	p2ptest.Connect(t, a, b)
 	c := wire.NewClient(a.Libp2p())
 	sig, err := Ask(t.Context(), c, b.ID(), billing.Quote{FileID: "f", Issuer: a.ID().String()})
 	if err != nil || string(sig) != "sig:f" {

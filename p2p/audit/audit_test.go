@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/ddsnet/dds/chunk"
+	"github.com/ddsnet/dds/internal/p2ptest"
 	"github.com/ddsnet/dds/p2p"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
@@ -48,17 +48,7 @@ func (n *node) corrupted() []cid.Cid {
 }
 
 func newHost(tb testing.TB) *p2p.Host {
-	tb.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := p2p.New(context.Background(), p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = h.Close() })
-	return h
+	return p2ptest.NewHost(tb)
 }
 
 // newNode starts a host with a chunk store and an audit service; serve,

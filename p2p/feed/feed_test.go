@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddsnet/dds/internal/p2ptest"
 	"github.com/ddsnet/dds/p2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -23,17 +24,7 @@ func TestMain(m *testing.M) {
 }
 
 func newHost(t *testing.T) *p2p.Host {
-	t.Helper()
-	key, err := p2p.LoadOrCreateKey(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := p2p.New(t.Context(), p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
+	return p2ptest.NewHost(t)
 }
 
 func connect(t *testing.T, a, b *p2p.Host) {

@@ -2,17 +2,15 @@ package ledgerrpc
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/ddsnet/dds/p2p"
+	"github.com/ddsnet/dds/internal/p2ptest"
 	"github.com/ddsnet/dds/p2p/wire"
 )
 
@@ -48,24 +46,10 @@ func (s *server) Index(context.Context, peer.ID) (uint64, error) {
 
 func (s *server) Prepare(context.Context, peer.ID) error { return nil }
 
-func newHost(t *testing.T) *p2p.Host {
-	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := p2p.New(t.Context(), p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
-}
-
 // Each call reaches its handler and its refusals come back by code; the
 // join handler goes through the registration for open protocols.
 func TestCalls(t *testing.T) {
-	a, b := newHost(t), newHost(t)
+	a, b := p2ptest.NewHost(t), p2ptest.NewHost(t)
 	s := &server{member: a.ID(), leading: true}
 	var opened []protocol.ID
 	Register(b.Libp2p(), s, func(p protocol.ID, h network.StreamHandler) {
@@ -75,9 +59,7 @@ func TestCalls(t *testing.T) {
 	if len(opened) != 1 || opened[0] != JoinProtocol {
 		t.Fatalf("opened %v, want only the join protocol", opened)
 	}
-	if err := a.Libp2p().Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
+	p2ptest.Connect(t, a, b)
 	c := wire.NewClient(a.Libp2p())
 
 	resp, err := Join(t.Context(), a.Libp2p(), b.ID(), JoinRequest{PeerID: a.ID().String(), Invite: "ok"})

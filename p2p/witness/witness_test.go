@@ -3,15 +3,14 @@ package witness
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/internal/p2ptest"
 	"github.com/ddsnet/dds/p2p"
 )
 
@@ -50,17 +49,9 @@ func (c *checker) Check(ctx context.Context, _ peer.ID, fileID, holder string) (
 // newPeer starts a host with its key, and a service with c (nil: none).
 func newPeer(t *testing.T, c *checker, o Options) (*p2p.Host, *Service) {
 	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := p2p.New(t.Context(), p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
+	h := p2ptest.NewHost(t)
 	if c != nil {
-		raw, err := p2p.RawKey(key)
+		raw, err := p2p.RawKey(h.Libp2p().Peerstore().PrivKey(h.ID()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,19 +62,12 @@ func newPeer(t *testing.T, c *checker, o Options) (*p2p.Host, *Service) {
 	return h, New(h.Libp2p(), c, o)
 }
 
-func connect(t *testing.T, a, b *p2p.Host) {
-	t.Helper()
-	if err := a.Libp2p().Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A witness's report comes back checked; its refusals match their codes.
 func TestAsk(t *testing.T) {
 	asker, svc := newPeer(t, nil, Options{})
 	c := &checker{}
 	w, _ := newPeer(t, c, Options{})
-	connect(t, asker, w)
+	p2ptest.Connect(t, asker, w)
 	holder := asker.ID().String() + "x"
 	r, err := svc.Ask(t.Context(), w.ID(), "f", holder)
 	if err != nil {
@@ -111,7 +95,7 @@ func TestAskRefusesBadReports(t *testing.T) {
 	asker, svc := newPeer(t, nil, Options{})
 	c := &checker{}
 	w, _ := newPeer(t, c, Options{})
-	connect(t, asker, w)
+	p2ptest.Connect(t, asker, w)
 	_, other, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +121,7 @@ func TestWitnessBusy(t *testing.T) {
 	asker, svc := newPeer(t, nil, Options{})
 	c := &checker{release: make(chan struct{}), started: make(chan struct{}, 1)}
 	w, _ := newPeer(t, c, Options{MaxConcurrent: 1})
-	connect(t, asker, w)
+	p2ptest.Connect(t, asker, w)
 	done := make(chan error, 1)
 	go func() {
 		_, err := svc.Ask(t.Context(), w.ID(), "f", "h")
