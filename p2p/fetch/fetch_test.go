@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/ddsnet/dds/chunk"
+	"github.com/ddsnet/dds/internal/p2ptest"
 	"github.com/ddsnet/dds/p2p"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 )
@@ -31,15 +31,7 @@ type node struct {
 // the store as what the node serves.
 func newNode(tb testing.TB, serve func(*chunk.Store) Store, o Options) *node {
 	tb.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := p2p.New(context.Background(), p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = h.Close() })
+	h := p2ptest.NewHost(tb)
 	store, err := chunk.Open(chunk.DefaultOptions(tb.TempDir()))
 	if err != nil {
 		tb.Fatal(err)
