@@ -66,8 +66,8 @@ func TestDropNeedsEvidence(t *testing.T) {
 }
 
 // Holders are recorded by the file's placer (its issuer, or a holder
-// repairing it) or by a holder for itself, never by another member, even
-// with valid receipts; and only for a paid lease.
+// repairing it), never by another member, even with valid receipts, nor
+// by a member for itself; and only for a paid lease.
 func TestHoldProposedByIssuerOrHolders(t *testing.T) {
 	f := newFixture(t, DefaultSettings())
 	f.upload("q", 1<<20, 86400)
@@ -82,7 +82,7 @@ func TestHoldProposedByIssuerOrHolders(t *testing.T) {
 		return s
 	}
 	f.refused(by(f.holdCmd("a", 1, 2), 4), ErrForbidden) // another member
+	f.refused(by(f.holdCmd("a", 4), 4), ErrForbidden)    // a member for itself
 	f.must(by(f.holdCmd("a", 1), 0))                     // the issuer
-	f.must(by(f.holdCmd("a", 2), 2))                     // a holder for itself
 	f.must(by(f.holdCmd("a", 3), 1))                     // a holder repairing
 }

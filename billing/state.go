@@ -701,9 +701,9 @@ func (s *State) applyHold(now time.Time, by string, h *Hold) Result {
 	}
 	f := &rec.File
 	// The file's placer records its holders: its issuer, or one of its
-	// holders (a repair), or a holder its own receipt.
-	if by != f.Issuer && !slices.Contains(f.Holders, by) &&
-		!slices.ContainsFunc(h.Receipts, func(r Receipt) bool { return r.Holder == by }) {
+	// holders (a repair). Not a member for itself: it would put itself
+	// in the place of a dropped holder, and be paid, without the bytes.
+	if by != f.Issuer && !slices.Contains(f.Holders, by) {
 		return fail(refusal(ErrForbidden, "holders of file %s recorded by %s, neither its issuer nor one of its holders", f.ID, by))
 	}
 	if !now.Before(f.ExpiresAt) {

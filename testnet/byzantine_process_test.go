@@ -122,6 +122,7 @@ func TestAttacksOnAProcessTestnet(t *testing.T) {
 	// joins without a valid invite of its own.
 	lid := connect(leader)
 	for name, cmd := range map[string]billing.Command{
+		"registration": {Time: time.Now(), Register: &billing.Register{Node: billing.Node{PeerID: a.host.ID().String(), PublicKey: a.host.PublicKey()}}},
 		"free storage": {Time: time.Now(), Pay: &billing.Pay{PaymentID: "free", FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: int64(unpaid.Price), ReceivedBy: a.host.ID().String()}},
 		"cancel":       {Time: time.Now(), Pay: &billing.Pay{PaymentID: "cancel", FileID: paid.ID, Status: billing.PaymentError, ReceivedBy: a.host.ID().String()}},
 		"erase":        {Time: time.Now().AddDate(100, 0, 0), Expire: &billing.Expire{}},
@@ -156,6 +157,7 @@ func TestAttacksOnAProcessTestnet(t *testing.T) {
 	if err := a.join(connect((leader+1)%len(nw.Nodes)), billing.SignInvite(admission, me, time.Now().Add(time.Hour)).String()); err != nil {
 		t.Fatalf("join with a valid invite: %v", err)
 	}
+	a.register(lid)
 	other := nw.Nodes[(leader+2)%len(nw.Nodes)].PeerID
 	theirs := billing.Command{Time: time.Now(), Pay: &billing.Pay{PaymentID: "theirs", FileID: unpaid.ID, Status: billing.PaymentSuccess, Amount: int64(unpaid.Price), ReceivedBy: other}}
 	msg, err := theirs.Message(other)
@@ -186,6 +188,28 @@ func TestAttacksOnAProcessTestnet(t *testing.T) {
 		if err := a.forward(lid, billing.Command{Drop: &billing.Drop{FileID: paid.ID, Holder: h}}); !errors.Is(err, billing.ErrForbidden) {
 			t.Fatalf("member dropping holder %s without evidence: %v", h, err)
 		}
+	}
+	// Nor record itself a holder, with its own receipt, nor quote with
+	// attestations of its own making.
+	rc := billing.Receipt{FileID: paid.ID, CID: paid.CID, Size: paid.Size, Holder: me}
+	if rc.Signature, err = a.host.Sign(rc.Canonical()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.forward(lid, billing.Command{Hold: &billing.Hold{FileID: paid.ID, Receipts: []billing.Receipt{rc}}}); !errors.Is(err, billing.ErrForbidden) {
+		t.Fatalf("member recording itself a holder: %v", err)
+	}
+	q := billing.Quote{FileID: "00000000-0000-4000-8000-000000000001", Kind: billing.QuoteNew, Issuer: me, CID: paid.CID, Size: paid.Size, Name: "x",
+		Duration: 3600, Replicas: 3, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(15 * time.Minute)}
+	var atts []billing.Attestation
+	for range 3 {
+		s, err := a.host.Sign(q.Canonical())
+		if err != nil {
+			t.Fatal(err)
+		}
+		atts = append(atts, billing.Attestation{Signer: me, Signature: s})
+	}
+	if err := a.forward(lid, billing.Command{Quote: &billing.PutQuote{Quote: q, Attestations: atts}}); err == nil {
+		t.Fatal("a quote attested by its issuer alone: applied")
 	}
 
 	// Every node: the unpaid file quoted, the paid one held by the same
