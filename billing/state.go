@@ -199,6 +199,10 @@ func (s *State) Apply(cmd Command) (res Result) {
 		return fail(refusal(ErrForbidden, "%s command: not signed by its proposer %s", cmd.Kind(), cmd.By))
 	}
 	now := cmd.Time.UTC()
+	if now.Before(s.clock.Add(-MaxCommandAge)) {
+		return fail(refusal(ErrInvalid, "%s command stamped %s, more than %v before the ledger's time %s: a replay, or a proposer's clock far behind",
+			cmd.Kind(), now.Format(time.RFC3339Nano), MaxCommandAge, s.clock.Format(time.RFC3339Nano)))
+	}
 	if now.Before(s.clock) {
 		now = s.clock
 	}
@@ -232,6 +236,17 @@ func (s *State) Apply(cmd Command) (res Result) {
 }
 
 func fail(e *Error) Result { return Result{Err: e} }
+
+// MaxCommandAge is how far before the ledger's time (the latest time an
+// applied command carried) a command may be stamped: a command older
+// than that is refused on every replica. The leader takes a forwarded
+// command stamped up to 10 s behind its clock, and commands wait a few
+// seconds more in queues; what is older is a replay (of a signed command
+// a leader kept) or a proposer whose clock is far off. The margin is wide
+// because the ledger's time is the fastest clock that ever led: after a
+// leader whose clock ran minutes ahead, the others' commands would be
+// refused until real time catches up past the margin.
+const MaxCommandAge = 5 * time.Minute
 
 // signer returns the key c's signature must be made with, or why c's
 // proposer may not propose it: a command is proposed by a registered
