@@ -64,10 +64,11 @@ type Node struct {
 	peerLimits  wire.HandlerOption // each peer's request budget, shared by the request protocols
 	qos         *qos
 	members     *members
-	unpaid      *unpaid       // staged uploads not paid yet: their chunks are not served to peers
-	earlyEnds   sync.Map      // file id -> true: leases the ledger ended early, said once
-	kick        chan struct{} // wakes the placement loop
-	token       string
+	unpaid      *unpaid  // staged uploads not paid yet: their chunks are not served to peers
+	earlyEnds   sync.Map // file id -> true: leases the ledger ended early, said once
+	knownPeersState
+	kick  chan struct{} // wakes the placement loop
+	token string
 
 	metrics   *metrics
 	attestRTT rtt // the attest calls' round trips (the hedge delay)
@@ -179,7 +180,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	n.host.SetMembership(n.members)
-	if _, err := n.host.ConnectBootstrap(ctx); err != nil {
+	if err := n.connectPeers(ctx); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	n.rpc = wire.NewClient(n.host.Libp2p())
@@ -254,6 +255,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.every(loopCtx, time.Second, n.members.refresh)
+	n.every(loopCtx, knownPeersInterval, n.saveKnownPeers)
 	n.loadUnpaid(loopCtx)
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
@@ -342,6 +344,9 @@ func (n *Node) Close() error {
 			n.cancel()
 		}
 		n.wg.Wait()
+		if n.host != nil && n.members != nil {
+			n.saveKnownPeers(context.Background())
+		}
 		n.closeErr = n.closeParts()
 		n.log.Info("node stopped")
 	})

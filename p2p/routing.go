@@ -125,13 +125,32 @@ func (h *Host) Bootstrap(ctx context.Context) error {
 // skipped; if none of a non-empty list can be reached within ctx it fails
 // with [ErrNoBootstrapPeers]. It returns how many it reached.
 func (h *Host) ConnectBootstrap(ctx context.Context) (int, error) {
+	reached, errs := h.connectAll(ctx, h.bootstrap, "bootstrap peer unreachable")
+	if reached == 0 && len(errs) > 0 {
+		return 0, fmt.Errorf("bootstrap: %w: %w", ErrNoBootstrapPeers, errors.Join(errs...))
+	}
+	h.log.Info("p2p connected to bootstrap peers", "reached", reached)
+	return reached, nil
+}
+
+// ConnectPeers dials the peers at once and returns how many it reached
+// (a member started again dials the members it knew when its bootstrap
+// peers are down).
+func (h *Host) ConnectPeers(ctx context.Context, peers []peer.AddrInfo) int {
+	reached, _ := h.connectAll(ctx, peers, "known peer unreachable")
+	return reached
+}
+
+// connectAll dials peers (but this host) at once; it logs each failure
+// with what.
+func (h *Host) connectAll(ctx context.Context, peers []peer.AddrInfo, what string) (int, []error) {
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		reached int
 		errs    []error
 	)
-	for _, ai := range h.bootstrap {
+	for _, ai := range peers {
 		if ai.ID == h.ID() {
 			continue
 		}
@@ -141,7 +160,7 @@ func (h *Host) ConnectBootstrap(ctx context.Context) (int, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				h.log.Warn("bootstrap peer unreachable", "peer", ai.ID.String(), "err", err)
+				h.log.Warn(what, "peer", ai.ID.String(), "err", err)
 				errs = append(errs, fmt.Errorf("%s: %w", ai.ID, err))
 				return
 			}
@@ -149,11 +168,7 @@ func (h *Host) ConnectBootstrap(ctx context.Context) (int, error) {
 		})
 	}
 	wg.Wait()
-	if reached == 0 && len(errs) > 0 {
-		return 0, fmt.Errorf("bootstrap: %w: %w", ErrNoBootstrapPeers, errors.Join(errs...))
-	}
-	h.log.Info("p2p connected to bootstrap peers", "reached", reached)
-	return reached, nil
+	return reached, errs
 }
 
 // BootstrapDHT bootstraps the DHT through the connected peers: it adds
