@@ -149,6 +149,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(n.SpoolDir(), 0o700); err != nil {
 		return fmt.Errorf("create spool dir: %w", err)
 	}
+	if err := checkIdentity(n.cfg.DataDir, n.cfg.BillingToken); err != nil {
+		return err
+	}
 	key, err := p2p.LoadOrCreateKey(n.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
@@ -161,6 +164,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	sopts.Logger = n.cfg.Logger.With("sys", "chunk")
 	if n.store, err = chunk.Open(sopts); err != nil {
 		return fmt.Errorf("open chunk store: %w", err)
+	}
+	if err := checkLedger(ctx, n.cfg.DataDir, n.store); err != nil {
+		return err
 	}
 
 	addrs, err := p2p.ListenAddrsFor(n.cfg.P2PAddrs)
@@ -186,7 +192,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.rpc = wire.NewClient(n.host.Libp2p())
 
 	rc := consensus.DefaultConfig()
-	rc.Dir = filepath.Join(n.cfg.DataDir, "raft")
+	rc.Dir = raftDir(n.cfg.DataDir)
 	rc.ID = n.host.ID().String()
 	rc.Layer = n.host.RaftLayer()
 	rc.Bootstrap = len(n.cfg.Bootstrap) == 0

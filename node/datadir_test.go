@@ -1,0 +1,100 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/p2p"
+)
+
+// A member whose data dir lost its identity key, its billing token (none
+// given) or its ledger beside its data refuses to start, naming what is
+// missing; restored, it starts as itself.
+func TestLostStateRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	n := startDev(t, dir, SystemClock)
+	data := randomBytes(7, 4096)
+	f, err := n.Upload(t.Context(), Upload{Name: "kept.bin", Body: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Pay(t.Context(), PaymentRequest{FileID: f.ID, Status: api.PaymentSuccess, Amount: f.Price}); err != nil {
+		t.Fatal(err)
+	}
+	peerID := n.PeerID()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	start := func(adjust func(*Config)) (*Node, error) {
+		cfg := devConfig(t, dir, SystemClock)
+		if adjust != nil {
+			adjust(&cfg)
+		}
+		n, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		if err := n.Start(ctx); err != nil {
+			return nil, err
+		}
+		return n, nil
+	}
+	refused := func(moved, name string, adjust func(*Config)) {
+		t.Helper()
+		path := filepath.Join(dir, moved)
+		if err := os.Rename(path, path+".aside"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := os.Rename(path+".aside", path); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		n, err := start(adjust)
+		if err == nil {
+			n.Close()
+			t.Fatalf("started without %s", moved)
+		}
+		if !errors.Is(err, ErrStateLost) || !strings.Contains(err.Error(), name) {
+			t.Fatalf("without %s: %v", moved, err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the refused start made a new %s", moved)
+		}
+	}
+	refused(p2p.KeyFile, p2p.KeyFile, nil)
+	refused("billing.token", "billing.token", nil)
+	refused("raft", "raft/", nil)
+	// A token given in the configuration stands in for the file.
+	if err := os.Rename(TokenFile(dir), TokenFile(dir)+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	n, err = start(func(c *Config) { c.BillingToken = "given" })
+	if err != nil {
+		t.Fatalf("with the token given: %v", err)
+	}
+	n.Close()
+	if err := os.Rename(TokenFile(dir)+".aside", TokenFile(dir)); err != nil {
+		t.Fatal(err)
+	}
+	n, err = start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if n.PeerID() != peerID {
+		t.Fatal("restored, the node is someone else")
+	}
+	if b := readAll(t, n, f.ID, 0, -1); !bytes.Equal(b, data) {
+		t.Fatal("the file changed")
+	}
+}
