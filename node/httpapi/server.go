@@ -68,6 +68,12 @@ type Config struct {
 	// before it spills to a file in SpoolDir.
 	SpoolMemory int
 
+	// MaxUploads bounds the uploads in progress on the node, and
+	// MaxClientUploads those of one client (by IP address); zero: the
+	// defaults (DefaultMaxUploads, DefaultMaxClientUploads).
+	MaxUploads       int
+	MaxClientUploads int
+
 	// Stall bounds a request body that stalls, and a response its client
 	// stops reading: each must move at least progressBytes within every
 	// Stall, or the connection is cut. A large upload or download takes as
@@ -101,6 +107,7 @@ type Server struct {
 	limiter *ratelimit.Table
 	metrics *metrics
 	keys    *keyLocks
+	uploads *uploadSlots
 }
 
 // Errors of [New].
@@ -139,6 +146,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Stall <= 0 {
 		cfg.Stall = 30 * time.Second
 	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = DefaultMaxUploads
+	}
+	if cfg.MaxClientUploads <= 0 {
+		cfg.MaxClientUploads = DefaultMaxClientUploads
+	}
 	m, err := newMetrics(cfg.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: register metrics: %w", err)
@@ -150,6 +163,7 @@ func New(cfg Config) (*Server, error) {
 		mux:     http.NewServeMux(),
 		metrics: m,
 		keys:    newKeyLocks(),
+		uploads: newUploadSlots(cfg.MaxUploads, cfg.MaxClientUploads),
 	}
 	if cfg.RateLimit > 0 && cfg.RateLimit != rate.Inf {
 		s.limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst, maxClients)

@@ -66,6 +66,13 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errTooLarge)
 		return
 	}
+	release, status, e := s.uploads.take(clientIP(r))
+	if release == nil {
+		w.Header().Set("Retry-After", "1")
+		s.writeErrors(w, r, status, []api.Error{e})
+		return
+	}
+	defer release()
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	s.idempotent(w, r, "files", func(w http.ResponseWriter, r *http.Request) {
 		body := &bodyErr{r: r.Body}
