@@ -2,13 +2,11 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/p2p"
@@ -32,22 +30,7 @@ func TestLostStateRefusesToStart(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	start := func(adjust func(*Config)) (*Node, error) {
-		cfg := devConfig(t, dir, SystemClock)
-		if adjust != nil {
-			adjust(&cfg)
-		}
-		n, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		defer cancel()
-		if err := n.Start(ctx); err != nil {
-			return nil, err
-		}
-		return n, nil
-	}
+	start := func(adjust func(*Config)) (*Node, error) { return tryStartDev(t, dir, SystemClock, adjust) }
 	refused := func(moved, name string, adjust func(*Config)) {
 		t.Helper()
 		path := filepath.Join(dir, moved)

@@ -55,6 +55,16 @@ func startDev(t testing.TB, dir string, clock Clock) *Node {
 // startDevWith starts a dev node whose config adjust changes first.
 func startDevWith(t testing.TB, dir string, clock Clock, adjust func(*Config)) *Node {
 	t.Helper()
+	n, err := tryStartDev(t, dir, clock, adjust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// tryStartDev is startDevWith, returning Start's error.
+func tryStartDev(t testing.TB, dir string, clock Clock, adjust func(*Config)) (*Node, error) {
+	t.Helper()
 	cfg := devConfig(t, dir, clock)
 	if adjust != nil {
 		adjust(&cfg)
@@ -66,10 +76,10 @@ func startDevWith(t testing.TB, dir string, clock Clock, adjust func(*Config)) *
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() { n.Close() })
-	return n
+	return n, nil
 }
 
 func randomBytes(seed uint64, n int) []byte {

@@ -54,21 +54,31 @@ func ddsBinary(t *testing.T) string {
 	return binPath
 }
 
-func TestAttacksOnAProcessTestnet(t *testing.T) {
+// startProcessNet starts a dds testnet of n daemon processes in a temp
+// dir (skipped with -short), stopped when t ends; it returns the network,
+// a context bounding the test, and the daemons' stderr.
+func startProcessNet(t *testing.T, n int, logLevel string) (*ProcessNetwork, context.Context, *lockedWriter) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the dds binary; skipped with -short")
 	}
 	bin := ddsBinary(t)
-	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	nw, err := StartProcesses(ctx, ProcessOptions{Binary: bin, Nodes: 4, Dir: dir, Stderr: &lockedWriter{w: &stderr},
-		ExtraArgs: []string{"--log-level", "error"}})
+	t.Cleanup(cancel)
+	stderr := &lockedWriter{w: &bytes.Buffer{}}
+	nw, err := StartProcesses(ctx, ProcessOptions{Binary: bin, Nodes: n, Dir: t.TempDir(), Stderr: stderr,
+		ExtraArgs: []string{"--log-level", logLevel}})
 	if err != nil {
-		t.Fatalf("start: %v\n%s", err, stderr.String())
+		t.Fatalf("start: %v\n%s", err, stderr)
 	}
 	t.Cleanup(func() { _ = nw.Stop() })
+	return nw, ctx, stderr
+}
+
+func TestAttacksOnAProcessTestnet(t *testing.T) {
+	nw, ctx, _ := startProcessNet(t, 4, "error")
+	dir := nw.dir
+	var err error
 	clients := make([]*client.Client, len(nw.Nodes))
 	for i, n := range nw.Nodes {
 		if clients[i], err = client.New(n.HTTP, client.WithBillingToken(n.BillingToken)); err != nil {
@@ -235,7 +245,8 @@ func TestAttacksOnAProcessTestnet(t *testing.T) {
 	}
 }
 
-// lockedWriter serializes the daemons' writes to w.
+// lockedWriter serializes the daemons' writes to w; String is what they
+// wrote, when w is a bytes.Buffer.
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
@@ -245,4 +256,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.w.(*bytes.Buffer); ok {
+		return b.String()
+	}
+	return ""
 }

@@ -198,6 +198,17 @@ func startByzantineNet(t *testing.T) *byzantineNet {
 	return bn
 }
 
+// memberAttacker is an attacker the network admitted (no place in the
+// ledger's group): a member that turned.
+func (bn *byzantineNet) memberAttacker() *attacker {
+	bn.t.Helper()
+	a := newAttacker(bn.t)
+	if err := bn.Admit(bn.t.Context(), a.host.ID()); err != nil {
+		bn.t.Fatal(err)
+	}
+	return a
+}
+
 // leader is the running node that leads the ledger.
 func (bn *byzantineNet) leader() *Node {
 	bn.t.Helper()
@@ -436,10 +447,7 @@ func TestRemovedMemberIsCutOff(t *testing.T) {
 func TestMemberCannotStampTheLedgersTime(t *testing.T) {
 	bn := startByzantineNet(t)
 	unpaid := bn.quote()
-	a := newAttacker(t)
-	if err := bn.Admit(t.Context(), a.host.ID()); err != nil {
-		t.Fatal(err)
-	}
+	a := bn.memberAttacker()
 	lid := a.connect(bn.leader())
 	me := a.host.ID().String()
 	a.register(lid)
@@ -498,10 +506,7 @@ func TestMemberCannotStampTheLedgersTime(t *testing.T) {
 // is fetched as any other.
 func TestMemberCannotFetchUnpaidUploads(t *testing.T) {
 	bn := startByzantineNet(t)
-	a := newAttacker(t)
-	if err := bn.Admit(t.Context(), a.host.ID()); err != nil {
-		t.Fatal(err)
-	}
+	a := bn.memberAttacker()
 	issuer := bn.Nodes[1]
 	id := a.connect(issuer)
 	c := clientOf(t, issuer)
@@ -545,10 +550,7 @@ func TestMemberCannotFetchUnpaidUploads(t *testing.T) {
 // answer, and signs nothing. The holders stay, and the file reads intact.
 func TestMemberCannotDropHonestHolders(t *testing.T) {
 	bn := startByzantineNet(t)
-	a := newAttacker(t)
-	if err := bn.Admit(t.Context(), a.host.ID()); err != nil {
-		t.Fatal(err)
-	}
+	a := bn.memberAttacker()
 	lid := a.connect(bn.leader())
 	me := a.host.ID().String()
 	a.register(lid)
@@ -710,10 +712,7 @@ func TestPaymentsNeedTheProcessorsSignature(t *testing.T) {
 // intact, the ledgers agree.
 func TestOversizedMessagesRefused(t *testing.T) {
 	bn := startByzantineNet(t)
-	a := newAttacker(t)
-	if err := bn.Admit(t.Context(), a.host.ID()); err != nil {
-		t.Fatal(err)
-	}
+	a := bn.memberAttacker()
 	target := a.connect(bn.leader())
 	for proto, limit := range map[protocol.ID]int{
 		attest.Protocol:           attest.MaxMessage,

@@ -2,7 +2,6 @@ package testnet
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,22 +16,9 @@ import (
 // comes back through the members it knew (peers.json in its data dir),
 // and the network takes writes through it.
 func TestMemberRestartsWithoutItsBootstrap(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the dds binary; skipped with -short")
-	}
-	bin := ddsBinary(t)
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
 	// Five nodes: with node0 gone, node2's quotes still find three others
 	// to attest them.
-	nw, err := StartProcesses(ctx, ProcessOptions{Binary: bin, Nodes: 5, Dir: dir, Stderr: &lockedWriter{w: &stderr},
-		ExtraArgs: []string{"--log-level", "warn"}})
-	if err != nil {
-		t.Fatalf("start: %v\n%s", err, stderr.String())
-	}
-	t.Cleanup(func() { _ = nw.Stop() })
+	nw, ctx, stderr := startProcessNet(t, 5, "warn")
 	// node2 knows the others once it has met them (its peers.json).
 	known := filepath.Join(nw.Nodes[2].DataDir, "peers.json")
 	deadline := time.Now().Add(30 * time.Second)
