@@ -495,29 +495,33 @@ func (s ledgerServer) Index(_ context.Context, from peer.ID) (uint64, error) {
 // file uploaded, paid or stored through another node a moment ago), calls
 // it before it answers 404 or 402 or reads the slow way. On any failure
 // (no leader known, a partition) the local view stands: reads are served
-// from it as before.
-func (n *Node) catchUp(ctx context.Context) {
+// from it as before. It reports whether the replica did catch up (the
+// leader's own is caught up): what would delete data on the replica's
+// word asks that first.
+func (n *Node) catchUp(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
 	if n.raft.IsLeader() {
-		return // its replica has applied every write it acknowledged
+		return true // its replica has applied every write it acknowledged
 	}
 	leader := n.raft.Leader()
 	if leader == "" {
-		return
+		return false
 	}
 	id, err := peer.Decode(leader)
 	if err != nil {
-		return
+		return false
 	}
 	target, err := ledgerrpc.Index(ctx, n.rpc, id)
 	if err != nil {
 		n.log.Debug("ask the leader how far its ledger is", "leader", leader, "err", err)
-		return
+		return false
 	}
 	if err := n.raft.WaitApplied(ctx, target); err != nil {
 		n.log.Debug("catch up with the ledger", "index", target, "err", err)
+		return false
 	}
+	return true
 }
 
 // checkForwarded refuses what a peer may not ask of the ledger for

@@ -91,7 +91,11 @@ func (n *Node) reconcile(ctx context.Context) {
 		n.log.Warn("list pins", "err", err)
 		return
 	}
-	caughtUp := false
+	// A lease is let go only on the word of a replica that caught up with
+	// the leader in this pass: one that is behind, or lost its ledger and
+	// is replaying it, or cannot reach a leader, would take live leases for
+	// ended ones (and GC would free their chunks).
+	checked, caughtUp := false, false
 	for owner := range pins {
 		var id, kind string
 		switch {
@@ -125,13 +129,16 @@ func (n *Node) reconcile(ctx context.Context) {
 			}
 		}
 		if !keep {
-			if kind == leasePrefix && !caughtUp {
-				// A copy just pushed here is pinned before this replica may
-				// show the holder it replaced dropped: decide on the
-				// leader's state, not a stale one.
-				n.catchUp(ctx)
-				caughtUp = true
-				if f, ok := n.ledgerFile(id); ok && keepLease(f, n.PeerID()) {
+			if kind == leasePrefix {
+				// (Also: a copy just pushed here is pinned before this
+				// replica may show the holder it replaced dropped.)
+				if !checked {
+					checked, caughtUp = true, n.catchUp(ctx)
+				}
+				if !caughtUp {
+					continue // the next pass decides
+				}
+				if f, ok := n.ledgerFile(id); ok && (keepLease(f, n.PeerID()) || n.endedEarly(f)) {
 					continue
 				}
 			}
