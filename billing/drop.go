@@ -46,8 +46,8 @@ type FailureReport struct {
 	Signature []byte    `json:"signature"`
 }
 
-// maxReasonLen bounds a report's reason.
-const maxReasonLen = 256
+// MaxReasonLen bounds a report's reason, in bytes.
+const MaxReasonLen = 256
 
 // Canonical returns the bytes a reporter signs: the prefix
 // "dds-failure-report-v1" followed by FileID, Holder, Reporter, At (Unix
@@ -82,8 +82,8 @@ func (s *State) dropEvidence(now time.Time, by string, d *Drop, start time.Time)
 			return refusal(ErrInvalid, "failure report %d is about another file or holder", i)
 		case r.Reporter == d.Holder:
 			return refusal(ErrInvalid, "failure report %d is by the holder itself", i)
-		case len(r.Reason) > maxReasonLen:
-			return refusal(ErrInvalid, "failure report %d: reason longer than %d bytes", i, maxReasonLen)
+		case len(r.Reason) > MaxReasonLen:
+			return refusal(ErrInvalid, "failure report %d: reason longer than %d bytes", i, MaxReasonLen)
 		case slices.Contains(reporters, r.Reporter):
 			return refusal(ErrInvalid, "failure report %d: %s reported twice", i, r.Reporter)
 		case r.At.Before(start) || r.At.Before(now.Add(-ReportMaxAge)) || r.At.After(now.Add(ReportMaxAhead)):

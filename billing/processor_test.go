@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"fmt"
 	"testing"
@@ -13,7 +14,7 @@ import (
 func TestPaymentsNeedTheProcessor(t *testing.T) {
 	processor := testKey(500)
 	f := newFixture(t, DefaultSettings(), func(i *Init) { i.ProcessorKey = processor.Public().(ed25519.PublicKey) })
-	if !equalBytes(f.s.ProcessorKey(), processor.Public().(ed25519.PublicKey)) {
+	if !bytes.Equal(f.s.ProcessorKey(), processor.Public().(ed25519.PublicKey)) {
 		t.Fatal("the processor key is not the ledger's")
 	}
 	q := f.upload("a", 1<<20, 86400)
@@ -56,5 +57,3 @@ func TestPaymentsNeedTheProcessor(t *testing.T) {
 	lease = f.file("a").ExpiresAt
 	f.must(pay(PaymentSuccess, ext.Price, auth(PaymentSuccess, ext.Price, ext.ExpiresAt).Sign(processor)))
 }
-
-func equalBytes(a, b []byte) bool { return string(a) == string(b) }

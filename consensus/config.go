@@ -101,16 +101,14 @@ func DefaultConfig() Config {
 		// with the leader instead (node's catchUp).
 		CommitTimeout:    50 * time.Millisecond,
 		MaxAppendEntries: 256,
-		// A 32-daemon network on 2 cores (cmd/dds BenchmarkTestnetQuote),
-		// from 20 ms and raft's idle pace to these: idle 0.92-1.05 ->
-		// 0.62-0.71 cores, CPU per quote 33-44 -> 18-27 ms, p50 16-19 ->
-		// 7-11 ms. Then from 100 to 200 ms (the delay switched within a
-		// run, when the leader vouched for signatures): quotes made in
-		// the same time +16-22%, p99 23.6 -> 21.4 and 21.1 -> 17.4 ms one
-		// after another, 29.0 -> 25.4 ms at 20 a second; 300 and 400 ms
-		// gained no more. A non-voter's replica trails by up to 300 ms
-		// more; a read that must see the newest writes has the leader
-		// flush its appends (Ledger.FlushTo) rather than wait.
+		// Non-voters get their appends in batches: fewer, larger
+		// appends and fsyncs, and larger batches of signatures to check
+		// (billing checks a batch at 18 us a signature against 35 alone,
+		// BenchmarkVerifySig), which count most where many non-voters
+		// share few cores (cmd/dds BenchmarkTestnetQuote; the tuning is
+		// in PERF.md). A non-voter's replica trails by up to 300 ms more;
+		// a read that must see the newest writes has the leader flush
+		// its appends (Ledger.FlushTo) rather than wait.
 		NonVoterDelay:    200 * time.Millisecond,
 		NonVoterIdle:     200 * time.Millisecond,
 		TransportTimeout: 10 * time.Second,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +33,6 @@ const (
 	// node dies, its holdings are dropped file after file, and each need
 	// not wait for its own dial to time out.
 	unreachableFor = 30 * time.Second
-	// maxReason bounds the reason a report gives.
-	maxReason = 200
 )
 
 // errNotMember is why a holder no longer a member is dropped.
@@ -154,9 +153,11 @@ func (n *Node) checkFromOthers(ctx context.Context, f billing.File, root cid.Cid
 
 // report is this node's signed failure report about holder h of file id.
 func (n *Node) report(id, h string, why error) (billing.FailureReport, error) {
+	// Cut to the ledger's bound, whole runes only: the report is signed
+	// over these bytes, and JSON would carry a split rune otherwise.
 	reason := why.Error()
-	if len(reason) > maxReason {
-		reason = reason[:maxReason]
+	if len(reason) > billing.MaxReasonLen {
+		reason = strings.ToValidUTF8(reason[:billing.MaxReasonLen], "")
 	}
 	r := billing.FailureReport{FileID: id, Holder: h, Reporter: n.PeerID(), At: n.now(), Reason: reason}
 	msg := r.Canonical()

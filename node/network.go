@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -275,7 +274,7 @@ func (n *Node) attesters(s billing.Settings, cid string) []peer.ID {
 // byDistance orders peer ids by the XOR distance of their hash to the
 // cid's hash (as kad-dht measures closeness): the same order on every node.
 func byDistance(cid string, ids []string) []string {
-	target := sha256.Sum256([]byte(cid))
+	target := billing.CIDHash(cid) // the ledger's measure (billing.AttestWindow)
 	type cand struct {
 		id   string
 		dist [32]byte
@@ -329,7 +328,8 @@ func peerKeyOf(id string) (peerKey, bool) {
 	if err != nil {
 		return peerKey{}, false
 	}
-	k = peerKey{id: pid, hash: sha256.Sum256([]byte(pid))}
+	h, _ := billing.PeerHash(id)
+	k = peerKey{id: pid, hash: h}
 	peerKeysMu.Lock()
 	if len(peerKeys) < maxPeerKeys {
 		peerKeys[id] = k
@@ -363,14 +363,14 @@ func (s ledgerServer) Join(ctx context.Context, from peer.ID, req ledgerrpc.Join
 		}
 	} else if err := n.admit(ctx, id, req.Invite); err != nil {
 		if errors.Is(err, ErrForbidden) {
-			err = fmt.Errorf("%w: %w", ledgerrpc.ErrForbidden, err)
+			err = wire.WithCode(ledgerrpc.ErrForbidden, err)
 		}
 		return ledgerrpc.JoinResponse{}, err
 	}
 	if !n.raft.IsLeader() {
 		leader, err := n.leaderID(ctx)
 		if err != nil {
-			return ledgerrpc.JoinResponse{}, fmt.Errorf("%w: %w", ledgerrpc.ErrNoLeader, err)
+			return ledgerrpc.JoinResponse{}, wire.WithCode(ledgerrpc.ErrNoLeader, err)
 		}
 		resp, err := ledgerrpc.Join(ctx, n.host.Libp2p(), leader, ledgerrpc.JoinRequest{PeerID: req.PeerID})
 		if err != nil {
@@ -432,14 +432,14 @@ func (n *Node) leaderID(ctx context.Context) (peer.ID, error) {
 func (s ledgerServer) Forward(ctx context.Context, from peer.ID, cmd []byte) ([]byte, error) {
 	n := s.n
 	if err := checkForwarded(from, cmd, n.now()); err != nil {
-		return nil, fmt.Errorf("%w: %w", ledgerrpc.ErrForbidden, err)
+		return nil, err
 	}
 	res, err := n.raft.ApplyLocal(ctx, cmd)
 	if err != nil {
 		// The refusals the forwarding node acts on travel by code.
 		for _, c := range forwardCodes {
 			if errors.Is(err, c.err) {
-				return nil, fmt.Errorf("%w: %w", c.code, err)
+				return nil, wire.WithCode(c.code, err)
 			}
 		}
 		return nil, err
@@ -539,11 +539,11 @@ func checkForwarded(from peer.ID, b []byte, now time.Time) error {
 		return fmt.Errorf("forwarded command: %w", err)
 	}
 	if cmd.By != from.String() {
-		return fmt.Errorf("%w: %s forwarded a %s command proposed by %q: a member forwards its own commands", ErrForbidden, from, cmd.Kind(), cmd.By)
+		return fmt.Errorf("%w: %s forwarded a %s command proposed by %q: a member forwards its own commands", ledgerrpc.ErrForbidden, from, cmd.Kind(), cmd.By)
 	}
 	if d := cmd.Time.Sub(now); d > clockSkew || d < -2*clockSkew {
 		return fmt.Errorf("%w: %s command stamped %s, %v from the leader's clock (at most %v ahead, %v behind)",
-			ErrForbidden, cmd.Kind(), cmd.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), clockSkew, 2*clockSkew)
+			ledgerrpc.ErrForbidden, cmd.Kind(), cmd.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), clockSkew, 2*clockSkew)
 	}
 	return nil
 }

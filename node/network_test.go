@@ -1,8 +1,10 @@
 package node
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/p2p/ledgerrpc"
 )
 
 // TestForwardedCommandChecks: a forwarded command is proposed by the
@@ -48,7 +51,7 @@ func TestForwardedCommandChecks(t *testing.T) {
 	}
 	// A member forwards its own commands, and no other's.
 	for _, by := range []string{b.String(), ""} {
-		if err := checkForwarded(a, payBy(by), now); !errors.Is(err, ErrForbidden) {
+		if err := checkForwarded(a, payBy(by), now); !errors.Is(err, ledgerrpc.ErrForbidden) {
 			t.Errorf("a command forwarded by %s as proposed by %q: %v", a, by, err)
 		}
 	}
@@ -59,7 +62,7 @@ func TestForwardedCommandChecks(t *testing.T) {
 	// it by more than twice that (pay is stamped at now: the leader's
 	// clock is moved instead).
 	for _, leader := range []time.Duration{-clockSkew - time.Millisecond, 2*clockSkew + time.Millisecond, -100 * 365 * 24 * time.Hour} {
-		if err := checkForwarded(a, pay, now.Add(leader)); !errors.Is(err, ErrForbidden) {
+		if err := checkForwarded(a, pay, now.Add(leader)); !errors.Is(err, ledgerrpc.ErrForbidden) {
 			t.Errorf("the leader's clock at %v from the command's: %v", leader, err)
 		}
 	}
@@ -74,6 +77,7 @@ func TestForwardedCommandChecks(t *testing.T) {
 // (billing.PeerHash, billing.CIDHash): it asks only members the ledger
 // takes.
 func TestAttesterOrderIsTheLedgers(t *testing.T) {
+	var ids []string
 	for range 8 {
 		_, pub, err := crypto.GenerateEd25519Key(nil)
 		if err != nil {
@@ -88,8 +92,24 @@ func TestAttesterOrderIsTheLedgers(t *testing.T) {
 		if !ok || !ok2 || k.hash != h {
 			t.Fatalf("%s: the node's point %x, the ledger's %x", id, k.hash, h)
 		}
+		ids = append(ids, id.String())
 	}
-	cid := "bafkreicleypltf6d7qonaqtxmxhifrijw2ltnix4bbvw5gmn4u7vcthfni"
+	// byDistance orders by the XOR of those points with the cid's, as the
+	// ledger ranks attesters.
+	cid := "bafkreifbinwz7tyumyb4h73ryoawyuskarzshby5vgov3okvtvafnj563e"
+	target := billing.CIDHash(cid)
+	dist := func(id string) []byte {
+		h, _ := billing.PeerHash(id)
+		for i := range h {
+			h[i] ^= target[i]
+		}
+		return h[:]
+	}
+	got := byDistance(cid, ids)
+	if len(got) != len(ids) || !slices.IsSortedFunc(got, func(a, b string) int { return bytes.Compare(dist(a), dist(b)) }) {
+		t.Fatalf("byDistance %v is not the ledger's order", got)
+	}
+	cid = "bafkreicleypltf6d7qonaqtxmxhifrijw2ltnix4bbvw5gmn4u7vcthfni"
 	if sha256.Sum256([]byte(cid)) != billing.CIDHash(cid) {
 		t.Fatal("the node measures from another point than the ledger")
 	}

@@ -61,6 +61,19 @@ type Code string
 
 func (c Code) Error() string { return string(c) }
 
+// WithCode returns err carrying code: its message is err's alone (not the
+// code's twice over where err already says it), and errors.Is finds both
+// code and what err wraps.
+func WithCode(code Code, err error) error { return codedError{code, err} }
+
+type codedError struct {
+	code Code
+	err  error
+}
+
+func (e codedError) Error() string   { return e.err.Error() }
+func (e codedError) Unwrap() []error { return []error{e.code, e.err} }
+
 // WriteMsg writes b as one message: its length as a uvarint, then the
 // bytes, in a single write.
 func WriteMsg(w io.Writer, b []byte) error {

@@ -416,8 +416,11 @@ func TestCodedErrors(t *testing.T) {
 	client, server := pair(t)
 	const errNope Code = "nope"
 	Handle(server, "/test/coded", time.Second, 0, func(_ context.Context, _ peer.ID, req echoReq) (echoReq, error) {
-		if req.Text == "plain" {
+		switch req.Text {
+		case "plain":
 			return echoReq{}, errors.New("plain failure")
+		case "with":
+			return echoReq{}, WithCode(errNope, errors.New("nope, said once"))
 		}
 		return echoReq{}, fmt.Errorf("refused %q: %w", req.Text, errNope)
 	})
@@ -425,6 +428,11 @@ func TestCodedErrors(t *testing.T) {
 	var re *RemoteError
 	if !errors.Is(err, errNope) || !errors.As(err, &re) || re.Msg != `refused "x": nope` || errors.Is(err, ErrRateLimited) {
 		t.Fatalf("coded refusal: %v", err)
+	}
+	// WithCode: the code travels, the message is the error's alone.
+	err = Call(t.Context(), client, server.ID(), "/test/coded", time.Second, echoReq{Text: "with"}, nil, 1024)
+	if !errors.Is(err, errNope) || !errors.As(err, &re) || re.Msg != "nope, said once" {
+		t.Fatalf("WithCode refusal: %v", err)
 	}
 	err = Call(t.Context(), client, server.ID(), "/test/coded", time.Second, echoReq{Text: "plain"}, nil, 1024)
 	if !errors.As(err, &re) || errors.Is(err, errNope) || re.Code != "" {
