@@ -189,13 +189,21 @@ func compactAdditional(in map[string]json.RawMessage) (map[string]json.RawMessag
 	return out, nil
 }
 
-// File returns the file with this id; one this replica does not know yet
-// (uploaded through another node a moment ago) is looked for again once it
-// has caught up with the leader.
+// File returns the file with this id as the ledger has it now: this
+// replica first catches up with the leader, so that what any node
+// acknowledged (an upload, a payment, an extension, through this node or
+// another) shows here at once. A node that cannot tell whether its replica
+// is current (no leader reachable: a partition, an election) says so
+// rather than answer from a view that may be behind; the fault suite's
+// history checker (testnet TestFaultsLoseNothing) found such stale reads,
+// at other nodes and at the very node that had just taken the write.
 func (n *Node) File(ctx context.Context, id string) (File, error) {
-	f, ok := n.freshFile(ctx, id, nil)
+	if !n.catchUp(ctx) {
+		return File{}, fmt.Errorf("%w: this node cannot reach the ledger's leader to read its current state", ErrUnavailable)
+	}
+	f, ok := n.ledgerFile(id)
 	if !ok {
-		return File{}, fmt.Errorf("%w: no file %s", ErrNotFound, id)
+		return File{}, errNoFile(id, true)
 	}
 	return fileOf(f), nil
 }
@@ -207,8 +215,9 @@ func (n *Node) Files(ctx context.Context, after string, limit int) ([]File, stri
 	if limit < 1 {
 		limit = 100
 	}
+	checked := true
 	if after != "" {
-		n.freshFile(ctx, after, nil) // a cursor this replica may not know yet
+		_, _, checked = n.freshFile(ctx, after, nil) // a cursor this replica may not know yet
 	}
 	var list []billing.File
 	var known bool
@@ -221,6 +230,9 @@ func (n *Node) Files(ctx context.Context, after string, limit int) ([]File, stri
 		list = st.Files(after, limit+1)
 	})
 	if after != "" && !known {
+		if !checked {
+			return nil, "", errNoFile(after, false)
+		}
 		return nil, "", fmt.Errorf("%w: no file %s to page after", ErrNotFound, after)
 	}
 	next := ""
@@ -243,11 +255,11 @@ func (n *Node) Files(ctx context.Context, after string, limit int) ([]File, stri
 // moved on through another node: the replica catches up with the leader
 // before it refuses, or before Read picks the nodes to read from.
 func (n *Node) Content(ctx context.Context, id string) (File, error) {
-	lf, ok := n.freshFile(ctx, id, func(f billing.File) bool {
+	lf, ok, checked := n.freshFile(ctx, id, func(f billing.File) bool {
 		return f.State == billing.StateQuoted || f.State == billing.StateStoring
 	})
 	if !ok {
-		return File{}, fmt.Errorf("%w: no file %s", ErrNotFound, id)
+		return File{}, errNoFile(id, checked)
 	}
 	f := fileOf(lf)
 	switch f.State {
@@ -423,9 +435,14 @@ func (c countingWriter) Write(p []byte) (int, error) {
 // term is answered with an extension quote (quoted true); the term grows once
 // it is paid.
 func (n *Node) Patch(ctx context.Context, id string, p Patch) (File, bool, error) {
-	f, ok := n.freshFile(ctx, id, nil)
+	// A change is made to the ledger's current record (an extension quote
+	// names the term it extends): catch up first, as a read does.
+	if !n.catchUp(ctx) {
+		return File{}, false, errNoFile(id, false)
+	}
+	f, ok := n.ledgerFile(id)
 	if !ok {
-		return File{}, false, fmt.Errorf("%w: no file %s", ErrNotFound, id)
+		return File{}, false, errNoFile(id, true)
 	}
 	if f.State == billing.StateExpired || f.State == billing.StateCancelled {
 		return File{}, false, fmt.Errorf("%w: file %s is %s", ErrGone, id, f.State)

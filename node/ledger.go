@@ -114,25 +114,37 @@ func (n *Node) ledgerFile(id string) (billing.File, bool) {
 
 // fresh runs look on this replica of the ledger, and once more after
 // catching up with the leader (see catchUp) when look reports that what it
-// found may be behind what the caller must not miss.
-func (n *Node) fresh(ctx context.Context, look func() (current bool)) {
-	if !look() {
-		n.catchUp(ctx)
-		look()
+// found may be behind what the caller must not miss. It reports whether
+// what look found last is known to be current: false when this replica
+// could not catch up, so that "not found" is not said on the word of a
+// replica that may be behind (a partitioned node says it cannot tell).
+func (n *Node) fresh(ctx context.Context, look func() (current bool)) (checked bool) {
+	if look() {
+		return true
 	}
+	caught := n.catchUp(ctx)
+	look()
+	return caught
 }
 
 // freshFile returns this replica's record of a file, after catching up
 // with the leader when it has none or when moved says the one it has may
-// be behind.
-func (n *Node) freshFile(ctx context.Context, id string, moved func(billing.File) bool) (billing.File, bool) {
-	var f billing.File
-	var ok bool
-	n.fresh(ctx, func() bool {
+// be behind; checked as for fresh.
+func (n *Node) freshFile(ctx context.Context, id string, moved func(billing.File) bool) (f billing.File, ok, checked bool) {
+	checked = n.fresh(ctx, func() bool {
 		f, ok = n.ledgerFile(id)
 		return ok && (moved == nil || !moved(f))
 	})
-	return f, ok
+	return f, ok, checked
+}
+
+// errNoFile is the error for a file this replica does not have: not found
+// when it caught up with the leader, unavailable when it could not.
+func errNoFile(id string, checked bool) error {
+	if !checked {
+		return fmt.Errorf("%w: file %s is not in this node's replica of the ledger, which cannot reach the leader to catch up", ErrUnavailable, id)
+	}
+	return fmt.Errorf("%w: no file %s", ErrNotFound, id)
 }
 
 // fileOf converts the ledger's view of a file into the node's.

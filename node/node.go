@@ -76,6 +76,9 @@ type Node struct {
 	// placing serialises the placement of a file (pin for its lease, record
 	// the holder) so the payment path and the reconcile loop never race.
 	placing sync.Mutex
+	// copies is what this node reported of paid files without a copy on
+	// a live node (checkCopies).
+	copies copyWatch
 
 	// staging holds the uploads in flight (file id -> start): their staged
 	// pins have no file in the ledger yet, and reconcile leaves them be.
@@ -271,6 +274,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	go n.repairLoop(loopCtx)
 	if !n.cfg.Dev {
 		n.every(loopCtx, n.cfg.ExpiryInterval, n.maintain)
+		n.every(loopCtx, n.cfg.ExpiryInterval, n.checkCopies)
 		n.every(loopCtx, n.cfg.AuditInterval, func(ctx context.Context) {
 			n.auditRound(ctx)
 			n.auditAsOutsider(ctx)

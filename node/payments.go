@@ -52,10 +52,13 @@ func (n *Node) Pay(ctx context.Context, p PaymentRequest) (Payment, error) {
 func (n *Node) Payment(ctx context.Context, id string) (Payment, error) {
 	var p billing.Payment
 	var ok bool
-	n.fresh(ctx, func() bool {
+	checked := n.fresh(ctx, func() bool {
 		n.ledger.Read(func(st *billing.State) { p, ok = st.Payment(id) })
 		return ok
 	})
+	if !ok && !checked {
+		return Payment{}, fmt.Errorf("%w: payment %s is not in this node's replica of the ledger, which cannot reach the leader to catch up", ErrUnavailable, id)
+	}
 	if !ok {
 		return Payment{}, fmt.Errorf("%w: no payment %s", ErrNotFound, id)
 	}

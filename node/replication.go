@@ -352,7 +352,7 @@ func (n *Node) acceptPush(_ context.Context, from peer.ID, o push.Offer) error {
 // it a holder) is committed, so when this replica has not seen it yet it
 // catches up with the leader (freshFile) and looks again.
 func (n *Node) confirmPush(ctx context.Context, from peer.ID, o push.Offer) error {
-	f, ok := n.freshFile(ctx, o.FileID, func(f billing.File) bool {
+	f, ok, _ := n.freshFile(ctx, o.FileID, func(f billing.File) bool {
 		_, err := checkLease(f, true, from.String(), o)
 		return err != nil
 	})

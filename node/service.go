@@ -203,6 +203,9 @@ func newMetrics(n *Node) *metrics {
 				}
 				return 0
 			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_files_without_reachable_copy",
+			Help: "Paid files none of whose copies is on a live node (its holders, or its issuer before a holder confirmed one): unreadable unless one comes back."},
+			func() float64 { return float64(n.copies.count.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_capacity_free_bytes", Help: "Capacity this node has left."},
 			func() float64 { return float64(n.free()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dds_fetch_failures_total", Help: "Chunk requests to other holders that failed (error, timeout, missing or wrong bytes): the holder was skipped."},

@@ -210,6 +210,12 @@ func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (e
 	ln = nil // the server owns it now
 	go func() { served <- srv.Serve(l) }()
 
+	if a.getenv(faultSignalsEnv) == "1" {
+		fctx, cancel := context.WithCancel(ctx)
+		stop := watchFaultSignals(fctx, n, logger)
+		defer func() { cancel(); stop() }()
+	}
+
 	url := "http://" + cfg.HTTPAddr
 	info := n.Info(ctx)
 	tokenFrom := "--billing-token"
