@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 )
@@ -206,6 +207,19 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 	var total int64
 	var readErr error
 	for idx := 0; ; idx++ {
+		// A chunk buffer is taken once the chunk's first byte came, and an
+		// input that keeps the reader waiting gives back its free buffers
+		// meanwhile: a client that sent part of a body and stalls holds no
+		// chunk buffer. (A thousand stalled uploads held a gigabyte.)
+		var first [1]byte
+		n0, released, err := readFirst(r, first[:], free)
+		allocated -= released
+		if n0 == 0 {
+			if err != nil && !errors.Is(err, io.EOF) {
+				readErr = fmt.Errorf("read: %w", err)
+			}
+			break
+		}
 		var buf []byte
 		select {
 		case buf = <-free:
@@ -223,7 +237,13 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 		if buf == nil || in.ctx.Err() != nil {
 			break
 		}
-		n, err := io.ReadFull(r, buf)
+		buf[0] = first[0]
+		n := 1
+		if err == nil {
+			var k int
+			k, err = io.ReadFull(r, buf[1:])
+			n += k
+		}
 		if n > 0 {
 			total += int64(n)
 			if maxSize > 0 && total > maxSize {
@@ -262,6 +282,41 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 		err = in.s.ctxErr(in.ctx)
 	}
 	return err
+}
+
+// idleRelease is how long a read of the next chunk's first byte may wait
+// before the ingest gives back its free chunk buffers: far longer than a
+// read from a client that keeps sending takes, so a fast upload keeps its
+// buffers.
+const idleRelease = 100 * time.Millisecond
+
+// readFirst reads one byte into p (len 1). When it waits longer than
+// idleRelease, the buffers then in free go back to the shared pool;
+// released says how many.
+func readFirst(r io.Reader, p []byte, free chan []byte) (n, released int, err error) {
+	done := make(chan struct{})
+	t := time.AfterFunc(idleRelease, func() {
+		defer close(done)
+		for {
+			select {
+			case b := <-free:
+				putBuf(b)
+				released++
+			default:
+				return
+			}
+		}
+	})
+	for n == 0 && err == nil {
+		n, err = r.Read(p)
+	}
+	if !t.Stop() {
+		<-done // it ran: released is final
+	}
+	if n > 0 && errors.Is(err, io.EOF) {
+		err = nil // the next read says EOF again
+	}
+	return n, released, err
 }
 
 // work hashes and writes one chunk. The chunk is held before it is

@@ -134,8 +134,8 @@ func (nd *Node) start(ctx context.Context) error {
 	for _, a := range n.Addrs() {
 		nd.P2P = append(nd.P2P, a.String())
 	}
-	nd.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	nd.wg.Go(func() { nd.srv.Serve(ln) })
+	nd.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: httpapi.MaxHeaderBytes}
+	nd.wg.Go(func() { nd.srv.Serve(httpapi.Listener(ln)) })
 	return nil
 }
 

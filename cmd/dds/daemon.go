@@ -203,12 +203,13 @@ func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (e
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    httpapi.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	l := ln
 	ln = nil // the server owns it now
-	go func() { served <- srv.Serve(l) }()
+	go func() { served <- srv.Serve(httpapi.Listener(l)) }()
 
 	if a.getenv(faultSignalsEnv) == "1" {
 		fctx, cancel := context.WithCancel(ctx)
