@@ -163,6 +163,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	sopts := chunk.DefaultOptions(filepath.Join(n.cfg.DataDir, "chunks"))
 	sopts.Logger = n.cfg.Logger.With("sys", "chunk")
 	if n.store, err = chunk.Open(sopts); err != nil {
+		if errors.Is(err, chunk.ErrIndexLost) {
+			return fmt.Errorf("%w: %w", ErrStateLost, err)
+		}
 		return fmt.Errorf("open chunk store: %w", err)
 	}
 	if err := checkLedger(ctx, n.cfg.DataDir, n.store); err != nil {
