@@ -13,4 +13,5 @@ var (
 	ErrInvalidManifest = errors.New("invalid manifest")
 	ErrRange           = errors.New("range out of bounds")     // NewReader offset or length outside the file
 	ErrChunkSize       = errors.New("chunk size out of range") // Ingest chunk size outside (0, MaxChunkSize]
+	ErrIndexLost       = errors.New("chunk index lost")        // Open: chunk files without the index that records them
 )

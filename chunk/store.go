@@ -213,9 +213,15 @@ func Open(opts Options) (*Store, error) {
 		if err := removeEmptyLogs(filepath.Join(opts.Dir, indexDir), opts.Logger); err != nil {
 			return nil, fmt.Errorf("open chunk store: %w", err)
 		}
+		indexLost := !hasEntries(filepath.Join(opts.Dir, indexDir))
 		var err error
 		if blk, err = openBlocks(filepath.Join(opts.Dir, blocksDir)); err != nil {
 			return nil, fmt.Errorf("open chunk store: %w", err)
+		}
+		if indexLost {
+			if err := checkOrphans(opts.Dir, blk); err != nil {
+				return nil, fmt.Errorf("open chunk store: %w", err)
+			}
 		}
 	}
 	db, err := badger.Open(opts.badger())
@@ -253,6 +259,52 @@ func Open(opts Options) (*Store, error) {
 	}
 	go s.commitLoop()
 	return s, nil
+}
+
+// checkOrphans refuses a store whose index is gone (missing or empty)
+// while chunk files remain. A new index would record none of them, and
+// the first GC would delete every one as a crash's leftover (it did, within
+// 75 s of a start). The index cannot be rebuilt from the files: it also
+// held the manifests, the chunks under InlineSize (the files' tails) and
+// the pins, which the files do not tell. So the store refuses, naming the
+// directories and what to do.
+func checkOrphans(dir string, blk *blocks) error {
+	files := 0
+	for shard := range numShards {
+		if !blk.made[shard].Load() {
+			continue
+		}
+		fs, err := blk.walk(shard)
+		if err != nil {
+			return fmt.Errorf("list chunk files: %w", err)
+		}
+		for _, f := range fs {
+			if f.c.Defined() {
+				files++
+			}
+		}
+	}
+	if files == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s holds %d chunk files but %s is missing or empty: "+
+		"the index that records them, with the files' manifests, small chunks and pins, is gone, "+
+		"and started so the store would delete every chunk as garbage. "+
+		"Restore %s from a backup; or move %s aside and start again with an empty store "+
+		"(the network's audits then find this node's copies missing and place them on other holders)",
+		ErrIndexLost, filepath.Join(dir, blocksDir), files, filepath.Join(dir, indexDir),
+		filepath.Join(dir, indexDir), dir)
+}
+
+// hasEntries reports whether dir exists and holds an entry.
+func hasEntries(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) > 0
 }
 
 // removeEmptyLogs deletes the empty memtable WAL and value-log files a

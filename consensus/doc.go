@@ -59,6 +59,14 @@
 // written out while commands keep flowing. On restart the member restores
 // the latest snapshot and replays the entries after it.
 //
+// Every entry is stored with a CRC-32C of the whole entry, checked on every
+// read (raft-wal itself checks only the last batch of its tail segment, at
+// open). [Open] reads the whole log first and refuses a damaged one with
+// [ErrDamaged], naming the entry and the directory; damage found while the
+// member runs closes [Ledger.Failed], and the owner stops. Bytes the
+// leader appended that do not decode are not damage (every member has the
+// same): they are refused alike, and logged with their index.
+//
 // # Membership
 //
 // The first node of a network bootstraps the group ([Config].Bootstrap and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
@@ -73,6 +74,8 @@ type fsm struct {
 	// given back after its result is read, so it covers the entry's apply.
 	// Nil: results are always worked out.
 	awaited *atomic.Int64
+	// log hears of entries that do not decode; nil discards.
+	log *slog.Logger
 }
 
 // raft hands every committed command and configuration entry to
@@ -90,7 +93,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 // when no caller here waits for a result it may answer nil for all (see
 // QuietStateMachine).
 // A group that does not decode (written by no version of this package)
-// answers an error and applies nothing.
+// answers an error and applies nothing, on every member alike: its bytes
+// are what the leader appended (the log store's checksum tells bytes this
+// member's disk damaged, which stop it; see damage.go), so refusing it is
+// deterministic, and a dishonest leader cannot stop the group with it. It
+// is not skipped without a word: the member logs it, naming the index.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	if len(logs) == 0 {
@@ -111,7 +118,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		case isGroup(l):
 			group, err := decodeGroup(l.Data)
 			if err != nil {
-				out[i] = err
+				if f.log != nil {
+					f.log.Error("a log entry does not decode: refused on every member alike", "index", l.Index, "bytes", len(l.Data), "err", err)
+				}
+				out[i] = fmt.Errorf("entry %d: %w", l.Index, err)
 				continue
 			}
 			spans = append(spans, span{i, len(cmds), len(cmds) + len(group)})

@@ -63,6 +63,25 @@ type Ledger struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	failed *failure // the member found its log damaged
+}
+
+// failure is a condition that stops the member for good: fail records the
+// first one and closes done.
+type failure struct {
+	once sync.Once
+	done chan struct{}
+	err  error // set before done closes
+}
+
+func (f *failure) fail(err error) (first bool) {
+	f.once.Do(func() {
+		f.err = err
+		close(f.done)
+		first = true
+	})
+	return first
 }
 
 // Open opens (or creates) the raft state in cfg.Dir and starts this node's
@@ -95,13 +114,25 @@ func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err er
 	}
 	store, err := openStore(cfg.Dir, cfg.SegmentSize, hlog)
 	if err != nil {
-		return nil, fmt.Errorf("open ledger: raft store: %w", err)
+		return nil, fmt.Errorf("open ledger: raft store in %s: %w", cfg.Dir, err)
 	}
 	defer func() {
 		if err != nil {
 			_ = store.Close()
 		}
 	}()
+	if err := store.verify(); err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	failed := &failure{done: make(chan struct{})}
+	store.damaged = func(d *DamageError) {
+		// Raft panics on some failed reads (an entry it must apply) and
+		// takes others for a passing condition (one it would send a
+		// follower): either way the owner hears of it first, and stops.
+		if failed.fail(d) {
+			logger.Error("the raft log is damaged: this member must stop", "index", d.Index, "dir", d.Dir, "err", d)
+		}
+	}
 	logs, err := raft.NewLogCache(logCacheSize, store)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: log cache: %w", err)
@@ -123,7 +154,7 @@ func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err er
 	}), cfg.NonVoterDelay, min(cfg.NonVoterIdle, cfg.HeartbeatTimeout/2), cfg.MaxAppendEntries, &store.raft)
 	store.id = raft.ServerID(cfg.ID)
 	_, store.mayBeLazy = cfg.Forwarder.(VoterPreparer)
-	machine := &fsm{sm: sm, awaited: new(atomic.Int64)}
+	machine := &fsm{sm: sm, awaited: new(atomic.Int64), log: logger}
 	machine.committed = store.noteCommitted
 	machine.onApply = trans.applied // the leader's held appends learn that the commit index moved
 	r, err := raft.NewRaft(cfg.raftConfig(hlog), machine, logs, store, snaps, trans)
@@ -140,6 +171,7 @@ func open(cfg Config, sm StateMachine, servers []raft.Server) (l *Ledger, err er
 		store:   store,
 		fsm:     machine,
 		closing: make(chan struct{}),
+		failed:  failed,
 	}
 	defer func() {
 		if err != nil {
@@ -541,6 +573,22 @@ func (l *Ledger) appliedIndex() uint64 {
 func (l *Ledger) Leader() string {
 	_, id := l.raft.LeaderWithID()
 	return string(id)
+}
+
+// Failed is closed when this member found its log damaged while it ran
+// (a damaged log found at [Open] is Open's error): its state can no longer
+// be trusted, and its owner must close it and stop ([Ledger.Failure] says
+// why, naming the entry and the directory).
+func (l *Ledger) Failed() <-chan struct{} { return l.failed.done }
+
+// Failure is why [Ledger.Failed] closed (a [*DamageError]); nil until then.
+func (l *Ledger) Failure() error {
+	select {
+	case <-l.failed.done:
+		return l.failed.err
+	default:
+		return nil
+	}
 }
 
 // IsLeader reports whether this node leads the group.

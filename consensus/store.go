@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -43,6 +44,11 @@ type walStore struct {
 	pinned     bool       // asked to prepare for a promotion: durable from then on
 	dir        string     // the WAL's, where the prepared marker lives
 	marked     bool       // the prepared marker is on disk
+
+	sumsFrom uint64 // the first index whose entry carries a checksum (see damage.go)
+	// damaged, when set, hears of each damaged entry a read finds while
+	// the member runs.
+	damaged func(*DamageError)
 }
 
 // preparedMarker is a file in the WAL's directory that says the leader
@@ -103,7 +109,96 @@ func openWAL(dir string, segmentSize int, log hclog.Logger) (*walStore, error) {
 	if _, err := os.Stat(filepath.Join(dir, preparedMarker)); err == nil {
 		st.pinned, st.marked = true, true
 	}
+	if st.sumsFrom, err = sumsFrom(w); err != nil {
+		return nil, errors.Join(fmt.Errorf("read the first checksummed index: %w", err), st.Close())
+	}
 	return st, nil
+}
+
+// sumsFrom returns the first index whose entry carries a checksum,
+// recording it when the log is opened by this version for the first time:
+// the entries after its last one.
+func sumsFrom(w *wal.WAL) (uint64, error) {
+	raw, err := w.Get(sumsFromKey)
+	if err != nil {
+		return 0, err
+	}
+	if len(raw) == 8 {
+		return binary.LittleEndian.Uint64(raw), nil
+	}
+	if len(raw) != 0 {
+		return 0, fmt.Errorf("%d bytes, want 8", len(raw))
+	}
+	last, err := w.LastIndex()
+	if err != nil {
+		return 0, err
+	}
+	if err := w.SetUint64(sumsFromKey, last+1); err != nil {
+		return 0, err
+	}
+	return last + 1, nil
+}
+
+// GetLog reads the entry at index and checks it against the checksum it
+// was written with (see damage.go). A damaged entry is a [*DamageError];
+// the first one found is also told to damaged, since raft takes some
+// failed reads for a passing condition (and panics on others).
+func (s *walStore) GetLog(index uint64, l *raft.Log) (err error) {
+	defer func() {
+		// raft-wal's decoder slices by what it reads: damaged bytes can
+		// make it panic.
+		if r := recover(); r != nil {
+			err = s.damage(index, fmt.Errorf("the entry does not decode: %v", r))
+		}
+	}()
+	if err := s.WAL.GetLog(index, l); err != nil {
+		if errors.Is(err, raft.ErrLogNotFound) || errors.Is(err, wal.ErrClosed) {
+			return err
+		}
+		return s.damage(index, fmt.Errorf("read: %w", err))
+	}
+	if err := unseal(index, s.sumsFrom, l); err != nil {
+		return s.damage(index, err)
+	}
+	return nil
+}
+
+// damage makes err about entry index a *DamageError and tells damaged.
+func (s *walStore) damage(index uint64, err error) error {
+	d := &DamageError{Index: index, Dir: s.dir, Err: err}
+	if s.damaged != nil {
+		s.damaged(d)
+	}
+	return d
+}
+
+// verify reads every entry of the log, checking each: a member whose log
+// is damaged must not start (raft would apply the entries before the
+// damage, then panic, or replicate around it), so the damage is found
+// before raft runs, and named.
+func (s *walStore) verify() error {
+	first, err := s.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("read the log's first index: %w", err)
+	}
+	last, err := s.LastIndex()
+	if err != nil {
+		return fmt.Errorf("read the log's last index: %w", err)
+	}
+	if first == 0 {
+		return nil
+	}
+	var l raft.Log
+	for i := first; i <= last; i++ {
+		if err := s.GetLog(i, &l); err != nil {
+			var d *DamageError
+			if !errors.As(err, &d) {
+				d = &DamageError{Index: i, Dir: s.dir, Err: err} // missing between first and last
+			}
+			return d
+		}
+	}
+	return nil
 }
 
 // Close fsyncs what the log put off, closes it, then its meta database.
@@ -128,7 +223,11 @@ func (s *walStore) StoreLogs(logs []*raft.Log) error {
 			return fmt.Errorf("sync the log before counting as a voter: %w", err)
 		}
 	}
-	return s.WAL.StoreLogs(logs)
+	out := make([]*raft.Log, len(logs))
+	for i, l := range logs {
+		out[i] = sealed(l)
+	}
+	return s.WAL.StoreLogs(out)
 }
 
 func (s *walStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }

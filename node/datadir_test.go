@@ -13,8 +13,9 @@ import (
 )
 
 // A member whose data dir lost its identity key, its billing token (none
-// given) or its ledger beside its data refuses to start, naming what is
-// missing; restored, it starts as itself.
+// given), its ledger beside its data, or its chunk index beside its chunk
+// files refuses to start, naming what is missing; restored, it starts as
+// itself, its file whole.
 func TestLostStateRefusesToStart(t *testing.T) {
 	dir := t.TempDir()
 	n := startDev(t, dir, SystemClock)
@@ -57,6 +58,7 @@ func TestLostStateRefusesToStart(t *testing.T) {
 	refused(p2p.KeyFile, p2p.KeyFile, nil)
 	refused("billing.token", "billing.token", nil)
 	refused("raft", "raft/", nil)
+	refused(filepath.Join("chunks", "index"), filepath.Join("chunks", "index"), nil)
 	// A token given in the configuration stands in for the file.
 	if err := os.Rename(TokenFile(dir), TokenFile(dir)+".aside"); err != nil {
 		t.Fatal(err)

@@ -166,6 +166,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	sopts := chunk.DefaultOptions(filepath.Join(n.cfg.DataDir, "chunks"))
 	sopts.Logger = n.cfg.Logger.With("sys", "chunk")
 	if n.store, err = chunk.Open(sopts); err != nil {
+		if errors.Is(err, chunk.ErrIndexLost) {
+			return fmt.Errorf("%w: %w", ErrStateLost, err)
+		}
 		return fmt.Errorf("open chunk store: %w", err)
 	}
 	if err := checkLedger(ctx, n.cfg.DataDir, n.store); err != nil {
@@ -206,7 +209,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// Snapshot installs scale it with their size.
 	rc.TransportTimeout = 2 * time.Second
 	if n.raft, err = consensus.Open(rc, n.ledger); err != nil {
-		return fmt.Errorf("open ledger: %w", err)
+		return err // "open ledger: ..."
 	}
 	n.members.refresh(ctx)
 	n.serveProtocols()
@@ -269,9 +272,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
 	n.every(loopCtx, n.cfg.GCInterval, n.collect)
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.placeLoop(loopCtx)
 	go n.repairLoop(loopCtx)
+	go n.watchLedger(loopCtx, cancel)
 	if !n.cfg.Dev {
 		n.every(loopCtx, n.cfg.ExpiryInterval, n.maintain)
 		n.every(loopCtx, n.cfg.ExpiryInterval, n.checkCopies)
@@ -283,6 +287,38 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "dev", n.cfg.Dev)
 	return nil
+}
+
+// watchLedger stops the node's loops when its replica of the ledger found
+// its log damaged: nothing may be placed, unpinned or collected on the
+// word of a state that cannot be trusted. The owner (the daemon) sees
+// [Node.Failed] and closes the node.
+func (n *Node) watchLedger(ctx context.Context, stop context.CancelFunc) {
+	defer n.wg.Done()
+	select {
+	case <-ctx.Done():
+	case <-n.raft.Failed():
+		n.log.Error("the ledger's log is damaged: this node stops", "err", n.raft.Failure())
+		stop()
+	}
+}
+
+// Failed is closed when the node can no longer serve and must be closed:
+// its replica of the ledger found its log damaged ([Node.Failure] says
+// where, and what to do). Nil (never closed) before [Node.Start].
+func (n *Node) Failed() <-chan struct{} {
+	if n.raft == nil {
+		return nil
+	}
+	return n.raft.Failed()
+}
+
+// Failure is why [Node.Failed] closed; nil until then.
+func (n *Node) Failure() error {
+	if n.raft == nil {
+		return nil
+	}
+	return n.raft.Failure()
 }
 
 // genesis initialises a new network's settings and registers this node.

@@ -91,10 +91,11 @@ func (n *Node) reconcile(ctx context.Context) {
 		n.log.Warn("list pins", "err", err)
 		return
 	}
-	// A lease is let go only on the word of a replica that caught up with
+	// A pin is let go only on the word of a replica that caught up with
 	// the leader in this pass: one that is behind, or lost its ledger and
 	// is replaying it, or cannot reach a leader, would take live leases for
-	// ended ones (and GC would free their chunks).
+	// ended ones, or paid uploads for lapsed ones (and GC would free their
+	// chunks).
 	checked, caughtUp := false, false
 	for owner := range pins {
 		var id, kind string
@@ -129,16 +130,22 @@ func (n *Node) reconcile(ctx context.Context) {
 			}
 		}
 		if !keep {
-			if kind == leasePrefix {
-				// (Also: a copy just pushed here is pinned before this
-				// replica may show the holder it replaced dropped.)
-				if !checked {
-					checked, caughtUp = true, n.catchUp(ctx)
-				}
-				if !caughtUp {
-					continue // the next pass decides
-				}
-				if f, ok := n.ledgerFile(id); ok && (keepLease(f, n.PeerID()) || n.endedEarly(f)) {
+			// Staged data too: a replica that is behind may not know yet
+			// the upload that was paid meanwhile (its chunks are not
+			// placed yet: they are only here). (Also: a copy just pushed
+			// here is pinned before this replica may show the holder it
+			// replaced dropped.)
+			if !checked {
+				checked, caughtUp = true, n.catchUp(ctx)
+			}
+			if !caughtUp {
+				continue // the next pass decides
+			}
+			if f, ok := n.ledgerFile(id); ok {
+				switch {
+				case kind == leasePrefix && (keepLease(f, n.PeerID()) || n.endedEarly(f)):
+					continue
+				case kind == stagePrefix && (f.State == billing.StateQuoted || f.State == billing.StateStoring):
 					continue
 				}
 			}

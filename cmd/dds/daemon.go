@@ -232,6 +232,12 @@ func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (e
 		logger.Info("shutting down")
 	case err := <-served:
 		return fmt.Errorf("http server: %w", err)
+	case <-n.Failed():
+		// The ledger's log is damaged: serving on would serve a wrong
+		// ledger. The error names the entry, the directory and what to do;
+		// the process exits non-zero.
+		err = fmt.Errorf("node failed: %w", n.Failure())
+		logger.Error("shutting down", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
@@ -240,5 +246,5 @@ func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (e
 		return fmt.Errorf("stop http server: %w", err)
 	}
 	<-served
-	return nil
+	return err
 }
