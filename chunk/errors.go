@@ -13,4 +13,8 @@ var (
 	ErrInvalidManifest = errors.New("invalid manifest")
 	ErrRange           = errors.New("range out of bounds")     // NewReader offset or length outside the file
 	ErrChunkSize       = errors.New("chunk size out of range") // Ingest chunk size outside (0, MaxChunkSize]
+	// ErrNoSpace: the store's file system has no room for the write
+	// beyond what the store keeps free (see Space), or the write failed
+	// with ENOSPC or EDQUOT. Nothing the write began is kept.
+	ErrNoSpace = errors.New("no space left for chunks")
 )
