@@ -135,10 +135,15 @@ func TestFullFileSystem(t *testing.T) {
 		t.Fatalf("space after the filler: %+v, want the ballast's room free", sp)
 	}
 	filler2 := smallfs.Fill(t, dir, 0)
-	slack := s.space.slack
-	s.space.slack = -1 << 40
+	setSlack := func(v int64) (old int64) {
+		s.space.mu.Lock()
+		defer s.space.mu.Unlock()
+		old, s.space.slack = s.space.slack, v
+		return old
+	}
+	slack := setSlack(-1 << 40)
 	err = s.Put(ctx, Sum(one), one)
-	s.space.slack = slack
+	setSlack(slack)
 	if err := os.Remove(filler2); err != nil {
 		t.Fatal(err)
 	}
