@@ -123,8 +123,12 @@ type LocalPayment struct {
 type Status struct {
 	Status string `json:"status"` // "up" or "down"
 	Reason string `json:"reason,omitempty"`
-	Leader string `json:"leader,omitempty"`
-	Index  uint64 `json:"ledger_index,omitempty"`
+	// Storage is "ok", or "full" when the node's disk has no room for
+	// uploads (answered 507); reads and payments go on, and the node
+	// stays "up".
+	Storage string `json:"storage,omitempty"`
+	Leader  string `json:"leader,omitempty"`
+	Index   uint64 `json:"ledger_index,omitempty"`
 }
 
 // PriceTable is the network's price settings as GET /info shows them.

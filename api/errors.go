@@ -27,6 +27,7 @@ const (
 	CodeForbidden            = "forbidden"
 	CodeRateLimited          = "rateLimited"
 	CodeUnavailable          = "unavailable"
+	CodeInsufficientStorage  = "insufficientStorage"
 	CodeInternal             = "internal"
 )
 
@@ -91,5 +92,6 @@ var Titles = map[string]string{
 	CodeForbidden:            "Forbidden",
 	CodeRateLimited:          "Too many requests",
 	CodeUnavailable:          "Service unavailable",
+	CodeInsufficientStorage:  "Insufficient storage",
 	CodeInternal:             "Internal error",
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,6 +71,11 @@ type Options struct {
 	// ReadAhead is the number of chunks a reader from NewReader keeps in
 	// flight ahead of the one being read.
 	ReadAhead int
+	// Reserve is the room, in bytes, the store leaves free on its file
+	// system for the caller's own files there (the node's ledger), on top
+	// of what it keeps for its index (see Space): chunk writes that would
+	// take it fail with ErrNoSpace.
+	Reserve int64
 }
 
 // DefaultOptions returns options tuned for 1 MiB chunks and a small
@@ -139,7 +145,7 @@ func (o Options) badger() badger.Options {
 		WithMetricsEnabled(false).
 		WithNumGoroutines(2).
 		WithMemTableSize(o.MemTableSize).
-		WithNumMemtables(2).
+		WithNumMemtables(indexMemtables).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithBaseTableSize(2 << 20).
@@ -158,12 +164,17 @@ func (o Options) badger() badger.Options {
 	return bo
 }
 
+// indexMemtables is the number of memtables badger keeps: the one
+// written and the immutable ones waiting for their flush.
+const indexMemtables = 2
+
 // Store is the node's content-addressed chunk store on badger: chunks
 // stored once with a reference count, manifests, pins, and small metadata
 // records. All methods are safe for concurrent use.
 type Store struct {
 	db     *badger.DB
 	blocks *blocks // nil in memory
+	space  *space  // nil in memory
 	opts   Options
 	log    *slog.Logger
 
@@ -223,10 +234,13 @@ func Open(opts Options) (*Store, error) {
 				return nil, fmt.Errorf("open chunk store: %w", err)
 			}
 		}
+		if err := prepareSpace(opts); err != nil {
+			return nil, fmt.Errorf("open chunk store: %w", err)
+		}
 	}
 	db, err := badger.Open(opts.badger())
 	if err != nil {
-		return nil, fmt.Errorf("open chunk store: %w", err)
+		return nil, fmt.Errorf("open chunk store: %w", noSpace(err))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
@@ -240,6 +254,12 @@ func Open(opts Options) (*Store, error) {
 		corrupt: make(map[cid.Cid]struct{}),
 	}
 	s.swept.Store(opts.InMemory)
+	if !opts.InMemory {
+		if err := allocateLogs(filepath.Join(opts.Dir, indexDir)); err != nil {
+			s.log.Warn("allocate the index's log files", "err", err)
+		}
+		s.space = newSpace(opts, db, s.log)
+	}
 	if err := s.recoverIntents(); err != nil {
 		cancel()
 		return nil, errors.Join(fmt.Errorf("open chunk store: recover: %w", err), db.Close())
@@ -253,6 +273,9 @@ func Open(opts Options) (*Store, error) {
 	s.commitDone = make(chan struct{})
 	if blk != nil {
 		blk.startSyncer(s.log)
+	}
+	if s.space != nil {
+		s.space.start()
 	}
 	if opts.NumCompactors == 0 {
 		s.compactor = startCompactor(db, s.log)
@@ -353,6 +376,9 @@ func (s *Store) Close() error {
 	<-s.commitDone
 	if s.blocks != nil {
 		s.blocks.stopSyncer()
+	}
+	if s.space != nil {
+		s.space.close()
 	}
 	if s.compactor != nil {
 		s.compactor.close()
@@ -484,6 +510,16 @@ func (s *Store) loadUsage() error {
 	return err
 }
 
+// Space returns the room on the store's file system now (a statfs):
+// what chunks may still take, and what the store keeps free beside them.
+// A store in memory has no bound.
+func (s *Store) Space() (Space, error) {
+	if s.space == nil {
+		return Space{Total: math.MaxInt64, Avail: math.MaxInt64, Free: math.MaxInt64}, nil
+	}
+	return s.space.get()
+}
+
 // Usage counts the distinct chunks stored and their bytes.
 type Usage struct {
 	Chunks int64
@@ -605,12 +641,19 @@ func (s *Store) putChunk(c cid.Cid, data []byte) error {
 	if exists && !repair {
 		return nil
 	}
+	if s.space != nil {
+		release, err := s.space.claim(int64(len(data)))
+		if err != nil {
+			return fmt.Errorf("put %s: %w", c, err)
+		}
+		defer release()
+	}
 	if inline {
 		if err := txn.Set(dbKey(pfxChunk, id), data); err != nil {
 			return fmt.Errorf("put %s: %w", c, err)
 		}
 	} else if err := s.blocks.write(c, data); err != nil {
-		return fmt.Errorf("put %s: write: %w", c, err)
+		return fmt.Errorf("put %s: write: %w", c, noSpace(err))
 	}
 	if !exists {
 		rec = record{size: int64(len(data)), inline: inline}
@@ -624,7 +667,7 @@ func (s *Store) putChunk(c cid.Cid, data []byte) error {
 			if !inline {
 				s.swept.Store(false) // the file may stay without a record
 			}
-			return fmt.Errorf("put %s: %w", c, err)
+			return fmt.Errorf("put %s: %w", c, noSpace(err))
 		}
 	}
 	if repair {

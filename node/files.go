@@ -45,10 +45,14 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 	if err != nil {
 		return File{}, err
 	}
-	limit := min(n.cfg.MaxUpload, n.free())
-	if limit <= 0 {
-		return File{}, fmt.Errorf("%w: the node has no free capacity", ErrTooLarge)
+	if u.MinSize > n.cfg.MaxUpload {
+		return File{}, fmt.Errorf("%w: the file is larger than %d bytes (the node's upload limit)", ErrTooLarge, n.cfg.MaxUpload)
 	}
+	free := n.free()
+	if free <= 0 || u.MinSize > free {
+		return File{}, n.full(free)
+	}
+	limit := min(n.cfg.MaxUpload, free)
 	id := uuid.NewString()
 	owner := stagePrefix + id
 	// Until the quote is in this node's replica of the ledger, reconcile
@@ -59,10 +63,13 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 	n.metrics.quoteStages.WithLabelValues("ingest").Observe(time.Since(start).Seconds())
 	if err != nil {
 		n.staging.Delete(id)
-		if errors.Is(err, chunk.ErrTooLarge) {
-			return File{}, fmt.Errorf("%w: the file is larger than %d bytes (the node's upload limit or free capacity)", ErrTooLarge, limit)
+		switch {
+		case errors.Is(err, chunk.ErrTooLarge) && limit < n.cfg.MaxUpload:
+			return File{}, n.full(limit)
+		case errors.Is(err, chunk.ErrTooLarge):
+			return File{}, fmt.Errorf("%w: the file is larger than %d bytes (the node's upload limit)", ErrTooLarge, limit)
 		}
-		return File{}, fmt.Errorf("stage upload: %w", err)
+		return File{}, fmt.Errorf("stage upload: %w", n.noSpace(err))
 	}
 	defer st.Release()
 	n.unpaid.add(id, st.Root(), st.Manifest()) // not for peers until paid
@@ -89,6 +96,15 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 	n.metrics.uploads.Inc()
 	n.metrics.uploadBytes.Add(float64(st.Manifest().Size))
 	return f, nil
+}
+
+// full is the refusal of an upload that does not fit in free bytes: the
+// data dir's file system is full, or the node's capacity is.
+func (n *Node) full(free int64) error {
+	if n.diskFull() {
+		return fmt.Errorf("%w: this node's disk is full", ErrInsufficientStorage)
+	}
+	return fmt.Errorf("%w: this node has %d bytes of room left", ErrInsufficientStorage, free)
 }
 
 // quoteNew has the quote of a staged upload attested and commits it, once
@@ -119,7 +135,7 @@ func (n *Node) quoteNew(ctx context.Context, s billing.Settings, id string, root
 		return File{}, err
 	}
 	if perr != nil {
-		return File{}, fmt.Errorf("stage upload: %w", perr)
+		return File{}, fmt.Errorf("stage upload: %w", n.noSpace(perr))
 	}
 	start = time.Now()
 	res, err := n.apply(ctx, billing.Command{Time: now, Quote: &billing.PutQuote{Quote: q, Additional: additional, Attestations: atts}})

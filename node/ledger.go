@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/consensus"
@@ -41,6 +42,10 @@ func (n *Node) apply(ctx context.Context, cmd billing.Command) (billing.Result, 
 			return billing.Result{}, fmt.Errorf("%w: the ledger cannot agree now (%v)", ErrUnavailable, err)
 		case errors.Is(err, consensus.ErrClosed):
 			return billing.Result{}, ErrClosed
+		case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+			// raft could not write the entry (its leader stepped down):
+			// nothing was applied, and a retry may find room or another leader.
+			return billing.Result{}, fmt.Errorf("%w: the ledger's disk is full (%w)", ErrUnavailable, err)
 		}
 		return billing.Result{}, fmt.Errorf("apply to ledger: %w", err)
 	}

@@ -67,8 +67,9 @@ type Node struct {
 	unpaid      *unpaid  // staged uploads not paid yet: their chunks are not served to peers
 	earlyEnds   sync.Map // file id -> true: leases the ledger ended early, said once
 	knownPeersState
-	kick  chan struct{} // wakes the placement loop
-	token string
+	kick   chan struct{} // wakes the placement loop
+	gcKick chan struct{} // wakes the GC loop: a write found the disk full
+	token  string
 
 	metrics   *metrics
 	attestRTT rtt // the attest calls' round trips (the hedge delay)
@@ -112,7 +113,7 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock, kick: make(chan struct{}, 1),
+	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock, kick: make(chan struct{}, 1), gcKick: make(chan struct{}, 1),
 		qos: newQoS(), unpaid: newUnpaid(), repairs: make(chan cid.Cid, chunkRepairs), repairing: map[cid.Cid]bool{}}
 	n.metrics = newMetrics(n)
 	return n, nil
@@ -165,6 +166,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 
 	sopts := chunk.DefaultOptions(filepath.Join(n.cfg.DataDir, "chunks"))
 	sopts.Logger = n.cfg.Logger.With("sys", "chunk")
+	sopts.Reserve = ledgerHeadroom(n.cfg.DataDir)
 	if n.store, err = chunk.Open(sopts); err != nil {
 		if errors.Is(err, chunk.ErrIndexLost) {
 			return fmt.Errorf("%w: %w", ErrStateLost, err)
@@ -271,8 +273,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.loadUnpaid(loopCtx)
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
-	n.every(loopCtx, n.cfg.GCInterval, n.collect)
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go n.collectLoop(loopCtx)
 	go n.placeLoop(loopCtx)
 	go n.repairLoop(loopCtx)
 	go n.watchLedger(loopCtx, cancel)

@@ -405,8 +405,13 @@ func TestDevUploadValidation(t *testing.T) {
 	}
 	n.cfg.MaxUpload = 1 << 20
 	n.cfg.Capacity = 100
-	if _, err := n.Upload(ctx, Upload{Name: "over capacity", Body: bytes.NewReader(make([]byte, 101))}); !errors.Is(err, ErrTooLarge) {
+	// A node out of room is not the client's fault (413) but the node's
+	// state (507): another node, or this one later, may take the file.
+	if _, err := n.Upload(ctx, Upload{Name: "over capacity", Body: bytes.NewReader(make([]byte, 101))}); !errors.Is(err, ErrInsufficientStorage) {
 		t.Fatalf("over the free capacity: %v", err)
+	}
+	if _, err := n.Upload(ctx, Upload{Name: "over capacity", MinSize: 101, Body: bytes.NewReader(make([]byte, 101))}); !errors.Is(err, ErrInsufficientStorage) {
+		t.Fatalf("declared over the free capacity: %v", err)
 	}
 	var files []File
 	files, _, _ = n.Files(ctx, "", 10)

@@ -18,7 +18,7 @@ import (
 // Status says whether the node can take writes: the ledger must have a
 // leader and the network enough nodes to attest quotes.
 func (n *Node) Status(_ context.Context) Status {
-	st := Status{Leader: n.raft.Leader(), Index: n.ledger.Index()}
+	st := Status{Leader: n.raft.Leader(), Index: n.ledger.Index(), DiskFull: n.diskFull()}
 	s, ok := n.settings()
 	var removed bool
 	n.ledger.Read(func(l *billing.State) { removed = l.Removed(n.PeerID()) })
@@ -118,15 +118,6 @@ func (n *Node) Addrs() []multiaddr.Multiaddr { return n.host.Addrs() }
 // Libp2p is the node's libp2p host, for tools and tests that speak the
 // node's stream protocols themselves.
 func (n *Node) Libp2p() host.Host { return n.host.Libp2p() }
-
-// free is the capacity this node has left.
-func (n *Node) free() int64 {
-	f := n.cfg.Capacity - n.store.Usage().Bytes
-	if f < 0 {
-		return 0
-	}
-	return f
-}
 
 // Records is the node's durable store of idempotency records.
 func (n *Node) Records() *Records { return &Records{store: n.store} }

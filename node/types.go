@@ -23,6 +23,9 @@ var (
 	ErrInvalid         = errors.New("invalid")
 	ErrForbidden       = errors.New("forbidden")
 	ErrClosed          = errors.New("node closed")
+	// ErrInsufficientStorage: the node's disk (or its capacity) has no
+	// room for the upload; another node, or this one later, may have.
+	ErrInsufficientStorage = errors.New("insufficient storage")
 )
 
 // FieldError is an invalid value in a request: Pointer is the JSON pointer
@@ -64,6 +67,10 @@ type Upload struct {
 	Duration   int64 // seconds; 0 means the default term
 	Additional map[string]json.RawMessage
 	Body       io.Reader
+	// MinSize is a size the file is known to reach (from the request's
+	// Content-Length; 0 when unknown): an upload that cannot fit is
+	// refused before its bytes are read.
+	MinSize int64
 }
 
 // Patch changes a file: a longer term (answered with a quote) and/or
@@ -105,6 +112,9 @@ type LocalReport struct {
 type Status struct {
 	Up     bool
 	Reason string // why not, when down
-	Leader string
-	Index  uint64 // last applied ledger index
+	// DiskFull: the data dir's file system has no room left for chunks;
+	// the node refuses uploads (reads, payments and the ledger go on).
+	DiskFull bool
+	Leader   string
+	Index    uint64 // last applied ledger index
 }

@@ -85,6 +85,8 @@ func errorResponse(err error) (int, []api.Error) {
 		return one(http.StatusBadRequest, code, fe.Detail, src)
 	case errors.Is(err, errTooLarge), errors.As(err, &mbe), errors.Is(err, node.ErrTooLarge):
 		return one(http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, "the upload is larger than this node accepts", nil)
+	case errors.Is(err, node.ErrInsufficientStorage):
+		return one(http.StatusInsufficientStorage, api.CodeInsufficientStorage, "this node's disk has no room for the upload; retry at another node or later", nil)
 	case errors.Is(err, node.ErrNotFound):
 		return one(http.StatusNotFound, api.CodeNotFound, "no such resource", nil)
 	case errors.Is(err, node.ErrPaymentRequired):
@@ -136,7 +138,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func levelFor(status int) slog.Level {
-	if status == http.StatusServiceUnavailable {
+	// No agreement now, a full disk: the node's state, not its fault.
+	if status == http.StatusServiceUnavailable || status == http.StatusInsufficientStorage {
 		return slog.LevelWarn
 	}
 	return slog.LevelError

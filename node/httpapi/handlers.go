@@ -305,7 +305,10 @@ type statusDown struct {
 // handleStatus serves GET /status.
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	st := s.svc.Status(r.Context())
-	body := api.Status{Status: "up", Reason: st.Reason, Leader: st.Leader, Index: st.Index}
+	body := api.Status{Status: "up", Reason: st.Reason, Leader: st.Leader, Index: st.Index, Storage: "ok"}
+	if st.DiskFull {
+		body.Storage = "full"
+	}
 	if st.Up {
 		body.Reason = ""
 		s.writeJSON(w, r, http.StatusOK, "application/json", body)

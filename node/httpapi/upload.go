@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"syscall"
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/node"
@@ -91,7 +92,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 			}
 			f = &multipartForm{mr: mr}
 		}
-		file, err := s.ingest(r.Context(), f, body)
+		file, err := s.ingest(r.Context(), f, body, minSize(r.ContentLength, mt, ct))
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -106,7 +107,7 @@ func base64Len(n int64) int64 { return (n + 2) / 3 * 4 }
 // ingest reads an upload in any form and hands it to the service: straight
 // through when every attribute is known before the bytes, else through a
 // spool until the request has been read and validated.
-func (s *Server) ingest(ctx context.Context, f uploadForm, body *bodyErr) (node.File, error) {
+func (s *Server) ingest(ctx context.Context, f uploadForm, body *bodyErr, min int64) (node.File, error) {
 	found := f.head()
 	if body.err != nil {
 		return node.File{}, body.failure()
@@ -129,6 +130,7 @@ func (s *Server) ingest(ctx context.Context, f uploadForm, body *bodyErr) (node.
 	}
 	if f.complete() && len(attrErrs) == 0 && len(f.problems()) == 0 {
 		u.Body = capped
+		u.MinSize = min
 		file, err := s.svc.Upload(ctx, u)
 		switch {
 		case body.err != nil:
@@ -162,7 +164,7 @@ func (s *Server) ingest(ctx context.Context, f uploadForm, body *bodyErr) (node.
 	case f.fatal():
 		return node.File{}, refuse(f.problems())
 	case err != nil && !errors.Is(err, errInvalidDocument):
-		return node.File{}, fmt.Errorf("spool upload: %w", err)
+		return node.File{}, fmt.Errorf("spool upload: %w", spoolError(err))
 	}
 	u, errs := s.checkAttrs(ctx, f)
 	if errs = append(f.problems(), errs...); len(errs) > 0 {
@@ -176,7 +178,34 @@ func (s *Server) ingest(ctx context.Context, f uploadForm, body *bodyErr) (node.
 		return node.File{}, fmt.Errorf("spool upload: %w", err)
 	}
 	u.Body = rd
+	u.MinSize = min
 	return s.svc.Upload(ctx, u)
+}
+
+// minSize is the least size of the file a request of length n (-1:
+// unknown) can carry in the form of media type mt: all of an octet
+// stream, the body less a document's overhead otherwise (decoded, for
+// base64 in JSON).
+func minSize(n int64, mt, ct string) int64 {
+	switch {
+	case n <= 0:
+		return 0
+	case mt == "application/octet-stream":
+		return n
+	case jsonMediaType(ct):
+		return max(0, n-docOverhead) / 4 * 3
+	default:
+		return max(0, n-docOverhead)
+	}
+}
+
+// spoolError marks a spool write that found the disk full as the node's
+// lack of room (507), not a fault of the node (500).
+func spoolError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", node.ErrInsufficientStorage, err)
+	}
+	return err
 }
 
 // checkAttrs validates an upload's attributes, all problems at once.
