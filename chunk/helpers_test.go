@@ -50,8 +50,11 @@ func openInline(t testing.TB, dir string) *Store {
 	return openWith(t, DefaultOptions(dir))
 }
 
+// openWith opens a store with opts, holding no ballast (Options.NoBallast:
+// the tests of the ballast open their stores themselves).
 func openWith(t testing.TB, opts Options) *Store {
 	t.Helper()
+	opts.NoBallast = true
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}

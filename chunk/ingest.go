@@ -192,7 +192,13 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 	nbuf := workers + 2 // chunks in memory at most
 	jobs := make(chan job, workers)
 	free := make(chan []byte, nbuf)
-	allocated := 0
+	budget := in.s.buffers
+	allocated := 0 // chunk buffers taken from the store's budget
+	giveBack := func(b []byte) {
+		putBuf(b)
+		budget.Release(chunkSize)
+		allocated--
+	}
 
 	var wg sync.WaitGroup
 	for range workers {
@@ -204,59 +210,83 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 		})
 	}
 
+	piece := getPiece()
+	defer putPiece(piece)
 	var total int64
 	var readErr error
 	for idx := 0; ; idx++ {
-		// A chunk buffer is taken once the chunk's first byte came, and an
-		// input that keeps the reader waiting gives back its free buffers
-		// meanwhile: a client that sent part of a body and stalls holds no
-		// chunk buffer. (A thousand stalled uploads held a gigabyte.)
-		var first [1]byte
-		n0, released, err := readFirst(r, first[:], free)
-		allocated -= released
-		if n0 == 0 {
-			if err != nil && !errors.Is(err, io.EOF) {
+		// The chunk's first bytes are read into a small piece; a chunk
+		// buffer is taken once they came. An input that keeps the reader
+		// waiting meanwhile gives back its free chunk buffers: a client
+		// that stalls, or trickles a byte at a time, holds one piece, not
+		// megabytes. (A thousand stalled uploads held a gigabyte.)
+		head := piece
+		if chunkSize < int64(len(head)) {
+			head = head[:chunkSize]
+		}
+		n, err := readIdle(r, head, func() {
+			for {
+				select {
+				case b := <-free:
+					giveBack(b)
+				default:
+					return
+				}
+			}
+		})
+		if n == 0 {
+			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 				readErr = fmt.Errorf("read: %w", err)
 			}
 			break
 		}
+		// A chunk buffer: one of this ingest's own, or one more from the
+		// store's budget while it has room; with none of its own, wait for
+		// the budget. So all ingests together hold at most the budget, and
+		// none waits on another while it has buffers coming back.
 		var buf []byte
 		select {
 		case buf = <-free:
 		default:
-			if allocated < nbuf {
+			switch {
+			case allocated < nbuf && budget.TryAcquire(chunkSize):
+			case allocated == 0:
+				if budget.Acquire(in.ctx, chunkSize) != nil {
+					break
+				}
+			default:
+				select {
+				case buf = <-free:
+				case <-in.ctx.Done():
+				}
+			}
+			if buf == nil && in.ctx.Err() == nil {
 				allocated++
 				buf = getBuf(chunkSize)
-				break
-			}
-			select {
-			case buf = <-free:
-			case <-in.ctx.Done():
 			}
 		}
 		if buf == nil || in.ctx.Err() != nil {
+			if buf != nil {
+				free <- buf
+			}
 			break
 		}
-		buf[0] = first[0]
-		n := 1
+		copy(buf, head[:n])
 		if err == nil {
 			var k int
-			k, err = io.ReadFull(r, buf[1:])
+			k, err = io.ReadFull(r, buf[n:])
 			n += k
 		}
-		if n > 0 {
-			total += int64(n)
-			if maxSize > 0 && total > maxSize {
-				readErr = fmt.Errorf("input exceeds %d bytes: %w", maxSize, ErrTooLarge)
-				break
-			}
-			in.mu.Lock()
-			in.refs = append(in.refs, Ref{Size: int64(n)})
-			in.mu.Unlock()
-			jobs <- job{idx: idx, buf: buf[:n]}
-		} else {
+		total += int64(n)
+		if maxSize > 0 && total > maxSize {
+			readErr = fmt.Errorf("input exceeds %d bytes: %w", maxSize, ErrTooLarge)
 			free <- buf
+			break
 		}
+		in.mu.Lock()
+		in.refs = append(in.refs, Ref{Size: int64(n)})
+		in.mu.Unlock()
+		jobs <- job{idx: idx, buf: buf[:n]}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
 		}
@@ -267,9 +297,9 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 	}
 	close(jobs)
 	wg.Wait()
-	close(free) // the workers are done; a buffer taken before a break is dropped
+	close(free) // the workers are done; every buffer taken is back
 	for b := range free {
-		putBuf(b)
+		giveBack(b)
 	}
 	if readErr != nil {
 		in.fail(readErr)
@@ -284,39 +314,34 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 	return err
 }
 
-// idleRelease is how long a read of the next chunk's first byte may wait
-// before the ingest gives back its free chunk buffers: far longer than a
-// read from a client that keeps sending takes, so a fast upload keeps its
-// buffers.
+// pieceSize is the small buffer the first bytes of each chunk are read
+// into before a chunk buffer is taken for it.
+const pieceSize = 4 << 10
+
+var pieces = sync.Pool{New: func() any { b := make([]byte, pieceSize); return &b }}
+
+func getPiece() []byte  { return *pieces.Get().(*[]byte) }
+func putPiece(b []byte) { pieces.Put(&b) }
+
+// idleRelease is how long a read may wait before the ingest gives back
+// its free chunk buffers: far longer than a read from a client that keeps
+// sending takes, so a fast upload keeps its buffers.
 const idleRelease = 100 * time.Millisecond
 
-// readFirst reads one byte into p (len 1). When it waits longer than
-// idleRelease, the buffers then in free go back to the shared pool;
-// released says how many.
-func readFirst(r io.Reader, p []byte, free chan []byte) (n, released int, err error) {
+// readIdle fills p as io.ReadFull does; when that takes longer than
+// idleRelease it calls idle, once, from another goroutine, and returns
+// only after idle did.
+func readIdle(r io.Reader, p []byte, idle func()) (int, error) {
 	done := make(chan struct{})
 	t := time.AfterFunc(idleRelease, func() {
 		defer close(done)
-		for {
-			select {
-			case b := <-free:
-				putBuf(b)
-				released++
-			default:
-				return
-			}
-		}
+		idle()
 	})
-	for n == 0 && err == nil {
-		n, err = r.Read(p)
-	}
+	n, err := io.ReadFull(r, p)
 	if !t.Stop() {
-		<-done // it ran: released is final
+		<-done
 	}
-	if n > 0 && errors.Is(err, io.EOF) {
-		err = nil // the next read says EOF again
-	}
-	return n, released, err
+	return n, err
 }
 
 // work hashes and writes one chunk. The chunk is held before it is

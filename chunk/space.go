@@ -124,9 +124,12 @@ func noSpace(err error) error {
 type space struct {
 	dir     string
 	ballast int64 // its size when held: Options.Reserve + IndexHeadroom
-	slack   int64 // flushSlack
-	log     *slog.Logger
-	db      *badger.DB
+	// noBallast: the ballast is never allocated (Options.NoBallast); its
+	// room is kept free all the same.
+	noBallast bool
+	slack     int64 // flushSlack
+	log       *slog.Logger
+	db        *badger.DB
 
 	mu      sync.Mutex // orders claims (each sees the others' bytes) and the ballast's changes
 	writing int64      // bytes claimed by chunk writes under way
@@ -160,7 +163,7 @@ func prepareSpace(o Options) error {
 }
 
 func newSpace(o Options, db *badger.DB, log *slog.Logger) *space {
-	sp := &space{dir: o.Dir, ballast: o.Reserve + IndexHeadroom(o), slack: flushSlack(o), db: db, log: log}
+	sp := &space{dir: o.Dir, ballast: o.Reserve + IndexHeadroom(o), slack: flushSlack(o), db: db, log: log, noBallast: o.NoBallast}
 	if fi, err := os.Stat(sp.ballastPath()); err == nil {
 		sp.held = fi.Size()
 	}
@@ -232,7 +235,7 @@ func (sp *space) measureTables() {
 // holdBallast allocates the ballast when it is not held and the file
 // system has room for it and the rest of the reserve.
 func (sp *space) holdBallast() {
-	if sp.held >= sp.ballast {
+	if sp.noBallast || sp.held >= sp.ballast {
 		return
 	}
 	_, avail, err := statfs(sp.dir)

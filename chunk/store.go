@@ -18,6 +18,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/ipfs/go-cid"
+	"golang.org/x/sync/semaphore"
 )
 
 // Key prefixes: every record kind has its own namespace.
@@ -68,6 +69,11 @@ type Options struct {
 	// in one Ingest (several, so that syncs overlap with hashing); an
 	// Ingest holds Workers+2 chunks in memory at most.
 	Workers int
+	// BufferMemory bounds the bytes of chunk buffers all ingests together
+	// hold: past it an ingest goes on with the buffers it has, or waits
+	// for one. Uploads trickling in hold none (see ingest.run), so it is
+	// fast uploads that share it.
+	BufferMemory int64
 	// ReadAhead is the number of chunks a reader from NewReader keeps in
 	// flight ahead of the one being read.
 	ReadAhead int
@@ -76,6 +82,12 @@ type Options struct {
 	// of what it keeps for its index (see Space): chunk writes that would
 	// take it fail with ErrNoSpace.
 	Reserve int64
+	// NoBallast keeps the reserve free without holding it as an allocated
+	// file (see Space): chunk writes still stop short of it, but another
+	// program that fills the file system takes it. For test stores, of
+	// which a test may open dozens (the ballast is over 50 MiB of disk
+	// each).
+	NoBallast bool
 }
 
 // DefaultOptions returns options tuned for 1 MiB chunks and a small
@@ -93,6 +105,7 @@ func DefaultOptions(dir string) Options {
 		NumCompactors:    0,
 		Workers:          max(4, 2*runtime.GOMAXPROCS(0)),
 		ReadAhead:        4,
+		BufferMemory:     128 << 20,
 	}
 }
 
@@ -125,6 +138,10 @@ func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = d.Workers
 	}
+	if o.BufferMemory <= 0 {
+		o.BufferMemory = d.BufferMemory
+	}
+	o.BufferMemory = max(o.BufferMemory, MaxChunkSize) // room for one chunk of any size
 	if o.ReadAhead <= 0 {
 		o.ReadAhead = d.ReadAhead
 	}
@@ -175,8 +192,11 @@ type Store struct {
 	db     *badger.DB
 	blocks *blocks // nil in memory
 	space  *space  // nil in memory
-	opts   Options
-	log    *slog.Logger
+	// buffers is the budget of chunk buffers of all ingests
+	// (Options.BufferMemory).
+	buffers *semaphore.Weighted
+	opts    Options
+	log     *slog.Logger
 
 	ctx    context.Context // cancelled by Close; long operations stop with it
 	cancel context.CancelFunc
@@ -246,6 +266,7 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{
 		db:      db,
 		blocks:  blk,
+		buffers: semaphore.NewWeighted(opts.BufferMemory),
 		opts:    opts,
 		log:     opts.Logger,
 		ctx:     ctx,

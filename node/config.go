@@ -39,8 +39,12 @@ type Config struct {
 	BillingToken string // bearer token for POST /payments; empty: generated once and kept in DataDir
 	MaxUpload    int64  // largest accepted file, bytes
 	Capacity     int64  // bytes this node offers to the network
-	Replicas     int    // holders per paid file (a network setting for a new network)
-	Dev          bool   // a one-node network that attests its own quotes
+	// NoBallast keeps the room the node needs for its index and ledger
+	// free without holding it as an allocated file (chunk.Options.NoBallast):
+	// for the nodes of in-process test networks, 130 MiB of disk each.
+	NoBallast bool
+	Replicas  int  // holders per paid file (a network setting for a new network)
+	Dev       bool // a one-node network that attests its own quotes
 
 	ExpiryInterval time.Duration // how often leases and quotes are swept (and the ledger's voters kept)
 	GCInterval     time.Duration // how often unpinned chunks are collected

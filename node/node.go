@@ -167,6 +167,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	sopts := chunk.DefaultOptions(filepath.Join(n.cfg.DataDir, "chunks"))
 	sopts.Logger = n.cfg.Logger.With("sys", "chunk")
 	sopts.Reserve = ledgerHeadroom(n.cfg.DataDir)
+	sopts.NoBallast = n.cfg.NoBallast
 	if n.store, err = chunk.Open(sopts); err != nil {
 		if errors.Is(err, chunk.ErrIndexLost) {
 			return fmt.Errorf("%w: %w", ErrStateLost, err)

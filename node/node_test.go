@@ -38,6 +38,7 @@ func devConfig(t testing.TB, dir string, clock Clock) Config {
 	cfg := DefaultConfig()
 	cfg.DataDir = dir
 	cfg.Dev = true
+	cfg.NoBallast = true
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.P2PAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.Clock = clock

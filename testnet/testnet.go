@@ -67,6 +67,7 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	for i := range opts.Nodes {
 		cfg := node.DefaultConfig()
 		cfg.DataDir = filepath.Join(opts.Dir, fmt.Sprintf("node%d", i))
+		cfg.NoBallast = true // a test network of 32 nodes held 4 GiB of ballast
 		cfg.P2PAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 		cfg.Replicas = opts.Replicas
 		cfg.Logger = opts.Logger.With("node", i)
