@@ -68,6 +68,9 @@ func (n *Node) Info(_ context.Context) api.Info {
 		MaxUpload: n.cfg.MaxUpload,
 		Dev:       s.SelfAttest,
 		Threshold: s.Threshold,
+
+		LapsedQuoteRetention: s.LapsedQuoteRetention,
+		TombstoneRetention:   s.TombstoneRetention,
 	}
 	for _, a := range n.host.Addrs() {
 		info.Addrs = append(info.Addrs, a.String())
