@@ -266,6 +266,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
 	n.every(loopCtx, n.cfg.GCInterval, n.collect)
+	n.every(loopCtx, recordsPruneInterval, n.pruneRecords)
 	n.wg.Add(2)
 	go n.placeLoop(loopCtx)
 	go n.repairLoop(loopCtx)
