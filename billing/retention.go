@@ -137,6 +137,13 @@ func (s *State) pruneAccruals(now time.Time) {
 		k++
 	}
 	s.accruals = s.accruals[k:]
+	// The array keeps the dropped front until it is copied: copy what is
+	// left once more was dropped than is left (O(1) amortised).
+	s.accDropped += k
+	if s.accDropped > len(s.accruals) {
+		s.accruals = slices.Clone(s.accruals)
+		s.accDropped = 0
+	}
 }
 
 // deadlines is the min-heap of the file records by (due, CreatedAt);
@@ -206,21 +213,28 @@ func (s *State) forget(rec *fileRecord) {
 const minCompact = 64
 
 // compact closes the empty slots of the creation order once they are more
-// than half of it: each removal costs O(1) amortised.
+// than half of it: each removal costs O(1) amortised. It builds the id map
+// and the heap's array again too, sized for what is left: a Go map never
+// shrinks, and a ledger that had a burst of quotes would keep its peak's
+// buckets for good.
 func (s *State) compact() {
 	if s.holes < minCompact || 2*s.holes < len(s.files) {
 		return
 	}
-	files := make([]*fileRecord, 0, len(s.files)-s.holes)
-	created := make([]int64, 0, len(s.files)-s.holes)
+	live := len(s.files) - s.holes
+	files := make([]*fileRecord, 0, live)
+	created := make([]int64, 0, live)
+	byID := make(map[string]*fileRecord, live)
 	for _, rec := range s.files {
 		if rec != nil {
 			rec.pos = len(files)
 			files = append(files, rec)
 			created = append(created, rec.File.CreatedAt.UnixNano())
+			byID[rec.File.ID] = rec
 		}
 	}
-	s.files, s.created, s.holes = files, created, 0
+	s.files, s.created, s.holes, s.byID = files, created, 0, byID
+	s.due = slices.Clip(slices.Clone(s.due))
 }
 
 // step brings the record at the top of the index, due at or before now,

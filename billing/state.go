@@ -106,6 +106,7 @@ type State struct {
 	byID        map[string]*fileRecord // file id -> record
 	due         deadlines              // every file record, by next deadline (retention.go)
 	accruals    []*accrual             // report data of ended leases, by (End, FileID)
+	accDropped  int                    // accruals dropped from the front since the array was copied
 	payments    map[string]Payment
 	lastCreated time.Time // CreatedAt of the newest file
 	// clock is the latest time an applied command carried: the ledger's
