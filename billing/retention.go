@@ -146,6 +146,25 @@ func (s *State) pruneAccruals(now time.Time) {
 	}
 }
 
+// ForgottenLease returns the end of the lease of file id once the ledger
+// forgot the file, from the accrual reports keep of it (ReportWindow after
+// the lease's end); false when there is none. A holder keeps its copy of a
+// lease the ledger ended before the lease's end by the holder's own clock
+// (a ledger time run ahead must not erase data): this is how it still
+// knows that end after the tombstone is gone. It scans the accruals from
+// the newest: a rare question (a lease pin of an unknown file).
+func (s *State) ForgottenLease(id string) (time.Time, bool) {
+	if _, known := s.byID[id]; known {
+		return time.Time{}, false
+	}
+	for i := len(s.accruals) - 1; i >= 0; i-- {
+		if a := s.accruals[i]; a.FileID == id {
+			return a.End, true
+		}
+	}
+	return time.Time{}, false
+}
+
 // deadlines is the min-heap of the file records by (due, CreatedAt);
 // CreatedAt is unique, so the order is total and the same on every replica.
 type deadlines []*fileRecord

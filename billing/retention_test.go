@@ -105,6 +105,12 @@ func TestTombstoneRetention(t *testing.T) {
 		t.Fatal("tombstone kept past its window")
 	}
 	f.refused(Command{Update: &Update{FileID: "a"}}, ErrNotFound)
+	if end, ok := f.s.ForgottenLease("a"); !ok || !end.Equal(live.ExpiresAt) {
+		t.Fatalf("forgotten lease end %s %v, want %s", end, ok, live.ExpiresAt)
+	}
+	if _, ok := f.s.ForgottenLease("c"); ok {
+		t.Fatal("a cancelled file had a lease")
+	}
 	// Reports still see the lease, until ReportWindow after its end.
 	if got := f.s.LocalReport(peerName(1), from, to); got != report {
 		t.Fatalf("report after the tombstone %+v, before %+v", got, report)

@@ -127,6 +127,8 @@ func (n *Node) reconcile(ctx context.Context) {
 					keep = true
 				}
 			}
+		} else if kind == leasePrefix && n.forgottenEarly(id) {
+			keep = true
 		}
 		if !keep {
 			if kind == leasePrefix {
@@ -139,6 +141,8 @@ func (n *Node) reconcile(ctx context.Context) {
 					continue // the next pass decides
 				}
 				if f, ok := n.ledgerFile(id); ok && (keepLease(f, n.PeerID()) || n.endedEarly(f)) {
+					continue
+				} else if !ok && n.forgottenEarly(id) {
 					continue
 				}
 			}
@@ -173,6 +177,18 @@ func (n *Node) endedEarly(f billing.File) bool {
 			"file", f.ID, "lease_end", f.ExpiresAt, "now", n.now())
 	}
 	return true
+}
+
+// forgottenEarly is endedEarly for a lease whose file the ledger forgot
+// (its tombstone's retention ended, by the ledger's time): the lease's end
+// comes from what the ledger keeps for reports (billing.State.ForgottenLease).
+// A ledger time run ahead past the tombstone window must not erase the
+// copy either.
+func (n *Node) forgottenEarly(id string) bool {
+	var end time.Time
+	var ok bool
+	n.ledger.Read(func(st *billing.State) { end, ok = st.ForgottenLease(id) })
+	return ok && n.endedEarly(billing.File{ID: id, State: billing.StateExpired, ExpiresAt: end})
 }
 
 // collect removes the chunks that nothing pins any more.
