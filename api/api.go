@@ -162,6 +162,12 @@ type Info struct {
 	Stored      int64      `json:"stored"`
 	MaxUpload   int64      `json:"max_upload"`
 	Dev         bool       `json:"dev"`
-	Quorum      []Member   `json:"quorum"`
-	Threshold   int        `json:"attestation_threshold"`
+	// The network's retention windows, in seconds (spec/api.md,
+	// "Retention"): a quote that lapsed unpaid is kept this long after it
+	// lapsed, then its id is not found; an expired or cancelled file's
+	// tombstone (its id is gone) is kept this long after it ended.
+	LapsedQuoteRetention int64    `json:"lapsed_quote_retention"`
+	TombstoneRetention   int64    `json:"tombstone_retention"`
+	Quorum               []Member `json:"quorum"`
+	Threshold            int      `json:"attestation_threshold"`
 }

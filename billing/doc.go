@@ -31,6 +31,17 @@
 // staged data). A payment with status "error" cancels the open quote
 // ([StateCancelled] for a new file).
 //
+// # Retention
+//
+// The ledger stays bounded: an ended file becomes a small tombstone, and
+// a sweep forgets it after [Settings.LapsedQuoteRetention] (a new quote
+// that lapsed unpaid) or [Settings.TombstoneRetention] (expired or
+// cancelled); its id is then unknown. What reports need of an ended lease
+// is kept [ReportWindow] after its end; payments are kept. Sweeps find
+// what is due in a heap of deadlines, at the ledger's time. Pages of files
+// start after a cursor ([FileCursor], [State.Page]) that still places them
+// after the file it names is forgotten.
+//
 // Refusals are [*Error] values whose Code is an API error code; test them
 // with errors.Is against [ErrNotFound], [ErrAlreadyPaid], [ErrQuoteExpired],
 // [ErrAmountTooLow], [ErrConflict], [ErrInvalid], [ErrGone] and

@@ -225,9 +225,15 @@ func checkInvariants(t *testing.T, s *State) {
 			}
 		}
 	}
+	checkIndex(t, s)
+	forgotten := sumPayments // what files the ledger forgot were paid
 	for _, rec := range s.files {
+		if rec == nil {
+			continue
+		}
 		f := rec.File
 		sumFiles += f.Paid
+		forgotten -= perFile[f.ID]
 		if f.Paid != perFile[f.ID] {
 			t.Fatalf("file %s: paid %d, payments %d", f.ID, f.Paid, perFile[f.ID])
 		}
@@ -239,6 +245,9 @@ func checkInvariants(t *testing.T, s *State) {
 				t.Fatalf("file %s: lease end %s != start %s + %d s", f.ID, f.ExpiresAt, f.StoredAt, f.Duration)
 			}
 			end := f.StoredAt
+			if f.State == StateExpired {
+				end = f.ExpiresAt // a tombstone: its segments went to an accrual
+			}
 			for _, sg := range rec.Segments {
 				if !sg.Start.Equal(end) || !sg.End.After(sg.Start) {
 					t.Fatalf("file %s: segments not contiguous", f.ID)
@@ -272,6 +281,16 @@ func checkInvariants(t *testing.T, s *State) {
 			if f.Quote != nil {
 				t.Fatalf("file %s: expired with an open quote", f.ID)
 			}
+		}
+		switch f.State {
+		case StateExpired, StateCancelled:
+			if rec.Ended.IsZero() || f.Additional != nil || f.Holders != nil || rec.Segments != nil || rec.Holdings != nil {
+				t.Fatalf("file %s: %s but not a tombstone", f.ID, f.State)
+			}
+		case StateQuoted, StateStoring, StateStored, StateExtensionQuoted:
+			if !rec.Ended.IsZero() {
+				t.Fatalf("file %s: %s with an end time", f.ID, f.State)
+			}
 		default:
 			t.Fatalf("file %s: state %q", f.ID, f.State)
 		}
@@ -280,8 +299,44 @@ func checkInvariants(t *testing.T, s *State) {
 		}
 	}
 	paid, n := s.Totals()
-	if paid != sumPayments || paid != sumFiles || n != count {
+	if paid != sumPayments || paid != sumFiles+forgotten || n != count {
 		t.Fatalf("totals %d/%d, payments %d/%d, files %d", paid, n, sumPayments, count, sumFiles)
+	}
+}
+
+// checkIndex checks the deadline index and the creation order: every known
+// file is in the heap at its slot with its deadline, the heap is ordered,
+// and positions and cursors match.
+func checkIndex(t *testing.T, s *State) {
+	t.Helper()
+	if len(s.due) != len(s.byID) {
+		t.Fatalf("%d deadlines for %d files", len(s.due), len(s.byID))
+	}
+	for i, rec := range s.due {
+		if rec.slot != i || s.byID[rec.File.ID] != rec || !rec.due.Equal(rec.deadline(s.settings)) {
+			t.Fatalf("deadline %d: file %s out of place", i, rec.File.ID)
+		}
+		if i > 0 && s.due.Less(i, (i-1)/2) {
+			t.Fatalf("deadline %d: not a heap", i)
+		}
+	}
+	holes := 0
+	for i, rec := range s.files {
+		if rec == nil {
+			holes++
+			continue
+		}
+		if rec.pos != i || s.created[i] != rec.File.CreatedAt.UnixNano() || (i > 0 && s.created[i-1] >= s.created[i]) {
+			t.Fatalf("file %s at %d out of place", rec.File.ID, i)
+		}
+	}
+	if holes != s.holes || len(s.files)-holes != len(s.byID) || len(s.created) != len(s.files) {
+		t.Fatalf("%d holes, counted %d; %d files, %d known", s.holes, holes, len(s.files), len(s.byID))
+	}
+	for i := 1; i < len(s.accruals); i++ {
+		if accrualCmp(s.accruals[i-1], s.accruals[i]) > 0 {
+			t.Fatalf("accrual %d out of order", i)
+		}
 	}
 }
 
@@ -313,7 +368,15 @@ func runScenario(t *testing.T, data []byte) {
 	// Reports never hand out more than the paid quotes' prices.
 	var prices, due int64
 	for _, rec := range sc.s.files {
+		if rec == nil {
+			continue
+		}
 		for _, sg := range rec.Segments {
+			prices += sg.Price
+		}
+	}
+	for _, a := range sc.s.accruals {
+		for _, sg := range a.Segments {
 			prices += sg.Price
 		}
 	}

@@ -55,6 +55,41 @@ type Settings struct {
 	MaxTerm       int64 `json:"max_term"`       // seconds
 	Threshold     int   `json:"threshold"`      // attestations needed on a quote (3 in a network)
 	SelfAttest    bool  `json:"self_attest"`    // --dev: the issuer may attest its own quotes (threshold 1)
+	// LapsedQuoteRetention is how long, in seconds, a new file's quote
+	// that lapsed unpaid is kept after it lapsed (paying it answers
+	// quoteExpired meanwhile); then the file is forgotten. Zero, as in
+	// ledgers made before retention, means DefaultLapsedQuoteRetention.
+	LapsedQuoteRetention int64 `json:"lapsed_quote_retention,omitempty"`
+	// TombstoneRetention is how long, in seconds, an expired or cancelled
+	// file keeps its tombstone (its id answers gone); then it is
+	// forgotten. Zero means DefaultTombstoneRetention.
+	TombstoneRetention int64 `json:"tombstone_retention,omitempty"`
+}
+
+// The retention windows of a network that sets none (spec/api.md,
+// "Retention"), and the longest a network may choose.
+const (
+	DefaultLapsedQuoteRetention int64 = 86400      // 24 hours
+	DefaultTombstoneRetention   int64 = 30 * 86400 // 30 days
+	MaxRetention                int64 = 10 * 365 * 86400
+)
+
+// ReportWindow is how far back /payments/local may ask (spec/api.md: at
+// most the last 400 days): what a report needs of a lease (its paid
+// segments and holdings) is kept that long after the lease ended.
+const ReportWindow = 400 * 24 * time.Hour
+
+// withDefaults returns s with the settings that older ledgers lack
+// filled in with their defaults, so that every replica, whatever version
+// wrote its Init or snapshot, prunes on the same schedule.
+func (s Settings) withDefaults() Settings {
+	if s.LapsedQuoteRetention == 0 {
+		s.LapsedQuoteRetention = DefaultLapsedQuoteRetention
+	}
+	if s.TombstoneRetention == 0 {
+		s.TombstoneRetention = DefaultTombstoneRetention
+	}
+	return s
 }
 
 // DefaultSettings are the settings of a network: 3 replicas, 1 MiB chunks,
@@ -69,6 +104,9 @@ func DefaultSettings() Settings {
 		QuoteLifetime: 900,
 		MaxTerm:       315_360_000,
 		Threshold:     3,
+
+		LapsedQuoteRetention: DefaultLapsedQuoteRetention,
+		TombstoneRetention:   DefaultTombstoneRetention,
 	}
 }
 
@@ -105,6 +143,10 @@ func (s Settings) Validate() error {
 		return refusal(ErrInvalid, "threshold must be between 1 and %d", MaxSigners)
 	case s.SelfAttest && s.Threshold != 1:
 		return refusal(ErrInvalid, "self attestation needs threshold 1")
+	case s.LapsedQuoteRetention < 0 || s.LapsedQuoteRetention > MaxRetention:
+		return refusal(ErrInvalid, "lapsed quote retention must be between 0 (the default) and %d s", MaxRetention)
+	case s.TombstoneRetention < 0 || s.TombstoneRetention > MaxRetention:
+		return refusal(ErrInvalid, "tombstone retention must be between 0 (the default) and %d s", MaxRetention)
 	}
 	return nil
 }

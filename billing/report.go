@@ -43,12 +43,21 @@ func (s *State) LocalReport(peerID string, from, to time.Time) LocalReport {
 	hi := last.Add(day)
 	sum := newDueSum()
 	var events []sizeEvent
-	for _, rec := range s.files {
-		if !slices.ContainsFunc(rec.Holdings, func(h holding) bool { return h.Holder == peerID }) {
-			continue
+	add := func(t terms) {
+		if !slices.ContainsFunc(t.holdings, func(h holding) bool { return h.Holder == peerID }) {
+			return
 		}
-		rec.share(peerID, lo.UnixNano(), hi.UnixNano(), sum)
-		events = rec.sizeEvents(peerID, dayNumber(lo), dayNumber(last), events)
+		t.share(peerID, lo.UnixNano(), hi.UnixNano(), sum)
+		events = t.sizeEvents(peerID, dayNumber(lo), dayNumber(last), events)
+	}
+	for _, rec := range s.files {
+		if rec != nil {
+			add(rec.terms())
+		}
+	}
+	// Ended leases: a report reaches back ReportWindow at most.
+	for _, a := range s.accruals {
+		add(a.terms())
 	}
 	return LocalReport{Amount: sum.floor(), Size: maxDailySize(events)}
 }
@@ -59,10 +68,10 @@ type span struct {
 	start, end int64
 }
 
-func (rec *fileRecord) spans() []span {
-	leaseEnd := rec.File.ExpiresAt
-	out := make([]span, 0, len(rec.Holdings))
-	for _, h := range rec.Holdings {
+func (t terms) spans() []span {
+	leaseEnd := t.end
+	out := make([]span, 0, len(t.holdings))
+	for _, h := range t.holdings {
 		end := h.End
 		if end.IsZero() || end.After(leaseEnd) {
 			end = leaseEnd
@@ -74,11 +83,11 @@ func (rec *fileRecord) spans() []span {
 	return out
 }
 
-// share adds to sum peerID's share of rec's paid segments within [lo, hi).
-func (rec *fileRecord) share(peerID string, lo, hi int64, sum *dueSum) {
-	spans := rec.spans()
+// share adds to sum peerID's share of t's paid segments within [lo, hi).
+func (t terms) share(peerID string, lo, hi int64, sum *dueSum) {
+	spans := t.spans()
 	points := []int64{lo, hi}
-	for _, sg := range rec.Segments {
+	for _, sg := range t.segments {
 		points = append(points, sg.Start.UnixNano(), sg.End.UnixNano())
 	}
 	for _, sp := range spans {
@@ -92,7 +101,7 @@ func (rec *fileRecord) share(peerID string, lo, hi int64, sum *dueSum) {
 			continue
 		}
 		seg := -1
-		for j, sg := range rec.Segments {
+		for j, sg := range t.segments {
 			if sg.Start.UnixNano() <= a && b <= sg.End.UnixNano() {
 				seg = j
 				break
@@ -111,7 +120,7 @@ func (rec *fileRecord) share(peerID string, lo, hi int64, sum *dueSum) {
 		if !mine {
 			continue
 		}
-		sg := rec.Segments[seg]
+		sg := t.segments[seg]
 		// price * (b-a) / ((end-start) * holders)
 		num := new(big.Int).Mul(big.NewInt(sg.Price), big.NewInt(b-a))
 		den := new(big.Int).Mul(big.NewInt(sg.End.UnixNano()-sg.Start.UnixNano()), big.NewInt(holders))
@@ -127,11 +136,11 @@ type sizeEvent struct {
 
 func dayNumber(t time.Time) int64 { return t.Unix() / 86400 } // t >= 1970
 
-// sizeEvents appends the days of [first, last] on which peerID held rec.
-func (rec *fileRecord) sizeEvents(peerID string, first, last int64, events []sizeEvent) []sizeEvent {
+// sizeEvents appends the days of [first, last] on which peerID held t's file.
+func (t terms) sizeEvents(peerID string, first, last int64, events []sizeEvent) []sizeEvent {
 	type days struct{ from, to int64 }
 	var held []days
-	for _, sp := range rec.spans() {
+	for _, sp := range t.spans() {
 		if sp.holder != peerID {
 			continue
 		}
@@ -149,7 +158,7 @@ func (rec *fileRecord) sizeEvents(peerID string, first, last int64, events []siz
 		for ; j < len(held) && held[j].from <= cur.to+1; j++ {
 			cur.to = max(cur.to, held[j].to)
 		}
-		events = append(events, sizeEvent{cur.from, rec.File.Size}, sizeEvent{cur.to + 1, -rec.File.Size})
+		events = append(events, sizeEvent{cur.from, t.size}, sizeEvent{cur.to + 1, -t.size})
 		i = j
 	}
 	return events

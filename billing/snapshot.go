@@ -2,6 +2,7 @@ package billing
 
 import (
 	"bytes"
+	"container/heap"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
@@ -13,7 +14,12 @@ import (
 	"time"
 )
 
-const snapshotVersion = 1
+// snapshotVersion is the version WriteSnapshot writes. Version 2 adds
+// retention: files may have been forgotten (a payment's file may be
+// gone), ended files are tombstones with their Ended time, and accruals
+// keep what reports need of ended leases. ReadSnapshot reads version 1
+// too, turning its ended files into tombstones as a sweep would have.
+const snapshotVersion = 2
 
 // snapshot is the canonical, ordered form of a State.
 type snapshot struct {
@@ -21,7 +27,8 @@ type snapshot struct {
 	Initialised bool          `json:"initialised"`
 	Settings    Settings      `json:"settings"`
 	Nodes       []Node        `json:"nodes"`
-	Files       []*fileRecord `json:"files"`
+	Files       []*fileRecord `json:"files"`              // in creation order
+	Accruals    []*accrual    `json:"accruals,omitempty"` // by (End, FileID)
 	Payments    []Payment     `json:"payments"`
 	LastCreated time.Time     `json:"last_created"`
 	Clock       time.Time     `json:"clock,omitzero"` // the latest time an applied command carried
@@ -39,10 +46,16 @@ func (s *State) encode() ([]byte, error) {
 		Initialised: s.initialised,
 		Settings:    s.settings,
 		Nodes:       s.Nodes(),
-		Files:       s.files,
+		Files:       make([]*fileRecord, 0, len(s.byID)),
+		Accruals:    s.accruals,
 		Payments:    make([]Payment, 0, len(s.payments)),
 		LastCreated: s.lastCreated,
 		Clock:       s.clock,
+	}
+	for _, rec := range s.files {
+		if rec != nil {
+			snap.Files = append(snap.Files, rec)
+		}
 	}
 	for _, p := range s.payments {
 		snap.Payments = append(snap.Payments, p)
@@ -112,8 +125,11 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 }
 
 func (snap *snapshot) state() (*State, error) {
-	if snap.Version != snapshotVersion {
+	if snap.Version != 1 && snap.Version != snapshotVersion {
 		return nil, fmt.Errorf("unknown snapshot version %d", snap.Version)
+	}
+	if snap.Version == 1 && len(snap.Accruals) > 0 {
+		return nil, errors.New("accruals in a version 1 snapshot")
 	}
 	s := NewState()
 	if snap.Initialised {
@@ -124,7 +140,7 @@ func (snap *snapshot) state() (*State, error) {
 			return nil, errors.New("no admission key")
 		}
 		s.initialised = true
-		s.settings = snap.Settings
+		s.settings = snap.Settings.withDefaults()
 		s.admissionKey = snap.AdmissionKey
 		if snap.ProcessorKey != nil && len(snap.ProcessorKey) != ed25519.PublicKeySize {
 			return nil, errors.New("bad payment processor key")
@@ -159,6 +175,13 @@ func (snap *snapshot) state() (*State, error) {
 		n.Joined = n.Joined.UTC()
 		s.nodes[n.PeerID] = n
 	}
+	// Cancellations, by file: when a version 1 file was cancelled.
+	cancelled := make(map[string]time.Time)
+	for _, p := range snap.Payments {
+		if p.Status == PaymentError && p.Kind == QuoteNew {
+			cancelled[p.FileID] = p.At
+		}
+	}
 	for i, rec := range snap.Files {
 		if rec == nil {
 			return nil, fmt.Errorf("file %d is null", i)
@@ -172,18 +195,38 @@ func (snap *snapshot) state() (*State, error) {
 		if rec.File.CreatedAt.After(snap.LastCreated) {
 			return nil, fmt.Errorf("file %q created after the last creation time", rec.File.ID)
 		}
-		s.byID[rec.File.ID] = i
+		if n := len(s.files); n > 0 && !rec.File.CreatedAt.After(s.files[n-1].File.CreatedAt) {
+			return nil, fmt.Errorf("file %q out of creation order", rec.File.ID)
+		}
+		if err := s.migrate(snap.Version, rec, cancelled, snap.Clock); err != nil {
+			return nil, fmt.Errorf("file %q: %w", rec.File.ID, err)
+		}
+		rec.pos, rec.slot = len(s.files), len(s.files)
+		rec.due = rec.deadline(s.settings)
 		s.files = append(s.files, rec)
+		s.created = append(s.created, rec.File.CreatedAt.UnixNano())
+		s.byID[rec.File.ID] = rec
 	}
+	s.due = slices.Clone(deadlines(s.files))
+	heap.Init(&s.due)
+	for i, a := range snap.Accruals {
+		if a == nil || a.FileID == "" || len(a.Segments) == 0 || len(a.Holdings) == 0 {
+			return nil, fmt.Errorf("accrual %d is empty", i)
+		}
+		if i > 0 && accrualCmp(snap.Accruals[i-1], a) > 0 {
+			return nil, fmt.Errorf("accrual %d out of order", i)
+		}
+	}
+	// Version 1 files that ended were added in migrate, in file order.
+	s.accruals = append(s.accruals, snap.Accruals...)
 	s.lastCreated = snap.LastCreated
 	s.clock = snap.Clock
 	for _, p := range snap.Payments {
 		if _, dup := s.payments[p.ID]; dup || p.ID == "" {
 			return nil, fmt.Errorf("bad or duplicate payment %q", p.ID)
 		}
-		if _, ok := s.byID[p.FileID]; !ok {
-			return nil, fmt.Errorf("payment %q for unknown file %q", p.ID, p.FileID)
-		}
+		// A payment outlives its file: a file is forgotten when its
+		// retention ends, a payment is kept for reports.
 		if p.Amount < 0 {
 			return nil, fmt.Errorf("payment %q has a negative amount", p.ID)
 		}
@@ -198,6 +241,46 @@ func (snap *snapshot) state() (*State, error) {
 		}
 	}
 	return s, nil
+}
+
+// migrate brings a record read from a snapshot of the given version to
+// this version's form: a version 1 file that ended becomes a tombstone,
+// with the Ended time a sweep of this version would have given it (for a
+// cancelled file, its cancelling payment's time; clock, the snapshot's
+// time, if that is missing), and the accrual a report needs. In a version
+// 2 snapshot an ended file must be a tombstone already.
+func (s *State) migrate(version int, rec *fileRecord, cancelled map[string]time.Time, clock time.Time) error {
+	f := &rec.File
+	ended := f.State == StateExpired || f.State == StateCancelled
+	if version >= 2 {
+		switch {
+		case ended && rec.Ended.IsZero():
+			return fmt.Errorf("no end time in state %q", f.State)
+		case !ended && !rec.Ended.IsZero():
+			return fmt.Errorf("an end time in state %q", f.State)
+		case ended && (len(rec.Segments) > 0 || len(rec.Holdings) > 0 || f.Additional != nil):
+			return errors.New("an ended file that is not a tombstone")
+		}
+		return nil
+	}
+	if !rec.Ended.IsZero() {
+		return errors.New("an end time in a version 1 snapshot")
+	}
+	switch {
+	case f.State == StateExpired && !f.Leased():
+		rec.Ended = f.QuoteExpiresAt
+		rec.tombstone()
+	case f.State == StateExpired:
+		s.retire(rec)
+	case f.State == StateCancelled:
+		at, ok := cancelled[f.ID]
+		if !ok {
+			at = clock
+		}
+		rec.Ended = at
+		rec.tombstone()
+	}
+	return nil
 }
 
 // check verifies what Apply relies on in a record read from a snapshot.

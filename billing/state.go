@@ -60,6 +60,14 @@ type fileRecord struct {
 	LastPaid *paidQuote  `json:"last_paid,omitempty"`
 	Segments []segment   `json:"segments,omitempty"`
 	Holdings []holding   `json:"holdings,omitempty"`
+	// Ended is when the file became a tombstone: its new quote's end
+	// (lapsed unpaid), its lease's end (expired), or its cancellation.
+	// Retention counts from it.
+	Ended time.Time `json:"ended,omitzero"`
+
+	due  time.Time // next deadline (see deadline), the key in State.due
+	slot int       // index in State.due, -1 when out of it
+	pos  int       // index in State.files
 }
 
 // liveState is the state of a paid, live file with no open quote.
@@ -92,8 +100,13 @@ type State struct {
 	initialised bool
 	settings    Settings
 	nodes       map[string]Node
-	files       []*fileRecord  // in creation order
-	byID        map[string]int // file id -> index in files
+	files       []*fileRecord          // in creation order; nil where a file was forgotten
+	created     []int64                // CreatedAt (Unix ns) of files[i], kept for forgotten ones: cursors
+	holes       int                    // nil entries in files (see compact)
+	byID        map[string]*fileRecord // file id -> record
+	due         deadlines              // every file record, by next deadline (retention.go)
+	accruals    []*accrual             // report data of ended leases, by (End, FileID)
+	accDropped  int                    // accruals dropped from the front since the array was copied
 	payments    map[string]Payment
 	lastCreated time.Time // CreatedAt of the newest file
 	// clock is the latest time an applied command carried: the ledger's
@@ -167,7 +180,7 @@ func (s *State) signatures(c Command) (checks [][3][]byte) {
 func NewState() *State {
 	return &State{
 		nodes:    make(map[string]Node),
-		byID:     make(map[string]int),
+		byID:     make(map[string]*fileRecord),
 		payments: make(map[string]Payment),
 
 		members:     make(map[string]Member),
@@ -317,7 +330,7 @@ func (s *State) applyInit(now time.Time, c *Init) Result {
 		return fail(refusal(ErrInvalid, "payment processor key must be %d bytes", ed25519.PublicKeySize))
 	}
 	s.initialised = true
-	s.settings = c.Settings
+	s.settings = c.Settings.withDefaults()
 	s.admissionKey = bytes.Clone(c.AdmissionKey)
 	s.processorKey = bytes.Clone(c.ProcessorKey)
 	s.members[c.Founder] = Member{PeerID: c.Founder, Admitted: now}
@@ -349,11 +362,8 @@ func (s *State) applyRegister(now time.Time, c *Register) Result {
 }
 
 func (s *State) record(id string) (*fileRecord, bool) {
-	i, ok := s.byID[id]
-	if !ok {
-		return nil, false
-	}
-	return s.files[i], true
+	rec, ok := s.byID[id]
+	return rec, ok
 }
 
 func (s *State) applyQuote(now time.Time, c *PutQuote) Result {
@@ -475,8 +485,7 @@ func (s *State) quoteNew(now time.Time, c *PutQuote) Result {
 		},
 		Last: quoteOpen,
 	}
-	s.byID[q.FileID] = len(s.files)
-	s.files = append(s.files, rec)
+	s.add(rec)
 	s.lastCreated = created
 	f := rec.File.clone()
 	return Result{File: &f}
@@ -531,6 +540,7 @@ func (s *State) quoteExtension(now time.Time, c *PutQuote) Result {
 	f.AttestedBy = signers
 	f.State = StateExtensionQuoted
 	rec.Last = quoteOpen
+	s.schedule(rec)
 	out := f.clone()
 	return Result{File: &out}
 }
@@ -575,9 +585,10 @@ func (s *State) applyPay(now time.Time, p *Pay) Result {
 	var res Result
 	if p.Status == PaymentError {
 		if q.Kind == QuoteNew {
-			f.Quote = nil
 			f.State = StateCancelled
 			rec.Last = quoteCancelled
+			rec.Ended = now
+			rec.tombstone()
 			res.Dropped = []string{f.ID}
 		} else {
 			rec.closeExtension(quoteCancelled, s.settings.Replicas)
@@ -614,6 +625,7 @@ func (s *State) applyPay(now time.Time, p *Pay) Result {
 		rec.LastPaid = &paidQuote{Price: f.Price, AttestedBy: cloneStrings(f.AttestedBy), QuoteExpiresAt: f.QuoteExpiresAt}
 	}
 	s.payments[pay.ID] = pay
+	s.schedule(rec)
 	out := f.clone()
 	res.File = &out
 	res.Payment = &pay
@@ -805,36 +817,19 @@ func (s *State) applyDrop(now time.Time, by string, d *Drop) Result {
 	return Result{File: &out}
 }
 
+// applyExpire sweeps what is due at now, from the deadline index (see
+// retention.go): open quotes whose time is up close (a new file's lapses:
+// listed in Dropped), leases whose term ended expire (listed in Expired),
+// and files past their retention are forgotten. Both lists are in creation
+// order.
 func (s *State) applyExpire(now time.Time) Result {
-	var res Result
-	for _, rec := range s.files {
-		f := &rec.File
-		switch f.State {
-		case StateQuoted:
-			if !now.Before(f.Quote.ExpiresAt) {
-				f.Quote = nil
-				f.State = StateExpired
-				rec.Last = quoteLapsed
-				res.Dropped = append(res.Dropped, f.ID)
-			}
-		case StateStoring, StateStored, StateExtensionQuoted:
-			if !now.Before(f.ExpiresAt) {
-				if f.Quote != nil {
-					rec.closeExtension(quoteLapsed, s.settings.Replicas)
-				}
-				for i := range rec.Holdings {
-					if rec.Holdings[i].End.IsZero() {
-						rec.Holdings[i].End = f.ExpiresAt
-					}
-				}
-				f.State = StateExpired
-				res.Expired = append(res.Expired, f.ID)
-			} else if f.Quote != nil && !now.Before(f.Quote.ExpiresAt) {
-				rec.closeExtension(quoteLapsed, s.settings.Replicas)
-			}
-		}
+	var dropped, expired []*fileRecord
+	for len(s.due) > 0 && !now.Before(s.due[0].due) {
+		s.step(now, s.due[0], &dropped, &expired)
 	}
-	return res
+	s.pruneAccruals(now)
+	s.compact()
+	return Result{Dropped: byCreation(dropped), Expired: byCreation(expired)}
 }
 
 // Settings returns the network's settings, and false before Init.
@@ -851,44 +846,29 @@ func (s *State) File(id string) (File, bool) {
 	return rec.File.clone(), true
 }
 
-// Files returns up to limit files (all when limit <= 0) in creation order
-// (CreatedAt, which strictly increases, then id), starting after the file
-// with id after ("" starts at the first). An unknown cursor gives no files.
-// New files are always appended, so they never shift a page.
+// Files is Page without its ok: an unknown cursor gives no files.
 func (s *State) Files(after string, limit int) []File {
-	start := 0
-	if after != "" {
-		i, ok := s.byID[after]
-		if !ok {
-			return nil
-		}
-		start = i + 1
-	}
-	end := len(s.files)
-	if limit > 0 && limit < end-start {
-		end = start + limit
-	}
-	if start >= end {
-		return nil
-	}
-	out := make([]File, 0, end-start)
-	for _, rec := range s.files[start:end] {
-		out = append(out, rec.File.clone())
-	}
-	return out
+	files, _ := s.Page(after, limit)
+	return files
 }
 
 // FileAt returns the file at position i (0 <= i < FileCount) in creation
-// order: what a sample of the ledger's files draws from.
+// order: what a sample of the ledger's files draws from. A position whose
+// file was forgotten (until the positions are compacted) gives false.
 func (s *State) FileAt(i int) (File, bool) {
-	if i < 0 || i >= len(s.files) {
+	if i < 0 || i >= len(s.files) || s.files[i] == nil {
 		return File{}, false
 	}
 	return s.files[i].File.clone(), true
 }
 
-// FileCount returns the number of files in the ledger (in every state).
+// FileCount returns the number of positions FileAt draws from: the files
+// the ledger knows (in every state), and a few it forgot lately.
 func (s *State) FileCount() int { return len(s.files) }
+
+// Counts returns the number of file records the ledger keeps (live files
+// and tombstones) and of accruals (what reports need of ended leases).
+func (s *State) Counts() (files, accruals int) { return len(s.byID), len(s.accruals) }
 
 // Payment returns the payment with the given id.
 func (s *State) Payment(id string) (Payment, bool) {
@@ -923,23 +903,12 @@ func (s *State) Totals() (paid int64, payments int) {
 }
 
 // Due reports whether an Expire command at now would change anything: a
-// lease whose term has ended or an open quote whose time is up. The node
-// sweeps only then, so an idle network does not grow its log.
+// lease whose term has ended, an open quote whose time is up, or a record
+// past its retention. The node sweeps only then, so an idle network does
+// not grow its log. It looks at the heads of the indexes only.
 func (s *State) Due(now time.Time) bool {
-	for _, rec := range s.files {
-		f := &rec.File
-		switch f.State {
-		case StateQuoted:
-			if !now.Before(f.Quote.ExpiresAt) {
-				return true
-			}
-		case StateStoring, StateStored, StateExtensionQuoted:
-			if !now.Before(f.ExpiresAt) || (f.Quote != nil && !now.Before(f.Quote.ExpiresAt)) {
-				return true
-			}
-		}
-	}
-	return false
+	return (len(s.due) > 0 && !now.Before(s.due[0].due)) ||
+		(len(s.accruals) > 0 && !now.Before(s.accruals[0].End.Add(ReportWindow)))
 }
 
 // Storing returns the ids of the paid files issued by issuer whose holders
@@ -948,7 +917,7 @@ func (s *State) Due(now time.Time) bool {
 func (s *State) Storing(issuer string) []string {
 	var ids []string
 	for _, rec := range s.files {
-		if rec.File.Issuer == issuer && rec.File.State == StateStoring {
+		if rec != nil && rec.File.Issuer == issuer && rec.File.State == StateStoring {
 			ids = append(ids, rec.File.ID)
 		}
 	}
@@ -961,6 +930,9 @@ func (s *State) Storing(issuer string) []string {
 func (s *State) Leases(peer string) []string {
 	var ids []string
 	for _, rec := range s.files {
+		if rec == nil {
+			continue
+		}
 		f := &rec.File
 		switch f.State {
 		case StateStoring, StateStored, StateExtensionQuoted:

@@ -225,27 +225,21 @@ func (n *Node) File(ctx context.Context, id string) (File, error) {
 }
 
 // Files lists files in the order they were created, limit at a time after
-// the file with id after ("" for the first page). next is the cursor of the
-// next page, "" after the last one.
+// the cursor after ("" for the first page; a file id, or a cursor from an
+// earlier page). next is the cursor of the next page, "" after the last
+// one.
 func (n *Node) Files(ctx context.Context, after string, limit int) ([]File, string, error) {
 	if limit < 1 {
 		limit = 100
 	}
 	checked := true
-	if after != "" {
-		_, _, checked = n.freshFile(ctx, after, nil) // a cursor this replica may not know yet
+	if id, _, _, err := billing.ParseCursor(after); err == nil && after != "" {
+		_, _, checked = n.freshFile(ctx, id, nil) // a cursor this replica may not know yet
 	}
 	var list []billing.File
-	var known bool
-	n.ledger.Read(func(st *billing.State) {
-		if after != "" {
-			if _, known = st.File(after); !known {
-				return
-			}
-		}
-		list = st.Files(after, limit+1)
-	})
-	if after != "" && !known {
+	known := true
+	n.ledger.Read(func(st *billing.State) { list, known = st.Page(after, limit+1) })
+	if !known {
 		if !checked {
 			return nil, "", errNoFile(after, false)
 		}
@@ -254,7 +248,9 @@ func (n *Node) Files(ctx context.Context, after string, limit int) ([]File, stri
 	next := ""
 	if len(list) > limit {
 		list = list[:limit]
-		next = list[limit-1].ID
+		// The cursor carries the file's creation time: it still places
+		// the next page after the file is forgotten (billing.FileCursor).
+		next = billing.FileCursor(list[limit-1])
 	}
 	out := make([]File, len(list))
 	for i, f := range list {

@@ -274,6 +274,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.loadUnpaid(loopCtx)
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
+	n.every(loopCtx, recordsPruneInterval, n.pruneRecords)
 	n.wg.Add(4)
 	go n.collectLoop(loopCtx)
 	go n.placeLoop(loopCtx)

@@ -128,6 +128,8 @@ func (n *Node) reconcile(ctx context.Context) {
 					keep = true
 				}
 			}
+		} else if kind == leasePrefix && n.forgottenEarly(id) {
+			keep = true
 		}
 		if !keep {
 			// Staged data too: a replica that is behind may not know yet
@@ -141,13 +143,14 @@ func (n *Node) reconcile(ctx context.Context) {
 			if !caughtUp {
 				continue // the next pass decides
 			}
-			if f, ok := n.ledgerFile(id); ok {
-				switch {
-				case kind == leasePrefix && (keepLease(f, n.PeerID()) || n.endedEarly(f)):
-					continue
-				case kind == stagePrefix && (f.State == billing.StateQuoted || f.State == billing.StateStoring):
-					continue
-				}
+			f, ok := n.ledgerFile(id)
+			switch {
+			case ok && kind == leasePrefix && (keepLease(f, n.PeerID()) || n.endedEarly(f)):
+				continue
+			case ok && kind == stagePrefix && (f.State == billing.StateQuoted || f.State == billing.StateStoring):
+				continue
+			case !ok && kind == leasePrefix && n.forgottenEarly(id):
+				continue
 			}
 			if err := n.store.Unpin(ctx, owner); err != nil {
 				n.log.Warn("unpin", "owner", owner, "err", err)
@@ -180,6 +183,18 @@ func (n *Node) endedEarly(f billing.File) bool {
 			"file", f.ID, "lease_end", f.ExpiresAt, "now", n.now())
 	}
 	return true
+}
+
+// forgottenEarly is endedEarly for a lease whose file the ledger forgot
+// (its tombstone's retention ended, by the ledger's time): the lease's end
+// comes from what the ledger keeps for reports (billing.State.ForgottenLease).
+// A ledger time run ahead past the tombstone window must not erase the
+// copy either.
+func (n *Node) forgottenEarly(id string) bool {
+	var end time.Time
+	var ok bool
+	n.ledger.Read(func(st *billing.State) { end, ok = st.ForgottenLease(id) })
+	return ok && n.endedEarly(billing.File{ID: id, State: billing.StateExpired, ExpiresAt: end})
 }
 
 // collect removes the chunks that nothing pins any more.

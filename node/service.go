@@ -3,8 +3,10 @@ package node
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/multiformats/go-multiaddr"
@@ -68,6 +70,9 @@ func (n *Node) Info(_ context.Context) api.Info {
 		MaxUpload: n.cfg.MaxUpload,
 		Dev:       s.SelfAttest,
 		Threshold: s.Threshold,
+
+		LapsedQuoteRetention: s.LapsedQuoteRetention,
+		TombstoneRetention:   s.TombstoneRetention,
 	}
 	for _, a := range n.host.Addrs() {
 		info.Addrs = append(info.Addrs, a.String())
@@ -120,13 +125,49 @@ func (n *Node) Addrs() []multiaddr.Multiaddr { return n.host.Addrs() }
 func (n *Node) Libp2p() host.Host { return n.host.Libp2p() }
 
 // Records is the node's durable store of idempotency records.
-func (n *Node) Records() *Records { return &Records{store: n.store} }
+func (n *Node) Records() *Records { return &Records{store: n.store, now: n.now, ttl: IdempotencyTTL} }
+
+// IdempotencyTTL is how long an idempotency record is kept: a client
+// retries a request within minutes, and a key older than this is
+// forgotten (its reuse makes a new request) so the records stay bounded.
+const IdempotencyTTL = 24 * time.Hour
 
 // Records keeps small durable records (the HTTP API's idempotency keys) in
-// the node's store, so they survive a restart.
-type Records struct{ store *chunk.Store }
+// the node's store, so they survive a restart, each stamped with the time
+// it was written: a record older than the TTL is gone for Get, and Prune
+// deletes it. These are local (each node keeps its own), so the node's
+// clock, not the ledger's, dates them.
+type Records struct {
+	store *chunk.Store
+	now   func() time.Time
+	ttl   time.Duration
+}
 
-// Get returns the record under key, and whether there is one.
+// recordStamp opens a stamped record, followed by the 8-byte big-endian
+// Unix nanoseconds it was written at. Records written before stamps (JSON,
+// opening with '{') have none: they are dated by the first Prune.
+const recordStamp = "dds-rec1\x00"
+
+func stampRecord(at time.Time, val []byte) []byte {
+	b := binary.BigEndian.AppendUint64([]byte(recordStamp), uint64(at.UnixNano()))
+	return append(b, val...)
+}
+
+// unstampRecord returns a record's time and value; ok false for a record
+// without a stamp.
+func unstampRecord(b []byte) (at time.Time, val []byte, ok bool) {
+	if len(b) < len(recordStamp)+8 || string(b[:len(recordStamp)]) != recordStamp {
+		return time.Time{}, b, false
+	}
+	ns := binary.BigEndian.Uint64(b[len(recordStamp):])
+	return time.Unix(0, int64(ns)).UTC(), b[len(recordStamp)+8:], true
+}
+
+// expired reports whether a record written at at is past the TTL.
+func (r *Records) expired(at time.Time) bool { return r.now().Sub(at) >= r.ttl }
+
+// Get returns the record under key, and whether there is one (not past
+// the TTL).
 func (r *Records) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	b, err := r.store.GetMeta(ctx, recordsKey+key)
 	if errors.Is(err, chunk.ErrNotFound) {
@@ -135,15 +176,66 @@ func (r *Records) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("read record: %w", err)
 	}
-	return b, true, nil
+	at, val, stamped := unstampRecord(b)
+	if stamped && r.expired(at) {
+		return nil, false, nil
+	}
+	return val, true, nil
 }
 
-// Put stores val under key.
+// Put stores val under key, stamped now.
 func (r *Records) Put(ctx context.Context, key string, val []byte) error {
-	if err := r.store.PutMeta(ctx, recordsKey+key, val); err != nil {
+	if err := r.store.PutMeta(ctx, recordsKey+key, stampRecord(r.now(), val)); err != nil {
 		return fmt.Errorf("write record: %w", err)
 	}
 	return nil
+}
+
+// Prune deletes the records past the TTL and stamps those written before
+// stamps (so they go a TTL later), and returns how many it deleted.
+func (r *Records) Prune(ctx context.Context) (int, error) {
+	keys, err := r.store.MetaKeys(ctx, recordsKey)
+	if err != nil {
+		return 0, fmt.Errorf("prune records: %w", err)
+	}
+	deleted := 0
+	for _, k := range keys {
+		b, err := r.store.GetMeta(ctx, k)
+		if errors.Is(err, chunk.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return deleted, fmt.Errorf("prune records: %w", err)
+		}
+		at, val, stamped := unstampRecord(b)
+		switch {
+		case !stamped:
+			err = r.store.PutMeta(ctx, k, stampRecord(r.now(), val))
+		case r.expired(at):
+			err = r.store.DeleteMeta(ctx, k)
+			deleted++
+		}
+		if err != nil {
+			return deleted, fmt.Errorf("prune records: %w", err)
+		}
+	}
+	return deleted, nil
+}
+
+// recordsPruneInterval is how often the node prunes its idempotency
+// records: a record lives at most this much past the TTL on disk (Get
+// ignores it already).
+const recordsPruneInterval = time.Hour
+
+// pruneRecords is the loop's call of Records.Prune.
+func (n *Node) pruneRecords(ctx context.Context) {
+	if k, err := n.Records().Prune(ctx); err != nil {
+		if ctx.Err() == nil {
+			n.log.Warn("prune idempotency records", "err", err)
+		}
+	} else if k > 0 {
+		n.log.Debug("pruned idempotency records", "deleted", k)
+	}
 }
 
 type metrics struct {

@@ -32,7 +32,8 @@
 //
 // POST /files and POST /payments honour an Idempotency-Key header: the first
 // response is kept through [Records] and replayed for the same request; the
-// same key with another request is 409 idempotencyKeyReused.
+// same key with another request is 409 idempotencyKeyReused. The node's
+// Records forget a key 24 hours after its first response (node.IdempotencyTTL).
 //
 // The server registers its metrics in [Config.Registry] (requests by route,
 // method and status, latency by route, bytes in and out) and serves that

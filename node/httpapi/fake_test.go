@@ -252,7 +252,7 @@ func (f *fakeService) Info(ctx context.Context) api.Info {
 		Name: "dds", Description: "test node", Version: "test", PeerID: "p1", Addrs: []string{"/ip4/127.0.0.1/tcp/1"},
 		Prices:   api.PriceTable{Rate: 1_000_000, MinimumPrice: 1000, QuoteLifetime: 3600, MaxTerm: f.maxTerm},
 		Replicas: 1, ChunkSize: 1 << 20, Capacity: 1 << 30, Free: 1 << 29, Quorum: []api.Member{{PeerID: "p1", PublicKey: "AAAA", Role: "voter"}},
-		Threshold: 3,
+		Threshold: 3, LapsedQuoteRetention: 86400, TombstoneRetention: 2592000,
 	}
 }
 

@@ -110,11 +110,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	after := ""
 	if v := q["page[after]"]; len(v) > 0 && v[0] != "" {
-		id, ok := parseID(v[0])
+		c, ok := parseCursor(v[0])
 		if !ok {
-			errs = append(errs, fieldError(api.CodeInvalidValue, "page[after] must be a file id", parameter("page[after]")))
+			errs = append(errs, fieldError(api.CodeInvalidValue, "page[after] must be a file id or a cursor from links.next", parameter("page[after]")))
 		}
-		after = id
+		after = c
 	}
 	if len(errs) > 0 {
 		s.fail(w, r, refuse(errs))
@@ -137,6 +137,25 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		doc.Links.Next = pageLink(size, next)
 	}
 	s.writeJSON(w, r, http.StatusOK, api.MediaType, doc)
+}
+
+// parseCursor checks a page cursor: a file id, or a file id, "~" and its
+// creation time in Unix nanoseconds (what links.next carries, so that a
+// page still starts in its place after the file before it was forgotten).
+func parseCursor(s string) (string, bool) {
+	idPart, created, found := strings.Cut(s, "~")
+	id, ok := parseID(idPart)
+	if !ok {
+		return "", false
+	}
+	if !found {
+		return id, true
+	}
+	n, err := strconv.ParseInt(created, 10, 64)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != created {
+		return "", false
+	}
+	return id + "~" + created, true
 }
 
 func pageLink(size int, after string) string {

@@ -251,6 +251,8 @@ func badRequests(t *testing.T, s *Server, maxTerm int64, state func() string) {
 		{"page size not a number", "GET", "/files?page[size]=ten", "", nil, nil, 400, api.CodeInvalidValue, Q("page[size]"), nil},
 		{"page cursor not a UUID", "GET", "/files?page[after]=abc", "", nil, nil, 400, api.CodeInvalidValue, Q("page[after]"), nil},
 		{"page cursor unknown", "GET", "/files?page[after]=" + unknown, "", nil, nil, 400, api.CodeInvalidValue, Q("page[after]"), nil},
+		{"page cursor bad time", "GET", "/files?page[after]=" + unknown + "~12x", "", nil, nil, 400, api.CodeInvalidValue, Q("page[after]"), nil},
+		{"page cursor negative time", "GET", "/files?page[after]=" + unknown + "~-1", "", nil, nil, 400, api.CodeInvalidValue, Q("page[after]"), nil},
 		{"DELETE a file", "DELETE", "/files/" + q, "", nil, nil, 405, api.CodeMethodNotAllowed, nil,
 			func(t *testing.T, rec *httptest.ResponseRecorder) {
 				if a := rec.Header().Get("Allow"); a != "GET, HEAD, PATCH" {
