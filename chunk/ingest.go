@@ -200,14 +200,21 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 		allocated--
 	}
 
+	// The workers start with the first chunks, not before: an upload
+	// whose bytes do not come holds no goroutine of its own.
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for j := range jobs {
-				in.work(j)
-				free <- j.buf[:chunkSize]
-			}
-		})
+	started := 0
+	send := func(j job) {
+		if started < workers {
+			started++
+			wg.Go(func() {
+				for j := range jobs {
+					in.work(j)
+					free <- j.buf[:chunkSize]
+				}
+			})
+		}
+		jobs <- j
 	}
 
 	piece := getPiece()
@@ -286,7 +293,7 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 		in.mu.Lock()
 		in.refs = append(in.refs, Ref{Size: int64(n)})
 		in.mu.Unlock()
-		jobs <- job{idx: idx, buf: buf[:n]}
+		send(job{idx: idx, buf: buf[:n]})
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
 		}

@@ -8,16 +8,22 @@ import (
 	"github.com/ddsnet/dds/api"
 )
 
-// Uploads in progress are bounded, on the node and per client: each holds
-// a connection, a goroutine and the chunker's buffer (a chunk, 1 MiB by
-// default) while its bytes arrive, so a thousand clients that each send a
-// byte of a body, or one client that opens a thousand, cannot take a
-// node's memory. Past the client's bound the answer is 429 (rateLimited),
+// Uploads in progress are bounded, on the node and per client, so that
+// one client that opens a thousand cannot take a node's goroutines and
+// connections. Past the client's bound the answer is 429 (rateLimited),
 // past the node's 503 (unavailable), both with Retry-After.
+//
+// The node's bound is high: an upload whose bytes do not come costs a few
+// goroutines and a 4 KiB piece, not a chunk buffer (chunk.Store takes one
+// only when the chunk's first 4 KiB came, from a budget all uploads
+// share), and a low bound let a few addresses that opened uploads and
+// sent nothing lock every other client out. At 64, 1,300 stalled and
+// trickling uploads from 20 addresses had all of a normal client's
+// uploads refused (cmd/dds BenchmarkAbusiveUploads).
 
 // Defaults of Config.MaxUploads and Config.MaxClientUploads.
 const (
-	DefaultMaxUploads       = 64
+	DefaultMaxUploads       = 1024
 	DefaultMaxClientUploads = 16
 )
 
