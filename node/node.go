@@ -275,9 +275,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.reconcile(loopCtx)
 	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
 	n.every(loopCtx, recordsPruneInterval, n.pruneRecords)
-	n.wg.Add(4)
-	go n.collectLoop(loopCtx)
-	go n.placeLoop(loopCtx)
+	// Garbage is collected at once too when a write found the disk full.
+	n.everyOrKicked(loopCtx, n.cfg.GCInterval, n.gcKick, n.collect)
+	n.everyOrKicked(loopCtx, n.cfg.ExpiryInterval, n.kick, n.placeAll)
+	n.wg.Add(2)
 	go n.repairLoop(loopCtx)
 	go n.watchLedger(loopCtx, cancel)
 	if !n.cfg.Dev {

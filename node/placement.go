@@ -22,6 +22,12 @@ func (n *Node) dropStaged(ctx context.Context, ids []string) {
 // every runs fn every interval until ctx ends; the node's WaitGroup owns
 // the goroutine.
 func (n *Node) every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	n.everyOrKicked(ctx, interval, nil, fn)
+}
+
+// everyOrKicked runs fn every interval, and at once whenever kick fires,
+// until ctx ends; the node's WaitGroup owns the goroutine.
+func (n *Node) everyOrKicked(ctx context.Context, interval time.Duration, kick <-chan struct{}, fn func(context.Context)) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -32,6 +38,7 @@ func (n *Node) every(ctx context.Context, interval time.Duration, fn func(contex
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-kick:
 			}
 			fn(ctx)
 		}

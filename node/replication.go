@@ -20,28 +20,18 @@ import (
 // pushTimeout bounds one push of a file to one holder.
 const pushTimeout = 10 * time.Minute
 
-// placeLoop places the paid files this node issued: at once when a payment
-// kicks it, and on every tick (a retry after a failure or a restart).
-func (n *Node) placeLoop(ctx context.Context) {
-	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.ExpiryInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-n.kick:
-		}
-		var ids []string
-		self := n.PeerID()
-		n.ledger.Read(func(st *billing.State) { ids = st.Leases(self) })
-		gone := n.goneHolders()
-		for _, id := range ids {
-			n.repair(ctx, id, gone)
-			if err := n.place(ctx, id); err != nil && ctx.Err() == nil {
-				n.log.Warn("place paid file", "file", id, "err", err)
-			}
+// placeAll places the paid files this node issued and repairs those it
+// must; it runs at once when a payment kicks it, and on every tick (a
+// retry after a failure or a restart).
+func (n *Node) placeAll(ctx context.Context) {
+	var ids []string
+	self := n.PeerID()
+	n.ledger.Read(func(st *billing.State) { ids = st.Leases(self) })
+	gone := n.goneHolders()
+	for _, id := range ids {
+		n.repair(ctx, id, gone)
+		if err := n.place(ctx, id); err != nil && ctx.Err() == nil {
+			n.log.Warn("place paid file", "file", id, "err", err)
 		}
 	}
 }

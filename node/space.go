@@ -1,14 +1,12 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	wal "github.com/hashicorp/raft-wal"
 
@@ -88,21 +86,4 @@ func (n *Node) noSpace(err error) error {
 	default:
 	}
 	return fmt.Errorf("%w: %w", ErrInsufficientStorage, err)
-}
-
-// collectLoop collects garbage every GC interval, and at once when a
-// write found the disk full.
-func (n *Node) collectLoop(ctx context.Context) {
-	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.GCInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-n.gcKick:
-		}
-		n.collect(ctx)
-	}
 }
