@@ -65,6 +65,11 @@ type Ledger struct {
 	closeErr  error
 
 	failed *failure // the member found its log damaged
+
+	// barrierTerm is the last term in which this member, leading, applied
+	// a barrier: every entry committed before it (by earlier leaders
+	// too) is applied here (VerifyLeader).
+	barrierTerm atomic.Uint64
 }
 
 // failure is a condition that stops the member for good: fail records the
@@ -504,6 +509,33 @@ func (l *Ledger) WaitReady(ctx context.Context) error {
 			return ErrClosed
 		}
 	}
+}
+
+// VerifyLeader confirms that this member leads and that its state machine
+// has applied every write acknowledged so far, by it or by any leader
+// before it: what a read needs to be linearizable. Raft's own view is not
+// enough: a leader that was paused (SIGSTOP) or cut off and is running
+// again answers as leader until its next lease check, while another leads
+// and takes writes; and a new leader applies its predecessor's last
+// entries only once an entry of its own term commits. So it applies a
+// barrier once per term, and confirms each time, with a round of
+// heartbeats a quorum answers, that it still leads. ErrNotLeader on a
+// member that does not (any more).
+func (l *Ledger) VerifyLeader(ctx context.Context) error {
+	if l.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	deadline := time.Now().Add(l.cfg.ApplyTimeout)
+	if term := l.raft.CurrentTerm(); l.barrierTerm.Load() != term {
+		if _, err := l.await(ctx, deadline, func() (raft.Future, func() any) {
+			return l.raft.Barrier(l.cfg.ApplyTimeout), nil
+		}); err != nil {
+			return err
+		}
+		l.barrierTerm.Store(term)
+	}
+	_, err := l.await(ctx, deadline, func() (raft.Future, func() any) { return l.raft.VerifyLeader(), nil })
+	return err
 }
 
 // StateIndex returns the index of the last entry this member's state

@@ -479,10 +479,15 @@ func (f forwarder) PrepareVoter(ctx context.Context, id string) error {
 // replica has applied: the point the follower's must reach to reflect
 // every write acknowledged so far. The appends held back for the follower
 // (a non-voter's batches) go at once, so that it gets there quickly.
-func (s ledgerServer) Index(_ context.Context, from peer.ID) (uint64, error) {
+func (s ledgerServer) Index(ctx context.Context, from peer.ID) (uint64, error) {
 	n := s.n
 	if !n.raft.IsLeader() {
 		return 0, ledgerrpc.ErrNotLeader
+	}
+	// A leader that has just run again after a pause may not lead any
+	// more: it answers only once a quorum confirmed it does.
+	if err := n.raft.VerifyLeader(ctx); err != nil {
+		return 0, fmt.Errorf("%w: %v", ledgerrpc.ErrNotLeader, err)
 	}
 	idx := n.raft.StateIndex()
 	n.raft.FlushTo(from.String())
@@ -490,21 +495,25 @@ func (s ledgerServer) Index(_ context.Context, from peer.ID) (uint64, error) {
 }
 
 // catchUp waits, for at most catchUpTimeout, until this replica of the
-// ledger has applied everything the leader's had when it was called. A
+// ledger has applied everything the leader's had when it was called (the
+// leader confirms it still leads first: see consensus VerifyLeader). A
 // read that found nothing, or a state that may have moved on since (a
 // file uploaded, paid or stored through another node a moment ago), calls
-// it before it answers 404 or 402 or reads the slow way. On any failure
-// (no leader known, a partition) the local view stands: reads are served
-// from it as before. It reports whether the replica did catch up (the
-// leader's own is caught up): what would delete data on the replica's
-// word asks that first.
+// it before it answers 404 or 402 or reads the slow way; a file resource
+// is read only after it. It reports whether the replica did catch up (a
+// leader's does once it confirmed it leads): what would answer from the
+// replica, or delete data on its word, asks that first. On a failure (no
+// leader known, a partition) the local view is what there is.
 func (n *Node) catchUp(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
-	if n.raft.IsLeader() {
-		return true // its replica has applied every write it acknowledged
+	if n.raft.IsLeader() && n.raft.VerifyLeader(ctx) == nil {
+		return true // it leads, and its replica has applied every write acknowledged
 	}
 	leader := n.raft.Leader()
+	if leader == n.PeerID() {
+		return false // it believes it leads, and could not confirm it
+	}
 	if leader == "" {
 		return false
 	}

@@ -91,6 +91,8 @@ type faultRun struct {
 	t       *testing.T
 	seed    uint64
 	clients []*client.Client // by node: the nodes keep their HTTP ports across restarts
+	// diagnose describes what the daemons said of a file (for a failure).
+	diagnose func(fileID string) string
 	hist    *history
 	count   tally
 	mu      sync.Mutex
@@ -157,6 +159,25 @@ func TestFaultsLoseNothing(t *testing.T) {
 		if err := waitUp(ctx, c, 90*time.Second); err != nil {
 			t.Fatalf("node%d not up after the faults: %v\n%s", i, err, tail(stderr.String(), 40))
 		}
+	}
+	run.diagnose = func(id string) string {
+		var lines []string
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(l, id) || strings.Contains(l, "request failed") {
+				lines = append(lines, l)
+			}
+		}
+		names := map[string]string{}
+		for _, nd := range nw.Nodes {
+			names[nd.PeerID] = nd.Name
+		}
+		var holders []string
+		if f, err := run.clients[0].File(ctx, id); err == nil {
+			for _, h := range f.Replicas {
+				holders = append(holders, names[h])
+			}
+		}
+		return fmt.Sprintf("holders %v; what the daemons said:\n%s", holders, tail(strings.Join(lines, "\n"), 30))
 	}
 	run.checkFiles(ctx, info.Replicas)
 	t.Logf("healed in %s", time.Since(healedAt).Round(100*time.Millisecond))
@@ -481,7 +502,7 @@ func (r *faultRun) checkFiles(ctx context.Context, replicas int) {
 					t.Logf("file %s from node%d after the faults: %v; trying again", f.id, node, err)
 				}
 				if time.Now().After(deadline) {
-					t.Errorf("file %s from node%d after the faults: %v", f.id, node, err)
+					t.Errorf("file %s from node%d after the faults: %v\n%s", f.id, node, err, r.diagnose(f.id))
 					break
 				}
 				sleep(ctx, 250*time.Millisecond)
