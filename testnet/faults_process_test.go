@@ -93,10 +93,10 @@ type faultRun struct {
 	clients []*client.Client // by node: the nodes keep their HTTP ports across restarts
 	// diagnose describes what the daemons said of a file (for a failure).
 	diagnose func(fileID string) string
-	hist    *history
-	count   tally
-	mu      sync.Mutex
-	files   []*faultFile
+	hist     *history
+	count    tally
+	mu       sync.Mutex
+	files    []*faultFile
 }
 
 func TestFaultsLoseNothing(t *testing.T) {
