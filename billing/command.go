@@ -47,6 +47,21 @@ type File struct {
 // Leased reports whether f has a paid lease (running or ended).
 func (f File) Leased() bool { return !f.StoredAt.IsZero() }
 
+// Placing reports whether f is paid and live with fewer than replicas
+// holders: its copies are still being placed, and the node that took the
+// upload keeps its staged bytes meanwhile. That is state storing, and also
+// extension_quoted when the extension was quoted before the copies were
+// all placed (the state then says the open quote, not the copies).
+func (f File) Placing(replicas int) bool {
+	switch f.State {
+	case StateStoring:
+		return true
+	case StateExtensionQuoted:
+		return len(f.Holders) < replicas
+	}
+	return false
+}
+
 // clone returns a deep copy of f.
 func (f File) clone() File {
 	if f.Additional != nil {

@@ -267,8 +267,9 @@ func (n *Node) Files(ctx context.Context, after string, limit int) ([]File, stri
 // moved on through another node: the replica catches up with the leader
 // before it refuses, or before Read picks the nodes to read from.
 func (n *Node) Content(ctx context.Context, id string) (File, error) {
+	replicas := n.replicas()
 	lf, ok, checked := n.freshFile(ctx, id, func(f billing.File) bool {
-		return f.State == billing.StateQuoted || f.State == billing.StateStoring
+		return f.State == billing.StateQuoted || f.Placing(replicas)
 	})
 	if !ok {
 		return File{}, errNoFile(id, checked)

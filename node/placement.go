@@ -128,7 +128,7 @@ func (n *Node) reconcile(ctx context.Context) {
 		if ok {
 			switch kind {
 			case stagePrefix:
-				keep = f.State == billing.StateQuoted || f.State == billing.StateStoring
+				keep = stagedNeeded(f, n.replicas())
 			case leasePrefix:
 				keep = keepLease(f, n.PeerID())
 				if !keep && n.endedEarly(f) {
@@ -154,7 +154,7 @@ func (n *Node) reconcile(ctx context.Context) {
 			switch {
 			case ok && kind == leasePrefix && (keepLease(f, n.PeerID()) || n.endedEarly(f)):
 				continue
-			case ok && kind == stagePrefix && (f.State == billing.StateQuoted || f.State == billing.StateStoring):
+			case ok && kind == stagePrefix && stagedNeeded(f, n.replicas()):
 				continue
 			case !ok && kind == leasePrefix && n.forgottenEarly(id):
 				continue
@@ -164,6 +164,21 @@ func (n *Node) reconcile(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// stagedNeeded reports whether the staged bytes of upload f are still
+// needed: while its quote waits for payment, and once paid until its
+// copies are all placed (an extension quoted meanwhile included: the
+// staged bytes were deleted then, the only copy of a paid file, found by
+// the fault suite).
+func stagedNeeded(f billing.File, replicas int) bool {
+	return f.State == billing.StateQuoted || f.Placing(replicas)
+}
+
+// replicas is the network's number of holders per file.
+func (n *Node) replicas() int {
+	s, _ := n.settings()
+	return s.Replicas
 }
 
 // keepLease reports whether this node (self) keeps its copy of f: while

@@ -58,10 +58,10 @@ func (n *Node) place(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: no file %s", ErrNotFound, id)
 	}
 	self := n.PeerID()
-	if f.State != billing.StateStoring || n.placer(f, n.goneHolders()) != self {
+	s, _ := n.settings()
+	if !f.Placing(s.Replicas) || n.placer(f, n.goneHolders()) != self {
 		return nil // done, or another node's to place
 	}
-	s, _ := n.settings()
 	root, err := cid.Decode(f.CID)
 	if err != nil {
 		return fmt.Errorf("file %s has a bad cid: %w", id, err)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/ddsnet/dds/billing"
 )
 
 // TestUnpaidUploadsNotServed: an unpaid upload's manifest and chunks are
@@ -58,5 +60,31 @@ func TestUnpaidUploadsNotServed(t *testing.T) {
 	n.sweepUnpaid()
 	if len(n.unpaid.ids()) != 0 {
 		t.Fatalf("uploads %v kept after their quote lapsed", n.unpaid.ids())
+	}
+}
+
+// TestStagedBytesKeptUntilPlaced: the staged bytes of an upload are kept
+// while its quote waits and, once paid, until all its copies are placed,
+// an extension quoted meanwhile included.
+func TestStagedBytesKeptUntilPlaced(t *testing.T) {
+	for _, c := range []struct {
+		state   billing.FileState
+		holders int
+		keep    bool
+	}{
+		{billing.StateQuoted, 0, true},
+		{billing.StateStoring, 0, true},
+		{billing.StateStoring, 2, true},
+		{billing.StateExtensionQuoted, 0, true},
+		{billing.StateExtensionQuoted, 2, true},
+		{billing.StateExtensionQuoted, 3, false},
+		{billing.StateStored, 3, false},
+		{billing.StateExpired, 0, false},
+		{billing.StateCancelled, 0, false},
+	} {
+		f := billing.File{State: c.state, Holders: make([]string, c.holders)}
+		if got := stagedNeeded(f, 3); got != c.keep {
+			t.Errorf("%s with %d of 3 holders: staged bytes kept %v, want %v", c.state, c.holders, got, c.keep)
+		}
 	}
 }

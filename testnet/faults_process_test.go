@@ -459,7 +459,9 @@ func (r *faultRun) checkFiles(ctx context.Context, replicas int) {
 				if err == nil {
 					got = g
 					r.hist.add(100+node, fileOp{Kind: opInfo, File: f.id, Node: node}, call, fileResult{Out: outState, State: g.State, Duration: g.Duration})
-					if g.State == "quoted" || g.State == "extension_quoted" || (g.State == "stored" && len(g.Replicas) == replicas) {
+					// Paid (stored, or with an extension quoted): all
+					// its holders; never paid: quoted.
+					if g.State == "quoted" || ((g.State == "stored" || g.State == "extension_quoted") && len(g.Replicas) == replicas) {
 						break
 					}
 				}
