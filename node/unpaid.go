@@ -23,6 +23,7 @@ type unpaid struct {
 	mu     sync.Mutex
 	byCID  map[cid.Cid][]string // cid -> the unpaid uploads holding it
 	byFile map[string][]cid.Cid // upload -> its cids (root first)
+	peak   int                  // the most uploads held since the maps were made
 }
 
 func newUnpaid() *unpaid {
@@ -46,6 +47,7 @@ func (u *unpaid) add(id string, root cid.Cid, m *chunk.Manifest) {
 		}
 	}
 	u.byFile[id] = cids
+	u.peak = max(u.peak, len(u.byFile))
 	for _, c := range cids {
 		u.byCID[c] = append(u.byCID[c], id)
 	}
@@ -70,6 +72,20 @@ func (u *unpaid) remove(id string) {
 		}
 	}
 	delete(u.byFile, id)
+	// A Go map never gives back the room it grew to: once most of the
+	// uploads it held have gone (100,000 quotes lapsed unpaid held 16 MiB
+	// here, BenchmarkRetentionSoak), the maps are made again at their size.
+	if u.peak > 1024 && len(u.byFile) < u.peak/4 {
+		byFile := make(map[string][]cid.Cid, len(u.byFile))
+		for k, v := range u.byFile {
+			byFile[k] = v
+		}
+		byCID := make(map[cid.Cid][]string, len(u.byCID))
+		for k, v := range u.byCID {
+			byCID[k] = v
+		}
+		u.byFile, u.byCID, u.peak = byFile, byCID, len(byFile)
+	}
 }
 
 // uploads returns the unpaid uploads that hold c (nil for almost every c).

@@ -241,3 +241,36 @@ func BenchmarkStorage(b *testing.B) {
 	b.ReportMetric(replicate.Seconds()/float64(runs), "replicate_s")
 	b.ReportMetric(float64(size)*float64(runs)/1e6/download.Seconds(), "download_MB/s")
 }
+
+// BenchmarkFileInfo measures GET /files/{id}/info over HTTP in a 4-node
+// network, at the leader and at a node that does not lead: the answer is
+// the ledger's current record, so the leader confirms it leads (a round of
+// heartbeats) and a follower asks the leader how far its ledger is first.
+func BenchmarkFileInfo(b *testing.B) {
+	nw := startBenchNet(b, 4)
+	lead := leaderOf(nw)
+	for _, at := range []struct {
+		name string
+		i    int
+	}{{"leader", lead}, {"follower", (lead + 1) % len(nw.Nodes)}} {
+		b.Run(at.name, func(b *testing.B) {
+			c, err := client.New(nw.Nodes[at.i].URL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f, err := c.Upload(b.Context(), bytes.NewReader([]byte("info")), client.UploadOptions{Name: "i", Size: 4})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var lat []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if _, err := c.File(b.Context(), f.ID); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			reportLatency(b, lat)
+		})
+	}
+}
