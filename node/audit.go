@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -302,21 +303,43 @@ func (n *Node) noteCorrupt(c cid.Cid) {
 // store's Put replaces the bad bytes.
 func (n *Node) repairLoop(ctx context.Context) {
 	defer n.wg.Done()
+	retry := time.NewTicker(n.cfg.RepairGiveUp / 5)
+	defer retry.Stop()
 	for {
 		var c cid.Cid
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry.C:
+			n.repairMu.Lock()
+			again := slices.Collect(maps.Keys(n.unrepaired))
+			n.repairMu.Unlock()
+			for _, c := range again {
+				n.noteCorrupt(c)
+			}
+			continue
 		case c = <-n.repairs:
 		}
 		err := n.repairChunk(ctx, c)
 		n.repairMu.Lock()
 		delete(n.repairing, c)
+		first, failed := n.unrepaired[c]
+		switch {
+		case err == nil:
+			delete(n.unrepaired, c)
+		case !failed:
+			first = time.Now()
+			n.unrepaired[c] = first
+		}
 		n.repairMu.Unlock()
 		if err != nil {
-			if ctx.Err() == nil {
-				n.metrics.chunkRepairFails.Inc()
-				n.log.Warn("repair a corrupt chunk", "cid", c, "err", err)
+			if ctx.Err() != nil {
+				continue
+			}
+			n.metrics.chunkRepairFails.Inc()
+			n.log.Warn("repair a corrupt chunk", "cid", c, "err", err, "failing_for", time.Since(first).Round(time.Second))
+			if time.Since(first) >= n.cfg.RepairGiveUp {
+				n.releaseBad(ctx, c)
 			}
 			continue
 		}
@@ -324,6 +347,48 @@ func (n *Node) repairLoop(ctx context.Context) {
 		n.log.Info("corrupt chunk replaced by a good copy", "cid", c)
 		n.scrub(ctx, c)
 	}
+}
+
+// releaseBad gives up the holdings of the files this node holds that
+// contain c, a chunk of its store that went bad and that no other holder
+// had a good copy of for RepairGiveUp: the node cannot serve them whole,
+// and the ledger would go on saying it holds them (a holder's own release
+// needs no reports). Placement then finds the files another holder, from
+// a good copy elsewhere. The copy here stays until then.
+func (n *Node) releaseBad(ctx context.Context, c cid.Cid) {
+	self := n.PeerID()
+	var held []billing.File
+	n.ledger.Read(func(st *billing.State) {
+		for _, id := range st.Leases(self) {
+			if f, ok := st.File(id); ok && slices.Contains(f.Holders, self) {
+				held = append(held, f)
+			}
+		}
+	})
+	released := true
+	for _, f := range held {
+		root, err := cid.Decode(f.CID)
+		if err != nil {
+			continue
+		}
+		m, err := n.store.Manifest(ctx, root)
+		if err == nil && !slices.ContainsFunc(m.Chunks, func(ref chunk.Ref) bool { return ref.CID == c }) {
+			continue
+		}
+		// (A manifest that cannot be read is as bad as the chunk.)
+		if _, err := n.apply(ctx, billing.Command{Drop: &billing.Drop{FileID: f.ID, Holder: self}}); err != nil {
+			released = false
+			n.log.Warn("release the holding of a file this node cannot serve", "file", f.ID, "cid", c, "err", err)
+			continue
+		}
+		n.log.Warn("holding released: this node's copy of a chunk went bad and no other holder had a good one", "file", f.ID, "cid", c, "after", n.cfg.RepairGiveUp)
+	}
+	if released {
+		n.repairMu.Lock()
+		delete(n.unrepaired, c)
+		n.repairMu.Unlock()
+	}
+	n.kickPlacement()
 }
 
 // scrub verifies every chunk of the files this node holds that contain c,

@@ -52,6 +52,12 @@ type Config struct {
 	PeerTimeout    time.Duration // a peer silent on the status feed this long is gone
 	AuditInterval  time.Duration // how often a holder challenges the other holders of its files
 	AuditTimeout   time.Duration // how long a challenged holder has to answer; no answer is a failure
+	// RepairGiveUp is how long a chunk of this store that went bad may go
+	// without a good copy from another holder (tried again every fifth of
+	// it) before the node releases its holdings of the files that contain
+	// it: it can no longer serve them, and the ledger must not say it
+	// holds them; placement then finds them another holder.
+	RepairGiveUp time.Duration
 
 	// NonVoterNice is how much lower a CPU priority (how much higher a nice
 	// value) the process takes while the node is a non-voter of the ledger,
@@ -83,6 +89,7 @@ func DefaultConfig() Config {
 		PeerTimeout:    15 * time.Second,
 		AuditInterval:  30 * time.Second,
 		AuditTimeout:   10 * time.Second,
+		RepairGiveUp:   10 * time.Minute,
 		Clock:          SystemClock,
 		Logger:         slog.Default(),
 	}
@@ -106,7 +113,7 @@ func (c Config) Validate() error {
 	if c.Replicas < 1 {
 		errs = append(errs, fmt.Errorf("replicas: must be at least 1, got %d", c.Replicas))
 	}
-	if c.ExpiryInterval <= 0 || c.GCInterval <= 0 || c.StatusInterval <= 0 || c.AuditInterval <= 0 || c.AuditTimeout <= 0 {
+	if c.ExpiryInterval <= 0 || c.GCInterval <= 0 || c.StatusInterval <= 0 || c.AuditInterval <= 0 || c.AuditTimeout <= 0 || c.RepairGiveUp <= 0 {
 		errs = append(errs, errors.New("expiry, GC, status and audit intervals and the audit timeout must be positive"))
 	}
 	if c.NonVoterNice < 0 || c.NonVoterNice > 2*maxNice+1 {

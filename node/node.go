@@ -89,6 +89,9 @@ type Node struct {
 	repairs   chan cid.Cid
 	repairMu  sync.Mutex
 	repairing map[cid.Cid]bool
+	// unrepaired are the chunks no other holder had a good copy of yet,
+	// since the first try (tried again, and given up after RepairGiveUp).
+	unrepaired map[cid.Cid]time.Time
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -114,7 +117,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock, kick: make(chan struct{}, 1), gcKick: make(chan struct{}, 1),
-		qos: newQoS(), unpaid: newUnpaid(), repairs: make(chan cid.Cid, chunkRepairs), repairing: map[cid.Cid]bool{}}
+		qos: newQoS(), unpaid: newUnpaid(), repairs: make(chan cid.Cid, chunkRepairs), repairing: map[cid.Cid]bool{},
+		unrepaired: map[cid.Cid]time.Time{}}
 	n.metrics = newMetrics(n)
 	return n, nil
 }
