@@ -215,7 +215,7 @@ func compactAdditional(in map[string]json.RawMessage) (map[string]json.RawMessag
 // at other nodes and at the very node that had just taken the write.
 func (n *Node) File(ctx context.Context, id string) (File, error) {
 	if !n.catchUp(ctx) {
-		return File{}, fmt.Errorf("%w: this node cannot reach the ledger's leader to read its current state", ErrUnavailable)
+		return File{}, errBehind
 	}
 	f, ok := n.ledgerFile(id)
 	if !ok {
@@ -451,7 +451,7 @@ func (n *Node) Patch(ctx context.Context, id string, p Patch) (File, bool, error
 	// A change is made to the ledger's current record (an extension quote
 	// names the term it extends): catch up first, as a read does.
 	if !n.catchUp(ctx) {
-		return File{}, false, errNoFile(id, false)
+		return File{}, false, errBehind
 	}
 	f, ok := n.ledgerFile(id)
 	if !ok {

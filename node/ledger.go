@@ -143,6 +143,10 @@ func (n *Node) freshFile(ctx context.Context, id string, moved func(billing.File
 	return f, ok, checked
 }
 
+// errBehind refuses what needs the ledger's current state on a node whose
+// replica could not catch up with the leader.
+var errBehind = fmt.Errorf("%w: this node cannot reach the ledger's leader to read its current state", ErrUnavailable)
+
 // errNoFile is the error for a file this replica does not have: not found
 // when it caught up with the leader, unavailable when it could not.
 func errNoFile(id string, checked bool) error {
