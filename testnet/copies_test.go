@@ -2,9 +2,7 @@ package testnet
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -21,30 +19,10 @@ import (
 // instead of showing it storing without a word; once the issuer is back it
 // places the file and the report clears.
 func TestPaidFileWithoutReachableCopyIsReported(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	nw, err := Start(ctx, Options{Nodes: 5, Dir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: testLogLevel})),
-		Config: func(_ int, cfg *node.Config) {
-			cfg.StatusInterval, cfg.PeerTimeout, cfg.ExpiryInterval = 100*time.Millisecond, 500*time.Millisecond, 100*time.Millisecond
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nw.Close() })
-	lead := leaderIndex(t, nw)
-	issuer, payer := (lead+1)%5, (lead+2)%5
-	data := bytes.Repeat([]byte("only here "), 5000)
-	f, err := clientOf(t, nw.Nodes[issuer]).Upload(ctx, bytes.NewReader(data), client.UploadOptions{Name: "alone", Size: int64(len(data))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	converge(t, nw)
-	nw.Partition(issuer)
+	nw := startStorageNet(t, 5, 3, nil)
+	ctx := t.Context()
+	f, issuer, payer := paidWhileIssuerCut(t, nw, bytes.Repeat([]byte("only here "), 5000))
 	pc := clientOf(t, nw.Nodes[payer])
-	if _, err := pc.Pay(ctx, f.ID, api.PaymentSuccess, f.Price, ""); err != nil {
-		t.Fatal(err)
-	}
 	reported := func() float64 { return gauge(t, nw.Nodes[payer].Node, "dds_files_without_reachable_copy") }
 	deadline := time.Now().Add(20 * time.Second)
 	for reported() != 1 {
@@ -81,31 +59,11 @@ func TestPaidFileWithoutReachableCopyIsReported(t *testing.T) {
 // bytes, the only copy of a paid file, were deleted. The fault suite
 // found it.)
 func TestExtensionQuotedBeforePlacementIsPlaced(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	nw, err := Start(ctx, Options{Nodes: 5, Dir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: testLogLevel})),
-		Config: func(_ int, cfg *node.Config) {
-			cfg.StatusInterval, cfg.PeerTimeout, cfg.ExpiryInterval = 100*time.Millisecond, 500*time.Millisecond, 100*time.Millisecond
-			cfg.GCInterval = 100 * time.Millisecond
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nw.Close() })
-	lead := leaderIndex(t, nw)
-	issuer, other := (lead+1)%5, (lead+2)%5
+	nw := startStorageNet(t, 5, 3, nil)
+	ctx := t.Context()
 	data := bytes.Repeat([]byte("extended early "), 7000)
-	f, err := clientOf(t, nw.Nodes[issuer]).Upload(ctx, bytes.NewReader(data), client.UploadOptions{Name: "early", Size: int64(len(data)), Duration: 3600})
-	if err != nil {
-		t.Fatal(err)
-	}
-	converge(t, nw)
-	nw.Partition(issuer)
+	f, issuer, other := paidWhileIssuerCut(t, nw, data)
 	oc := clientOf(t, nw.Nodes[other])
-	if _, err := oc.Pay(ctx, f.ID, api.PaymentSuccess, f.Price, ""); err != nil {
-		t.Fatal(err)
-	}
 	ext, err := oc.Extend(ctx, f.ID, 7200)
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +97,26 @@ func TestExtensionQuotedBeforePlacementIsPlaced(t *testing.T) {
 			t.Fatalf("download at node%d: %d bytes, %v", i, len(got), err)
 		}
 	}
+}
+
+// paidWhileIssuerCut uploads data (a term of an hour) at a node that does
+// not lead, cuts that node off, and pays the file at another: the file is
+// paid, and its only copy is on the node cut off. It returns the file, the
+// issuer and the node that took the payment.
+func paidWhileIssuerCut(t *testing.T, nw *Network, data []byte) (f *client.File, issuer, payer int) {
+	t.Helper()
+	lead := leaderIndex(t, nw)
+	issuer, payer = (lead+1)%len(nw.Nodes), (lead+2)%len(nw.Nodes)
+	f, err := clientOf(t, nw.Nodes[issuer]).Upload(t.Context(), bytes.NewReader(data), client.UploadOptions{Name: "cut.bin", Size: int64(len(data)), Duration: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converge(t, nw)
+	nw.Partition(issuer)
+	if _, err := clientOf(t, nw.Nodes[payer]).Pay(t.Context(), f.ID, api.PaymentSuccess, f.Price, ""); err != nil {
+		t.Fatal(err)
+	}
+	return f, issuer, payer
 }
 
 // gauge reads a node's gauge by name (0 when it has none).
