@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/consensus"
 )
 
@@ -19,15 +18,7 @@ import (
 // serves the file.
 func TestDamagedLedgerRefusesToStart(t *testing.T) {
 	dir := t.TempDir()
-	n := startDev(t, dir, SystemClock)
-	data := randomBytes(3, 5000)
-	f, err := n.Upload(t.Context(), Upload{Name: "paid.bin", Body: bytes.NewReader(data)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Pay(t.Context(), PaymentRequest{FileID: f.ID, Status: api.PaymentSuccess, Amount: f.Price}); err != nil {
-		t.Fatal(err)
-	}
+	n, f, data := startWithPaidFile(t, dir, 3, 5000)
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +45,7 @@ func TestDamagedLedgerRefusesToStart(t *testing.T) {
 	if err := os.WriteFile(seg, damaged, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = tryStartDev(t, dir, SystemClock, nil)
+	_, err := tryStartDev(t, dir, SystemClock, nil)
 	if !errors.Is(err, consensus.ErrDamaged) {
 		t.Fatalf("start with a damaged ledger: %v, want ErrDamaged", err)
 	}

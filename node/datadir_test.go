@@ -18,15 +18,7 @@ import (
 // itself, its file whole.
 func TestLostStateRefusesToStart(t *testing.T) {
 	dir := t.TempDir()
-	n := startDev(t, dir, SystemClock)
-	data := randomBytes(7, 4096)
-	f, err := n.Upload(t.Context(), Upload{Name: "kept.bin", Body: bytes.NewReader(data)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Pay(t.Context(), PaymentRequest{FileID: f.ID, Status: api.PaymentSuccess, Amount: f.Price}); err != nil {
-		t.Fatal(err)
-	}
+	n, f, data := startWithPaidFile(t, dir, 7, 4096)
 	peerID := n.PeerID()
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
@@ -63,7 +55,7 @@ func TestLostStateRefusesToStart(t *testing.T) {
 	if err := os.Rename(TokenFile(dir), TokenFile(dir)+".aside"); err != nil {
 		t.Fatal(err)
 	}
-	n, err = start(func(c *Config) { c.BillingToken = "given" })
+	n, err := start(func(c *Config) { c.BillingToken = "given" })
 	if err != nil {
 		t.Fatalf("with the token given: %v", err)
 	}
@@ -82,4 +74,21 @@ func TestLostStateRefusesToStart(t *testing.T) {
 	if b := readAll(t, n, f.ID, 0, -1); !bytes.Equal(b, data) {
 		t.Fatal("the file changed")
 	}
+}
+
+// startWithPaidFile starts a dev node on dir with one paid file of size
+// pseudo-random bytes (from seed); it returns the node, the file and its
+// bytes.
+func startWithPaidFile(t *testing.T, dir string, seed uint64, size int) (*Node, File, []byte) {
+	t.Helper()
+	n := startDev(t, dir, SystemClock)
+	data := randomBytes(seed, size)
+	f, err := n.Upload(t.Context(), Upload{Name: "paid.bin", Body: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Pay(t.Context(), PaymentRequest{FileID: f.ID, Status: api.PaymentSuccess, Amount: f.Price}); err != nil {
+		t.Fatal(err)
+	}
+	return n, f, data
 }
