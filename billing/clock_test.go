@@ -1,7 +1,6 @@
 package billing
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"testing"
 	"time"
@@ -46,14 +45,7 @@ func TestLedgerTimeNeverGoesBack(t *testing.T) {
 		t.Fatalf("payment at %v, the ledger's time is %v", res.Payment.At, f.now)
 	}
 	// Restored from a snapshot, a replica keeps the clock.
-	var buf bytes.Buffer
-	if err := f.s.WriteSnapshot(&buf); err != nil {
-		t.Fatal(err)
-	}
-	r, err := ReadSnapshot(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := restoredState(t, f.s)
 	if r.Hash() != f.s.Hash() || !r.clock.Equal(f.s.clock) || r.clock.IsZero() {
 		t.Fatalf("restored clock %v, want %v", r.clock, f.s.clock)
 	}

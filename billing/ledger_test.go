@@ -510,3 +510,18 @@ func BenchmarkMemberApply(b *testing.B) {
 		})
 	}
 }
+
+// restoredState is s written to a snapshot and read back: a replica that
+// restored it.
+func restoredState(t *testing.T, s *State) *State {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := s.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ReadSnapshot(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

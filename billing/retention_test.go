@@ -377,15 +377,7 @@ func TestRetentionReplicasAgree(t *testing.T) {
 			f.sweep()
 		}
 		if i == 60 {
-			var buf bytes.Buffer
-			if err := f.s.WriteSnapshot(&buf); err != nil {
-				t.Fatal(err)
-			}
-			r, err := ReadSnapshot(&buf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			restored, restoredAt = r, len(f.cmds)
+			restored, restoredAt = restoredState(t, f.s), len(f.cmds)
 		}
 	}
 	f.advance(48 * time.Hour)
