@@ -21,6 +21,7 @@ const (
 	StateExtensionQuoted FileState = "extension_quoted" // paid and live, an extension quote is open
 	StateExpired         FileState = "expired"          // the term ended, or the new quote expired unpaid
 	StateCancelled       FileState = "cancelled"        // the new quote's payment failed
+	StateDeleted         FileState = "deleted"          // its owner deleted it (Delete)
 )
 
 // File is the ledger's record of one uploaded file.
@@ -42,6 +43,15 @@ type File struct {
 	Holders        []string                   `json:"holders,omitempty"`   // peer ids recorded with receipts
 	Paid           int64                      `json:"paid"`                // total nanotokens paid for this file
 	Issuer         string                     `json:"issuer"`
+	Owner          string                     `json:"owner,omitempty"`   // the account that owns it ("" for none)
+	Private        bool                       `json:"private,omitempty"` // only its owner's key reads it
+	Rev            int64                      `json:"rev,omitempty"`     // updates applied so far (an owner's update consents to one revision)
+}
+
+// Ended reports whether f's lease or quote is over for good: expired,
+// cancelled or deleted.
+func (f File) Ended() bool {
+	return f.State == StateExpired || f.State == StateCancelled || f.State == StateDeleted
 }
 
 // Leased reports whether f has a paid lease (running or ended).
@@ -103,6 +113,10 @@ type Payment struct {
 	At     time.Time `json:"at"`
 	// ReceivedBy is the member whose API took the payment.
 	ReceivedBy string `json:"received_by,omitempty"`
+	// AccountID is the account a credit (Kind KindCredit) credited.
+	AccountID string `json:"account_id,omitempty"`
+	// FromAccount is the account whose balance paid the quote.
+	FromAccount string `json:"from_account,omitempty"`
 }
 
 // Command is one change to the ledger. Exactly one pointer field is set.
@@ -115,18 +129,20 @@ type Payment struct {
 // Register, the key By's peer id carries). A command's authority is its
 // proposer's, never the leader's that appended it.
 type Command struct {
-	Time     time.Time `json:"time"`
-	By       string    `json:"by"`                 // peer id of the member that proposed and signed it
-	Init     *Init     `json:"init,omitempty"`     // genesis: settings; refused once initialised
-	Register *Register `json:"register,omitempty"` // add/update a node in the registry
-	Quote    *PutQuote `json:"quote,omitempty"`    // record a new or extension quote with attestations
-	Pay      *Pay      `json:"pay,omitempty"`
-	Update   *Update   `json:"update,omitempty"` // merge additional (null removes a key)
-	Hold     *Hold     `json:"hold,omitempty"`   // record holders with receipts -> stored
-	Drop     *Drop     `json:"drop,omitempty"`   // a holder is gone: end its holding (repair places a new one)
-	Expire   *Expire   `json:"expire,omitempty"` // sweep: leases and quotes whose time is up
-	Admit    *Admit    `json:"admit,omitempty"`  // a node joins with an invite of the admission key
-	Remove   *Remove   `json:"remove,omitempty"` // the admission key ends a membership
+	Time     time.Time    `json:"time"`
+	By       string       `json:"by"`                 // peer id of the member that proposed and signed it
+	Init     *Init        `json:"init,omitempty"`     // genesis: settings; refused once initialised
+	Register *Register    `json:"register,omitempty"` // add/update a node in the registry
+	Quote    *PutQuote    `json:"quote,omitempty"`    // record a new or extension quote with attestations
+	Pay      *Pay         `json:"pay,omitempty"`
+	Update   *Update      `json:"update,omitempty"`       // merge additional (null removes a key)
+	Hold     *Hold        `json:"hold,omitempty"`         // record holders with receipts -> stored
+	Drop     *Drop        `json:"drop,omitempty"`         // a holder is gone: end its holding (repair places a new one)
+	Expire   *Expire      `json:"expire,omitempty"`       // sweep: leases and quotes whose time is up
+	Admit    *Admit       `json:"admit,omitempty"`        // a node joins with an invite of the admission key
+	Remove   *Remove      `json:"remove,omitempty"`       // the admission key ends a membership
+	Open     *OpenAccount `json:"open_account,omitempty"` // a member opens an account
+	Delete   *Delete      `json:"delete,omitempty"`       // an owner deletes its file
 
 	// Sig is By's ed25519 signature of the command's body (see Message);
 	// it travels beside the body, not in it.
@@ -208,6 +224,10 @@ type PutQuote struct {
 	Quote        Quote                      `json:"quote"`
 	Additional   map[string]json.RawMessage `json:"additional,omitempty"`
 	Attestations []Attestation              `json:"attestations"`
+	// Owner, on a new quote, is the consent of the account that owns the
+	// upload (OwnMessage); Private needs it.
+	Owner   *AccountAuth `json:"owner,omitempty"`
+	Private bool         `json:"private,omitempty"`
 }
 
 // Pay records a payment processed by the payment processor, as the member
@@ -221,12 +241,24 @@ type Pay struct {
 	// ProcessorSig is the payment processor's signature of the payment's
 	// PaymentAuthorization: required when the network has a processor key.
 	ProcessorSig []byte `json:"processor_signature,omitempty"`
+	// AccountID, instead of FileID, makes the payment a credit of that
+	// account's balance (with the processor's CreditAuthorization when the
+	// network has a processor key).
+	AccountID string `json:"account_id,omitempty"`
+	// From pays the file's open quote from that account's balance, with
+	// its consent (PayMessage): Amount is the price exactly; no processor
+	// signature is needed (no money comes in).
+	From *AccountAuth `json:"from,omitempty"`
 }
 
 // Update merges additional attributes into a file; a null value deletes a key.
 type Update struct {
 	FileID     string                     `json:"file_id"`
 	Additional map[string]json.RawMessage `json:"additional"`
+	// Auth is the owner's consent (UpdateMessage at revision Rev), needed
+	// when the file has an owner.
+	Auth *AccountAuth `json:"auth,omitempty"`
+	Rev  int64        `json:"rev,omitempty"`
 }
 
 // Hold records holders of a paid file, each with its signed receipt.
@@ -260,6 +292,7 @@ func (c Command) kinds() (int, string) {
 		{c.Pay != nil, "pay"}, {c.Update != nil, "update"}, {c.Hold != nil, "hold"},
 		{c.Drop != nil, "drop"}, {c.Expire != nil, "expire"},
 		{c.Admit != nil, "admit"}, {c.Remove != nil, "remove"},
+		{c.Open != nil, "open_account"}, {c.Delete != nil, "delete"},
 	} {
 		if k.set {
 			n++
@@ -348,6 +381,7 @@ type Result struct {
 	Err     *Error   `json:"error,omitempty"`
 	File    *File    `json:"file,omitempty"`
 	Payment *Payment `json:"payment,omitempty"`
+	Account *Account `json:"account,omitempty"`
 	Expired []string `json:"expired,omitempty"` // file ids whose lease ended (unpin them)
 	Dropped []string `json:"dropped,omitempty"` // file ids whose unpaid quote ended (drop staged data)
 }

@@ -42,6 +42,8 @@ var (
 	ErrInvalid      = &Error{Code: "invalidValue", Message: "invalid value"}
 	ErrGone         = &Error{Code: "gone", Message: "gone"}
 	ErrForbidden    = &Error{Code: "forbidden", Message: "forbidden"}
+	// ErrPaymentRequired: an account's balance is below a price.
+	ErrPaymentRequired = &Error{Code: "paymentRequired", Message: "payment required"}
 )
 
 // codeInternal marks a bug caught by Apply's recovery; it is never a rule's

@@ -18,9 +18,10 @@ import (
 //	storing, stored             the lease's end: it expires
 //	extension_quoted            the earlier of the lease's and the quote's end
 //	expired, never paid         Ended + LapsedQuoteRetention: it is forgotten
-//	expired (a lease), cancelled Ended + TombstoneRetention: it is forgotten
+//	expired (a lease), cancelled, deleted
+//	                            Ended + TombstoneRetention: it is forgotten
 //
-// A file that expires or is cancelled becomes a tombstone at once: the
+// A file that expires, is cancelled or deleted becomes a tombstone at once: the
 // fields a gone file answers with (id, state, name, cid, size, times, price,
 // paid) and nothing else. What /payments/local needs of an ended lease (its
 // paid segments and holdings) moves to an accrual, kept ReportWindow after
@@ -73,7 +74,7 @@ func (rec *fileRecord) deadline(set Settings) time.Time {
 			return rec.Ended.Add(time.Duration(set.LapsedQuoteRetention) * time.Second)
 		}
 		return rec.Ended.Add(time.Duration(set.TombstoneRetention) * time.Second)
-	case StateCancelled:
+	case StateCancelled, StateDeleted:
 		return rec.Ended.Add(time.Duration(set.TombstoneRetention) * time.Second)
 	}
 	return f.ExpiresAt // storing, stored
@@ -226,6 +227,7 @@ func (s *State) forget(rec *fileRecord) {
 	s.files[rec.pos] = nil
 	s.holes++
 	delete(s.byID, rec.File.ID)
+	s.forgetOwned(rec)
 }
 
 // minCompact is the fewest empty slots worth compacting.
@@ -285,7 +287,7 @@ func (s *State) step(now time.Time, rec *fileRecord, dropped, expired *[]*fileRe
 		} else if f.Quote != nil && !now.Before(f.Quote.ExpiresAt) {
 			rec.closeExtension(quoteLapsed, s.settings.Replicas)
 		}
-	case StateExpired, StateCancelled:
+	case StateExpired, StateCancelled, StateDeleted:
 		s.forget(rec)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,12 +15,13 @@ import (
 	"time"
 )
 
-// snapshotVersion is the version WriteSnapshot writes. Version 2 adds
+// snapshotVersion is the version WriteSnapshot writes. Version 3 adds
+// accounts (and files' owners, revisions and the deleted state). Version 2 adds
 // retention: files may have been forgotten (a payment's file may be
 // gone), ended files are tombstones with their Ended time, and accruals
 // keep what reports need of ended leases. ReadSnapshot reads version 1
 // too, turning its ended files into tombstones as a sweep would have.
-const snapshotVersion = 2
+const snapshotVersion = 3
 
 // snapshot is the canonical, ordered form of a State.
 type snapshot struct {
@@ -38,6 +40,8 @@ type snapshot struct {
 	Members      []Member `json:"members,omitempty"`      // by peer id
 	UsedInvites  []string `json:"used_invites,omitempty"` // sorted
 	Removed      []string `json:"removed,omitempty"`      // sorted
+
+	Accounts []*Account `json:"accounts,omitempty"` // by id
 }
 
 func (s *State) encode() ([]byte, error) {
@@ -75,6 +79,10 @@ func (s *State) encode() ([]byte, error) {
 		snap.Removed = append(snap.Removed, id)
 	}
 	slices.Sort(snap.Removed)
+	for _, a := range s.accounts {
+		snap.Accounts = append(snap.Accounts, a)
+	}
+	slices.SortFunc(snap.Accounts, func(a, b *Account) int { return strings.Compare(a.ID, b.ID) })
 	b, err := json.Marshal(snap)
 	if err != nil {
 		return nil, fmt.Errorf("encode snapshot: %w", err)
@@ -125,7 +133,7 @@ func ReadSnapshot(r io.Reader) (*State, error) {
 }
 
 func (snap *snapshot) state() (*State, error) {
-	if snap.Version != 1 && snap.Version != snapshotVersion {
+	if snap.Version < 1 || snap.Version > snapshotVersion {
 		return nil, fmt.Errorf("unknown snapshot version %d", snap.Version)
 	}
 	if snap.Version == 1 && len(snap.Accruals) > 0 {
@@ -175,6 +183,24 @@ func (snap *snapshot) state() (*State, error) {
 		n.Joined = n.Joined.UTC()
 		s.nodes[n.PeerID] = n
 	}
+	if snap.Version < 3 && len(snap.Accounts) > 0 {
+		return nil, fmt.Errorf("accounts in a version %d snapshot", snap.Version)
+	}
+	for i, a := range snap.Accounts {
+		if a == nil || a.ID == "" || len(a.PublicKey) != ed25519.PublicKeySize || a.Balance < 0 || a.Credits < 0 {
+			return nil, fmt.Errorf("account %d is malformed", i)
+		}
+		k := hex.EncodeToString(a.PublicKey)
+		if _, dup := s.accounts[a.ID]; dup {
+			return nil, fmt.Errorf("duplicate account %q", a.ID)
+		}
+		if _, dup := s.accountKeys[k]; dup {
+			return nil, fmt.Errorf("account %q: duplicate key", a.ID)
+		}
+		a.OpenedAt = a.OpenedAt.UTC()
+		s.accounts[a.ID] = a
+		s.accountKeys[k] = a.ID
+	}
 	// Cancellations, by file: when a version 1 file was cancelled.
 	cancelled := make(map[string]time.Time)
 	for _, p := range snap.Payments {
@@ -201,11 +227,17 @@ func (snap *snapshot) state() (*State, error) {
 		if err := s.migrate(snap.Version, rec, cancelled, snap.Clock); err != nil {
 			return nil, fmt.Errorf("file %q: %w", rec.File.ID, err)
 		}
+		if o := rec.File.Owner; o != "" {
+			if _, ok := s.accounts[o]; !ok {
+				return nil, fmt.Errorf("file %q: owner %q is not an account", rec.File.ID, o)
+			}
+		}
 		rec.pos, rec.slot = len(s.files), len(s.files)
 		rec.due = rec.deadline(s.settings)
 		s.files = append(s.files, rec)
 		s.created = append(s.created, rec.File.CreatedAt.UnixNano())
 		s.byID[rec.File.ID] = rec
+		s.addOwned(rec)
 	}
 	s.due = slices.Clone(deadlines(s.files))
 	heap.Init(&s.due)
@@ -232,11 +264,13 @@ func (snap *snapshot) state() (*State, error) {
 		}
 		s.payments[p.ID] = p
 		if p.Status == PaymentSuccess {
-			total, ok := addMoney(s.paid, p.Amount)
-			if !ok {
-				return nil, errors.New("payments overflow")
+			if p.FromAccount == "" { // a balance's money was counted when it was credited
+				total, ok := addMoney(s.paid, p.Amount)
+				if !ok {
+					return nil, errors.New("payments overflow")
+				}
+				s.paid = total
 			}
-			s.paid = total
 			s.paidCount++
 		}
 	}
@@ -251,7 +285,10 @@ func (snap *snapshot) state() (*State, error) {
 // 2 snapshot an ended file must be a tombstone already.
 func (s *State) migrate(version int, rec *fileRecord, cancelled map[string]time.Time, clock time.Time) error {
 	f := &rec.File
-	ended := f.State == StateExpired || f.State == StateCancelled
+	ended := f.Ended()
+	if version < 3 && (f.State == StateDeleted || f.Owner != "" || f.Private || f.Rev != 0) {
+		return fmt.Errorf("an account's file in a version %d snapshot", version)
+	}
 	if version >= 2 {
 		switch {
 		case ended && rec.Ended.IsZero():
@@ -294,7 +331,7 @@ func (rec *fileRecord) check() error {
 		if f.Quote == nil {
 			return errors.New("no open quote")
 		}
-	case StateStoring, StateStored, StateExpired, StateCancelled:
+	case StateStoring, StateStored, StateExpired, StateCancelled, StateDeleted:
 		if f.Quote != nil {
 			return fmt.Errorf("open quote in state %q", f.State)
 		}
@@ -309,8 +346,15 @@ func (rec *fileRecord) check() error {
 	if f.Paid < 0 {
 		return errors.New("negative paid amount")
 	}
-	if f.Leased() && !f.ExpiresAt.Equal(f.StoredAt.Add(time.Duration(f.Duration)*time.Second)) {
+	switch {
+	case f.State == StateDeleted && f.Leased() && (f.ExpiresAt.Before(f.StoredAt) || f.ExpiresAt.After(f.StoredAt.Add(time.Duration(f.Duration)*time.Second))):
+		return errors.New("a deleted lease ends outside its term")
+	case f.State != StateDeleted && f.Leased() && !f.ExpiresAt.Equal(f.StoredAt.Add(time.Duration(f.Duration)*time.Second)):
 		return errors.New("lease end is not start plus duration")
+	case f.Private && f.Owner == "":
+		return errors.New("a private file with no owner")
+	case f.Rev < 0:
+		return errors.New("negative revision")
 	}
 	if f.Additional != nil {
 		enc, err := json.Marshal(f.Additional)

@@ -43,6 +43,9 @@ type segment struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	Price int64     `json:"price"`
+	// Account is the account whose balance paid it ("" when the payment
+	// processor did): a delete gives it back its unused whole days.
+	Account string `json:"account,omitempty"`
 }
 
 // holding is the time a holder held a file: [Start, End), End zero while it
@@ -123,6 +126,10 @@ type State struct {
 	usedInvites  map[string]bool   // Invite.ID of every invite that admitted a node
 	removed      map[string]bool   // removed and not admitted again, by peer id
 
+	accounts    map[string]*Account      // by account id
+	accountKeys map[string]string        // hex public key -> account id
+	owned       map[string][]*fileRecord // account id -> the files it owns, in creation order
+
 	// verified holds the signatures the Ledger checked before it took its
 	// write lock (see Ledger.ApplyBatch), by checkedKey; a signature found
 	// here is valid, any other is checked as it is met.
@@ -186,6 +193,10 @@ func NewState() *State {
 		members:     make(map[string]Member),
 		usedInvites: make(map[string]bool),
 		removed:     make(map[string]bool),
+
+		accounts:    make(map[string]*Account),
+		accountKeys: make(map[string]string),
+		owned:       make(map[string][]*fileRecord),
 	}
 }
 
@@ -243,6 +254,10 @@ func (s *State) Apply(cmd Command) (res Result) {
 		return s.applyAdmit(now, cmd.Admit)
 	case cmd.Remove != nil:
 		return s.applyRemove(now, cmd.Remove)
+	case cmd.Open != nil:
+		return s.applyOpen(now, cmd.By, cmd.Open)
+	case cmd.Delete != nil:
+		return s.applyDelete(now, cmd.Delete)
 	default:
 		return s.applyExpire(now)
 	}
@@ -460,6 +475,13 @@ func (s *State) quoteNew(now time.Time, c *PutQuote) Result {
 	if e != nil {
 		return fail(e)
 	}
+	if e := s.own(c); e != nil {
+		return fail(e)
+	}
+	owner := ""
+	if c.Owner != nil {
+		owner = c.Owner.Account
+	}
 	// CreatedAt increases strictly, so that the order by (CreatedAt, id) is
 	// the order of creation and a new file never shifts a page.
 	created := now
@@ -482,10 +504,13 @@ func (s *State) quoteNew(now time.Time, c *PutQuote) Result {
 			AttestedBy:     signers,
 			CreatedAt:      created,
 			Issuer:         q.Issuer,
+			Owner:          owner,
+			Private:        c.Private,
 		},
 		Last: quoteOpen,
 	}
 	s.add(rec)
+	s.addOwned(rec)
 	s.lastCreated = created
 	f := rec.File.clone()
 	return Result{File: &f}
@@ -496,6 +521,9 @@ func (s *State) quoteExtension(now time.Time, c *PutQuote) Result {
 	rec, ok := s.record(q.FileID)
 	if !ok {
 		return fail(refusal(ErrNotFound, "file %s not found", q.FileID))
+	}
+	if c.Owner != nil || c.Private {
+		return fail(refusal(ErrInvalid, "an extension quote does not change the file's owner"))
 	}
 	f := &rec.File
 	switch f.State {
@@ -509,6 +537,8 @@ func (s *State) quoteExtension(now time.Time, c *PutQuote) Result {
 			return fail(refusal(ErrGone, "the term of file %s ended", f.ID))
 		}
 		return fail(refusal(ErrConflict, "file %s was never paid", f.ID))
+	case StateDeleted:
+		return fail(refusal(ErrGone, "file %s was deleted", f.ID))
 	default:
 		return fail(refusal(ErrConflict, "file %s is not paid", f.ID))
 	}
@@ -555,6 +585,17 @@ func (s *State) applyPay(now time.Time, p *Pay) Result {
 		return fail(refusal(ErrInvalid, "amount must not be negative"))
 	case !s.IsMember(p.ReceivedBy):
 		return fail(refusal(ErrForbidden, "a payment is received by a member of the network, not %q", p.ReceivedBy))
+	case p.From != nil && p.Status != PaymentSuccess:
+		return fail(refusal(ErrInvalid, "a payment from an account's balance has status %q", PaymentSuccess))
+	}
+	if p.AccountID != "" {
+		if p.FileID != "" {
+			return fail(refusal(ErrInvalid, "a payment pays a file or credits an account, not both"))
+		}
+		if _, dup := s.payments[p.PaymentID]; dup {
+			return fail(refusal(ErrConflict, "payment %s already recorded", p.PaymentID))
+		}
+		return s.credit(now, p)
 	}
 	rec, ok := s.record(p.FileID)
 	if !ok {
@@ -578,7 +619,7 @@ func (s *State) applyPay(now time.Time, p *Pay) Result {
 	if !now.Before(q.ExpiresAt) {
 		return fail(refusal(ErrQuoteExpired, "the quote of file %s expired at %s", f.ID, q.ExpiresAt.Format(time.RFC3339Nano)))
 	}
-	if pub, msg, sig := s.processorCheck(p); pub != nil && !s.verify(pub, msg, sig) {
+	if pub, msg, sig := s.processorCheck(p); pub != nil && p.From == nil && !s.verify(pub, msg, sig) {
 		return fail(refusal(ErrForbidden, "payment of file %s: not signed by this network's payment processor", f.ID))
 	}
 	pay := Payment{ID: p.PaymentID, FileID: f.ID, Status: p.Status, Amount: p.Amount, Kind: q.Kind, At: now, ReceivedBy: p.ReceivedBy}
@@ -594,7 +635,7 @@ func (s *State) applyPay(now time.Time, p *Pay) Result {
 			rec.closeExtension(quoteCancelled, s.settings.Replicas)
 		}
 	} else {
-		if p.Amount < q.Price {
+		if p.From == nil && p.Amount < q.Price {
 			return fail(refusal(ErrAmountTooLow, "amount %d is below the price %d", p.Amount, q.Price))
 		}
 		if q.Kind == QuoteExtension && !now.Before(f.ExpiresAt) {
@@ -605,19 +646,29 @@ func (s *State) applyPay(now time.Time, p *Pay) Result {
 		if !ok1 || !ok2 {
 			return fail(refusal(ErrInvalid, "amount overflows the ledger's totals"))
 		}
+		payer := ""
+		if p.From != nil {
+			// The money was counted in the totals when it was credited.
+			if _, e := s.debit(p, q.Price); e != nil {
+				return fail(e)
+			}
+			payer = p.From.Account
+			pay.FromAccount = payer
+			total = s.paid
+		}
 		f.Paid = filePaid
 		s.paid = total
 		s.paidCount++
 		if q.Kind == QuoteNew {
 			f.StoredAt = now
 			f.ExpiresAt = now.Add(time.Duration(f.Duration) * time.Second)
-			rec.Segments = append(rec.Segments, segment{Start: f.StoredAt, End: f.ExpiresAt, Price: q.Price})
+			rec.Segments = append(rec.Segments, segment{Start: f.StoredAt, End: f.ExpiresAt, Price: q.Price, Account: payer})
 			f.State = StateStoring
 		} else {
 			start := f.ExpiresAt
 			f.Duration = q.Duration
 			f.ExpiresAt = f.StoredAt.Add(time.Duration(f.Duration) * time.Second)
-			rec.Segments = append(rec.Segments, segment{Start: start, End: f.ExpiresAt, Price: q.Price})
+			rec.Segments = append(rec.Segments, segment{Start: start, End: f.ExpiresAt, Price: q.Price, Account: payer})
 			f.State = rec.liveState(s.settings.Replicas)
 		}
 		f.Quote = nil
@@ -640,6 +691,8 @@ func checkWritable(now time.Time, f *File) *Error {
 		return refusal(ErrGone, "file %s expired", f.ID)
 	case StateCancelled:
 		return refusal(ErrConflict, "file %s was cancelled", f.ID)
+	case StateDeleted:
+		return refusal(ErrGone, "file %s was deleted", f.ID)
 	}
 	if f.Leased() && !now.Before(f.ExpiresAt) {
 		return refusal(ErrGone, "the term of file %s ended", f.ID)
@@ -656,11 +709,27 @@ func (s *State) applyUpdate(now time.Time, u *Update) Result {
 	if e := checkWritable(now, f); e != nil {
 		return fail(e)
 	}
+	if f.Owner != "" {
+		switch {
+		case u.Auth == nil:
+			return fail(refusal(ErrForbidden, "file %s has an owner: a change needs its consent", f.ID))
+		case u.Auth.Account != f.Owner:
+			return fail(refusal(ErrForbidden, "file %s belongs to another account", f.ID))
+		case u.Rev != f.Rev:
+			return fail(refusal(ErrConflict, "file %s is at revision %d, the change was made for revision %d", f.ID, f.Rev, u.Rev))
+		}
+		if _, e := s.checkConsent(u.Auth, UpdateMessage(u.Auth.Account, f.ID, u.Rev, u.Additional)); e != nil {
+			return fail(e)
+		}
+	}
 	add, e := mergeAdditional(f.Additional, u.Additional)
 	if e != nil {
 		return fail(e)
 	}
 	f.Additional = add
+	if f.Owner != "" {
+		f.Rev++
+	}
 	out := f.clone()
 	return Result{File: &out}
 }
@@ -717,6 +786,8 @@ func (s *State) leased(id string) (*fileRecord, *Error) {
 		return rec, nil
 	case StateExpired:
 		return nil, refusal(ErrGone, "file %s expired", id)
+	case StateDeleted:
+		return nil, refusal(ErrGone, "file %s was deleted", id)
 	}
 	return nil, refusal(ErrConflict, "file %s is not paid", id)
 }
