@@ -14,6 +14,7 @@ const (
 	TypePayment      = "payment"
 	TypeRemoval      = "removal"
 	TypeLocalPayment = "local_payment"
+	TypeAccount      = "account"
 )
 
 // File states (the `state` attribute).
@@ -24,6 +25,7 @@ const (
 	StateExtensionQuoted = "extension_quoted"
 	StateExpired         = "expired"
 	StateCancelled       = "cancelled"
+	StateDeleted         = "deleted" // its owner deleted it (accounts)
 )
 
 // Payment statuses.
@@ -72,6 +74,8 @@ type File struct {
 	Replicas       []string                   `json:"replicas,omitempty"`
 	AttestedBy     []string                   `json:"attested_by,omitempty"`
 	CreatedAt      *time.Time                 `json:"created_at,omitempty"`
+	// Private: only the owning account's key reads the file (accounts).
+	Private bool `json:"private,omitempty"`
 }
 
 // FileUpload is the attributes of a POST /files JSON body. Data is the
@@ -81,6 +85,9 @@ type FileUpload struct {
 	Data       string                     `json:"data"`
 	Duration   int64                      `json:"duration,omitempty"`
 	Additional map[string]json.RawMessage `json:"additional,omitempty"`
+	// Private and PayFromBalance need an account's API key (accounts).
+	Private        bool `json:"private,omitempty"`
+	PayFromBalance bool `json:"pay_from_balance,omitempty"`
 }
 
 // FilePatch is the attributes of a PATCH /files/{id} body. A key of
@@ -92,10 +99,15 @@ type FilePatch struct {
 
 // Payment is the attributes of a payment resource, in requests and responses.
 type Payment struct {
-	FileID    string     `json:"file_id"`
-	Status    string     `json:"status"`
-	Amount    Tokens     `json:"amount"`
-	CreatedAt *time.Time `json:"created_at,omitempty"`
+	FileID string `json:"file_id,omitempty"`
+	// AccountID, instead of FileID, makes the payment a credit of that
+	// account's balance (accounts).
+	AccountID string `json:"account_id,omitempty"`
+	// FromAccount (responses only) is the account whose balance paid it.
+	FromAccount string     `json:"from_account,omitempty"`
+	Status      string     `json:"status"`
+	Amount      Tokens     `json:"amount"`
+	CreatedAt   *time.Time `json:"created_at,omitempty"`
 	// ReceivedBy is the peer id of the node whose API took the payment
 	// (responses only): it answers for it in the ledger.
 	ReceivedBy string `json:"received_by,omitempty"`
@@ -103,6 +115,34 @@ type Payment struct {
 	// ed25519 signature of the payment (billing.PaymentAuthorization),
 	// base64: required by a network made with a processor key.
 	ProcessorSignature []byte `json:"processor_signature,omitempty"`
+}
+
+// Account is the attributes of an account resource.
+type Account struct {
+	Name        string `json:"name"`
+	Balance     Tokens `json:"balance"`
+	StoredBytes int64  `json:"stored_bytes"`
+	Files       int    `json:"files"`
+	// Credits is how many credits the account has had: the sequence
+	// number the payment processor signs for the next one
+	// (billing.CreditAuthorization), where the network needs its signature.
+	Credits   int64      `json:"credits"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	// APIKey is in the answer to POST /accounts only: the ledger keeps a
+	// key derived from it, never the key.
+	APIKey string `json:"api_key,omitempty"`
+}
+
+// AccountOpen is the attributes of a POST /accounts body.
+type AccountOpen struct {
+	Name string `json:"name"`
+}
+
+// UploadDocument is the answer to an upload paid from an account's
+// balance (202): the file resource and, included, its payment.
+type UploadDocument struct {
+	Data     Resource[File]      `json:"data"`
+	Included []Resource[Payment] `json:"included,omitempty"`
 }
 
 // Removal is the attributes of a removal request (POST

@@ -47,6 +47,13 @@ func WithBillingToken(token string) Option {
 	return func(c *Client) { c.billingToken = token }
 }
 
+// WithAPIKey sets an account's API key: sent as the bearer token of every
+// request that does not send the billing token (accounts: uploads it owns,
+// its listing, private files, deletes).
+func WithAPIKey(key string) Option {
+	return func(c *Client) { c.apiKey = key }
+}
+
 // WithUserAgent sets the User-Agent header of every request.
 func WithUserAgent(ua string) Option {
 	return func(c *Client) { c.userAgent = ua }
@@ -67,6 +74,7 @@ type Client struct {
 	base         *url.URL
 	hc           *http.Client
 	billingToken string
+	apiKey       string
 	userAgent    string
 	poll         time.Duration
 }
@@ -139,8 +147,11 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
-	if r.billing && c.billingToken != "" {
+	switch {
+	case r.billing && c.billingToken != "":
 		req.Header.Set("Authorization", "Bearer "+c.billingToken)
+	case c.apiKey != "":
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

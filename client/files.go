@@ -20,6 +20,9 @@ import (
 type File struct {
 	ID string
 	api.File
+	// Payment is the payment of an upload paid from the account's balance
+	// at once (UploadOptions.PayFromBalance), nil otherwise.
+	Payment *Payment `json:"-"`
 }
 
 // Document is f as the JSON:API document the server sends.
@@ -55,6 +58,12 @@ type UploadOptions struct {
 	// request is sent chunked.
 	Size           int64
 	IdempotencyKey string
+	// Private and PayFromBalance need the client's API key (WithAPIKey):
+	// only the account reads a private file; a file paid from the balance
+	// is answered paid (state storing, with File.Payment), or with its
+	// quote when the balance is below the price.
+	Private        bool
+	PayFromBalance bool
 }
 
 func (o UploadOptions) header() (http.Header, error) {
@@ -87,6 +96,7 @@ func (c *Client) Upload(ctx context.Context, r io.Reader, o UploadOptions) (*Fil
 	if o.Duration != 0 {
 		q.Set("duration", strconv.FormatInt(o.Duration, 10))
 	}
+	o.accountQuery(q)
 	if r == nil {
 		r = http.NoBody
 	}
@@ -100,6 +110,8 @@ type uploadHead struct {
 	Name       string                     `json:"name"`
 	Duration   int64                      `json:"duration,omitempty"`
 	Additional map[string]json.RawMessage `json:"additional,omitempty"`
+	Private    bool                       `json:"private,omitempty"`
+	Pay        bool                       `json:"pay_from_balance,omitempty"`
 }
 
 // UploadJSON sends the JSON:API form of POST /files, the bytes of r in
@@ -114,7 +126,7 @@ func (c *Client) UploadJSON(ctx context.Context, r io.Reader, o UploadOptions) (
 	if o.IdempotencyKey != "" {
 		h.Set("Idempotency-Key", o.IdempotencyKey)
 	}
-	attrs, err := json.Marshal(uploadHead{Name: o.Name, Duration: o.Duration, Additional: o.Additional})
+	attrs, err := json.Marshal(uploadHead{Name: o.Name, Duration: o.Duration, Additional: o.Additional, Private: o.Private, Pay: o.PayFromBalance})
 	if err != nil {
 		return nil, fmt.Errorf("upload: encode attributes: %w", err)
 	}
@@ -170,14 +182,30 @@ func writeBase64Document(w io.Writer, prefix string, r io.Reader, suffix string)
 
 // fileCall sends r and decodes the file document of a 2xx or 402 answer.
 func (c *Client) fileCall(ctx context.Context, r request) (*File, error) {
-	var doc api.Document[api.File]
+	var doc api.UploadDocument // a file document, with its payment when an upload was paid at once
 	if _, err := c.call(ctx, r, &doc, http.StatusPaymentRequired); err != nil {
 		return nil, err
 	}
 	if doc.Data.ID == "" {
 		return nil, fmt.Errorf("%s %s: %w: file resource without id", r.method, r.path, ErrBadResponse)
 	}
-	return &File{ID: doc.Data.ID, File: doc.Data.Attributes}, nil
+	f := &File{ID: doc.Data.ID, File: doc.Data.Attributes}
+	for _, p := range doc.Included {
+		if p.Type == api.TypePayment {
+			f.Payment = &Payment{ID: p.ID, Payment: p.Attributes}
+		}
+	}
+	return f, nil
+}
+
+// accountQuery adds the account options to an upload's query.
+func (o UploadOptions) accountQuery(q url.Values) {
+	if o.Private {
+		q.Set("private", "true")
+	}
+	if o.PayFromBalance {
+		q.Set("pay", "balance")
+	}
 }
 
 // File returns the file resource (GET /files/{id}/info).
@@ -189,7 +217,15 @@ func (c *Client) File(ctx context.Context, id string) (*File, error) {
 // the first page) and the cursor of the next page, "" at the end. size 0
 // is the server's default.
 func (c *Client) Files(ctx context.Context, after string, size int) ([]File, string, error) {
+	return c.FilesInState(ctx, "", after, size)
+}
+
+// FilesInState is Files of the files in state only ("" for all).
+func (c *Client) FilesInState(ctx context.Context, state, after string, size int) ([]File, string, error) {
 	q := url.Values{}
+	if state != "" {
+		q.Set("filter[state]", state)
+	}
 	if size > 0 {
 		q.Set("page[size]", strconv.Itoa(size))
 	}

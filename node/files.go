@@ -41,6 +41,9 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 	if err := validateUpload(u, s); err != nil {
 		return File{}, err
 	}
+	if u.Private && u.Owner.Account == "" {
+		return File{}, &FieldError{Pointer: "/data/attributes/private", Code: api.CodeInvalidValue, Detail: "a private file needs an owner: upload it with an account's API key"}
+	}
 	additional, err := compactAdditional(u.Additional)
 	if err != nil {
 		return File{}, err
@@ -54,6 +57,10 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 	}
 	limit := min(n.cfg.MaxUpload, free)
 	id := uuid.NewString()
+	var consent *billing.AccountAuth
+	if u.Owner.Account != "" {
+		consent = billing.Consent(u.Owner.Account, u.Owner.APIKey, billing.OwnMessage(u.Owner.Account, id, u.Private))
+	}
 	owner := stagePrefix + id
 	// Until the quote is in this node's replica of the ledger, reconcile
 	// must not take the staged pin for a leftover.
@@ -83,7 +90,7 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 		n.metrics.quoteStages.WithLabelValues("pin").Observe(time.Since(start).Seconds())
 		pinned <- err
 	}()
-	f, err := n.quoteNew(ctx, s, id, st.Root(), st.Manifest(), u.Name, u.Duration, additional, pinned)
+	f, err := n.quoteNew(ctx, s, id, st.Root(), st.Manifest(), u, additional, consent, pinned)
 	if err != nil {
 		// The request failed: nothing it staged stays pinned.
 		if uerr := n.store.Unpin(context.WithoutCancel(ctx), owner); uerr != nil {
@@ -110,7 +117,7 @@ func (n *Node) full(free int64) error {
 // quoteNew has the quote of a staged upload attested and commits it, once
 // pinned (the staged pin's result, received exactly once here whatever
 // happens, so that the pin has ended when quoteNew returns) is nil.
-func (n *Node) quoteNew(ctx context.Context, s billing.Settings, id string, root cid.Cid, m *chunk.Manifest, name string, duration int64, additional map[string]json.RawMessage, pinned <-chan error) (File, error) {
+func (n *Node) quoteNew(ctx context.Context, s billing.Settings, id string, root cid.Cid, m *chunk.Manifest, u Upload, additional map[string]json.RawMessage, owner *billing.AccountAuth, pinned <-chan error) (File, error) {
 	now := n.now()
 	q := billing.Quote{
 		FileID:    id,
@@ -118,8 +125,8 @@ func (n *Node) quoteNew(ctx context.Context, s billing.Settings, id string, root
 		Issuer:    n.PeerID(),
 		CID:       root.String(),
 		Size:      m.Size,
-		Name:      name,
-		Duration:  duration,
+		Name:      u.Name,
+		Duration:  u.Duration,
 		Replicas:  s.Replicas,
 		CreatedAt: now,
 		ExpiresAt: now.Add(time.Duration(s.QuoteLifetime) * time.Second),
@@ -138,7 +145,7 @@ func (n *Node) quoteNew(ctx context.Context, s billing.Settings, id string, root
 		return File{}, fmt.Errorf("stage upload: %w", n.noSpace(perr))
 	}
 	start = time.Now()
-	res, err := n.apply(ctx, billing.Command{Time: now, Quote: &billing.PutQuote{Quote: q, Additional: additional, Attestations: atts}})
+	res, err := n.apply(ctx, billing.Command{Time: now, Quote: &billing.PutQuote{Quote: q, Additional: additional, Attestations: atts, Owner: owner, Private: u.Private}})
 	if err != nil {
 		return File{}, err
 	}
@@ -278,7 +285,7 @@ func (n *Node) Content(ctx context.Context, id string) (File, error) {
 	switch f.State {
 	case api.StateQuoted:
 		return f, fmt.Errorf("%w: file %s is not paid", ErrPaymentRequired, id)
-	case api.StateExpired, api.StateCancelled:
+	case api.StateExpired, api.StateCancelled, api.StateDeleted:
 		return f, fmt.Errorf("%w: file %s is %s and its data is gone", ErrGone, id, f.State)
 	}
 	return f, nil
@@ -457,7 +464,7 @@ func (n *Node) Patch(ctx context.Context, id string, p Patch) (File, bool, error
 	if !ok {
 		return File{}, false, errNoFile(id, true)
 	}
-	if f.State == billing.StateExpired || f.State == billing.StateCancelled {
+	if f.Ended() {
 		return File{}, false, fmt.Errorf("%w: file %s is %s", ErrGone, id, f.State)
 	}
 	s, _ := n.settings()
@@ -478,7 +485,15 @@ func (n *Node) Patch(ctx context.Context, id string, p Patch) (File, bool, error
 		if err != nil {
 			return File{}, false, err
 		}
-		res, err := n.apply(ctx, billing.Command{Update: &billing.Update{FileID: id, Additional: additional}})
+		upd := &billing.Update{FileID: id, Additional: additional}
+		if f.Owner != "" {
+			if err := ownerOnly(f, p.By); err != nil {
+				return File{}, false, err
+			}
+			upd.Rev = f.Rev
+			upd.Auth = billing.Consent(p.By.Account, p.By.APIKey, billing.UpdateMessage(p.By.Account, id, f.Rev, additional))
+		}
+		res, err := n.apply(ctx, billing.Command{Update: upd})
 		if err != nil {
 			return File{}, false, err
 		}

@@ -97,6 +97,8 @@ func ruleError(e *billing.Error) error {
 		base = ErrGone
 	case billing.ErrForbidden.Code:
 		base = ErrForbidden
+	case billing.ErrPaymentRequired.Code:
+		base = ErrPaymentRequired
 	default:
 		base = ErrInvalid
 	}
@@ -173,5 +175,7 @@ func fileOf(f billing.File) File {
 		ExpiresAt:      f.ExpiresAt,
 		Replicas:       f.Holders,
 		AttestedBy:     f.AttestedBy,
+		Owner:          f.Owner,
+		Private:        f.Private,
 	}
 }

@@ -68,8 +68,11 @@ type Node struct {
 	earlyEnds   sync.Map // file id -> true: leases the ledger ended early, said once
 	knownPeersState
 	kick   chan struct{} // wakes the placement loop
-	gcKick chan struct{} // wakes the GC loop: a write found the disk full
-	token  string
+	gcKick chan struct{} // wakes the GC loop: a write found the disk full, or a lease was let go
+	// expireKick wakes the expiry loop (sweep and reconcile): a file was
+	// deleted here.
+	expireKick chan struct{}
+	token      string
 
 	metrics   *metrics
 	attestRTT rtt // the attest calls' round trips (the hedge delay)
@@ -116,7 +119,7 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock, kick: make(chan struct{}, 1), gcKick: make(chan struct{}, 1),
+	n := &Node{cfg: cfg, log: cfg.Logger.With("sys", "node"), clock: cfg.Clock, kick: make(chan struct{}, 1), gcKick: make(chan struct{}, 1), expireKick: make(chan struct{}, 1),
 		qos: newQoS(), unpaid: newUnpaid(), repairs: make(chan cid.Cid, chunkRepairs), repairing: map[cid.Cid]bool{},
 		unrepaired: map[cid.Cid]time.Time{}}
 	n.metrics = newMetrics(n)
@@ -277,7 +280,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.every(loopCtx, knownPeersInterval, n.saveKnownPeers)
 	n.loadUnpaid(loopCtx)
 	n.reconcile(loopCtx)
-	n.every(loopCtx, n.cfg.ExpiryInterval, n.expire)
+	n.everyOrKicked(loopCtx, n.cfg.ExpiryInterval, n.expireKick, n.expire)
 	n.every(loopCtx, recordsPruneInterval, n.pruneRecords)
 	// Garbage is collected at once too when a write found the disk full.
 	n.everyOrKicked(loopCtx, n.cfg.GCInterval, n.gcKick, n.collect)

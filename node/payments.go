@@ -23,13 +23,20 @@ func (n *Node) Pay(ctx context.Context, p PaymentRequest) (Payment, error) {
 		return Payment{}, &FieldError{Pointer: "/data/attributes/amount", Code: api.CodeInvalidValue, Detail: "amount must not be negative"}
 	}
 	res, err := n.apply(ctx, billing.Command{Pay: &billing.Pay{
-		PaymentID: uuid.NewString(), FileID: p.FileID, Status: p.Status, Amount: p.Amount,
+		PaymentID: uuid.NewString(), FileID: p.FileID, AccountID: p.AccountID, Status: p.Status, Amount: p.Amount,
 		ReceivedBy: n.PeerID(), ProcessorSig: p.ProcessorSignature,
 	}})
 	if err != nil {
 		return Payment{}, err
 	}
 	n.metrics.payments.WithLabelValues(p.Status).Inc()
+	n.paid(ctx, res)
+	return paymentOf(*res.Payment), nil
+}
+
+// paid does what follows an applied payment: staged bytes of a cancelled
+// upload go, a paid new file is placed.
+func (n *Node) paid(ctx context.Context, res billing.Result) {
 	n.dropStaged(ctx, res.Dropped)
 	if res.File != nil && res.File.State == billing.StateStoring {
 		s, _ := n.settings()
@@ -43,7 +50,6 @@ func (n *Node) Pay(ctx context.Context, p PaymentRequest) (Payment, error) {
 			n.kickPlacement() // copies to the holders go on in the background
 		}
 	}
-	return paymentOf(*res.Payment), nil
 }
 
 // Payment returns a recorded payment; one this replica does not know yet
@@ -66,7 +72,8 @@ func (n *Node) Payment(ctx context.Context, id string) (Payment, error) {
 }
 
 func paymentOf(p billing.Payment) Payment {
-	return Payment{ID: p.ID, FileID: p.FileID, Status: p.Status, Amount: p.Amount, CreatedAt: p.At, ReceivedBy: p.ReceivedBy}
+	return Payment{ID: p.ID, FileID: p.FileID, Status: p.Status, Amount: p.Amount, CreatedAt: p.At, ReceivedBy: p.ReceivedBy,
+		AccountID: p.AccountID, FromAccount: p.FromAccount}
 }
 
 // LocalPayments reports what is due to this node for the UTC days from..to

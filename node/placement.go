@@ -161,6 +161,8 @@ func (n *Node) reconcile(ctx context.Context) {
 			}
 			if err := n.store.Unpin(ctx, owner); err != nil {
 				n.log.Warn("unpin", "owner", owner, "err", err)
+			} else if kind == leasePrefix {
+				kick(n.gcKick) // a lease let go: its space comes back now, not at the next GC
 			}
 		}
 	}
@@ -185,7 +187,7 @@ func (n *Node) replicas() int {
 // f's lease lives, unless f is fully stored elsewhere (a holder dropped
 // while it was away lets its copy go then).
 func keepLease(f billing.File, self string) bool {
-	live := f.State != billing.StateExpired && f.State != billing.StateCancelled
+	live := !f.Ended()
 	dropped := f.State == billing.StateStored && !slices.Contains(f.Holders, self)
 	return live && !dropped
 }
@@ -197,7 +199,7 @@ func keepLease(f billing.File, self string) bool {
 // lease's end by this node's clock, so no one can erase the network's data
 // by moving the ledger's time; the node says so once per file.
 func (n *Node) endedEarly(f billing.File) bool {
-	if f.State != billing.StateExpired || f.ExpiresAt.IsZero() || !n.now().Add(clockSkew).Before(f.ExpiresAt) {
+	if (f.State != billing.StateExpired && f.State != billing.StateDeleted) || f.ExpiresAt.IsZero() || !n.now().Add(clockSkew).Before(f.ExpiresAt) {
 		return false
 	}
 	if _, warned := n.earlyEnds.LoadOrStore(f.ID, true); !warned {

@@ -368,7 +368,7 @@ func checkLease(f billing.File, ok bool, pusher string, o push.Offer) (final boo
 	}
 	paid := f.State == billing.StateStoring || f.State == billing.StateStored || f.State == billing.StateExtensionQuoted
 	if !paid {
-		return f.State == billing.StateExpired || f.State == billing.StateCancelled, fmt.Errorf("file %s is %s, not a paid lease", o.FileID, f.State)
+		return f.Ended(), fmt.Errorf("file %s is %s, not a paid lease", o.FileID, f.State)
 	}
 	if f.Issuer != pusher && !slices.Contains(f.Holders, pusher) {
 		return true, fmt.Errorf("%s is neither the issuer nor a holder of file %s", pusher, o.FileID)

@@ -22,7 +22,10 @@ var (
 	ErrAmountTooLow    = errors.New("amount too low")
 	ErrInvalid         = errors.New("invalid")
 	ErrForbidden       = errors.New("forbidden")
-	ErrClosed          = errors.New("node closed")
+	// ErrUnauthorized: an account's API key is needed and none, or an
+	// unknown one, was given.
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrClosed       = errors.New("node closed")
 	// ErrInsufficientStorage: the node's disk (or its capacity) has no
 	// room for the upload; another node, or this one later, may have.
 	ErrInsufficientStorage = errors.New("insufficient storage")
@@ -58,6 +61,8 @@ type File struct {
 	ExpiresAt      time.Time // zero until paid
 	Replicas       []string  // peer ids of the holders
 	AttestedBy     []string  // peer ids that signed the open or last quote
+	Owner          string    // the owning account ("" for none)
+	Private        bool      // only the owner reads it
 }
 
 // Upload is a request to store a new file. Body streams the bytes; the node
@@ -71,6 +76,30 @@ type Upload struct {
 	// Content-Length; 0 when unknown): an upload that cannot fit is
 	// refused before its bytes are read.
 	MinSize int64
+	// Owner, when set, makes the account the file's owner (with its
+	// consent, signed with its key); Private then keeps the file from
+	// anyone but the owner.
+	Owner   Caller
+	Private bool
+}
+
+// Caller is who makes a request: the account its API key authenticated
+// (see Node.Authenticate), with the key, which the node needs to sign the
+// account's consent to what it proposes; or nobody (zero).
+type Caller struct {
+	Account string
+	APIKey  string
+}
+
+// Account is an account as the node reports it.
+type Account struct {
+	ID          string
+	Name        string
+	Balance     int64 // nanotokens
+	Credits     int64 // credits so far: the sequence number the processor signs for the next
+	StoredBytes int64 // bytes of its live leases
+	Files       int   // its files that have not ended
+	OpenedAt    time.Time
 }
 
 // Patch changes a file: a longer term (answered with a quote) and/or
@@ -78,13 +107,18 @@ type Upload struct {
 type Patch struct {
 	Duration   *int64
 	Additional map[string]json.RawMessage
+	// By is who asks: a change of additional to a file with an owner
+	// needs the owner (its consent is signed with its key).
+	By Caller
 }
 
 // PaymentRequest is a payment reported by the payment processor.
 type PaymentRequest struct {
 	FileID string
-	Status string // api.PaymentSuccess or api.PaymentError
-	Amount int64  // nanotokens
+	// AccountID, instead of FileID, credits that account's balance.
+	AccountID string
+	Status    string // api.PaymentSuccess or api.PaymentError
+	Amount    int64  // nanotokens
 	// ProcessorSignature is the payment processor's signature of the
 	// payment (billing.PaymentAuthorization): required by a network made
 	// with a processor key.
@@ -99,6 +133,9 @@ type Payment struct {
 	Amount     int64
 	CreatedAt  time.Time
 	ReceivedBy string // the peer id of the node whose API took it
+	AccountID  string // the account a credit credited
+	// FromAccount is the account whose balance paid it.
+	FromAccount string
 }
 
 // LocalReport is what is due to this node over a range of days.

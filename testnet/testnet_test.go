@@ -38,9 +38,9 @@ func startNet(t *testing.T, n int) *Network {
 	return nw
 }
 
-func clientOf(t *testing.T, nd *Node) *client.Client {
+func clientOf(t *testing.T, nd *Node, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := client.New(nd.URL, client.WithBillingToken(nd.Token))
+	c, err := client.New(nd.URL, append([]client.Option{client.WithBillingToken(nd.Token)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,9 +138,21 @@ func TestFourNodesQuoteAttestedByThreePeers(t *testing.T) {
 func TestWriteSeenAtOnceFromEveryNode(t *testing.T) {
 	nw := startNet(t, 4)
 	ctx := t.Context()
+	// An account opened at one node is known at once at every other: its
+	// key works there, and a credit shows in its balance.
+	acc, err := clientOf(t, nw.Nodes[0]).OpenAccount(ctx, "everywhere", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clientOf(t, nw.Nodes[1]).Credit(ctx, acc.ID, 7, "", nil); err != nil {
+		t.Fatalf("credit at node1 of an account opened at node0: %v", err)
+	}
+	if a, err := clientOf(t, nw.Nodes[2], client.WithAPIKey(acc.APIKey)).Account(ctx, "me"); err != nil || a.Balance != 7 {
+		t.Fatalf("the account at node2: %+v, %v", a, err)
+	}
 	clients := make([]*client.Client, len(nw.Nodes))
 	for i, nd := range nw.Nodes {
-		clients[i] = clientOf(t, nd)
+		clients[i] = clientOf(t, nd, client.WithAPIKey(acc.APIKey))
 	}
 	for i := range 12 {
 		data := bytes.Repeat([]byte{byte('a' + i)}, 3000+i)

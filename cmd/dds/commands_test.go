@@ -232,7 +232,10 @@ func TestInfoAndLs(t *testing.T) {
 	}
 
 	before := len(f.RequestLog())
-	r = dds(t, f, nil, "ls", "--page-size", "2").ok(t)
+	if r := dds(t, f, nil, "ls"); r.code != 2 || !strings.Contains(r.stderr, "--api-key") {
+		t.Errorf("ls without a key: exit %d, %q", r.code, r.stderr)
+	}
+	r = dds(t, f, nil, "ls", "--page-size", "2", "--api-key", "k").ok(t)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if len(lines) != 6 || !strings.HasPrefix(lines[0], "ID") {
 		t.Fatalf("ls:\n%s", r.stdout)
@@ -245,7 +248,7 @@ func TestInfoAndLs(t *testing.T) {
 	if pages := len(f.RequestLog()) - before; pages != 3 {
 		t.Errorf("ls asked %d pages, want 3", pages)
 	}
-	r = dds(t, f, map[string]string{"DDS_PAGE_SIZE": "3"}, "ls", "--json").ok(t)
+	r = dds(t, f, map[string]string{"DDS_PAGE_SIZE": "3", "DDS_API_KEY": "k"}, "ls", "--json").ok(t)
 	var list api.ListDocument[api.File]
 	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Data) != 5 {
 		t.Errorf("ls --json: %v\n%s", err, r.stdout)
@@ -253,7 +256,7 @@ func TestInfoAndLs(t *testing.T) {
 	if r := dds(t, f, nil, "ls", "--page-size", "0"); r.code != 2 || !strings.Contains(r.stderr, "--page-size") {
 		t.Errorf("page size 0: exit %d, %q", r.code, r.stderr)
 	}
-	if r := dds(t, f, nil, "ls", "--page-size", "5000"); r.code != 1 || r.stderr != "dds: invalidValue: bad page size (at parameter page[size])\n" {
+	if r := dds(t, f, nil, "ls", "--page-size", "5000", "--api-key", "k"); r.code != 1 || r.stderr != "dds: invalidValue: bad page size (at parameter page[size])\n" {
 		t.Errorf("page size 5000: exit %d, %q", r.code, r.stderr)
 	}
 }
@@ -391,7 +394,7 @@ func TestLocalPayments(t *testing.T) {
 func TestRateLimitedError(t *testing.T) {
 	f := apitest.NewNode(t)
 	f.Set(func(f *apitest.Node) { f.Limited = true })
-	r := dds(t, f, nil, "ls")
+	r := dds(t, f, nil, "ls", "--api-key", "k")
 	if r.code != 1 || r.stderr != "dds: rateLimited: slow down\n" {
 		t.Errorf("exit %d, %q", r.code, r.stderr)
 	}

@@ -163,6 +163,26 @@ func (d *daemon) client(t testing.TB) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The client acts for an account, opened once per data dir (the key
+	// kept beside it), so that it can list what it uploads.
+	keyFile := d.dataDir + ".account"
+	key, err := os.ReadFile(keyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		acc, err := c.OpenAccount(t.Context(), "test", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		key = []byte(acc.APIKey)
+		if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	c, err = client.New(d.url, client.WithBillingToken(strings.TrimSpace(string(tok))), client.WithAPIKey(string(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 

@@ -66,8 +66,39 @@ func TestEndToEnd(t *testing.T) {
 	if info.Data.Attributes.CID != put.Data.Attributes.CID || info.Data.Attributes.State != api.StateStored {
 		t.Errorf("info: %+v", info.Data.Attributes)
 	}
-	if ls := run("ls"); !strings.Contains(ls, id) {
-		t.Errorf("ls does not list %s:\n%s", id, ls)
+	// An account: opened and credited by the payment processor, it pays
+	// an upload from its balance, lists its own files only, deletes them.
+	var acc api.Document[api.Account]
+	if err := json.Unmarshal([]byte(run("account", "create", "alice", "--billing-token", token, "--json")), &acc); err != nil {
+		t.Fatal(err)
+	}
+	key := acc.Data.Attributes.APIKey
+	if key == "" {
+		t.Fatalf("account create: %+v", acc.Data)
+	}
+	run("account", "credit", acc.Data.ID, "--amount", "5", "--billing-token", token)
+	if ls := run("ls", "--api-key", key); strings.Contains(ls, id) {
+		t.Errorf("alice's ls lists a file she does not own:\n%s", ls)
+	}
+	var owned api.Document[api.File]
+	if err := json.Unmarshal([]byte(run("put", in, "--api-key", key, "--pay", "--private", "--name", "mine.bin", "--json")), &owned); err != nil {
+		t.Fatal(err)
+	}
+	if owned.Data.Attributes.State != api.StateStored || !owned.Data.Attributes.Private {
+		t.Fatalf("put --pay from the balance: %+v", owned.Data.Attributes)
+	}
+	if ls := run("ls", "--api-key", key, "--state", "stored"); !strings.Contains(ls, owned.Data.ID) {
+		t.Errorf("ls does not list %s:\n%s", owned.Data.ID, ls)
+	}
+	if _, stderr, err := runDDS(t, bin, url, "info", owned.Data.ID); err == nil || !strings.Contains(stderr, "unauthorized") {
+		t.Errorf("a private file's info without the key: %v %s", err, stderr)
+	}
+	if show := run("account", "show", "--api-key", key); !strings.Contains(show, "files:") || !strings.Contains(show, "balance:") {
+		t.Errorf("account show:\n%s", show)
+	}
+	run("rm", owned.Data.ID, "--api-key", key)
+	if _, stderr, err := runDDS(t, bin, url, "get", owned.Data.ID, "--api-key", key, "-o", filepath.Join(dir, "gone")); err == nil || !strings.Contains(stderr, "gone") {
+		t.Errorf("get after rm: %v %s", err, stderr)
 	}
 	today := time.Now().UTC().Format("20060102")
 	if lp := run("local-payments", "--from", today, "--to", today); !strings.Contains(lp, "amount:") {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/client"
 )
 
 type lsOptions struct {
 	node     *nodeOptions
 	pageSize int
+	state    string
 }
 
 func lsCommand(fs *flagSet) runner { return lsFlags(fs).run }
@@ -18,12 +20,17 @@ func lsCommand(fs *flagSet) runner { return lsFlags(fs).run }
 func lsFlags(fs *flagSet) *lsOptions {
 	o := &lsOptions{node: nodeFlags(fs)}
 	fs.Int(&o.pageSize, "page-size", 100, 1, "files asked for per request (the node allows up to 1000)")
+	fs.Choice(&o.state, "state", "", []string{"", api.StateQuoted, api.StateStoring, api.StateStored, api.StateExtensionQuoted,
+		api.StateExpired, api.StateCancelled, api.StateDeleted}, "only the files in that state")
 	return o
 }
 
 func (o *lsOptions) run(ctx context.Context, a *app, args []string) error {
 	if err := wantArgs(args); err != nil {
 		return err
+	}
+	if o.node.apiKey == "" {
+		return usagef("ls lists an account's files: it needs --api-key (or %s)", envName("api-key"))
 	}
 	c, err := o.node.client(a)
 	if err != nil {
@@ -37,7 +44,7 @@ func (o *lsOptions) run(ctx context.Context, a *app, args []string) error {
 	}
 	seen := map[string]bool{}
 	for after := ""; ; {
-		page, next, err := c.Files(ctx, after, o.pageSize)
+		page, next, err := c.FilesInState(ctx, o.state, after, o.pageSize)
 		if err != nil {
 			return fmt.Errorf("list files: %w", err)
 		}

@@ -14,20 +14,22 @@ import (
 
 // nodeOptions are the flags every client command has.
 type nodeOptions struct {
-	node string
-	json bool
+	node   string
+	json   bool
+	apiKey string
 }
 
 func nodeFlags(fs *flagSet) *nodeOptions {
 	o := &nodeOptions{}
 	fs.String(&o.node, "node", "http://127.0.0.1:7070", "URL", "the node's HTTP API")
 	fs.Bool(&o.json, "json", "print the JSON document instead of text")
+	fs.String(&o.apiKey, "api-key", "", "KEY", "an account's API key: it owns what it uploads, lists its own files, reads its private ones; better in DDS_API_KEY than on the command line")
 	return o
 }
 
 // client returns a client of the node.
 func (o *nodeOptions) client(a *app, opts ...client.Option) (*client.Client, error) {
-	all := append([]client.Option{client.WithUserAgent("dds/" + a.version)}, a.clientOptions...)
+	all := append([]client.Option{client.WithUserAgent("dds/" + a.version), client.WithAPIKey(o.apiKey)}, a.clientOptions...)
 	c, err := client.New(o.node, append(all, opts...)...)
 	if err != nil {
 		return nil, usagef("--node: %w", err)
@@ -125,7 +127,14 @@ func printPayment(w io.Writer, asJSON bool, p *client.Payment) error {
 	}
 	out := newFields(w)
 	out.add("payment", p.ID)
-	out.add("file", p.FileID)
+	if p.AccountID != "" {
+		out.add("account", p.AccountID)
+	} else {
+		out.add("file", p.FileID)
+	}
+	if p.FromAccount != "" {
+		out.add("paid from", "the balance of account "+p.FromAccount)
+	}
 	out.add("status", p.Status)
 	out.add("amount", p.Amount.String()+" tokens")
 	out.time("created", p.CreatedAt)

@@ -24,6 +24,7 @@ type putOptions struct {
 	billingToken string
 	processorKey string
 	wait         time.Duration
+	private      bool
 }
 
 func putCommand(fs *flagSet) runner { return putFlags(fs).run }
@@ -33,7 +34,8 @@ func putFlags(fs *flagSet) *putOptions {
 	fs.Seconds(&o.duration, "duration", 0, "storage term: a Go duration (720h) or whole seconds; none: the node's default (a month)")
 	fs.String(&o.name, "name", "", "NAME", "the file's name; default: FILE's base name")
 	fs.Var(objectValue{&o.additional}, "additional", "JSON", "", "additional attributes, a JSON object")
-	fs.Bool(&o.pay, "pay", "pay the quoted price and wait until the file is stored")
+	fs.Bool(&o.pay, "pay", "pay the quoted price and wait until the file is stored: from the account's balance with --api-key and no billing token")
+	fs.Bool(&o.private, "private", "only the account reads the file (with --api-key)")
 	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token for the payment (with --pay); better in DDS_BILLING_TOKEN than on the command line, where ps shows it")
 	fs.String(&o.processorKey, "processor-key", "", "FILE", processorKeyHelp+" (with --pay)")
 	fs.Duration(&o.wait, "wait-timeout", 30*time.Minute, "with --pay, how long to wait until the file is stored")
@@ -44,8 +46,12 @@ func (o *putOptions) run(ctx context.Context, a *app, args []string) error {
 	if err := wantArgs(args, "FILE"); err != nil {
 		return err
 	}
-	if o.pay && o.billingToken == "" {
-		return usagef("--pay needs --billing-token (or %s)", envName("billing-token"))
+	fromBalance := o.pay && o.billingToken == "" && o.node.apiKey != ""
+	if o.pay && o.billingToken == "" && !fromBalance {
+		return usagef("--pay needs --billing-token (or %s), or an account's --api-key (or %s) to pay from its balance", envName("billing-token"), envName("api-key"))
+	}
+	if o.private && o.node.apiKey == "" {
+		return usagef("--private needs an account's --api-key (or %s)", envName("api-key"))
 	}
 	c, err := o.node.client(a, client.WithBillingToken(o.billingToken))
 	if err != nil {
@@ -82,6 +88,7 @@ func (o *putOptions) run(ctx context.Context, a *app, args []string) error {
 	bar := a.byteBar(size, "uploading")
 	file, err := c.Upload(ctx, withBar(r, bar), client.UploadOptions{
 		Name: name, Duration: o.duration, Additional: o.additional, Size: size,
+		Private: o.private, PayFromBalance: fromBalance,
 	})
 	finish(bar, err == nil)
 	if err != nil {
@@ -91,13 +98,21 @@ func (o *putOptions) run(ctx context.Context, a *app, args []string) error {
 		return printFile(a.stdout, o.node.json, file)
 	}
 
-	sig, err := processorSignature(ctx, c, o.processorKey, file.ID, api.PaymentSuccess, file.Price)
-	if err != nil {
-		return fmt.Errorf("pay for %s: %w", file.ID, err)
+	p := file.Payment
+	if fromBalance && p == nil {
+		if err := printFile(a.stdout, o.node.json, file); err != nil {
+			return err
+		}
+		return fmt.Errorf("file %s is uploaded but not paid: the account's balance is below its price (%s tokens)", file.ID, file.Price)
 	}
-	p, err := c.PaySigned(ctx, file.ID, api.PaymentSuccess, file.Price, uuid.NewString(), sig)
-	if err != nil {
-		return fmt.Errorf("pay for %s: %w", file.ID, err)
+	if p == nil {
+		sig, err := processorSignature(ctx, c, o.processorKey, file.ID, api.PaymentSuccess, file.Price)
+		if err != nil {
+			return fmt.Errorf("pay for %s: %w", file.ID, err)
+		}
+		if p, err = c.PaySigned(ctx, file.ID, api.PaymentSuccess, file.Price, uuid.NewString(), sig); err != nil {
+			return fmt.Errorf("pay for %s: %w", file.ID, err)
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, o.wait)
 	defer cancel()

@@ -24,6 +24,9 @@ func (s *Server) handleContent(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	f, err := s.svc.Content(ctx, id)
+	if f.ID != "" && !s.mayRead(w, r, f) {
+		return
+	}
 	if errors.Is(err, node.ErrPaymentRequired) && f.ID != "" {
 		s.writeFile(w, r, http.StatusPaymentRequired, f)
 		return

@@ -105,6 +105,8 @@ func errorResponse(err error) (int, []api.Error) {
 		return one(http.StatusServiceUnavailable, api.CodeUnavailable, "the node cannot reach agreement now; retry later", nil)
 	case errors.Is(err, node.ErrInvalid):
 		return one(http.StatusBadRequest, api.CodeInvalidRequest, err.Error(), nil)
+	case errors.Is(err, node.ErrUnauthorized):
+		return one(http.StatusUnauthorized, api.CodeUnauthorized, err.Error(), header("Authorization"))
 	case errors.Is(err, node.ErrForbidden):
 		return one(http.StatusForbidden, api.CodeForbidden, err.Error(), nil)
 	case errors.Is(err, errInvalidDocument):
@@ -126,6 +128,9 @@ func conflictDetail(err error) string {
 // fail answers err, logging what the client cannot fix.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, errs := errorResponse(err)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dds"`)
+	}
 	switch {
 	case status == http.StatusInternalServerError && errors.Is(r.Context().Err(), context.Canceled):
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request abandoned by the client",

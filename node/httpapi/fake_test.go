@@ -34,6 +34,8 @@ type fakeService struct {
 	maxTerm  int64
 	discard  bool     // do not keep the bytes (benchmarks)
 	removed  []string // RemoveMember calls: "peer@time:first signature bytes"
+	accounts map[string]*node.Account
+	keys     map[string]string // API key -> account id
 }
 
 type fakeFile struct {
@@ -48,6 +50,8 @@ func newFakeService() *fakeService {
 		now:      time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC),
 		files:    map[string]*fakeFile{},
 		payments: map[string]node.Payment{},
+		accounts: map[string]*node.Account{},
+		keys:     map[string]string{},
 		up:       true,
 		maxTerm:  10 * 365 * 24 * 3600,
 	}
@@ -80,6 +84,7 @@ func (f *fakeService) Upload(ctx context.Context, u node.Upload) (node.File, err
 		ID: uuid.NewString(), Name: u.Name, CID: "bafk" + hex.EncodeToString(h.Sum(nil))[:40], Size: n,
 		Additional: u.Additional, State: api.StateQuoted, Duration: d, Price: max(1000, n*fakeRate),
 		QuoteExpiresAt: f.now.Add(time.Hour), CreatedAt: f.now, AttestedBy: []string{"p1", "p2", "p3"},
+		Owner: u.Owner.Account, Private: u.Private,
 	}, data: buf.Bytes()}
 	f.files[file.ID] = file
 	f.order = append(f.order, file.ID)
@@ -96,27 +101,106 @@ func (f *fakeService) File(ctx context.Context, id string) (node.File, error) {
 	return node.File{}, node.ErrNotFound
 }
 
-func (f *fakeService) Files(ctx context.Context, after string, limit int) ([]node.File, string, error) {
+func (f *fakeService) AccountFiles(ctx context.Context, account, after string, limit int, state string) ([]node.File, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var mine []string
+	for _, id := range f.order {
+		if fl := f.files[id]; fl.Owner == account && (state == "" || fl.State == state) {
+			mine = append(mine, id)
+		}
+	}
 	start := 0
 	if after != "" {
-		i := slices.Index(f.order, after)
+		i := slices.Index(mine, after)
 		if i < 0 {
 			return nil, "", node.ErrNotFound
 		}
 		start = i + 1
 	}
-	end := min(start+limit, len(f.order))
+	end := min(start+limit, len(mine))
 	var out []node.File
-	for _, id := range f.order[start:end] {
+	for _, id := range mine[start:end] {
 		out = append(out, f.files[id].File)
 	}
 	next := ""
-	if end < len(f.order) {
-		next = f.order[end-1]
+	if end < len(mine) {
+		next = mine[end-1]
 	}
 	return out, next, nil
+}
+
+func (f *fakeService) OpenAccount(ctx context.Context, name string) (node.Account, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := &node.Account{ID: uuid.NewString(), Name: name, OpenedAt: f.now}
+	key := "dds_" + uuid.NewString()
+	f.accounts[a.ID], f.keys[key] = a, a.ID
+	return *a, key, nil
+}
+
+func (f *fakeService) Account(ctx context.Context, id string) (node.Account, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.accounts[id]
+	if !ok {
+		return node.Account{}, node.ErrNotFound
+	}
+	return *a, nil
+}
+
+func (f *fakeService) Authenticate(ctx context.Context, key string) (node.Caller, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.keys[key]
+	if !ok {
+		return node.Caller{}, fmt.Errorf("%w: no account has this API key", node.ErrUnauthorized)
+	}
+	return node.Caller{Account: id, APIKey: key}, nil
+}
+
+// credit adds amount to an account's balance (the tests' payment processor).
+func (f *fakeService) credit(id string, amount int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.accounts[id].Balance += amount
+}
+
+func (f *fakeService) PayFromBalance(ctx context.Context, id string, by node.Caller) (node.Payment, node.File, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl, ok := f.files[id]
+	if !ok {
+		return node.Payment{}, node.File{}, node.ErrNotFound
+	}
+	a := f.accounts[by.Account]
+	if fl.State != api.StateQuoted {
+		return node.Payment{}, fl.File, node.ErrAlreadyPaid
+	}
+	if a.Balance < fl.Price {
+		return node.Payment{}, fl.File, fmt.Errorf("%w: balance too low", node.ErrPaymentRequired)
+	}
+	a.Balance -= fl.Price
+	fl.State, fl.StoredAt, fl.ExpiresAt = api.StateStoring, f.now, f.now.Add(time.Duration(fl.Duration)*time.Second)
+	pay := node.Payment{ID: uuid.NewString(), FileID: id, Status: api.PaymentSuccess, Amount: fl.Price, CreatedAt: f.now, FromAccount: a.ID}
+	f.payments[pay.ID] = pay
+	return pay, fl.File, nil
+}
+
+func (f *fakeService) Delete(ctx context.Context, id string, by node.Caller) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl, ok := f.files[id]
+	switch {
+	case !ok:
+		return node.ErrNotFound
+	case fl.Owner == "" || fl.Owner != by.Account:
+		return fmt.Errorf("%w: not the owner", node.ErrForbidden)
+	case fl.State == api.StateDeleted:
+		return node.ErrGone
+	}
+	fl.State = api.StateDeleted
+	return nil
 }
 
 func (f *fakeService) Content(ctx context.Context, id string) (node.File, error) {
@@ -128,8 +212,8 @@ func (f *fakeService) Content(ctx context.Context, id string) (node.File, error)
 		return node.File{}, node.ErrNotFound
 	case fl.State == api.StateQuoted || fl.State == api.StateCancelled:
 		return fl.File, node.ErrPaymentRequired
-	case fl.State == api.StateExpired:
-		return node.File{}, node.ErrGone
+	case fl.State == api.StateExpired, fl.State == api.StateDeleted:
+		return fl.File, node.ErrGone
 	}
 	return fl.File, nil
 }
@@ -156,6 +240,10 @@ func (f *fakeService) Patch(ctx context.Context, id string, p node.Patch) (node.
 		return node.File{}, false, node.ErrNotFound
 	case fl.State == api.StateExpired:
 		return node.File{}, false, node.ErrGone
+	case p.Additional != nil && fl.Owner != "" && p.By.Account == "":
+		return node.File{}, false, fmt.Errorf("%w: the owner's key is needed", node.ErrUnauthorized)
+	case p.Additional != nil && fl.Owner != "" && p.By.Account != fl.Owner:
+		return node.File{}, false, fmt.Errorf("%w: not the owner", node.ErrForbidden)
 	case p.Duration != nil && *p.Duration <= fl.Duration:
 		return node.File{}, false, fmt.Errorf("term %d is not longer than %d: %w", *p.Duration, fl.Duration, node.ErrConflict)
 	}
@@ -184,6 +272,12 @@ func (f *fakeService) Patch(ctx context.Context, id string, p node.Patch) (node.
 func (f *fakeService) Pay(ctx context.Context, p node.PaymentRequest) (node.Payment, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if a, ok := f.accounts[p.AccountID]; ok {
+		a.Balance += p.Amount
+		pay := node.Payment{ID: uuid.NewString(), AccountID: a.ID, Status: p.Status, Amount: p.Amount, CreatedAt: f.now}
+		f.payments[pay.ID] = pay
+		return pay, nil
+	}
 	fl, ok := f.files[p.FileID]
 	switch {
 	case !ok:

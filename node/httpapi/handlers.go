@@ -39,6 +39,7 @@ func fileResource(f node.File) api.Resource[api.File] {
 			Replicas:       f.Replicas,
 			AttestedBy:     f.AttestedBy,
 			CreatedAt:      apiTime(f.CreatedAt),
+			Private:        f.Private,
 		},
 		Links: &api.Links{Self: "/files/" + f.ID},
 	}
@@ -61,7 +62,7 @@ func paymentResource(p node.Payment) api.Resource[api.Payment] {
 		ID:   p.ID,
 		Attributes: api.Payment{
 			FileID: p.FileID, Status: p.Status, Amount: api.Tokens(p.Amount), CreatedAt: created,
-			ReceivedBy: p.ReceivedBy,
+			ReceivedBy: p.ReceivedBy, AccountID: p.AccountID, FromAccount: p.FromAccount,
 		},
 		Links: &api.Links{Self: "/payments/" + p.ID},
 	}
@@ -96,33 +97,21 @@ func (s *Server) readDocument(w http.ResponseWriter, r *http.Request) ([]byte, e
 	return b, nil
 }
 
-// handleList serves GET /files: a page of files after a cursor.
+// handleList serves GET /files: a page of the caller's files after a
+// cursor (an account's API key is needed: nobody sees others' files).
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var errs []api.Error
-	size := defaultPageSize
-	if v := q["page[size]"]; len(v) > 0 {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > maxPageSize {
-			errs = append(errs, fieldError(api.CodeInvalidValue, "page[size] must be a whole number from 1 to 1000", parameter("page[size]")))
-		}
-		size = n
+	by, ok := s.account(w, r, "listing files")
+	if !ok {
+		return
 	}
-	after := ""
-	if v := q["page[after]"]; len(v) > 0 && v[0] != "" {
-		c, ok := parseCursor(v[0])
-		if !ok {
-			errs = append(errs, fieldError(api.CodeInvalidValue, "page[after] must be a file id or a cursor from links.next", parameter("page[after]")))
-		}
-		after = c
-	}
+	q, errs := parseListQuery(r)
 	if len(errs) > 0 {
 		s.fail(w, r, refuse(errs))
 		return
 	}
-	files, next, err := s.svc.Files(r.Context(), after, size)
+	files, next, err := s.svc.AccountFiles(r.Context(), by.Account, q.after, q.size, q.state)
 	if errors.Is(err, node.ErrNotFound) {
-		err = refuse([]api.Error{fieldError(api.CodeInvalidValue, "page[after] is not a known file", parameter("page[after]"))})
+		err = refuse([]api.Error{fieldError(api.CodeInvalidValue, "page[after] is not a known file of this account", parameter("page[after]"))})
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -132,9 +121,9 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	for _, f := range files {
 		doc.Data = append(doc.Data, fileResource(f))
 	}
-	doc.Links.Self = pageLink(size, after)
+	doc.Links.Self = q.link(url.QueryEscape(q.after))
 	if next != "" {
-		doc.Links.Next = pageLink(size, next)
+		doc.Links.Next = q.link(url.QueryEscape(next))
 	}
 	s.writeJSON(w, r, http.StatusOK, api.MediaType, doc)
 }
@@ -158,14 +147,6 @@ func parseCursor(s string) (string, bool) {
 	return id + "~" + created, true
 }
 
-func pageLink(size int, after string) string {
-	l := "/files?page[size]=" + strconv.Itoa(size)
-	if after != "" {
-		l += "&page[after]=" + url.QueryEscape(after)
-	}
-	return l
-}
-
 // handleInfo serves GET /files/{id}/info.
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 	id, ok := s.pathID(w, r)
@@ -175,6 +156,9 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 	f, err := s.svc.File(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if !s.mayRead(w, r, f) {
 		return
 	}
 	s.writeFile(w, r, http.StatusOK, f)
@@ -194,6 +178,9 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 	p, errs := decodePatch(body, id, func() int64 { return s.svc.MaxTerm(r.Context()) })
 	if len(errs) > 0 {
 		s.fail(w, r, refuse(errs))
+		return
+	}
+	if p.By, ok = s.caller(w, r); !ok {
 		return
 	}
 	f, quoted, err := s.svc.Patch(r.Context(), id, p)

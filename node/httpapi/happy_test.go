@@ -343,14 +343,20 @@ func TestIdempotency(t *testing.T) {
 
 func TestPagination(t *testing.T) {
 	s, _ := newTestServer(t)
+	key := openAccount(t, s, "pager")
+	up := func(name, content string) string {
+		t.Helper()
+		return decode[api.Document[api.File]](t, uploadAs(t, s, key, name, content, "")).Data.ID
+	}
+	upload(t, s, "not-mine", "z") // another's (nobody's) file is not listed
 	var ids []string
 	for i := range 7 {
-		ids = append(ids, upload(t, s, fmt.Sprintf("f%d", i), "x").ID)
+		ids = append(ids, up(fmt.Sprintf("f%d", i), "x"))
 	}
 	var seen []string
 	next := "/files?page[size]=3"
 	for pages := 0; next != ""; pages++ {
-		rec := serve(t, s, request("GET", next, "", nil))
+		rec := serve(t, s, as(key, request("GET", next, "", nil)))
 		if rec.Code != 200 {
 			t.Fatalf("%s: %d %s", next, rec.Code, rec.Body)
 		}
@@ -361,7 +367,7 @@ func TestPagination(t *testing.T) {
 		if pages == 0 {
 			// Files added between pages come at the end; pages never shift.
 			for i := range 3 {
-				ids = append(ids, upload(t, s, fmt.Sprintf("late%d", i), "y").ID)
+				ids = append(ids, up(fmt.Sprintf("late%d", i), "y"))
 			}
 		}
 		next = doc.Links.Next
@@ -372,7 +378,7 @@ func TestPagination(t *testing.T) {
 	if strings.Join(seen, ",") != strings.Join(ids, ",") {
 		t.Errorf("pages gave %v\nwant %v", seen, ids)
 	}
-	rec := serve(t, s, request("GET", "/files", "", nil))
+	rec := serve(t, s, as(key, request("GET", "/files", "", nil)))
 	if doc := decode[api.ListDocument[api.File]](t, rec); len(doc.Data) != 10 || doc.Links.Next != "" {
 		t.Errorf("default page: %d files, next %q", len(doc.Data), doc.Links.Next)
 	}

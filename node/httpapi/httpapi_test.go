@@ -132,6 +132,8 @@ func badRequests(t *testing.T, s *Server, maxTerm int64, state func() string) {
 	if rec.Code != http.StatusBadRequest {
 		t.Fatalf("keyed low payment: %d %s", rec.Code, rec.Body)
 	}
+	key := openAccount(t, s, "lister")
+	keyed := []string{"Authorization", "Bearer " + key}
 	before := state()
 
 	big := strings.Repeat("x", 2<<20)
@@ -246,16 +248,16 @@ func badRequests(t *testing.T, s *Server, maxTerm int64, state func() string) {
 		{"local payments reversed", "GET", "/payments/local?from=20261130&to=20261101", "", nil, nil, 400, api.CodeInvalidValue, Q("to"), nil},
 		{"local payments missing from", "GET", "/payments/local?to=20261101", "", nil, nil, 400, api.CodeRequired, Q("from"), nil},
 		{"local payments not digits", "GET", "/payments/local?from=2026-1-1&to=20261101", "", nil, nil, 400, api.CodeInvalidValue, Q("from"), nil},
-		{"page size zero", "GET", "/files?page[size]=0", "", nil, nil, 400, api.CodeInvalidValue, Q("page[size]"), nil},
-		{"page size too big", "GET", "/files?page[size]=1001", "", nil, nil, 400, api.CodeInvalidValue, Q("page[size]"), nil},
-		{"page size not a number", "GET", "/files?page[size]=ten", "", nil, nil, 400, api.CodeInvalidValue, Q("page[size]"), nil},
-		{"page cursor not a UUID", "GET", "/files?page[after]=abc", "", nil, nil, 400, api.CodeInvalidValue, Q("page[after]"), nil},
-		{"page cursor unknown", "GET", "/files?page[after]=" + unknown, "", nil, nil, 400, api.CodeInvalidValue, Q("page[after]"), nil},
-		{"page cursor bad time", "GET", "/files?page[after]=" + unknown + "~12x", "", nil, nil, 400, api.CodeInvalidValue, Q("page[after]"), nil},
-		{"page cursor negative time", "GET", "/files?page[after]=" + unknown + "~-1", "", nil, nil, 400, api.CodeInvalidValue, Q("page[after]"), nil},
-		{"DELETE a file", "DELETE", "/files/" + q, "", nil, nil, 405, api.CodeMethodNotAllowed, nil,
+		{"page size zero", "GET", "/files?page[size]=0", "", nil, keyed, 400, api.CodeInvalidValue, Q("page[size]"), nil},
+		{"page size too big", "GET", "/files?page[size]=1001", "", nil, keyed, 400, api.CodeInvalidValue, Q("page[size]"), nil},
+		{"page size not a number", "GET", "/files?page[size]=ten", "", nil, keyed, 400, api.CodeInvalidValue, Q("page[size]"), nil},
+		{"page cursor not a UUID", "GET", "/files?page[after]=abc", "", nil, keyed, 400, api.CodeInvalidValue, Q("page[after]"), nil},
+		{"page cursor unknown", "GET", "/files?page[after]=" + unknown, "", nil, keyed, 400, api.CodeInvalidValue, Q("page[after]"), nil},
+		{"page cursor bad time", "GET", "/files?page[after]=" + unknown + "~12x", "", nil, keyed, 400, api.CodeInvalidValue, Q("page[after]"), nil},
+		{"page cursor negative time", "GET", "/files?page[after]=" + unknown + "~-1", "", nil, keyed, 400, api.CodeInvalidValue, Q("page[after]"), nil},
+		{"PUT a file", "PUT", "/files/" + q, "", nil, nil, 405, api.CodeMethodNotAllowed, nil,
 			func(t *testing.T, rec *httptest.ResponseRecorder) {
-				if a := rec.Header().Get("Allow"); a != "GET, HEAD, PATCH" {
+				if a := rec.Header().Get("Allow"); a != "GET, HEAD, PATCH, DELETE" {
 					t.Errorf("Allow = %q", a)
 				}
 			}},

@@ -285,7 +285,18 @@ func decodePayment(body []byte) (node.PaymentRequest, []api.Error) {
 		}
 		return s, true
 	}
-	if s, ok := str("file_id"); ok {
+	// A payment pays a file's quote, or credits an account (accounts).
+	if raw, ok := attrs["account_id"]; ok && !isNull(raw) {
+		if raw, ok := attrs["file_id"]; ok && !isNull(raw) {
+			errs = append(errs, fieldError(api.CodeInvalidValue, "a payment has a file_id or an account_id, not both", pointer("/data/attributes/account_id")))
+		} else if s, ok := str("account_id"); ok {
+			if id, ok := parseID(s); ok {
+				p.AccountID = id
+			} else {
+				errs = append(errs, fieldError(api.CodeInvalidValue, "account_id must be an account id (a UUID)", pointer("/data/attributes/account_id")))
+			}
+		}
+	} else if s, ok := str("file_id"); ok {
 		if id, ok := parseID(s); ok {
 			p.FileID = id
 		} else {

@@ -35,6 +35,14 @@ type uploadAttrs struct {
 	additional    []byte
 	additionalSet bool
 	additionalBig bool // longer than the scanner keeps
+	// private and pay_from_balance (accounts), JSON literals; privateLate:
+	// private came after the bytes (too late for an upload streamed
+	// straight through).
+	private     []byte
+	privateSet  bool
+	privateLate bool
+	pay         []byte
+	paySet      bool
 }
 
 // complete reports whether every attribute is known, so that nothing after
@@ -526,6 +534,23 @@ func (s *uploadDoc) attribute(key string) bool {
 		}
 		a.additional, a.additionalBig = s.raw(maxRawValue)
 		a.additionalSet = true
+		return false
+	case "private", "pay_from_balance":
+		set, late := &a.privateSet, s.dataSet
+		if key == "pay_from_balance" {
+			set = &a.paySet
+		}
+		if *set {
+			s.dup(ptr)
+			break
+		}
+		b, _ := s.raw(maxNumberLen)
+		*set = true
+		if key == "private" {
+			a.private, a.privateLate = b, late
+		} else {
+			a.pay = b
+		}
 		return false
 	}
 	s.value(0)

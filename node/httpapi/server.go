@@ -25,7 +25,6 @@ import (
 type Service interface {
 	Upload(ctx context.Context, u node.Upload) (node.File, error)
 	File(ctx context.Context, id string) (node.File, error)
-	Files(ctx context.Context, after string, limit int) ([]node.File, string, error)
 	Content(ctx context.Context, id string) (node.File, error)
 	Read(ctx context.Context, id string, off, length int64) (io.ReadCloser, error)
 	Patch(ctx context.Context, id string, p node.Patch) (node.File, bool, error)
@@ -40,6 +39,14 @@ type Service interface {
 	// RemoveMember ends peerID's membership with a removal the network's
 	// admission key signed (sig over the peer id and at).
 	RemoveMember(ctx context.Context, peerID string, at time.Time, sig []byte) error
+
+	// Accounts.
+	OpenAccount(ctx context.Context, name string) (node.Account, string, error)
+	Account(ctx context.Context, id string) (node.Account, error)
+	Authenticate(ctx context.Context, apiKey string) (node.Caller, error)
+	AccountFiles(ctx context.Context, account, after string, limit int, state string) ([]node.File, string, error)
+	PayFromBalance(ctx context.Context, id string, by node.Caller) (node.Payment, node.File, error)
+	Delete(ctx context.Context, id string, by node.Caller) error
 }
 
 // Records keeps idempotency records durably (*node.Records implements it).
@@ -178,6 +185,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /files/{id}", s.handleContent)
 	s.mux.HandleFunc("PATCH /files/{id}", s.handlePatch)
 	s.mux.HandleFunc("GET /files/{id}/info", s.handleInfo)
+	s.mux.HandleFunc("DELETE /files/{id}", s.handleDelete)
+	s.mux.HandleFunc("POST /accounts", s.handleOpenAccount)
+	s.mux.HandleFunc("GET /accounts/{id}", s.handleAccount)
 	s.mux.HandleFunc("POST /payments", s.handlePay)
 	s.mux.HandleFunc("GET /payments/local", s.handleLocalPayments)
 	s.mux.HandleFunc("GET /payments/{id}", s.handlePayment)

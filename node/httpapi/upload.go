@@ -46,6 +46,33 @@ type uploadForm interface {
 
 // handleUpload serves POST /files.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
+	by, ok := s.caller(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	var qerrs []api.Error
+	payBalance := false
+	if q.Has("pay") {
+		if q.Get("pay") != "balance" {
+			qerrs = append(qerrs, fieldError(api.CodeInvalidValue, `pay must be "balance"`, parameter("pay")))
+		}
+		payBalance = true
+	}
+	private := false
+	if q.Has("private") {
+		switch q.Get("private") {
+		case "true":
+			private = true
+		case "false":
+		default:
+			qerrs = append(qerrs, fieldError(api.CodeInvalidValue, `private must be "true" or "false"`, parameter("private")))
+		}
+	}
+	if len(qerrs) > 0 {
+		s.fail(w, r, refuse(qerrs))
+		return
+	}
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
@@ -92,12 +119,31 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 			}
 			f = &multipartForm{mr: mr}
 		}
-		file, err := s.ingest(r.Context(), f, body, minSize(r.ContentLength, mt, ct))
+		file, err := s.ingest(r.Context(), f, body, minSize(r.ContentLength, mt, ct), by, private)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.writeFile(w, r, http.StatusPaymentRequired, file)
+		if a := f.attrs(); a.paySet && string(a.pay) == "true" {
+			payBalance = true
+		}
+		if !payBalance {
+			s.writeFile(w, r, http.StatusPaymentRequired, file)
+			return
+		}
+		// Paid from the balance at once: 202 with the file (storing) and
+		// its payment; a balance below the price leaves the quote open (402).
+		p, paid, err := s.svc.PayFromBalance(r.Context(), file.ID, by)
+		switch {
+		case errors.Is(err, node.ErrPaymentRequired):
+			s.writeFile(w, r, http.StatusPaymentRequired, file)
+		case err != nil:
+			s.fail(w, r, err)
+		default:
+			w.Header().Set("Location", "/files/"+paid.ID)
+			s.writeJSON(w, r, http.StatusAccepted, api.MediaType, api.UploadDocument{
+				Data: fileResource(paid), Included: []api.Resource[api.Payment]{paymentResource(p)}})
+		}
 	})
 }
 
@@ -107,7 +153,7 @@ func base64Len(n int64) int64 { return (n + 2) / 3 * 4 }
 // ingest reads an upload in any form and hands it to the service: straight
 // through when every attribute is known before the bytes, else through a
 // spool until the request has been read and validated.
-func (s *Server) ingest(ctx context.Context, f uploadForm, body *bodyErr, min int64) (node.File, error) {
+func (s *Server) ingest(ctx context.Context, f uploadForm, body *bodyErr, min int64, by node.Caller, private bool) (node.File, error) {
 	found := f.head()
 	if body.err != nil {
 		return node.File{}, body.failure()
@@ -131,6 +177,7 @@ func (s *Server) ingest(ctx context.Context, f uploadForm, body *bodyErr, min in
 	if f.complete() && len(attrErrs) == 0 && len(f.problems()) == 0 {
 		u.Body = capped
 		u.MinSize = min
+		u.Owner, u.Private = by, u.Private || private
 		file, err := s.svc.Upload(ctx, u)
 		switch {
 		case body.err != nil:
@@ -143,6 +190,11 @@ func (s *Server) ingest(ctx context.Context, f uploadForm, body *bodyErr, min in
 			return node.File{}, err
 		case !f.done():
 			return node.File{}, errBodyNotConsumed
+		case f.attrs().privateLate && string(f.attrs().private) == "true" && !u.Private:
+			// The quote was made before private was read: it stays
+			// unpaid and lapses.
+			return node.File{}, refuse([]api.Error{fieldError(api.CodeInvalidValue,
+				"private must come before data in the document (or be given as ?private=true)", f.source("private"))})
 		}
 		return file, nil
 	}
@@ -179,6 +231,7 @@ func (s *Server) ingest(ctx context.Context, f uploadForm, body *bodyErr, min in
 	}
 	u.Body = rd
 	u.MinSize = min
+	u.Owner, u.Private = by, u.Private || private
 	return s.svc.Upload(ctx, u)
 }
 
@@ -240,6 +293,25 @@ func (s *Server) checkAttrs(ctx context.Context, f uploadForm) (node.Upload, []a
 			errs = append(errs, *e)
 		} else {
 			u.Additional = m
+		}
+	}
+	for _, b := range []struct {
+		raw  []byte
+		set  bool
+		name string
+		out  *bool
+	}{{a.private, a.privateSet, "private", &u.Private}, {a.pay, a.paySet, "pay_from_balance", nil}} {
+		if !b.set {
+			continue
+		}
+		switch string(b.raw) {
+		case "true":
+			if b.out != nil {
+				*b.out = true
+			}
+		case "false", "null":
+		default:
+			errs = append(errs, fieldError(api.CodeInvalidValue, b.name+" must be true or false", f.source(b.name)))
 		}
 	}
 	return u, errs
