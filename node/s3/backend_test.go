@@ -21,7 +21,15 @@ type memBackend struct {
 	buckets map[string]*memBucket
 	uploads map[string]*memUpload
 	seq     int
-	puts    int // committed PutObject/UploadPart calls
+	puts    int   // committed PutObject/UploadPart calls
+	putErr  error // what PutObject answers instead of storing, when set
+}
+
+// failPut makes PutObject fail with err after reading its body (nil: stop).
+func (m *memBackend) failPut(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.putErr = err
 }
 
 type memBucket struct {
@@ -221,6 +229,13 @@ func (m *memBackend) PutObject(ctx context.Context, account, bucket, key string,
 	path, n, err := m.spool(in.Body)
 	if err != nil {
 		return Object{}, err
+	}
+	m.mu.Lock()
+	err = m.putErr
+	m.mu.Unlock()
+	if err != nil {
+		os.Remove(path)
+		return Object{}, fmt.Errorf("store: %w", err)
 	}
 	if n != in.Size {
 		os.Remove(path)

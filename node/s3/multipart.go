@@ -150,14 +150,15 @@ func (h *Handler) completeUpload(w *responseWriter, rq *request) error {
 	}
 	etags := make([]string, len(parts))
 	for i, p := range parts {
-		s, ok := stored[p.Number]
-		if !ok || s.ETag != p.ETag {
+		if s, ok := stored[p.Number]; !ok || s.ETag != p.ETag {
 			return errInvalidPart
 		}
-		if i < len(parts)-1 && s.Size < minPartSize {
+		etags[i] = p.ETag
+	}
+	for _, p := range parts[:len(parts)-1] {
+		if stored[p.Number].Size < minPartSize {
 			return errEntityTooSmall
 		}
-		etags[i] = p.ETag
 	}
 	etag := MultipartETag(etags)
 	obj, err := h.backend.CompleteMultipartUpload(rq.Context(), rq.id.account, rq.bucket, rq.key, id, parts, etag)

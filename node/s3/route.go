@@ -40,6 +40,9 @@ func (h *Handler) route(rq *request) (string, opFunc) {
 			return fail("NotImplemented", errNotImplemented.withMessage("?"+s+" is not implemented"))
 		}
 	}
+	if q.Has("versioning") && m != http.MethodGet {
+		return fail("NotImplemented", errNotImplemented.withMessage("versioning is not implemented"))
+	}
 	if v := q.Get("versionId"); v != "" && v != "null" {
 		return fail("NotImplemented", errNotImplemented.withMessage("versioning is not implemented"))
 	}
