@@ -83,7 +83,12 @@ func (h *Handler) deleteBucket(w *responseWriter, rq *request) error {
 // readXML reads a small XML body (at most maxXMLBody, with the same
 // checks as any body) into v.
 func readXML(rq *request, v any) error {
-	b, err := openBody(rq.Request, rq.id, maxXMLBody)
+	return readXMLFrom(rq.Request, rq, v)
+}
+
+// readXMLFrom is readXML with r standing for the request.
+func readXMLFrom(r *http.Request, rq *request, v any) error {
+	b, err := openBody(r, rq.id, maxXMLBody)
 	if errors.Is(err, errEntityTooLarge) {
 		return errMalformedXML.withMessage("the XML body is too large")
 	}

@@ -93,7 +93,7 @@ func (c *chunkReader) nextChunk() error {
 		}
 	}
 	c.started = true
-	line, err := c.line()
+	line, err := c.line(true)
 	if err != nil {
 		return err
 	}
@@ -135,18 +135,27 @@ func (c *chunkReader) verifyChunk() error {
 }
 
 // readTrailers reads "name:value" lines up to an empty line (or the end
-// of the body, which some clients send right after the last trailer).
+// of the body). Lines may end in LF alone: minio-go ends each signed
+// trailer with "\n" and puts "\r\n" before x-amz-trailer-signature, so
+// with a signed trailer empty lines before the signature are skipped.
 func (c *chunkReader) readTrailers() error {
 	c.trailer = map[string]string{}
 	var canonical bytes.Buffer
+	signed := c.signer != nil && c.trailers
 	trailerSig := ""
 	for {
-		line, err := c.line()
-		if err == io.EOF || (err == nil && line == "") {
+		line, err := c.line(false)
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return err
+		}
+		if line == "" {
+			if signed && trailerSig == "" {
+				continue
+			}
+			break
 		}
 		name, val, ok := strings.Cut(line, ":")
 		if !ok {
@@ -164,7 +173,7 @@ func (c *chunkReader) readTrailers() error {
 	if !c.trailers && len(c.trailer) > 0 {
 		return errInvalidArgument.withMessage("trailing headers without x-amz-trailer")
 	}
-	if c.signer != nil && c.trailers {
+	if signed {
 		sum := sha256.Sum256(canonical.Bytes())
 		if err := c.signer.trailer(sum[:], trailerSig); err != nil {
 			return err
@@ -185,9 +194,10 @@ func (c *chunkReader) expectCRLF() error {
 	return nil
 }
 
-// line reads one CRLF-terminated line, bounded by maxChunkLine. io.EOF
-// only when the body ended before the line began.
-func (c *chunkReader) line() (string, error) {
+// line reads one line, bounded by maxChunkLine, without its CRLF (or,
+// unless crlf, a bare LF). io.EOF only when the body ended before the
+// line began.
+func (c *chunkReader) line(crlf bool) (string, error) {
 	c.lineBuf = c.lineBuf[:0]
 	for {
 		frag, err := c.r.ReadSlice('\n')
@@ -208,8 +218,11 @@ func (c *chunkReader) line() (string, error) {
 		return "", errChunkFormat
 	}
 	s := string(c.lineBuf)
-	if !strings.HasSuffix(s, "\r\n") {
+	if t, ok := strings.CutSuffix(s, "\r\n"); ok {
+		return t, nil
+	}
+	if crlf {
 		return "", errChunkFormat
 	}
-	return s[:len(s)-2], nil
+	return s[:len(s)-1], nil
 }

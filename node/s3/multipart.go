@@ -130,8 +130,16 @@ func (h *Handler) completeUpload(w *responseWriter, rq *request) error {
 	if err != nil {
 		return err
 	}
+	// Here x-amz-checksum-* headers state the whole object's checksum,
+	// not the XML body's: leave them out of the body's checks.
+	r := rq.Clone(rq.Context())
+	for k := range r.Header {
+		if strings.HasPrefix(k, "X-Amz-Checksum-") {
+			delete(r.Header, k)
+		}
+	}
 	var req completeMultipartUpload
-	if err := readXML(rq, &req); err != nil {
+	if err := readXMLFrom(r, rq, &req); err != nil {
 		return err
 	}
 	if len(req.Parts) == 0 || len(req.Parts) > maxParts {
