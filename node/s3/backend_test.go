@@ -242,16 +242,27 @@ func (m *memBackend) PutObject(ctx context.Context, account, bucket, key string,
 		return Object{}, fmt.Errorf("stored %d bytes of %d", n, in.Size)
 	}
 	obj := Object{Key: key, Size: n, ETag: in.ETag(), LastModified: m.now(), Meta: in.Meta}
+	if err := m.commit(account, bucket, memObject{Object: obj, path: path}); err != nil {
+		return Object{}, err
+	}
+	m.mu.Lock()
+	m.puts++
+	m.mu.Unlock()
+	return obj, nil
+}
+
+// commit stores o, whose bytes are in o.path, in the bucket; the file is
+// removed when that fails.
+func (m *memBackend) commit(account, bucket string, o memObject) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucket(account, bucket)
 	if err != nil {
-		os.Remove(path)
-		return Object{}, err
+		os.Remove(o.path)
+		return err
 	}
-	m.put(b, memObject{Object: obj, path: path})
-	m.puts++
-	return obj, nil
+	m.put(b, o)
+	return nil
 }
 
 // put stores o in b, replacing an earlier object; the caller holds mu.
@@ -349,14 +360,9 @@ func (m *memBackend) CopyObject(ctx context.Context, account, srcBucket, srcKey,
 	if meta != nil {
 		obj.Meta = *meta
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, err := m.bucket(account, dstBucket)
-	if err != nil {
-		os.Remove(path)
+	if err := m.commit(account, dstBucket, memObject{Object: obj, path: path}); err != nil {
 		return Object{}, err
 	}
-	m.put(b, memObject{Object: obj, path: path})
 	return obj, nil
 }
 
@@ -444,15 +450,14 @@ func (m *memBackend) CompleteMultipartUpload(_ context.Context, account, bucket,
 		return Object{}, err
 	}
 	obj := Object{Key: key, Size: size, ETag: etag, LastModified: m.now(), Meta: u.meta}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, err := m.bucket(account, bucket)
-	if err != nil {
-		os.Remove(path)
+	if err := m.commit(account, bucket, memObject{Object: obj, path: path}); err != nil {
 		return Object{}, err
 	}
-	m.put(b, memObject{Object: obj, path: path})
-	m.dropUpload(id)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.uploads[id]; ok {
+		m.dropUpload(id)
+	}
 	return obj, nil
 }
 

@@ -51,13 +51,18 @@ func (d discardBackend) GetObject(_ context.Context, _, _, key string, off, leng
 func benchHandler(b *testing.B, size int64) *Handler {
 	mb := newMemBackend(b.TempDir())
 	mb.addKey(testKey, testSecret, "alice")
+	return quietHandler(b, discardBackend{mb, size})
+}
+
+// quietHandler is a Handler over backend without rate limit or logs.
+func quietHandler(tb testing.TB, backend Backend) *Handler {
 	cfg := DefaultConfig()
-	cfg.Backend = discardBackend{mb, size}
+	cfg.Backend = backend
 	cfg.RateLimit = 0
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	h, err := New(cfg)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return h
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -85,13 +84,5 @@ func newFuzzGateway(f *testing.F) *Handler {
 	mb := newMemBackend(f.TempDir())
 	mb.addKey(testKey, testSecret, "alice")
 	_ = mb.CreateBucket(f.Context(), "alice", "bkt")
-	cfg := DefaultConfig()
-	cfg.Backend = mb
-	cfg.RateLimit = 0
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	h, err := New(cfg)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return h
+	return quietHandler(f, mb)
 }

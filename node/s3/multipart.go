@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"encoding/xml"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -20,13 +21,14 @@ func (h *Handler) createUpload(w *responseWriter, rq *request) error {
 	return nil
 }
 
-// partNumber reads ?partNumber: 1 to 10000.
-func partNumber(rq *request) (int, error) {
-	n, err := strconv.Atoi(rq.query.Get("partNumber"))
-	if err != nil || n < 1 || n > maxParts {
-		return 0, errInvalidArgument.withMessage("Part number must be an integer between 1 and 10000, inclusive")
+// partOf reads ?partNumber (1 to 10000) and ?uploadId.
+func partOf(rq *request) (part int, id string, err error) {
+	part, err = strconv.Atoi(rq.query.Get("partNumber"))
+	if err != nil || part < 1 || part > maxParts {
+		return 0, "", errInvalidArgument.withMessage("Part number must be an integer between 1 and 10000, inclusive")
 	}
-	return n, nil
+	id, err = uploadID(rq)
+	return part, id, err
 }
 
 // uploadID reads ?uploadId; an empty one names no upload.
@@ -39,11 +41,7 @@ func uploadID(rq *request) (string, error) {
 }
 
 func (h *Handler) uploadPart(w *responseWriter, rq *request) error {
-	part, err := partNumber(rq)
-	if err != nil {
-		return err
-	}
-	id, err := uploadID(rq)
+	part, id, err := partOf(rq)
 	if err != nil {
 		return err
 	}
@@ -56,14 +54,7 @@ func (h *Handler) uploadPart(w *responseWriter, rq *request) error {
 	if err := h.stored(rq, b, err); err != nil {
 		return fmt.Errorf("upload part: %w", err)
 	}
-	if etag == "" {
-		etag = b.ETag()
-	}
-	w.Header().Set("ETag", quote(etag))
-	if name, v := b.checksumHeader(); name != "" {
-		w.Header().Set(name, v)
-	}
-	w.WriteHeader(http.StatusOK)
+	answerStored(w, b, etag)
 	return nil
 }
 
@@ -71,11 +62,7 @@ func (h *Handler) uploadPart(w *responseWriter, rq *request) error {
 // x-amz-copy-source-range) into a part, streamed through the same checks
 // as an uploaded part.
 func (h *Handler) uploadPartCopy(w *responseWriter, rq *request) error {
-	part, err := partNumber(rq)
-	if err != nil {
-		return err
-	}
-	id, err := uploadID(rq)
+	part, id, err := partOf(rq)
 	if err != nil {
 		return err
 	}
@@ -121,7 +108,7 @@ func (h *Handler) uploadPartCopy(w *responseWriter, rq *request) error {
 	if etag == "" {
 		etag = b.ETag()
 	}
-	writeXML(w, http.StatusOK, copyPartResult{Xmlns: s3Namespace, ETag: quote(etag), LastModified: xmlTime(h.cfg.Now())})
+	writeXML(w, http.StatusOK, copyResult{XMLName: xml.Name{Local: "CopyPartResult"}, Xmlns: s3Namespace, ETag: quote(etag), LastModified: xmlTime(h.cfg.Now())})
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
@@ -132,7 +133,14 @@ func (h *Handler) putObject(w *responseWriter, rq *request) error {
 	if err := h.stored(rq, b, err); err != nil {
 		return fmt.Errorf("put object: %w", err)
 	}
-	etag := obj.ETag
+	answerStored(w, b, obj.ETag)
+	return nil
+}
+
+// answerStored answers a stored PutObject or UploadPart: its ETag (the
+// Backend's, else the body's MD5) and the checksum it was checked against,
+// which SDKs compare with their own.
+func answerStored(w http.ResponseWriter, b *body, etag string) {
 	if etag == "" {
 		etag = b.ETag()
 	}
@@ -141,7 +149,6 @@ func (h *Handler) putObject(w *responseWriter, rq *request) error {
 		w.Header().Set(name, v)
 	}
 	w.WriteHeader(http.StatusOK)
-	return nil
 }
 
 func (h *Handler) headObject(w *responseWriter, rq *request) error {
@@ -398,6 +405,6 @@ func (h *Handler) copyObject(w *responseWriter, rq *request) error {
 	if err != nil {
 		return fmt.Errorf("copy object: %w", err)
 	}
-	writeXML(w, http.StatusOK, copyObjectResult{Xmlns: s3Namespace, ETag: quote(obj.ETag), LastModified: xmlTime(obj.LastModified)})
+	writeXML(w, http.StatusOK, copyResult{XMLName: xml.Name{Local: "CopyObjectResult"}, Xmlns: s3Namespace, ETag: quote(obj.ETag), LastModified: xmlTime(obj.LastModified)})
 	return nil
 }
