@@ -267,3 +267,38 @@ func TestRclone(t *testing.T) {
 	}
 	rclone("purge", "dds:rbucket")
 }
+
+// TestS3cmd drives s3cmd (Debian's) against the gateway: path-style,
+// SigV4, multipart above its 15 MiB default chunk when asked for 5 MiB.
+func TestS3cmd(t *testing.T) {
+	bin, err := exec.LookPath("s3cmd")
+	if err != nil {
+		t.Skip("s3cmd not installed (apt-get install -y s3cmd)")
+	}
+	if testing.Short() {
+		t.Skip("starts s3cmd several times: not in -short")
+	}
+	g := newGateway(t)
+	home := t.TempDir()
+	host := strings.TrimPrefix(g.srv.URL, "http://")
+	conf := filepath.Join(home, "s3cfg")
+	writeFile(t, conf, []byte(fmt.Sprintf("[default]\naccess_key = %s\nsecret_key = %s\nhost_base = %s\nhost_bucket = %s\nuse_https = False\nbucket_location = us-east-1\nsignature_v2 = False\nmultipart_chunk_size_mb = 5\n",
+		testKey, testSecret, host, host)))
+	c := cli{t: t, dir: home, env: []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}}
+	s3cmd := func(args ...string) string { return c.run(bin, append([]string{"-c", conf}, args...)...) }
+	big := patternBytes(11<<20, 3)
+	writeFile(t, filepath.Join(home, "big.bin"), big)
+	s3cmd("mb", "s3://cmdbucket")
+	s3cmd("put", "big.bin", "s3://cmdbucket/dir/big.bin")
+	s3cmd("put", "--add-header=x-amz-meta-tag:v1", "s3cfg", "s3://cmdbucket/conf")
+	if ls := s3cmd("ls", "-r", "s3://cmdbucket"); !strings.Contains(ls, "s3://cmdbucket/dir/big.bin") || !strings.Contains(ls, "s3://cmdbucket/conf") {
+		t.Fatalf("s3cmd ls:\n%s", ls)
+	}
+	if info := s3cmd("info", "s3://cmdbucket/conf"); !strings.Contains(info, "x-amz-meta-tag: v1") {
+		t.Fatalf("s3cmd info:\n%s", info)
+	}
+	s3cmd("get", "s3://cmdbucket/dir/big.bin", "down.bin")
+	sameFile(t, filepath.Join(home, "down.bin"), big)
+	s3cmd("del", "--recursive", "--force", "s3://cmdbucket")
+	s3cmd("rb", "s3://cmdbucket")
+}
