@@ -120,6 +120,11 @@ func (h *Handler) stored(rq *request, b *body, err error) error {
 }
 
 func (h *Handler) putObject(w *responseWriter, rq *request) error {
+	// Conditional writes would need the Backend to compare and store in
+	// one step; refusing them beats overwriting what the client meant to keep.
+	if rq.Header.Get("If-None-Match") != "" || rq.Header.Get("If-Match") != "" {
+		return errNotImplemented.withMessage("conditional writes are not implemented")
+	}
 	meta, err := metaFromHeaders(rq.Header)
 	if err != nil {
 		return err
