@@ -324,21 +324,9 @@ func (s *State) applyDelete(now time.Time, d *Delete) Result {
 		rec.tombstone()
 		res.Dropped = []string{f.ID}
 	case StateStoring, StateStored, StateExtensionQuoted:
-		if !now.Before(f.ExpiresAt) {
+		if !s.endLease(now, rec) {
 			return fail(refusal(ErrGone, "the term of file %s ended", f.ID))
 		}
-		if f.Quote != nil {
-			rec.closeExtension(quoteCancelled, s.settings.Replicas)
-		}
-		s.refund(now, rec)
-		for i := range rec.Holdings {
-			if rec.Holdings[i].End.IsZero() {
-				rec.Holdings[i].End = now
-			}
-		}
-		f.ExpiresAt = now
-		f.State = StateDeleted
-		s.retire(rec)
 		res.Expired = []string{f.ID}
 	default:
 		return fail(refusal(ErrGone, "file %s is %s", f.ID, f.State))
@@ -347,6 +335,37 @@ func (s *State) applyDelete(now time.Time, d *Delete) Result {
 	out := f.clone()
 	res.File = &out
 	return res
+}
+
+// endLease ends a live lease now, as its owner's delete: an open extension
+// quote closes, the balance that paid gets its unused whole days back, the
+// holdings end, the file leaves its bucket and becomes a tombstone. False
+// when the lease is not live (then nothing changed).
+func (s *State) endLease(now time.Time, rec *fileRecord) bool {
+	f := &rec.File
+	switch f.State {
+	case StateStoring, StateStored, StateExtensionQuoted:
+	default:
+		return false
+	}
+	if !now.Before(f.ExpiresAt) {
+		return false
+	}
+	if f.Quote != nil {
+		rec.closeExtension(quoteCancelled, s.settings.Replicas)
+	}
+	s.refund(now, rec)
+	for i := range rec.Holdings {
+		if rec.Holdings[i].End.IsZero() {
+			rec.Holdings[i].End = now
+		}
+	}
+	f.ExpiresAt = now
+	f.State = StateDeleted
+	s.unmapFile(f.ID)
+	s.retire(rec)
+	s.schedule(rec)
+	return true
 }
 
 // refund gives back to the paying accounts the whole days after now of

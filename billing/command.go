@@ -144,6 +144,11 @@ type Command struct {
 	Open     *OpenAccount `json:"open_account,omitempty"` // a member opens an account
 	Delete   *Delete      `json:"delete,omitempty"`       // an owner deletes its file
 
+	MakeBucket    *MakeBucket    `json:"make_bucket,omitempty"`
+	DropBucket    *DropBucket    `json:"drop_bucket,omitempty"`
+	PutObject     *PutObject     `json:"put_object,omitempty"`
+	DeleteObjects *DeleteObjects `json:"delete_objects,omitempty"`
+
 	// Sig is By's ed25519 signature of the command's body (see Message);
 	// it travels beside the body, not in it.
 	Sig []byte `json:"-"`
@@ -293,6 +298,8 @@ func (c Command) kinds() (int, string) {
 		{c.Drop != nil, "drop"}, {c.Expire != nil, "expire"},
 		{c.Admit != nil, "admit"}, {c.Remove != nil, "remove"},
 		{c.Open != nil, "open_account"}, {c.Delete != nil, "delete"},
+		{c.MakeBucket != nil, "make_bucket"}, {c.DropBucket != nil, "drop_bucket"},
+		{c.PutObject != nil, "put_object"}, {c.DeleteObjects != nil, "delete_objects"},
 	} {
 		if k.set {
 			n++

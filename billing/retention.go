@@ -282,6 +282,7 @@ func (s *State) step(now time.Time, rec *fileRecord, dropped, expired *[]*fileRe
 				}
 			}
 			f.State = StateExpired
+			s.unmapFile(f.ID)
 			s.retire(rec)
 			*expired = append(*expired, rec)
 		} else if f.Quote != nil && !now.Before(f.Quote.ExpiresAt) {

@@ -41,7 +41,9 @@ type snapshot struct {
 	UsedInvites  []string `json:"used_invites,omitempty"` // sorted
 	Removed      []string `json:"removed,omitempty"`      // sorted
 
-	Accounts []*Account `json:"accounts,omitempty"` // by id
+	Accounts   []*Account       `json:"accounts,omitempty"`    // by id
+	Buckets    []bucketSnap     `json:"buckets,omitempty"`     // by name
+	BucketGens map[string]int64 `json:"bucket_gens,omitempty"` // names deleted before, with their generation
 }
 
 func (s *State) encode() ([]byte, error) {
@@ -83,6 +85,10 @@ func (s *State) encode() ([]byte, error) {
 		snap.Accounts = append(snap.Accounts, a)
 	}
 	slices.SortFunc(snap.Accounts, func(a, b *Account) int { return strings.Compare(a.ID, b.ID) })
+	snap.Buckets = s.snapBuckets()
+	if len(s.bucketGens) > 0 {
+		snap.BucketGens = s.bucketGens
+	}
 	b, err := json.Marshal(snap)
 	if err != nil {
 		return nil, fmt.Errorf("encode snapshot: %w", err)
@@ -248,6 +254,12 @@ func (snap *snapshot) state() (*State, error) {
 		if i > 0 && accrualCmp(snap.Accruals[i-1], a) > 0 {
 			return nil, fmt.Errorf("accrual %d out of order", i)
 		}
+	}
+	if snap.Version < 3 && (len(snap.Buckets) > 0 || len(snap.BucketGens) > 0) {
+		return nil, fmt.Errorf("buckets in a version %d snapshot", snap.Version)
+	}
+	if err := s.restoreBuckets(snap.Buckets, snap.BucketGens); err != nil {
+		return nil, err
 	}
 	// Version 1 files that ended were added in migrate, in file order.
 	s.accruals = append(s.accruals, snap.Accruals...)

@@ -130,6 +130,10 @@ type State struct {
 	accountKeys map[string]string        // hex public key -> account id
 	owned       map[string][]*fileRecord // account id -> the files it owns, in creation order
 
+	buckets    map[string]*bucketRec // by name
+	bucketGens map[string]int64      // bucket name -> deletes of that name so far (absent: 0)
+	objects    map[string]*objectRec // file id -> the object that names it
+
 	// verified holds the signatures the Ledger checked before it took its
 	// write lock (see Ledger.ApplyBatch), by checkedKey; a signature found
 	// here is valid, any other is checked as it is met.
@@ -197,6 +201,10 @@ func NewState() *State {
 		accounts:    make(map[string]*Account),
 		accountKeys: make(map[string]string),
 		owned:       make(map[string][]*fileRecord),
+
+		buckets:    make(map[string]*bucketRec),
+		bucketGens: make(map[string]int64),
+		objects:    make(map[string]*objectRec),
 	}
 }
 
@@ -258,6 +266,14 @@ func (s *State) Apply(cmd Command) (res Result) {
 		return s.applyOpen(now, cmd.By, cmd.Open)
 	case cmd.Delete != nil:
 		return s.applyDelete(now, cmd.Delete)
+	case cmd.MakeBucket != nil:
+		return s.applyMakeBucket(now, cmd.MakeBucket)
+	case cmd.DropBucket != nil:
+		return s.applyDropBucket(cmd.DropBucket)
+	case cmd.PutObject != nil:
+		return s.applyPutObject(now, cmd.PutObject)
+	case cmd.DeleteObjects != nil:
+		return s.applyDeleteObjects(now, cmd.DeleteObjects)
 	default:
 		return s.applyExpire(now)
 	}
