@@ -46,6 +46,13 @@ type Config struct {
 	Replicas  int  // holders per paid file (a network setting for a new network)
 	Dev       bool // a one-node network that attests its own quotes
 
+	// S3Term is the storage term of an object put through the S3 gateway,
+	// in seconds (0: DefaultDuration); S3StoreTimeout bounds how long a
+	// PutObject waits for its object to be stored on its holders (0: 10
+	// minutes).
+	S3Term         int64
+	S3StoreTimeout time.Duration
+
 	ExpiryInterval time.Duration // how often leases and quotes are swept (and the ledger's voters kept)
 	GCInterval     time.Duration // how often unpinned chunks are collected
 	StatusInterval time.Duration // how often the node publishes its status to its peers

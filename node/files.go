@@ -28,23 +28,7 @@ const DefaultDuration int64 = 2592000
 // quote is attested and recorded in the ledger. It returns the file in state
 // quoted. Nothing stays staged when it fails.
 func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
-	s, ok := n.settings()
-	if !ok {
-		return File{}, fmt.Errorf("%w: the network is not initialised", ErrUnavailable)
-	}
-	if err := n.canQuote(s); err != nil {
-		return File{}, err
-	}
-	if u.Duration == 0 {
-		u.Duration = DefaultDuration
-	}
-	if err := validateUpload(u, s); err != nil {
-		return File{}, err
-	}
-	if u.Private && u.Owner.Account == "" {
-		return File{}, &FieldError{Pointer: "/data/attributes/private", Code: api.CodeInvalidValue, Detail: "a private file needs an owner: upload it with an account's API key"}
-	}
-	additional, err := compactAdditional(u.Additional)
+	p, err := n.prepareUpload(u)
 	if err != nil {
 		return File{}, err
 	}
@@ -56,20 +40,14 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 		return File{}, n.full(free)
 	}
 	limit := min(n.cfg.MaxUpload, free)
-	id := uuid.NewString()
-	var consent *billing.AccountAuth
-	if u.Owner.Account != "" {
-		consent = billing.Consent(u.Owner.Account, u.Owner.APIKey, billing.OwnMessage(u.Owner.Account, id, u.Private))
-	}
-	owner := stagePrefix + id
 	// Until the quote is in this node's replica of the ledger, reconcile
 	// must not take the staged pin for a leftover.
-	n.staging.Store(id, time.Now())
+	n.staging.Store(p.id, time.Now())
 	start := time.Now()
-	st, err := n.store.Stage(ctx, u.Body, s.ChunkSize, limit)
+	st, err := n.store.Stage(ctx, u.Body, p.settings.ChunkSize, limit)
 	n.metrics.quoteStages.WithLabelValues("ingest").Observe(time.Since(start).Seconds())
 	if err != nil {
-		n.staging.Delete(id)
+		n.staging.Delete(p.id)
 		switch {
 		case errors.Is(err, chunk.ErrTooLarge) && limit < n.cfg.MaxUpload:
 			return File{}, n.full(limit)
@@ -79,30 +57,94 @@ func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
 		return File{}, fmt.Errorf("stage upload: %w", n.noSpace(err))
 	}
 	defer st.Release()
-	n.unpaid.add(id, st.Root(), st.Manifest()) // not for peers until paid
+	return n.quoteUpload(ctx, p, st.Root(), st.Manifest(), func(ctx context.Context) error { return st.Pin(ctx, stagePrefix+p.id) })
+}
+
+// preparedUpload is an upload checked and given its id.
+type preparedUpload struct {
+	u          Upload
+	settings   billing.Settings
+	id         string
+	additional map[string]json.RawMessage
+	consent    *billing.AccountAuth // the owner's, nil for none
+}
+
+// prepareUpload checks what an upload asks, before its bytes are read.
+func (n *Node) prepareUpload(u Upload) (preparedUpload, error) {
+	s, ok := n.settings()
+	if !ok {
+		return preparedUpload{}, fmt.Errorf("%w: the network is not initialised", ErrUnavailable)
+	}
+	if err := n.canQuote(s); err != nil {
+		return preparedUpload{}, err
+	}
+	if u.Duration == 0 {
+		u.Duration = DefaultDuration
+	}
+	if err := validateUpload(u, s); err != nil {
+		return preparedUpload{}, err
+	}
+	if u.Private && u.Owner.Account == "" {
+		return preparedUpload{}, &FieldError{Pointer: "/data/attributes/private", Code: api.CodeInvalidValue, Detail: "a private file needs an owner: upload it with an account's API key"}
+	}
+	additional, err := compactAdditional(u.Additional)
+	if err != nil {
+		return preparedUpload{}, err
+	}
+	p := preparedUpload{u: u, settings: s, id: uuid.NewString(), additional: additional}
+	if u.Owner.Account != "" {
+		p.consent = billing.Consent(u.Owner.Account, u.Owner.APIKey, billing.OwnMessage(u.Owner.Account, p.id, u.Private))
+	}
+	return p, nil
+}
+
+// quoteUpload has the quote of staged bytes (root, m) agreed while pin
+// makes them durable under the upload's staged pin; when it fails, nothing
+// stays pinned.
+func (n *Node) quoteUpload(ctx context.Context, p preparedUpload, root cid.Cid, m *chunk.Manifest, pin func(context.Context) error) (File, error) {
+	n.staging.Store(p.id, time.Now())
+	n.unpaid.add(p.id, root, m) // not for peers until paid
 	// The staged bytes are made durable (the pin's synced commit) while
 	// the peers attest the quote; the quote goes to the ledger only once
 	// both are done, so a quote committed always has its bytes on disk.
 	pinned := make(chan error, 1)
 	go func() {
 		start := time.Now()
-		err := st.Pin(ctx, owner)
+		err := pin(ctx)
 		n.metrics.quoteStages.WithLabelValues("pin").Observe(time.Since(start).Seconds())
 		pinned <- err
 	}()
-	f, err := n.quoteNew(ctx, s, id, st.Root(), st.Manifest(), u, additional, consent, pinned)
+	f, err := n.quoteNew(ctx, p.settings, p.id, root, m, p.u, p.additional, p.consent, pinned)
 	if err != nil {
 		// The request failed: nothing it staged stays pinned.
-		if uerr := n.store.Unpin(context.WithoutCancel(ctx), owner); uerr != nil {
-			n.log.Warn("unpin failed upload", "file", id, "err", uerr)
+		if uerr := n.store.Unpin(context.WithoutCancel(ctx), stagePrefix+p.id); uerr != nil {
+			n.log.Warn("unpin failed upload", "file", p.id, "err", uerr)
 		}
-		n.staging.Delete(id)
-		n.unpaid.remove(id)
+		n.staging.Delete(p.id)
+		n.unpaid.remove(p.id)
 		return File{}, err
 	}
 	n.metrics.uploads.Inc()
-	n.metrics.uploadBytes.Add(float64(st.Manifest().Size))
+	n.metrics.uploadBytes.Add(float64(m.Size))
 	return f, nil
+}
+
+// uploadManifest is Upload of bytes already in the store, as the manifest
+// m (the parts of an S3 multipart upload put together): nothing is copied.
+func (n *Node) uploadManifest(ctx context.Context, u Upload, m *chunk.Manifest) (File, error) {
+	p, err := n.prepareUpload(u)
+	if err != nil {
+		return File{}, err
+	}
+	if m.Size > n.cfg.MaxUpload {
+		return File{}, fmt.Errorf("%w: the file is larger than %d bytes (the node's upload limit)", ErrTooLarge, n.cfg.MaxUpload)
+	}
+	defer n.store.Hold(m.CID())() // no GC between the manifest's write and its pin
+	root, err := n.store.PutManifest(ctx, m)
+	if err != nil {
+		return File{}, fmt.Errorf("store manifest: %w", n.noSpace(err))
+	}
+	return n.quoteUpload(ctx, p, root, m, func(ctx context.Context) error { return n.store.Pin(ctx, stagePrefix+p.id, root) })
 }
 
 // full is the refusal of an upload that does not fit in free bytes: the

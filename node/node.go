@@ -72,6 +72,10 @@ type Node struct {
 	// expireKick wakes the expiry loop (sweep and reconcile): a file was
 	// deleted here.
 	expireKick chan struct{}
+
+	s3Once sync.Once // makes s3 (S3)
+	s3     *S3Store
+	s3Err  error
 	token      string
 
 	metrics   *metrics
