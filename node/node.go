@@ -76,7 +76,7 @@ type Node struct {
 	s3Once sync.Once // makes s3 (S3)
 	s3     *S3Store
 	s3Err  error
-	token      string
+	token  string
 
 	metrics   *metrics
 	attestRTT rtt // the attest calls' round trips (the hedge delay)
