@@ -15,6 +15,7 @@ const (
 	TypeRemoval      = "removal"
 	TypeLocalPayment = "local_payment"
 	TypeAccount      = "account"
+	TypeS3Key        = "s3_key"
 )
 
 // File states (the `state` attribute).
@@ -131,6 +132,15 @@ type Account struct {
 	// APIKey is in the answer to POST /accounts only: the ledger keeps a
 	// key derived from it, never the key.
 	APIKey string `json:"api_key,omitempty"`
+}
+
+// S3Key is the attributes of an S3 access key (POST /s3-keys): made on
+// one node, for the account of the request's API key; the secret is shown
+// this once.
+type S3Key struct {
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+	Endpoint        string `json:"endpoint"`
 }
 
 // AccountOpen is the attributes of a POST /accounts body.

@@ -78,6 +78,19 @@ func (c *Client) Credit(ctx context.Context, accountID string, amount api.Tokens
 		length: n, ctype: api.MediaType, header: h, billing: true})
 }
 
+// CreateS3Key makes an S3 access key for the client's account (its API
+// key) on the node; the secret is in this answer only.
+func (c *Client) CreateS3Key(ctx context.Context) (api.S3Key, error) {
+	var doc api.Document[api.S3Key]
+	if _, err := c.call(ctx, request{method: http.MethodPost, path: "/s3-keys"}, &doc); err != nil {
+		return api.S3Key{}, err
+	}
+	if doc.Data.Attributes.AccessKeyID == "" {
+		return api.S3Key{}, fmt.Errorf("POST /s3-keys: %w: no access key id", ErrBadResponse)
+	}
+	return doc.Data.Attributes, nil
+}
+
 // Delete deletes one of the account's files (DELETE /files/{id}, with the
 // client's API key): its lease ends now.
 func (c *Client) Delete(ctx context.Context, id string) error {

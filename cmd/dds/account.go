@@ -182,3 +182,43 @@ func (o *rmOptions) run(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(a.stdout, "deleted %s: its lease ended; unused whole days paid from the balance went back to it\n", args[0])
 	return nil
 }
+
+type s3KeyOptions struct{ node *nodeOptions }
+
+func s3KeyCommand(fs *flagSet) runner {
+	o := &s3KeyOptions{node: nodeFlags(fs)}
+	return o.run
+}
+
+// run makes an S3 access key on the node for the account of --api-key.
+func (o *s3KeyOptions) run(ctx context.Context, a *app, args []string) error {
+	if len(args) > 0 && args[0] != "create" {
+		return usagef("unknown s3-key command %q (there is: create)", args[0])
+	}
+	if err := wantArgs(args, "create"); err != nil {
+		return err
+	}
+	if o.node.apiKey == "" {
+		return usagef("s3-key create needs the account's --api-key (or %s)", envName("api-key"))
+	}
+	c, err := o.node.client(a)
+	if err != nil {
+		return err
+	}
+	k, err := c.CreateS3Key(ctx)
+	if err != nil {
+		return fmt.Errorf("create s3 key: %w", err)
+	}
+	if o.node.json {
+		return printJSON(a.stdout, k)
+	}
+	out := newFields(a.stdout)
+	out.add("access key id", k.AccessKeyID)
+	out.add("secret access key", k.SecretAccessKey)
+	out.add("endpoint", k.Endpoint)
+	if err := out.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stderr, "The secret is shown this once. For aws-cli: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and --endpoint-url "+k.Endpoint)
+	return nil
+}

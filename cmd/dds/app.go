@@ -76,6 +76,7 @@ func commands() []command {
 		{"ls", "", "list the account's files, page by page (--api-key needed)", lsCommand},
 		{"rm", "ID", "delete one of the account's files: its lease ends now (--api-key needed)", rmCommand},
 		{"account", "create NAME | show [ID] | credit ID", "open an account (billing token), show one, or credit its balance (billing token)", accountCommand},
+		{"s3-key", "create", "make an S3 access key for the account (--api-key) on the node's S3 gateway", s3KeyCommand},
 		{"extend", "ID", "ask for a longer term and show its price", extendCommand},
 		{"pay", "ID", "post a payment for the file's open quote (billing token needed)", payCommand},
 		{"status", "", "show the node's status and info", statusCommand},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ddsnet/dds/node"
 	"github.com/ddsnet/dds/node/httpapi"
+	"github.com/ddsnet/dds/node/s3"
 )
 
 // shutdownTimeout bounds how long open requests may take to finish once a
@@ -39,6 +40,9 @@ type daemonOptions struct {
 	logLevel     string
 	logFormat    string
 	dev          bool
+	s3Addr       string
+	s3Domains    []string
+	s3Term       int64
 }
 
 func daemonFlags(fs *flagSet) *daemonOptions {
@@ -58,6 +62,9 @@ func daemonFlags(fs *flagSet) *daemonOptions {
 	fs.Choice(&o.logLevel, "log-level", "info", []string{"debug", "info", "warn", "error"}, "log level")
 	fs.Choice(&o.logFormat, "log-format", "text", []string{"text", "json"}, "log format (json for machines)")
 	fs.Bool(&o.dev, "dev", "a one-node network: the node is its own billing quorum and only holder")
+	fs.String(&o.s3Addr, "s3-addr", "", "HOST:PORT", "serve the S3 gateway here (port 0: any free port); none: no gateway")
+	fs.List(&o.s3Domains, "s3-domain", nil, "DOMAIN", "base domain of virtual-host-style S3 requests (bucket.DOMAIN); path style always works")
+	fs.Seconds(&o.s3Term, "s3-term", node.DefaultDuration, "storage term of an object put through the S3 gateway (720h, or seconds)")
 	return o
 }
 
@@ -120,6 +127,7 @@ func (o *daemonOptions) config(home string, logger *slog.Logger) (node.Config, e
 	cfg.Capacity = o.capacity
 	cfg.Replicas = o.replicas
 	cfg.Dev = o.dev
+	cfg.S3Term = o.s3Term
 	cfg.NonVoterNice = daemonNonVoterNice
 	cfg.Logger = logger
 	if err := cfg.Validate(); err != nil {
@@ -141,13 +149,19 @@ func (o *daemonOptions) run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, a, cfg, logger)
+	return serve(ctx, a, cfg, gatewayOptions{addr: o.s3Addr, domains: o.s3Domains}, logger)
+}
+
+// gatewayOptions say where the S3 gateway listens ("": none).
+type gatewayOptions struct {
+	addr    string
+	domains []string
 }
 
 // serve runs a node with cfg and its HTTP API until ctx ends, then shuts
 // down: the HTTP server stops accepting and drains (up to
 // shutdownTimeout), then the node closes.
-func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (err error) {
+func serve(ctx context.Context, a *app, cfg node.Config, gw gatewayOptions, logger *slog.Logger) (err error) {
 	// Listen first, so port 0 works and the node advertises the real address.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -159,6 +173,17 @@ func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (e
 		}
 	}()
 	cfg.HTTPAddr = ln.Addr().String()
+	var s3ln net.Listener
+	if gw.addr != "" {
+		if s3ln, err = net.Listen("tcp", gw.addr); err != nil {
+			return fmt.Errorf("listen on --s3-addr %s: %w", gw.addr, err)
+		}
+		defer func() {
+			if s3ln != nil {
+				s3ln.Close()
+			}
+		}()
+	}
 
 	n, err := node.New(cfg)
 	if err != nil {
@@ -195,6 +220,9 @@ func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (e
 	hc.Logger = logger.With("sys", "http")
 	hc.Version = a.version
 	hc.SpoolDir = n.SpoolDir()
+	if s3ln != nil {
+		hc.S3Endpoint = "http://" + s3ln.Addr().String()
+	}
 	h, err := httpapi.New(hc)
 	if err != nil {
 		return fmt.Errorf("http api: %w", err)
@@ -210,6 +238,17 @@ func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (e
 	l := ln
 	ln = nil // the server owns it now
 	go func() { served <- srv.Serve(httpapi.Listener(l)) }()
+	var s3srv *http.Server
+	s3served := make(chan error, 1)
+	if s3ln != nil {
+		if s3srv, err = s3Server(n, reg, gw, logger); err != nil {
+			return err
+		}
+		l := s3ln
+		s3ln = nil // the server owns it now
+		go func() { s3served <- s3srv.Serve(l) }()
+		logger.Info("S3 gateway serving", "url", "http://"+l.Addr().String(), "domains", gw.domains)
+	}
 
 	if a.getenv(faultSignalsEnv) == "1" {
 		fctx, cancel := context.WithCancel(ctx)
@@ -232,6 +271,8 @@ func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (e
 		logger.Info("shutting down")
 	case err := <-served:
 		return fmt.Errorf("http server: %w", err)
+	case err := <-s3served:
+		return fmt.Errorf("s3 gateway: %w", err)
 	case <-n.Failed():
 		// The ledger's log is damaged: serving on would serve a wrong
 		// ledger. The error names the entry, the directory and what to do;
@@ -241,10 +282,40 @@ func serve(ctx context.Context, a *app, cfg node.Config, logger *slog.Logger) (e
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
+	if s3srv != nil {
+		if err := s3srv.Shutdown(sctx); err != nil {
+			_ = s3srv.Close()
+		}
+		<-s3served
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("stop http server: %w", err)
 	}
 	<-served
 	return err
+}
+
+// s3Server is the HTTP server of the node's S3 gateway.
+func s3Server(n *node.Node, reg *prometheus.Registry, gw gatewayOptions, logger *slog.Logger) (*http.Server, error) {
+	st, err := n.S3()
+	if err != nil {
+		return nil, fmt.Errorf("s3 gateway: %w", err)
+	}
+	sc := s3.DefaultConfig()
+	sc.Backend = st
+	sc.BaseDomains = gw.domains
+	sc.Registry = reg
+	sc.Logger = logger.With("sys", "s3")
+	h, err := s3.New(sc)
+	if err != nil {
+		return nil, fmt.Errorf("s3 gateway: %w", err)
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    httpapi.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}, nil
 }

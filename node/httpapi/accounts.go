@@ -200,6 +200,29 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handleS3Key serves POST /s3-keys: an S3 access key of this node's
+// gateway for the caller's account.
+func (s *Server) handleS3Key(w http.ResponseWriter, r *http.Request) {
+	by, ok := s.account(w, r, "an S3 key")
+	if !ok {
+		return
+	}
+	if s.cfg.S3Endpoint == "" {
+		s.writeErrors(w, r, http.StatusNotFound, []api.Error{newError(http.StatusNotFound, api.CodeNotFound,
+			"this node serves no S3 gateway (dds daemon --s3-addr starts one)", nil)})
+		return
+	}
+	k, err := s.svc.CreateS3Key(r.Context(), by)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusCreated, api.MediaType, api.Document[api.S3Key]{Data: api.Resource[api.S3Key]{
+		Type: api.TypeS3Key, ID: k.AccessKeyID,
+		Attributes: api.S3Key{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.Secret, Endpoint: s.cfg.S3Endpoint},
+	}})
+}
+
 // fileStates are the values filter[state] takes.
 var fileStates = []string{api.StateQuoted, api.StateStoring, api.StateStored, api.StateExtensionQuoted,
 	api.StateExpired, api.StateCancelled, api.StateDeleted}

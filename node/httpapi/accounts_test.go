@@ -198,5 +198,6 @@ func TestAccountsOwnTheirFiles(t *testing.T) {
 		t.Fatal("a refused delete changed the state")
 	}
 	wantStatus(t, serve(t, s, as(aliceKey, request("DELETE", "/files/"+priv.ID, "", nil))), 204, "")
+	wantStatus(t, serve(t, s, as(aliceKey, request("POST", "/s3-keys", "", nil))), 404, api.CodeNotFound) // no gateway here
 	wantStatus(t, serve(t, s, as(aliceKey, request("GET", "/files/"+priv.ID, "", nil))), 410, api.CodeGone)
 }

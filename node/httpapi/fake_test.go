@@ -187,6 +187,10 @@ func (f *fakeService) PayFromBalance(ctx context.Context, id string, by node.Cal
 	return pay, fl.File, nil
 }
 
+func (f *fakeService) CreateS3Key(ctx context.Context, by node.Caller) (node.S3Key, error) {
+	return node.S3Key{AccessKeyID: "DDSTESTKEY", Secret: "secret", Account: by.Account}, nil
+}
+
 func (f *fakeService) Delete(ctx context.Context, id string, by node.Caller) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -47,6 +47,8 @@ type Service interface {
 	AccountFiles(ctx context.Context, account, after string, limit int, state string) ([]node.File, string, error)
 	PayFromBalance(ctx context.Context, id string, by node.Caller) (node.Payment, node.File, error)
 	Delete(ctx context.Context, id string, by node.Caller) error
+	// CreateS3Key makes an S3 access key on this node for the caller.
+	CreateS3Key(ctx context.Context, by node.Caller) (node.S3Key, error)
 }
 
 // Records keeps idempotency records durably (*node.Records implements it).
@@ -66,6 +68,9 @@ type Config struct {
 	Registry     *prometheus.Registry // the handler registers its metrics here and serves it on /metrics
 	Logger       *slog.Logger
 	Version      string
+	// S3Endpoint is the URL of this node's S3 gateway ("": it serves none,
+	// and POST /s3-keys answers 404).
+	S3Endpoint string
 
 	// SpoolDir is where the decoded bytes of a JSON or multipart upload
 	// whose attributes follow its bytes wait (past SpoolMemory) until the
@@ -188,6 +193,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("DELETE /files/{id}", s.handleDelete)
 	s.mux.HandleFunc("POST /accounts", s.handleOpenAccount)
 	s.mux.HandleFunc("GET /accounts/{id}", s.handleAccount)
+	s.mux.HandleFunc("POST /s3-keys", s.handleS3Key)
 	s.mux.HandleFunc("POST /payments", s.handlePay)
 	s.mux.HandleFunc("GET /payments/local", s.handleLocalPayments)
 	s.mux.HandleFunc("GET /payments/{id}", s.handlePayment)
