@@ -99,15 +99,7 @@ func (n *Node) AccountFiles(ctx context.Context, account, after string, limit in
 	if !known {
 		return nil, "", fmt.Errorf("%w: no file %s of this account to page after", ErrNotFound, after)
 	}
-	next := ""
-	if len(list) > limit {
-		list = list[:limit]
-		next = billing.FileCursor(list[limit-1])
-	}
-	out := make([]File, len(list))
-	for i, f := range list {
-		out[i] = fileOf(f)
-	}
+	out, next := filePage(list, limit)
 	return out, next, nil
 }
 

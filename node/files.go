@@ -294,6 +294,13 @@ func (n *Node) Files(ctx context.Context, after string, limit int) ([]File, stri
 		}
 		return nil, "", fmt.Errorf("%w: no file %s to page after", ErrNotFound, after)
 	}
+	out, next := filePage(list, limit)
+	return out, next, nil
+}
+
+// filePage is a page of at most limit of list (asked for limit+1, so that
+// one more says a next page follows) and the cursor of the next page.
+func filePage(list []billing.File, limit int) ([]File, string) {
 	next := ""
 	if len(list) > limit {
 		list = list[:limit]
@@ -305,7 +312,7 @@ func (n *Node) Files(ctx context.Context, after string, limit int) ([]File, stri
 	for i, f := range list {
 		out[i] = fileOf(f)
 	}
-	return out, next, nil
+	return out, next
 }
 
 // Content returns a file whose bytes can be read now: ErrPaymentRequired

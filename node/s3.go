@@ -134,10 +134,8 @@ func (s *S3Store) CreateBucket(ctx context.Context, account, name string) error 
 	if err != nil {
 		return err
 	}
-	var b billing.Bucket
-	var ok bool
-	var gen int64
-	if err := s.read(ctx, func(st *billing.State) { b, ok = st.Bucket(name); gen = st.BucketGen(name) }); err != nil {
+	b, ok, gen, _, err := s.bucketState(ctx, name)
+	if err != nil {
 		return err
 	}
 	if ok {
@@ -165,14 +163,8 @@ func (s *S3Store) DeleteBucket(ctx context.Context, account, name string) error 
 	if err != nil {
 		return err
 	}
-	var b billing.Bucket
-	var ok bool
-	var gen int64
-	var keys int
-	if err := s.read(ctx, func(st *billing.State) {
-		b, ok = st.Bucket(name)
-		gen, keys = st.BucketGen(name), st.BucketLen(name)
-	}); err != nil {
+	b, ok, gen, keys, err := s.bucketState(ctx, name)
+	if err != nil {
 		return err
 	}
 	if err := bucketErr(b, ok, account); err != nil {
@@ -193,11 +185,20 @@ func (s *S3Store) DeleteBucket(ctx context.Context, account, name string) error 
 	return s3Err(err)
 }
 
+// bucketState reads a bucket (ok false when there is none), its name's
+// generation and its number of keys, caught up with the leader.
+func (s *S3Store) bucketState(ctx context.Context, name string) (b billing.Bucket, ok bool, gen int64, keys int, err error) {
+	err = s.read(ctx, func(st *billing.State) {
+		b, ok = st.Bucket(name)
+		gen, keys = st.BucketGen(name), st.BucketLen(name)
+	})
+	return b, ok, gen, keys, err
+}
+
 // HeadBucket implements s3.Backend.
 func (s *S3Store) HeadBucket(ctx context.Context, account, name string) error {
-	var b billing.Bucket
-	var ok bool
-	if err := s.read(ctx, func(st *billing.State) { b, ok = st.Bucket(name) }); err != nil {
+	b, ok, _, _, err := s.bucketState(ctx, name)
+	if err != nil {
 		return err
 	}
 	return bucketErr(b, ok, account)

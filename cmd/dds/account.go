@@ -9,7 +9,6 @@ import (
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/client"
-	"github.com/ddsnet/dds/p2p"
 )
 
 type accountOptions struct {
@@ -131,13 +130,9 @@ func creditSignature(ctx context.Context, c *client.Client, keyFile, id string, 
 	if keyFile == "" {
 		return nil, nil
 	}
-	key, err := p2p.LoadKeyFile(keyFile)
+	raw, err := loadProcessorKey(keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("--processor-key: %w", err)
-	}
-	raw, err := p2p.RawKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("--processor-key: %w", err)
+		return nil, err
 	}
 	acc, err := c.Account(ctx, id)
 	if err != nil {

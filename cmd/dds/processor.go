@@ -63,6 +63,19 @@ func parseProcessorPublicKey(s string) ([]byte, error) {
 	return b, nil
 }
 
+// loadProcessorKey reads the payment processor's key from --processor-key.
+func loadProcessorKey(keyFile string) (ed25519.PrivateKey, error) {
+	key, err := p2p.LoadKeyFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--processor-key: %w", err)
+	}
+	raw, err := p2p.RawKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("--processor-key: %w", err)
+	}
+	return raw, nil
+}
+
 // processorSignature signs the payment of the file's open quote with the
 // key in keyFile ("": no signature): the payment processor's
 // authorization of it (billing.PaymentAuthorization), bound to the quote
@@ -71,13 +84,9 @@ func processorSignature(ctx context.Context, c *client.Client, keyFile, fileID, 
 	if keyFile == "" {
 		return nil, nil
 	}
-	key, err := p2p.LoadKeyFile(keyFile)
+	raw, err := loadProcessorKey(keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("--processor-key: %w", err)
-	}
-	raw, err := p2p.RawKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("--processor-key: %w", err)
+		return nil, err
 	}
 	f, err := c.File(ctx, fileID)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/internal/httpguard"
 	"github.com/ddsnet/dds/node"
 )
 
@@ -85,7 +86,7 @@ func (s *Server) handleContent(w http.ResponseWriter, r *http.Request) {
 	if body == nil {
 		return
 	}
-	if n, err := stream(w, body); err != nil && ctx.Err() == nil {
+	if n, err := httpguard.Stream(w, body); err != nil && ctx.Err() == nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "stream file", slog.String("id", id),
 			slog.Int64("sent", n), slog.Int64("length", length), slog.Any("err", err))
 	}

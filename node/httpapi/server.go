@@ -10,10 +10,10 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ddsnet/dds/api"
+	"github.com/ddsnet/dds/internal/httpguard"
 	"github.com/ddsnet/dds/internal/ratelimit"
 	"github.com/ddsnet/dds/node"
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,10 +93,6 @@ type Config struct {
 	// does not hold its connection and goroutine for ever. Zero: 30 s.
 	Stall time.Duration
 }
-
-// progressBytes is how many bytes a body or response must move within each
-// Config.Stall.
-const progressBytes = 64 << 10
 
 // DefaultConfig returns the defaults: 1000 requests/s per client with a
 // burst of 2000, uploads up to 10 GiB.
@@ -213,28 +209,20 @@ var probeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, htt
 // ServeHTTP serves one request: rate limit, route, handle, measure, log.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rc := http.NewResponseController(w)
-	// No deadline but this request's own: the connection may keep the
-	// last one's write deadline (net/http sets none without WriteTimeout).
-	_ = rc.SetWriteDeadline(time.Time{})
-	rw := &responseWriter{ResponseWriter: w, progress: progress{stall: s.cfg.Stall, set: rc.SetWriteDeadline}}
+	rw, in := httpguard.Guard(w, r, s.cfg.Stall)
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
-	in := &countingBody{r: r.Body, progress: progress{stall: s.cfg.Stall, set: rc.SetReadDeadline}}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = in
-	}
 	route := "unmatched"
 	defer func() {
-		status := rw.status
+		status := rw.Status
 		if status == 0 {
 			status = http.StatusOK
 		}
 		elapsed := time.Since(start)
-		s.metrics.observe(route, r.Method, status, in.n, rw.n, elapsed)
+		s.metrics.observe(route, r.Method, status, in.N, rw.N, elapsed)
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
 			slog.String("method", r.Method), slog.String("route", route),
-			slog.Int("status", status), slog.Int64("bytes_in", in.n),
-			slog.Int64("bytes_out", rw.n), slog.Duration("duration", elapsed))
+			slog.Int("status", status), slog.Int64("bytes_in", in.N),
+			slog.Int64("bytes_out", rw.N), slog.Duration("duration", elapsed))
 	}()
 
 	if s.limiter != nil {
@@ -298,86 +286,4 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// responseWriter records the status and counts the bytes written.
-type responseWriter struct {
-	http.ResponseWriter
-	status int
-	n      int64
-	progress
-}
-
-func (w *responseWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *responseWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	w.progress.before()
-	n, err := w.ResponseWriter.Write(p)
-	w.n += int64(n)
-	w.progress.moved(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// countingBody counts the bytes read from a request body.
-type countingBody struct {
-	r io.ReadCloser
-	n int64
-	progress
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	b.progress.before()
-	n, err := b.r.Read(p)
-	b.n += int64(n)
-	b.progress.moved(n)
-	return n, err
-}
-
-// progress keeps a connection's read or write deadline (set) at most
-// stall ahead of the last time progressBytes had moved: the first read or
-// write sets it, and it moves on each time another progressBytes went
-// through. One deadline per 64 KiB, not per call: setting it costs a
-// timer update.
-type progress struct {
-	stall   time.Duration
-	set     func(time.Time) error
-	armed   bool
-	pending int // bytes moved since the deadline was last set
-}
-
-func (p *progress) before() {
-	if p.set != nil && !p.armed {
-		p.armed = true
-		_ = p.set(time.Now().Add(p.stall))
-	}
-}
-
-func (p *progress) moved(n int) {
-	if p.pending += n; p.set != nil && p.pending >= progressBytes {
-		p.pending = 0
-		_ = p.set(time.Now().Add(p.stall))
-	}
-}
-
-func (b *countingBody) Close() error { return b.r.Close() }
-
-// copyBuffers are the buffers responses are streamed through.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
-// stream copies r to w through a pooled 256 KiB buffer.
-func stream(w io.Writer, r io.Reader) (int64, error) {
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
-	return io.CopyBuffer(w, r, *bp)
 }

@@ -1,93 +1,10 @@
 package s3
 
-import (
-	"io"
-	"net/http"
-	"sync"
-	"time"
-)
+import "github.com/ddsnet/dds/internal/httpguard"
 
-// responseWriter records the status, the S3 error code and the bytes
-// written, and keeps the stall guard's write deadline moving.
+// responseWriter is the stall-guarded writer with the S3 error code
+// answered, for the metrics.
 type responseWriter struct {
-	http.ResponseWriter
-	status int
-	code   string
-	n      int64
-	progress
-}
-
-func (w *responseWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *responseWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	w.progress.before()
-	n, err := w.ResponseWriter.Write(p)
-	w.n += int64(n)
-	w.progress.moved(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// countingBody counts a request body's bytes and keeps the stall guard's
-// read deadline moving.
-type countingBody struct {
-	r io.ReadCloser
-	n int64
-	progress
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	b.progress.before()
-	n, err := b.r.Read(p)
-	b.n += int64(n)
-	b.progress.moved(n)
-	return n, err
-}
-
-func (b *countingBody) Close() error { return b.r.Close() }
-
-// progress keeps a connection's deadline at most stall after the last
-// time progressBytes moved: set once per progressBytes, not per call,
-// since each set costs a timer update. A 5 GiB upload takes as long as it
-// needs at any sane rate; a client trickling a byte a minute does not hold
-// a connection and a goroutine for ever.
-type progress struct {
-	stall   time.Duration
-	set     func(time.Time) error
-	armed   bool
-	pending int
-}
-
-func (p *progress) before() {
-	if !p.armed {
-		p.armed = true
-		_ = p.set(time.Now().Add(p.stall))
-	}
-}
-
-func (p *progress) moved(n int) {
-	if p.pending += n; p.pending >= progressBytes {
-		p.pending = 0
-		_ = p.set(time.Now().Add(p.stall))
-	}
-}
-
-// copyBuffers are the buffers objects are streamed through.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
-// stream copies r to w through a pooled buffer.
-func stream(w io.Writer, r io.Reader) (int64, error) {
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
-	return io.CopyBuffer(w, r, *bp)
+	*httpguard.ResponseWriter
+	code string
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ddsnet/dds/internal/httpguard"
 	"github.com/ddsnet/dds/internal/ratelimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -46,14 +47,13 @@ type Config struct {
 
 // S3's limits.
 const (
-	maxSinglePut  = 5 << 30
-	minPartSize   = 5 << 20
-	maxParts      = 10000
-	maxKeyLength  = 1024
-	maxUserMeta   = 2 << 10
-	maxXMLBody    = 2 << 20 // DeleteObjects with 1,000 keys of 1,024 bytes fits
-	maxListKeys   = 1000
-	progressBytes = 64 << 10
+	maxSinglePut = 5 << 30
+	minPartSize  = 5 << 20
+	maxParts     = 10000
+	maxKeyLength = 1024
+	maxUserMeta  = 2 << 10
+	maxXMLBody   = 2 << 20 // DeleteObjects with 1,000 keys of 1,024 bytes fits
+	maxListKeys  = 1000
 )
 
 // DefaultConfig: region us-east-1, 5 GiB objects, 1000 requests/s per
@@ -148,13 +148,8 @@ func (rq *request) resource() string {
 // measure, log.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	rw := &responseWriter{ResponseWriter: w, progress: progress{stall: h.cfg.Stall, set: rc.SetWriteDeadline}}
-	in := &countingBody{r: r.Body, progress: progress{stall: h.cfg.Stall, set: rc.SetReadDeadline}}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = in
-	}
+	gw, in := httpguard.Guard(w, r, h.cfg.Stall)
+	rw := &responseWriter{ResponseWriter: gw}
 	rq := &request{Request: r, reqID: newRequestID()}
 	rq.bucket, rq.key = h.address(r)
 	rq.query = r.URL.Query()
@@ -165,7 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op, fn := h.route(rq)
 	defer func() {
 		elapsed := time.Since(start)
-		status := rw.status
+		status := rw.Status
 		if status == 0 {
 			status = http.StatusOK
 		}
@@ -173,11 +168,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if code == "" {
 			code = "OK"
 		}
-		h.metrics.observe(op, code, in.n, rw.n, elapsed)
+		h.metrics.observe(op, code, in.N, rw.N, elapsed)
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "s3 request",
 			slog.String("op", op), slog.String("method", r.Method), slog.String("bucket", rq.bucket),
 			slog.Int("status", status), slog.String("code", code), slog.String("request_id", rq.reqID),
-			slog.Int64("bytes_in", in.n), slog.Int64("bytes_out", rw.n), slog.Duration("duration", elapsed))
+			slog.Int64("bytes_in", in.N), slog.Int64("bytes_out", rw.N), slog.Duration("duration", elapsed))
 	}()
 
 	if h.limiter != nil {
@@ -224,7 +219,7 @@ func (h *Handler) writeError(w *responseWriter, rq *request, err error) {
 			"request_id", rq.reqID, "err", err)
 	}
 	w.code = ae.Code
-	if w.status != 0 {
+	if w.Status != 0 {
 		panic(http.ErrAbortHandler)
 	}
 	if ae.Status == http.StatusNotModified || rq.Method == http.MethodHead {
