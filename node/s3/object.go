@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ddsnet/dds/internal/httpguard"
 )
 
 // metaFromHeaders reads an object's metadata from a request.
@@ -240,7 +238,7 @@ func (h *Handler) getObject(w *responseWriter, rq *request) error {
 	}
 	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 	w.WriteHeader(status)
-	if _, err := httpguard.Stream(w, io.LimitReader(rc, n)); err != nil {
+	if _, err := streamN(w, rc, n); err != nil {
 		// Headers are out: cutting the connection is all that is left.
 		h.log.Debug("get object: stream cut", "bucket", rq.bucket, "key", rq.key, "err", err)
 		panic(http.ErrAbortHandler)
