@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -888,4 +889,74 @@ func sha256Hex(r io.Reader) (string, int64, error) {
 	h := sha256.New()
 	n, err := io.Copy(h, r)
 	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+// A 1 GiB object in 16 parts of 64 MiB through node1's gateway, read back
+// through node3's with the same bytes: the parts come from a seeded PRNG as
+// they are sent (one part in memory at a time), the download is hashed as
+// it streams.
+func TestS3MultipartGiBAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 1 GiB through a process testnet: not in -short")
+	}
+	sn := startS3Net(t, 4, 15*time.Minute)
+	ctx := sn.ctx
+	a := sn.account("big", "100000")
+	up, down := sn.sdk(a, 1), sn.sdk(a, 3)
+	bucket, key := "gib-bucket", "one/gib.bin"
+	if _, err := up.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatal(err)
+	}
+	const partSize, parts = 64 << 20, 16
+	rng := rand.NewChaCha8([32]byte{'d', 'd', 's', 1})
+	buf := make([]byte, partSize)
+	whole, sums := sha256.New(), []byte{}
+	start := time.Now()
+	cr, err := up.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []types.CompletedPart
+	for n := int32(1); n <= parts; n++ {
+		rng.Read(buf)
+		whole.Write(buf)
+		sum := md5.Sum(buf)
+		sums = append(sums, sum[:]...)
+		out, err := up.UploadPart(ctx, &awss3.UploadPartInput{Bucket: &bucket, Key: &key, UploadId: cr.UploadId, PartNumber: aws.Int32(n), Body: bytes.NewReader(buf)})
+		if err != nil {
+			t.Fatalf("part %d: %v", n, err)
+		}
+		if unquote(out.ETag) != hex.EncodeToString(sum[:]) {
+			t.Fatalf("part %d's ETag %s", n, aws.ToString(out.ETag))
+		}
+		done = append(done, types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag})
+	}
+	buf = nil
+	partsDone := time.Since(start)
+	comp, err := up.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: cr.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
+	if err != nil {
+		t.Fatalf("complete: %v\n%s", err, sn.stderr)
+	}
+	stored := time.Since(start)
+	if want := fmt.Sprintf("%s-%d", md5hex(sums), parts); unquote(comp.ETag) != want {
+		t.Fatalf("ETag %s, want %s", aws.ToString(comp.ETag), want)
+	}
+	start = time.Now()
+	out, err := down.GetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, n, err := sha256Hex(out.Body)
+	out.Body.Close()
+	read := time.Since(start)
+	if err != nil || n != partSize*parts || got != hex.EncodeToString(whole.Sum(nil)) {
+		t.Fatalf("read back at node3: %d bytes, sha256 %s, %v", n, got, err)
+	}
+	mbs := func(d time.Duration) float64 { return float64(partSize*parts) / 1e6 / d.Seconds() }
+	t.Logf("1 GiB in %d parts of 64 MiB: parts uploaded at node1 in %v (%.0f MB/s), completed and stored on its holders after %v (%.0f MB/s end to end); read at node3 in %v (%.0f MB/s)",
+		parts, partsDone.Round(time.Millisecond), mbs(partsDone), stored.Round(time.Millisecond), mbs(stored), read.Round(time.Millisecond), mbs(read))
+	if _, err := down.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: &key}); err != nil {
+		t.Fatal(err)
+	}
 }
