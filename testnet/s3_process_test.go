@@ -960,3 +960,67 @@ func TestS3MultipartGiBAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The in-process network serves each node's S3 gateway too (Node.S3URL,
+// kept across a restart): an object put through node1's reads at node2's.
+func TestS3InProcessNetwork(t *testing.T) {
+	nw := startStorageNet(t, 4, 3, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	proc := storageClient(t, nw.Nodes[0])
+	acc, err := proc.OpenAccount(ctx, "alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := proc.Credit(ctx, acc.ID, 1_000_000_000_000, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	sn := &s3Net{t: t, ctx: ctx, tr: tr}
+	sdk := func(i int) *awss3.Client {
+		t.Helper()
+		c, err := client.New(nw.Nodes[i].URL, client.WithAPIKey(acc.APIKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var k api.S3Key
+		for try := 0; ; try++ {
+			if k, err = c.CreateS3Key(ctx); err == nil || try == 50 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil || k.Endpoint != nw.Nodes[i].S3URL {
+			t.Fatalf("node%d's key: %v, endpoint %s, gateway %s", i, err, k.Endpoint, nw.Nodes[i].S3URL)
+		}
+		return sn.sdkWith(nw.Nodes[i].S3URL, k.AccessKeyID, k.SecretAccessKey)
+	}
+	bucket := "in-process"
+	if _, err := sdk(0).CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &bucket}); err != nil {
+		t.Fatal(err)
+	}
+	data := pattern(200_000, 14)
+	putObject(t, ctx, sdk(1), bucket, "k", data)
+	if got, _ := getObject(t, ctx, sdk(2), bucket, "k", ""); !bytes.Equal(got, data) {
+		t.Fatal("the object at node2's gateway")
+	}
+	c3 := sdk(3)
+	was := nw.Nodes[3].S3URL
+	if err := nw.Stop(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := nw.Restart(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if nw.Nodes[3].S3URL != was {
+		t.Fatalf("node3's gateway moved from %s to %s", was, nw.Nodes[3].S3URL)
+	}
+	// Its keys are in its data dir: the same client works again.
+	if err := nw.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := getObject(t, ctx, c3, bucket, "k", ""); !bytes.Equal(got, data) {
+		t.Fatal("the object at node3's gateway after its restart")
+	}
+}
