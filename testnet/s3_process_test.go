@@ -1006,15 +1006,15 @@ func TestS3InProcessNetwork(t *testing.T) {
 		t.Fatal("the object at node2's gateway")
 	}
 	c3 := sdk(3)
-	was := nw.Nodes[3].S3URL
+	was, wasURL := nw.Nodes[3].S3URL, nw.Nodes[3].URL
 	if err := nw.Stop(3); err != nil {
 		t.Fatal(err)
 	}
 	if err := nw.Restart(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
-	if nw.Nodes[3].S3URL != was {
-		t.Fatalf("node3's gateway moved from %s to %s", was, nw.Nodes[3].S3URL)
+	if nw.Nodes[3].S3URL != was || nw.Nodes[3].URL != wasURL {
+		t.Fatalf("node3's gateway moved from %s to %s, its API from %s to %s", was, nw.Nodes[3].S3URL, wasURL, nw.Nodes[3].URL)
 	}
 	// Its keys are in its data dir: the same client works again.
 	if err := nw.WaitUp(ctx); err != nil {

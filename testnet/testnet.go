@@ -38,12 +38,13 @@ type Node struct {
 	DataDir string
 	Token   string
 
-	cfg    node.Config
-	s3Addr string // the gateway's address, kept across a restart
-	srv    *http.Server
-	s3srv  *http.Server
-	ln     net.Listener
-	wg     sync.WaitGroup
+	cfg      node.Config
+	httpAddr string // the HTTP API's address, kept across a restart
+	s3Addr   string // the gateway's address, likewise
+	srv      *http.Server
+	s3srv    *http.Server
+	ln       net.Listener
+	wg       sync.WaitGroup
 }
 
 // Network is a running local network.
@@ -106,7 +107,11 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 // start runs the node, its HTTP API and its S3 gateway, each on a free
 // loopback port (the same ones again on a restart).
 func (nd *Node) start(ctx context.Context) (err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	httpAddr := nd.httpAddr
+	if httpAddr == "" {
+		httpAddr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", httpAddr)
 	if err != nil {
 		return err
 	}
@@ -160,7 +165,7 @@ func (nd *Node) start(ctx context.Context) (err error) {
 	}
 	nd.Node, nd.Token, nd.URL, nd.ln = n, n.BillingToken(), "http://"+cfg.HTTPAddr, ln
 	nd.S3URL, nd.s3Addr = hc.S3Endpoint, s3ln.Addr().String()
-	nd.cfg.HTTPAddr = cfg.HTTPAddr // a restart keeps the port
+	nd.cfg.HTTPAddr, nd.httpAddr = cfg.HTTPAddr, cfg.HTTPAddr // a restart keeps the port
 	nd.P2P = nil
 	for _, a := range n.Addrs() {
 		nd.P2P = append(nd.P2P, a.String())
