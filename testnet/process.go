@@ -33,6 +33,7 @@ type ProcessOptions struct {
 	Dir          string // required: DIR/nodeI are the data dirs, DIR/testnet.json the description
 	HTTPBasePort int    // 0: free ports; else node i listens on HTTPBasePort+i (a node started again keeps its port)
 	P2PBasePort  int    // 0: free ports; else node i listens on P2PBasePort+i (likewise)
+	S3BasePort   int    // 0: free ports; else node i serves its S3 gateway on S3BasePort+i (likewise)
 	Stderr       io.Writer
 	ExtraArgs    []string // more daemon flags for every node
 	// ProcessorKey, when set, is the payment processor's public key the
@@ -58,6 +59,7 @@ type ProcessNode struct {
 	Name         string   `json:"name"`
 	PeerID       string   `json:"peer_id"`
 	HTTP         string   `json:"http"`
+	S3           string   `json:"s3"` // the node's S3 gateway
 	P2P          []string `json:"p2p"`
 	PID          int      `json:"pid"`
 	DataDir      string   `json:"data_dir"`
@@ -179,7 +181,11 @@ func (pn *ProcessNetwork) resume(ctx context.Context, o ProcessOptions, prev []*
 		if i == 0 {
 			extra = append(o.founderArgs(), extra...)
 		}
-		args := daemonArgs(old.DataDir, strings.TrimPrefix(old.HTTP, "http://"), listen, bootstrap, extra)
+		s3Addr := strings.TrimPrefix(old.S3, "http://")
+		if s3Addr == "" { // a testnet.json from before the gateway
+			s3Addr = "127.0.0.1:" + port(o.S3BasePort, i)
+		}
+		args := daemonArgs(old.DataDir, strings.TrimPrefix(old.HTTP, "http://"), s3Addr, listen, bootstrap, extra)
 		if i == 0 {
 			go func() {
 				defer close(listening)
@@ -262,15 +268,15 @@ func (pn *ProcessNetwork) startOne(ctx context.Context, o ProcessOptions, i int)
 		// In the environment, not the arguments, which ps shows to all.
 		env = []string{"DDS_INVITE=" + invite}
 	}
-	args := daemonArgs(dir, "127.0.0.1:"+port(o.HTTPBasePort, i), "/ip4/127.0.0.1/tcp/"+port(o.P2PBasePort, i), bootstrap, extra)
+	args := daemonArgs(dir, "127.0.0.1:"+port(o.HTTPBasePort, i), "127.0.0.1:"+port(o.S3BasePort, i), "/ip4/127.0.0.1/tcp/"+port(o.P2PBasePort, i), bootstrap, extra)
 	return run(ctx, o, name, dir, args, env...)
 }
 
 // daemonArgs are the arguments of a `dds daemon` of the network: its data
-// dir, HTTP address, libp2p address, the peer it joins through (none for
-// the first node) and the options' extra flags.
-func daemonArgs(dir, httpAddr, p2pAddr, bootstrap string, extra []string) []string {
-	args := []string{"daemon", "--data-dir", dir, "--http-addr", httpAddr, "--p2p-addr", p2pAddr, "--log-format", "json"}
+// dir, HTTP address, S3 gateway address, libp2p address, the peer it joins
+// through (none for the first node) and the options' extra flags.
+func daemonArgs(dir, httpAddr, s3Addr, p2pAddr, bootstrap string, extra []string) []string {
+	args := []string{"daemon", "--data-dir", dir, "--http-addr", httpAddr, "--s3-addr", s3Addr, "--p2p-addr", p2pAddr, "--log-format", "json"}
 	if bootstrap != "" {
 		args = append(args, "--bootstrap", bootstrap)
 	}
@@ -321,13 +327,20 @@ func run(ctx context.Context, o ProcessOptions, name, dir string, args []string,
 	}
 	pnode := &ProcessNode{Name: name, DataDir: dir, PID: cmd.Process.Pid, cmd: cmd, done: make(chan error, 1), opts: o, args: args}
 	go func() { pnode.done <- cmd.Wait(); pw.Close() }()
-	urlc := make(chan string, 1)
+	urlc, s3c := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
 		for sc.Scan() {
 			line := sc.Text()
+			if u, ok := strings.CutPrefix(line, "dds: s3 gateway "); ok && !sent {
+				select {
+				case s3c <- strings.TrimSpace(u):
+				default:
+				}
+				continue
+			}
 			if u, ok := strings.CutPrefix(line, "dds: serving "); ok && !sent {
 				urlc <- strings.TrimSpace(u)
 				sent = true
@@ -339,6 +352,11 @@ func run(ctx context.Context, o ProcessOptions, name, dir string, args []string,
 	}()
 	select {
 	case pnode.HTTP = <-urlc:
+		// The daemon says where its gateway is before it says it serves.
+		select {
+		case pnode.S3 = <-s3c:
+		default:
+		}
 	case err := <-pnode.done:
 		pnode.done <- err
 		return pnode, fmt.Errorf("daemon exited before serving: %v", err)
@@ -448,14 +466,17 @@ func (pn *ProcessNetwork) Pause(i int) error { return pn.Nodes[i].cmd.Process.Si
 func (pn *ProcessNetwork) Resume(i int) error { return pn.Nodes[i].cmd.Process.Signal(syscall.SIGCONT) }
 
 // Restart starts a killed or stopped node i again on its data dir, with its
-// HTTP port (its libp2p port is chosen anew unless a base port was given,
+// HTTP and S3 ports (its libp2p port is chosen anew unless a base port was given,
 // and the node rejoins through another node). testnet.json is rewritten.
 func (pn *ProcessNetwork) Restart(ctx context.Context, i int) error {
 	old := pn.Nodes[i]
 	args := slices.Clone(old.args)
 	for j := range args {
-		if args[j] == "--http-addr" {
+		switch {
+		case args[j] == "--http-addr":
 			args[j+1] = strings.TrimPrefix(old.HTTP, "http://")
+		case args[j] == "--s3-addr" && old.S3 != "":
+			args[j+1] = strings.TrimPrefix(old.S3, "http://")
 		}
 	}
 	if !slices.Contains(args, "--bootstrap") {

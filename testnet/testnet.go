@@ -15,6 +15,7 @@ import (
 
 	"github.com/ddsnet/dds/node"
 	"github.com/ddsnet/dds/node/httpapi"
+	"github.com/ddsnet/dds/node/s3"
 )
 
 // Options configures a network. Zero fields take defaults.
@@ -32,14 +33,18 @@ type Node struct {
 	Name    string
 	Node    *node.Node
 	URL     string   // its HTTP API
+	S3URL   string   // its S3 gateway
 	P2P     []string // its libp2p addresses, with /p2p/ID
 	DataDir string
 	Token   string
 
-	cfg node.Config
-	srv *http.Server
-	ln  net.Listener
-	wg  sync.WaitGroup
+	cfg      node.Config
+	httpAddr string // the HTTP API's address, kept across a restart
+	s3Addr   string // the gateway's address, likewise
+	srv      *http.Server
+	s3srv    *http.Server
+	ln       net.Listener
+	wg       sync.WaitGroup
 }
 
 // Network is a running local network.
@@ -99,22 +104,42 @@ func Start(ctx context.Context, opts Options) (*Network, error) {
 	return nw, nil
 }
 
-// start runs the node and its HTTP API on a free loopback port.
-func (nd *Node) start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// start runs the node, its HTTP API and its S3 gateway, each on a free
+// loopback port (the same ones again on a restart).
+func (nd *Node) start(ctx context.Context) (err error) {
+	httpAddr := nd.httpAddr
+	if httpAddr == "" {
+		httpAddr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", httpAddr)
 	if err != nil {
 		return err
 	}
-	cfg := nd.cfg
-	cfg.HTTPAddr = ln.Addr().String()
-	n, err := node.New(cfg)
+	s3Addr := nd.s3Addr
+	if s3Addr == "" {
+		s3Addr = "127.0.0.1:0"
+	}
+	s3ln, err := net.Listen("tcp", s3Addr)
 	if err != nil {
 		ln.Close()
+		return err
+	}
+	var n *node.Node
+	defer func() {
+		if err != nil {
+			ln.Close()
+			s3ln.Close()
+			if n != nil {
+				n.Close()
+			}
+		}
+	}()
+	cfg := nd.cfg
+	cfg.HTTPAddr = ln.Addr().String()
+	if n, err = node.New(cfg); err != nil {
 		return err
 	}
 	if err := n.Start(ctx); err != nil {
-		ln.Close()
-		n.Close()
 		return err
 	}
 	reg := prometheus.NewRegistry()
@@ -123,20 +148,32 @@ func (nd *Node) start(ctx context.Context) error {
 	hc.Service, hc.Records, hc.BillingToken = n, n.Records(), n.BillingToken()
 	hc.MaxUpload, hc.Registry, hc.Logger, hc.Version = cfg.MaxUpload, reg, cfg.Logger, node.Version
 	hc.SpoolDir = n.SpoolDir()
+	hc.S3Endpoint = "http://" + s3ln.Addr().String()
 	h, err := httpapi.New(hc)
 	if err != nil {
-		ln.Close()
-		n.Close()
+		return err
+	}
+	st, err := n.S3()
+	if err != nil {
+		return err
+	}
+	sc := s3.DefaultConfig()
+	sc.Backend, sc.Registry, sc.Logger = st, reg, cfg.Logger.With("sys", "s3")
+	sh, err := s3.New(sc)
+	if err != nil {
 		return err
 	}
 	nd.Node, nd.Token, nd.URL, nd.ln = n, n.BillingToken(), "http://"+cfg.HTTPAddr, ln
-	nd.cfg.HTTPAddr = cfg.HTTPAddr // a restart keeps the port
+	nd.S3URL, nd.s3Addr = hc.S3Endpoint, s3ln.Addr().String()
+	nd.cfg.HTTPAddr, nd.httpAddr = cfg.HTTPAddr, cfg.HTTPAddr // a restart keeps the port
 	nd.P2P = nil
 	for _, a := range n.Addrs() {
 		nd.P2P = append(nd.P2P, a.String())
 	}
 	nd.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: httpapi.MaxHeaderBytes}
+	nd.s3srv = &http.Server{Handler: sh, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: httpapi.MaxHeaderBytes}
 	nd.wg.Go(func() { nd.srv.Serve(httpapi.Listener(ln)) })
+	nd.wg.Go(func() { nd.s3srv.Serve(s3ln) })
 	return nil
 }
 
@@ -147,7 +184,7 @@ func (nd *Node) stop() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := nd.srv.Shutdown(ctx)
+	err := errors.Join(nd.s3srv.Shutdown(ctx), nd.srv.Shutdown(ctx))
 	nd.wg.Wait()
 	err = errors.Join(err, nd.Node.Close())
 	nd.Node = nil

@@ -264,6 +264,11 @@ func serve(ctx context.Context, a *app, cfg node.Config, gw gatewayOptions, logg
 	}
 	logger.Info("dds node serving", "peer_id", info.PeerID, "http", url, "p2p", info.Addrs,
 		"billing_token", tokenFrom, "data_dir", cfg.DataDir, "dev", cfg.Dev, "version", a.version)
+	if s3srv != nil {
+		// Before the serving line, which is the last a supervisor (dds
+		// testnet) waits for.
+		fmt.Fprintf(a.stderr, "dds: s3 gateway %s\n", hc.S3Endpoint)
+	}
 	fmt.Fprintf(a.stderr, "dds: serving %s\n", url)
 
 	select {

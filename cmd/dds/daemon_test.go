@@ -609,6 +609,7 @@ func TestTestnetCommand(t *testing.T) {
 					Name         string   `json:"name"`
 					PeerID       string   `json:"peer_id"`
 					HTTP         string   `json:"http"`
+					S3           string   `json:"s3"`
 					P2P          []string `json:"p2p"`
 					PID          int      `json:"pid"`
 					DataDir      string   `json:"data_dir"`
@@ -632,6 +633,9 @@ func TestTestnetCommand(t *testing.T) {
 				}
 				if !strings.Contains(stdout.String(), n.PeerID) {
 					t.Fatalf("the table does not list %s:\n%s", n.PeerID, stdout.String())
+				}
+				if !strings.HasPrefix(n.S3, "http://127.0.0.1:") || n.S3 == n.HTTP || !strings.Contains(stdout.String(), n.S3) {
+					t.Fatalf("node %d's S3 gateway %q, not in testnet.json or the table:\n%s", i, n.S3, stdout.String())
 				}
 			}
 			// The network quotes: node0's upload is attested by the three others.
@@ -712,8 +716,8 @@ func TestTestnetStartsAgainOnItsDir(t *testing.T) {
 	}
 	t.Cleanup(func() { again.Stop() })
 	for i, n := range again.Nodes {
-		if n.PeerID != first.Nodes[i].PeerID || n.HTTP != first.Nodes[i].HTTP || n.BillingToken != first.Nodes[i].BillingToken {
-			t.Fatalf("node %d came back as %s at %s, was %s at %s", i, n.PeerID, n.HTTP, first.Nodes[i].PeerID, first.Nodes[i].HTTP)
+		if n.PeerID != first.Nodes[i].PeerID || n.HTTP != first.Nodes[i].HTTP || n.S3 != first.Nodes[i].S3 || n.BillingToken != first.Nodes[i].BillingToken {
+			t.Fatalf("node %d came back as %s at %s (S3 %s), was %s at %s (S3 %s)", i, n.PeerID, n.HTTP, n.S3, first.Nodes[i].PeerID, first.Nodes[i].HTTP, first.Nodes[i].S3)
 		}
 	}
 	c2, err := client.New(again.Nodes[2].HTTP)
