@@ -150,6 +150,16 @@ func TestS3Objects(t *testing.T) {
 	if got, _ := getBytes(t, c, bucket, "2026/a.bin", nil); string(got) != "v2" {
 		t.Fatalf("after overwrite: %q", got)
 	}
+	// An empty object (a "directory" marker, an empty file of a sync).
+	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: aws.String("empty/"), Body: bytes.NewReader(nil)}); err != nil {
+		t.Fatalf("put an empty object: %v", err)
+	}
+	if got, out := getBytes(t, c, bucket, "empty/", nil); len(got) != 0 || strings.Trim(aws.ToString(out.ETag), `"`) != "d41d8cd98f00b204e9800998ecf8427e" {
+		t.Fatalf("the empty object: %d bytes, etag %s", len(got), aws.ToString(out.ETag))
+	}
+	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &bucket, Key: aws.String("empty/")}); err != nil {
+		t.Fatal(err)
+	}
 	// Copy, list with a delimiter, delete.
 	if _, err := c.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: &bucket, Key: aws.String("top.bin"), CopySource: aws.String(bucket + "/2026/a.bin")}); err != nil {
 		t.Fatal(err)
