@@ -7,60 +7,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/billing"
-	"github.com/ddsnet/dds/node/s3"
 )
 
 // s3Gateway serves n's S3 storage with node/s3's handler and returns an
 // SDK client for a new account credited with balance nanotokens.
 func s3Gateway(t *testing.T, n *Node, name string, balance int64) (*awss3.Client, Caller) {
 	t.Helper()
-	ctx := t.Context()
-	acc, key, err := n.OpenAccount(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if balance > 0 {
-		if _, err := n.Pay(ctx, PaymentRequest{AccountID: acc.ID, Status: api.PaymentSuccess, Amount: balance}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	by := Caller{Account: acc.ID, APIKey: key}
-	k, err := n.CreateS3Key(ctx, by)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := n.S3()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := s3.DefaultConfig()
-	cfg.Backend, cfg.RateLimit, cfg.Logger = st, 0, slog.New(slog.DiscardHandler)
-	h, err := s3.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	c := awss3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyID, k.Secret, "")},
-		func(o *awss3.Options) {
-			o.BaseEndpoint = aws.String(srv.URL)
-			o.UsePathStyle = true
-			o.RetryMaxAttempts = 1
-		})
-	return c, by
+	return s3BenchGateway(t, n, name, balance, nil)
 }
 
 func s3Code(err error) string {
