@@ -243,6 +243,8 @@ func (s *State) applyPutObject(now time.Time, c *PutObject) Result {
 	o := &objectRec{Object: Object{Key: c.Key, FileID: f.ID, ETag: c.ETag, Size: f.Size, Modified: now, Headers: maps.Clone(c.Headers)}, bucket: b}
 	b.keys.ReplaceOrInsert(o)
 	s.objects[f.ID] = o
+	out := o.clone()
+	res.Object = &out
 	return res
 }
 

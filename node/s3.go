@@ -367,11 +367,9 @@ func (s *S3Store) commit(ctx context.Context, by Caller, bucket, key, fileID, et
 		return s3.Object{}, s3Err(err)
 	}
 	s.n.kickExpire(res)
-	o, f, err := s.lookup(ctx, by.Account, bucket, key)
-	if err != nil {
-		return s3.Object{}, err
-	}
-	return objectOf(o, f.Additional), nil
+	// The object as the ledger put it (a read of the key now could see a
+	// put through another node that came after this one).
+	return objectOf(*res.Object, additionalOf(meta.User)), nil
 }
 
 // HeadObject implements s3.Backend.
@@ -503,9 +501,9 @@ func (n *Node) s3StoreTimeout() time.Duration {
 
 // kickExpire wakes the expiry loop when res ended a lease (a key put
 // again or deleted): the copy goes. Only then: the loop's reconcile walks
-// every pin of the store, so kicking it at every PutObject made each one
-// cost a pass over all the node's files (with 100,000 objects, most of a
-// core while objects are put).
+// every pin of the store, so a kick at every PutObject would make each put
+// cost a pass over all the node's files (BenchmarkS3ListObjects' fill
+// shows it).
 func (n *Node) kickExpire(res billing.Result) {
 	if len(res.Expired) > 0 {
 		kick(n.expireKick)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ddsnet/dds/billing"
 	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/node"
+	"github.com/ddsnet/dds/node/s3"
 )
 
 // A member that turned, and was never given an account's API key, cannot
@@ -32,6 +34,36 @@ func TestMemberCannotActForAnAccount(t *testing.T) {
 	f, err := owner.Upload(ctx, bytes.NewReader(data), client.UploadOptions{Name: "mine", Size: int64(len(data)), PayFromBalance: true})
 	if err != nil || f.Payment == nil {
 		t.Fatalf("owner's upload: %+v %v", f, err)
+	}
+	// A bucket of the account's, with one object, made through node1's
+	// S3 storage.
+	st, err := bn.Nodes[1].Node.S3()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bn.Nodes[1].Node.CreateS3Key(ctx, node.Caller{Account: acc.ID, APIKey: acc.APIKey}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateBucket(ctx, acc.ID, "victims"); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := st.PutObject(ctx, acc.ID, "victims", "k", s3.NewObjectInput(bytes.NewReader([]byte("object")), 6, s3.Meta{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The object's file: the account's file named after the key.
+	files, _, err := owner.Files(ctx, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objID := ""
+	for _, g := range files {
+		if g.Name == "k" {
+			objID = g.ID
+		}
+	}
+	if objID == "" {
+		t.Fatalf("no file for the object among %+v", files)
 	}
 	quoted := bn.quote() // an unpaid file of nobody's
 	before, err := owner.Account(ctx, "me")
@@ -58,6 +90,11 @@ func TestMemberCannotActForAnAccount(t *testing.T) {
 		"make a bucket in its name":   {MakeBucket: &billing.MakeBucket{Name: "taken", Auth: *billing.Consent(acc.ID, forged, billing.MakeBucketMessage(acc.ID, "taken", 0))}},
 		"put its file in a bucket": {PutObject: &billing.PutObject{Bucket: "taken", Key: "k", FileID: f.ID,
 			Auth: *billing.Consent(acc.ID, forged, billing.PutObjectMessage(acc.ID, "taken", "k", f.ID, "", nil))}},
+		"put another file at its key": {PutObject: &billing.PutObject{Bucket: "victims", Key: "k", FileID: f.ID,
+			Auth: *billing.Consent(acc.ID, forged, billing.PutObjectMessage(acc.ID, "victims", "k", f.ID, "", nil))}},
+		"delete its object": {DeleteObjects: &billing.DeleteObjects{Bucket: "victims", Objects: []billing.ObjectRef{{Key: "k", FileID: objID}},
+			Auth: *billing.Consent(acc.ID, forged, billing.DeleteObjectsMessage(acc.ID, "victims", []billing.ObjectRef{{Key: "k", FileID: objID}}))}},
+		"delete its bucket": {DropBucket: &billing.DropBucket{Name: "victims", Auth: *billing.Consent(acc.ID, forged, billing.DropBucketMessage(acc.ID, "victims", 0))}},
 	} {
 		if err := a.forward(lid, cmd); !errors.Is(err, billing.ErrForbidden) && !errors.Is(err, billing.ErrNotFound) && !errors.Is(err, billing.ErrInvalid) {
 			t.Fatalf("%s: %v", name, err)
@@ -73,5 +110,11 @@ func TestMemberCannotActForAnAccount(t *testing.T) {
 	}
 	if g, err := owner.File(ctx, f.ID); err != nil || g.State == "deleted" || len(g.Additional) != 0 {
 		t.Fatalf("the account's file: %+v %v", g, err)
+	}
+	if o, err := st.HeadObject(ctx, acc.ID, "victims", "k"); err != nil || o.ETag != obj.ETag {
+		t.Fatalf("the account's object: %+v %v, was %+v", o, err, obj)
+	}
+	if g, err := owner.File(ctx, objID); err != nil || g.State == "deleted" {
+		t.Fatalf("the object's file: %+v %v", g, err)
 	}
 }

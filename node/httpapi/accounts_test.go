@@ -191,9 +191,9 @@ func TestAccountsOwnTheirFiles(t *testing.T) {
 	wantStatus(t, serve(t, s, request("PATCH", "/files/"+bobs.ID, api.MediaType, strings.NewReader(ext))), 402, "")
 
 	// Deletes: the owner's key only.
+	before := svc.state()
 	wantStatus(t, serve(t, s, request("DELETE", "/files/"+priv.ID, "", nil)), 401, api.CodeUnauthorized)
 	wantStatus(t, serve(t, s, as(bobKey, request("DELETE", "/files/"+priv.ID, "", nil))), 403, api.CodeForbidden)
-	before := svc.state()
 	if after := svc.state(); after != before {
 		t.Fatal("a refused delete changed the state")
 	}

@@ -17,11 +17,10 @@ type responseWriter struct {
 // streamN copies n bytes of r to w. A reader with a WriteTo (the node's
 // readers: each verified chunk written from the reader's own buffer) is
 // copied through it, capped at n bytes, as the JSON:API's downloads are:
-// through Read, behind an io.LimitReader that hides WriteTo, every byte
-// was moved once more, 256 KiB at a time, which cost a download from a
-// node that holds no copy about a tenth of its rate. Others go through a
-// pooled buffer. Bytes past n are never written (the response's length
-// is n); fewer than n come back as a short count.
+// an io.LimitReader would hide WriteTo and move every byte once more
+// through a buffer of ours. Others go through a pooled buffer. Bytes past
+// n are never written (the response's length is n); fewer than n come
+// back as a short count.
 func streamN(w io.Writer, r io.Reader, n int64) (int64, error) {
 	wt, ok := r.(io.WriterTo)
 	if !ok {
