@@ -389,7 +389,7 @@ type Result struct {
 	File    *File    `json:"file,omitempty"`
 	Payment *Payment `json:"payment,omitempty"`
 	Account *Account `json:"account,omitempty"`
-	Object  *Object  `json:"object,omitempty"` // the object a PutObject put
+	Object  *Object  `json:"object,omitempty"`  // the object a PutObject put
 	Expired []string `json:"expired,omitempty"` // file ids whose lease ended (unpin them)
 	Dropped []string `json:"dropped,omitempty"` // file ids whose unpaid quote ended (drop staged data)
 }
