@@ -138,8 +138,11 @@
 // only, so [DefaultOptions] keep badger small: 4 MiB memtables, 4 MiB
 // block cache, 2 MiB index cache, 16 MiB value-log files (only manifests
 // over 64 KiB go there). An Ingest holds Workers+2 chunk buffers, taken
-// from a pool shared with readers; a reader holds ReadAhead+1. Measured on
-// 2 cores: ingesting then reading 1 GiB peaks at about 30 MiB resident.
+// from a pool shared with readers; a reader holds the chunk it reads and
+// the next, and up to ReadAhead more. Two budgets bound what many at
+// once hold: BufferMemory all ingests' buffers, ReadAheadMemory all
+// readers' chunks beyond the next. Measured on 2 cores: ingesting then
+// reading 1 GiB peaks at about 30 MiB resident.
 //
 // # Compaction
 //

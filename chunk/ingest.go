@@ -193,10 +193,13 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 	jobs := make(chan job, workers)
 	free := make(chan []byte, nbuf)
 	budget := in.s.buffers
+	// What a buffer takes of the budget: a chunk size larger than the
+	// whole budget takes all of it.
+	cost := min(chunkSize, in.s.opts.BufferMemory)
 	allocated := 0 // chunk buffers taken from the store's budget
 	giveBack := func(b []byte) {
 		putBuf(b)
-		budget.Release(chunkSize)
+		budget.Release(cost)
 		allocated--
 	}
 
@@ -231,12 +234,14 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 		if chunkSize < int64(len(head)) {
 			head = head[:chunkSize]
 		}
-		n, err := readIdle(r, head, func() {
+		n, err := readIdle(r, head, func(read <-chan struct{}) {
+			// Until the input comes again, so that the buffers the
+			// workers finish with meanwhile go back too.
 			for {
 				select {
 				case b := <-free:
 					giveBack(b)
-				default:
+				case <-read:
 					return
 				}
 			}
@@ -255,19 +260,23 @@ func (in *ingest) run(r io.Reader, chunkSize, maxSize int64) error {
 		select {
 		case buf = <-free:
 		default:
+			var took bool // a buffer's worth of the budget
 			switch {
-			case allocated < nbuf && budget.TryAcquire(chunkSize):
+			case allocated < nbuf && budget.TryAcquire(cost):
+				took = true
 			case allocated == 0:
-				if budget.Acquire(in.ctx, chunkSize) != nil {
-					break
-				}
+				took = budget.Acquire(in.ctx, cost) == nil
 			default:
 				select {
 				case buf = <-free:
 				case <-in.ctx.Done():
 				}
 			}
-			if buf == nil && in.ctx.Err() == nil {
+			if took {
+				// Even when the ingest is cancelled meanwhile: the
+				// buffer goes to free, and from there back with the
+				// budget it took (a share taken and dropped was lost
+				// for good: enough cancelled uploads stopped all).
 				allocated++
 				buf = getBuf(chunkSize)
 			}
@@ -336,15 +345,16 @@ func putPiece(b []byte) { pieces.Put(&b) }
 const idleRelease = 100 * time.Millisecond
 
 // readIdle fills p as io.ReadFull does; when that takes longer than
-// idleRelease it calls idle, once, from another goroutine, and returns
-// only after idle did.
-func readIdle(r io.Reader, p []byte, idle func()) (int, error) {
-	done := make(chan struct{})
+// idleRelease it calls idle, once, from another goroutine, with a channel
+// closed once the read returned, and returns only after idle did.
+func readIdle(r io.Reader, p []byte, idle func(read <-chan struct{})) (int, error) {
+	done, read := make(chan struct{}), make(chan struct{})
 	t := time.AfterFunc(idleRelease, func() {
 		defer close(done)
-		idle()
+		idle(read)
 	})
 	n, err := io.ReadFull(r, p)
+	close(read)
 	if !t.Stop() {
 		<-done
 	}

@@ -9,9 +9,10 @@ import (
 
 // NewReader streams the verified bytes [off, off+n) of the file described
 // by m (n = -1: to the end). It prefetches chunks in parallel, keeping a
-// small window of chunks in memory, and never returns a byte that failed
-// verification: the read fails with ErrHashMismatch instead (ErrNotFound
-// for a chunk not stored). The reader must be closed; Close stops its
+// small window of chunks in memory (the next chunk always, the others of
+// Options.ReadAhead while the store's read-ahead budget has room), and
+// never returns a byte that failed verification: the read fails with
+// ErrHashMismatch instead (ErrNotFound for a chunk not stored). The reader must be closed; Close stops its
 // prefetching. An offset or length outside the file gives ErrRange.
 func (s *Store) NewReader(ctx context.Context, m *Manifest, off, n int64) (io.ReadCloser, error) {
 	if err := m.Validate(); err != nil {
@@ -63,27 +64,52 @@ type reader struct {
 	cancel context.CancelFunc
 	m      *Manifest
 
-	next, end int            // chunks [next, end) not yet requested
-	pending   []chan fetched // requested chunks, in order
-	window    int            // chunks in flight at most
-	skip      int64          // bytes to drop from the next chunk
-	remaining int64          // bytes still to return
-	cur       []byte         // unread part of the current chunk
-	buf       []byte         // the buffer behind cur
-	err       error          // sticky error
+	next, end int       // chunks [next, end) not yet requested
+	pending   []pending // requested chunks, in order
+	window    int       // chunks in flight at most
+	skip      int64     // bytes to drop from the next chunk
+	remaining int64     // bytes still to return
+	cur       []byte    // unread part of the current chunk
+	buf       []byte    // the buffer behind cur
+	err       error     // sticky error
 	closed    bool
 }
 
-// fill starts fetches until the window is full.
+// pending is a chunk requested; charged is what it took of the store's
+// read-ahead budget.
+type pending struct {
+	ch      chan fetched
+	charged int64
+}
+
+// fill starts fetches until the window is full: the first one in flight
+// is the reader's own, each further one takes its size from the store's
+// read-ahead budget or waits for the next fill.
 func (r *reader) fill() {
 	for len(r.pending) < r.window && r.next < r.end {
 		ref := r.m.Chunks[r.next]
+		var charged int64
+		if len(r.pending) > 0 {
+			// A chunk larger than the whole budget takes all of it.
+			charged = min(ref.Size, r.s.opts.ReadAheadMemory)
+			if !r.s.readAhead.TryAcquire(charged) {
+				return
+			}
+		}
 		r.next++
 		ch := make(chan fetched, 1)
-		r.pending = append(r.pending, ch)
+		r.pending = append(r.pending, pending{ch: ch, charged: charged})
 		go func() {
 			ch <- r.fetch(ref)
 		}()
+	}
+}
+
+// done gives back what p took of the budget.
+func (r *reader) done(p *pending) {
+	if p.charged > 0 {
+		r.s.readAhead.Release(p.charged)
+		p.charged = 0
 	}
 }
 
@@ -114,10 +140,15 @@ func (r *reader) advance() error {
 	if len(r.pending) == 0 {
 		return io.ErrUnexpectedEOF // the range ended early: cannot happen for a valid manifest
 	}
-	ch := r.pending[0]
+	p := r.pending[0]
 	r.pending = r.pending[1:]
+	r.done(&p)
+	if len(r.pending) > 0 {
+		// The next chunk is the reader's own now, not read-ahead.
+		r.done(&r.pending[0])
+	}
 	r.fill()
-	f := <-ch
+	f := <-p.ch
 	if f.err != nil {
 		return fmt.Errorf("read: %w", f.err)
 	}
@@ -190,8 +221,9 @@ func (r *reader) Close() error {
 	}
 	r.closed = true
 	r.cancel()
-	for _, ch := range r.pending {
-		putBuf((<-ch).data)
+	for i := range r.pending {
+		putBuf((<-r.pending[i].ch).data)
+		r.done(&r.pending[i])
 	}
 	r.pending = nil
 	putBuf(r.buf)

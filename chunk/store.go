@@ -77,6 +77,11 @@ type Options struct {
 	// ReadAhead is the number of chunks a reader from NewReader keeps in
 	// flight ahead of the one being read.
 	ReadAhead int
+	// ReadAheadMemory bounds the bytes of the chunks all readers together
+	// fetch ahead: a reader always has the chunk it reads and the next
+	// one, and fetches the others of its ReadAhead only while the budget
+	// has room.
+	ReadAheadMemory int64
 	// Reserve is the room, in bytes, the store leaves free on its file
 	// system for the caller's own files there (the node's ledger), on top
 	// of what it keeps for its index (see Space): chunk writes that would
@@ -105,7 +110,13 @@ func DefaultOptions(dir string) Options {
 		NumCompactors:    0,
 		Workers:          max(4, 2*runtime.GOMAXPROCS(0)),
 		ReadAhead:        4,
-		BufferMemory:     128 << 20,
+		// Both budgets are what keeps a node within its RSS target when
+		// clients upload or download in parallel (aws-cli: 10 parts or
+		// ranges at once; the heap then grows to about twice what is live
+		// before a GC). One upload holds Workers+2 chunks and one reader
+		// ReadAhead+2, so a single stream never waits for either.
+		BufferMemory:    32 << 20,
+		ReadAheadMemory: 16 << 20,
 	}
 }
 
@@ -141,9 +152,11 @@ func (o Options) withDefaults() Options {
 	if o.BufferMemory <= 0 {
 		o.BufferMemory = d.BufferMemory
 	}
-	o.BufferMemory = max(o.BufferMemory, MaxChunkSize) // room for one chunk of any size
 	if o.ReadAhead <= 0 {
 		o.ReadAhead = d.ReadAhead
+	}
+	if o.ReadAheadMemory <= 0 {
+		o.ReadAheadMemory = d.ReadAheadMemory
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -195,8 +208,11 @@ type Store struct {
 	// buffers is the budget of chunk buffers of all ingests
 	// (Options.BufferMemory).
 	buffers *semaphore.Weighted
-	opts    Options
-	log     *slog.Logger
+	// readAhead is the budget of the chunks readers fetch ahead
+	// (Options.ReadAheadMemory).
+	readAhead *semaphore.Weighted
+	opts      Options
+	log       *slog.Logger
 
 	ctx    context.Context // cancelled by Close; long operations stop with it
 	cancel context.CancelFunc
@@ -264,15 +280,16 @@ func Open(opts Options) (*Store, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
-		db:      db,
-		blocks:  blk,
-		buffers: semaphore.NewWeighted(opts.BufferMemory),
-		opts:    opts,
-		log:     opts.Logger,
-		ctx:     ctx,
-		cancel:  cancel,
-		holds:   make(map[cid.Cid]int),
-		corrupt: make(map[cid.Cid]struct{}),
+		db:        db,
+		blocks:    blk,
+		buffers:   semaphore.NewWeighted(opts.BufferMemory),
+		readAhead: semaphore.NewWeighted(opts.ReadAheadMemory),
+		opts:      opts,
+		log:       opts.Logger,
+		ctx:       ctx,
+		cancel:    cancel,
+		holds:     make(map[cid.Cid]int),
+		corrupt:   make(map[cid.Cid]struct{}),
 	}
 	s.swept.Store(opts.InMemory)
 	if !opts.InMemory {

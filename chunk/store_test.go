@@ -1261,3 +1261,135 @@ func TestStageThenPin(t *testing.T) {
 	checkFiles(t, s)
 	checkConsistent(t, s)
 }
+
+// TestReadersShareReadAhead checks that readers fetch ahead only within
+// the store's read-ahead budget (each still has the next chunk of its
+// own), that one reader alone fills its window, and that every reader
+// gives its share back when it is done or closed.
+func TestReadersShareReadAhead(t *testing.T) {
+	opts := DefaultOptions(t.TempDir())
+	opts.InlineSize = -1
+	opts.ReadAhead = 4
+	opts.ReadAheadMemory = 3 * testChunk
+	s := openWith(t, opts)
+	data := randBytes(82, 12*testChunk)
+	_, m := ingestBytes(t, s, "o", data, testChunk)
+
+	inFlight := func(rs []io.ReadCloser) int {
+		n := 0
+		for _, r := range rs {
+			n += len(r.(*reader).pending)
+		}
+		return n
+	}
+	one, err := s.NewReader(t.Context(), m, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 1)
+	if _, err := io.ReadFull(one, p); err != nil {
+		t.Fatal(err)
+	}
+	// The chunk read is current; the next one and 3 of the budget follow.
+	if got := inFlight([]io.ReadCloser{one}); got != 4 {
+		t.Fatalf("one reader has %d chunks in flight, want 4 (the next and 3 of the budget)", got)
+	}
+	one.Close()
+
+	var rs []io.ReadCloser
+	for range 10 {
+		r, err := s.NewReader(t.Context(), m, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+		if _, err := io.ReadFull(r, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Without the budget: 10 readers x 5.
+	if got, most := inFlight(rs), 10+3; got > most {
+		t.Fatalf("10 readers have %d chunks in flight, want at most %d", got, most)
+	}
+	// Every reader still reads everything, whatever its share.
+	for i, r := range rs[:5] {
+		rest, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(append([]byte{data[0]}, rest...), data) {
+			t.Fatalf("reader %d: %d bytes, %v", i, len(rest)+1, err)
+		}
+	}
+	for _, r := range rs {
+		r.Close()
+	}
+	if !s.readAhead.TryAcquire(3 * testChunk) {
+		t.Fatal("the readers did not give back all of the read-ahead budget")
+	}
+}
+
+// TestBudgetsSmallerThanAChunk checks that a chunk larger than a whole
+// budget takes all of it, and waits for nothing else: an ingest and a
+// reader of chunks of 4 units with budgets of 2 go through.
+func TestBudgetsSmallerThanAChunk(t *testing.T) {
+	opts := DefaultOptions(t.TempDir())
+	opts.InlineSize = -1
+	opts.BufferMemory = 2 * testChunk
+	opts.ReadAheadMemory = 2 * testChunk
+	s := openWith(t, opts)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	data := randBytes(83, 10*4*testChunk+5)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			_, m, err := s.Ingest(ctx, bytes.NewReader(data), fmt.Sprintf("o%d", i), 4*testChunk, 0)
+			if err != nil {
+				t.Errorf("ingest %d: %v", i, err)
+				return
+			}
+			r, err := s.NewReader(ctx, m, 0, -1)
+			if err != nil {
+				t.Errorf("reader %d: %v", i, err)
+				return
+			}
+			defer r.Close()
+			if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("read %d: %d bytes, %v", i, len(got), err)
+			}
+		})
+	}
+	wg.Wait()
+	// Everything taken was given back.
+	if !s.buffers.TryAcquire(2*testChunk) || !s.readAhead.TryAcquire(2*testChunk) {
+		t.Fatal("a budget was not given back whole")
+	}
+}
+
+// TestCancelledIngestsGiveBackTheBudget: an ingest whose caller gives up,
+// before it starts or while it reads, gives back every buffer's share of
+// BufferMemory (each one cancelled at the wrong moment kept a chunk's
+// worth, and enough of them stopped every upload of the node).
+func TestCancelledIngestsGiveBackTheBudget(t *testing.T) {
+	opts := DefaultOptions(t.TempDir())
+	opts.InlineSize = -1
+	opts.BufferMemory = 2 * testChunk
+	s := openWith(t, opts)
+	data := randBytes(84, 5*testChunk)
+	for i := range 40 {
+		// A share lost for good leaves a later ingest waiting for the
+		// budget: this bounds the wait.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		var r io.Reader = bytes.NewReader(data)
+		if i%2 == 0 {
+			cancel()
+		} else {
+			r = &cancelReader{r: r, after: (i % 5) * testChunk, cancel: cancel}
+		}
+		if _, _, err := s.Ingest(ctx, r, "o", testChunk, 0); err == nil {
+			t.Fatalf("ingest %d: a cancelled ingest succeeded", i)
+		}
+		cancel()
+	}
+	if !s.buffers.TryAcquire(2 * testChunk) {
+		t.Fatal("cancelled ingests kept part of the budget")
+	}
+}
