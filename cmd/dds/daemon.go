@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -95,6 +96,16 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// daemonGCPercent is the daemon's GOGC unless the environment sets one.
+// A node's live heap is mostly chunk buffers (bounded by chunk.Options'
+// BufferMemory and ReadAheadMemory), which hold no pointers: a GC costs
+// little more for them, while Go's default of 100 lets the heap, and the
+// resident set with it, grow to twice what is live before a GC. 10
+// parallel 8 MiB parts of a 1 GiB upload (aws-cli's defaults) through a
+// gateway of a 4-node testnet on 2 cores: peak RSS 229 MiB at 100, 165 at
+// 50. (Prometheus sets its GOGC to 75 for the same reason.)
+const daemonGCPercent = 50
+
 // daemonNonVoterNice is the node.Config.NonVoterNice of a daemon, which
 // has its process to itself: while a non-voter it runs at nice +5 over the
 // one it started with. `dds testnet` puts all its daemons on one machine,
@@ -148,6 +159,9 @@ func (o *daemonOptions) run(ctx context.Context, a *app, args []string) error {
 	cfg, err := o.config(home, logger)
 	if err != nil {
 		return err
+	}
+	if a.getenv("GOGC") == "" {
+		debug.SetGCPercent(daemonGCPercent)
 	}
 	return serve(ctx, a, cfg, gatewayOptions{addr: o.s3Addr, domains: o.s3Domains}, logger)
 }
