@@ -19,8 +19,16 @@
 //
 // [Service.NewReader] fetches only the chunks that cover the range,
 // [Options.Window] of them in flight at once, spread over the holders
-// round-robin, and returns their bytes in order: memory stays at about
-// Window chunks. A reader keeps its streams to each holder between
+// round-robin, and returns their bytes in order: memory stays at
+// Window chunks at most. All readers of a service share a budget,
+// [Options.WindowMemory]: each reader always may fetch one chunk, and
+// every further chunk of its window takes its size from the budget; while
+// the budget is spent a reader goes on with the chunks it has. So one
+// reader alone, or two, keep their whole windows, and ten at once (the
+// ranged GETs of one S3 download) hold the budget plus a chunk each, not
+// ten windows; a reader whose consumer stopped holds what it took and
+// keeps no other reader waiting. A reader gives back what a chunk took
+// when it moves past it, and all it holds when it ends. A reader keeps its streams to each holder between
 // requests (no stream set-up per chunk, and a stream's flow-control
 // window, once grown, stays grown) and closes them when its last fetch
 // ends. A holder that fails a chunk (an error, a timeout, not found or

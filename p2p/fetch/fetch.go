@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ddsnet/dds/chunk"
@@ -35,8 +36,9 @@ var (
 
 // Defaults of [Options].
 const (
-	DefaultTimeout = 30 * time.Second
-	DefaultWindow  = 16
+	DefaultTimeout      = 30 * time.Second
+	DefaultWindow       = 16
+	DefaultWindowMemory = 32 << 20
 )
 
 // chunkHedge is how long a reader waits for a holder's chunk before it
@@ -88,6 +90,19 @@ type Options struct {
 	// Window is how many chunks a reader has in flight ([DefaultWindow]
 	// when zero).
 	Window int
+	// WindowMemory bounds the bytes of chunks all readers of the service
+	// together hold queued or in flight beyond one chunk each
+	// ([DefaultWindowMemory] when zero or less). Each reader always may
+	// fetch one chunk, so that no reader waits on another and one whose
+	// consumer stopped reading holds only what it already took; each
+	// further chunk of its Window takes the chunk's size from this budget
+	// and is not fetched while the budget is spent. So n readers hold at
+	// most WindowMemory plus n chunks, and one reader alone gets its whole
+	// Window while WindowMemory covers Window-1 chunks. At the defaults a
+	// window is 16 chunks of 1 MiB: two readers keep theirs whole, and ten
+	// readers at once (one download's ranged GETs) hold at most 42 MiB,
+	// where their windows alone would allow 160.
+	WindowMemory int64
 	// Logger receives the service's log lines; nil discards them.
 	Logger *slog.Logger
 }
@@ -106,6 +121,12 @@ type Service struct {
 	closed bool
 	wg     sync.WaitGroup
 
+	window *budget // Options.WindowMemory, shared by the readers
+	// held is the bytes of chunks readers fetch or hold, from dispatch
+	// until consumed or dropped; peakHeld its highest value. The window
+	// budget bounds them; the tests check it does.
+	held, peakHeld atomic.Int64
+
 	fmu      sync.Mutex
 	failures map[peer.ID]int
 	lastFail map[peer.ID]time.Time
@@ -121,12 +142,15 @@ func New(h host.Host, store Store, o Options) *Service {
 	if o.Window <= 0 {
 		o.Window = DefaultWindow
 	}
+	if o.WindowMemory <= 0 {
+		o.WindowMemory = DefaultWindowMemory
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{h: h, store: store, o: o, log: log, ctx: ctx, cancel: cancel, failures: make(map[peer.ID]int), lastFail: make(map[peer.ID]time.Time)}
+	s := &Service{h: h, store: store, o: o, log: log, ctx: ctx, cancel: cancel, window: newBudget(o.WindowMemory), failures: make(map[peer.ID]int), lastFail: make(map[peer.ID]time.Time)}
 	if store != nil {
 		h.SetStreamHandler(ID, s.handle)
 	}

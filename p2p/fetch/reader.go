@@ -22,7 +22,10 @@ import (
 // that chunk and the next one tried, and tried last for the following
 // chunks of this reader; [Service.Failures] counts it. A chunk no holder
 // serves fails the read: the reader never returns an unverified byte.
-// Memory: about Window chunks. Close ends the fetches in flight.
+// Memory: Window chunks at most, all but one of them taken from the
+// budget all readers of s share ([Options.WindowMemory]): while it is
+// spent the reader goes on with the chunks it has. Close ends the fetches
+// in flight and gives back what they took.
 func (s *Service) NewReader(ctx context.Context, m *chunk.Manifest, holders []peer.ID, off, n int64) io.ReadCloser {
 	r := &reader{s: s, m: m, holders: slices.Clone(holders)}
 	if off < 0 || off > m.Size || n < -1 || (n >= 0 && off+n > m.Size) {
@@ -53,6 +56,8 @@ func (s *Service) NewReader(ctx context.Context, m *chunk.Manifest, holders []pe
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, r.cancel)
 	r.queue = make(chan chan result, s.o.Window-1)
+	r.free = make(chan struct{}, 1)
+	r.free <- struct{}{}
 	r.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -67,6 +72,15 @@ func (s *Service) NewReader(ctx context.Context, m *chunk.Manifest, holders []pe
 type result struct {
 	frame []byte // status byte, then the chunk
 	err   error
+	hold  hold // what the chunk took of the window, given back by drop
+}
+
+// hold is the room a chunk of a reader's window takes from dispatch until
+// the reader consumes it (or drops it): its size, in the reader's own
+// free chunk or in the service's budget.
+type hold struct {
+	size int64
+	free bool // the reader's free chunk, not the budget
 }
 
 type reader struct {
@@ -78,6 +92,9 @@ type reader struct {
 	cancel context.CancelFunc
 	queue  chan chan result
 	wg     sync.WaitGroup
+	// free holds a token while the reader's one chunk outside the budget
+	// is not in use.
+	free chan struct{}
 
 	bmu sync.Mutex
 	bad map[peer.ID]bool // holders that failed in this reader
@@ -87,15 +104,19 @@ type reader struct {
 	ended bool                // no more lanes kept: the reader is done
 
 	cur  []byte // the current frame; pos indexes into it
+	held hold   // what cur took
 	pos  int
 	skip int64 // bytes to drop from the next chunk
 	left int64 // bytes still to return
 	err  error
 	once sync.Once
+
+	head chan result // a result next stopped waiting for; release drops it
 }
 
 // dispatch starts the fetch of each chunk in [first, last], at most
-// Window queued or in flight, and queues their results in order.
+// Window queued or in flight and each with room reserved, and queues
+// their results in order.
 func (r *reader) dispatch(first, last int) {
 	var kids sync.WaitGroup
 	defer close(r.queue)
@@ -107,10 +128,58 @@ func (r *reader) dispatch(first, last int) {
 		case <-r.ctx.Done():
 			return
 		}
+		// Queued first, then reserved: a reader whose window is full
+		// (its consumer is slow or stopped) holds no budget for a chunk
+		// it cannot queue. A result never sent took nothing.
+		h, ok := r.reserve(r.m.Chunks[i].Size)
+		if !ok {
+			return
+		}
 		kids.Go(func() {
 			frame, err := r.fetch(i)
-			f <- result{frame, err}
+			f <- result{frame, err, h}
 		})
+	}
+}
+
+// reserve takes room for a chunk of n bytes: the reader's free chunk
+// when it is not in use, or else n bytes of the service's budget. While
+// neither is there it waits, without polling, until the reader consumes
+// one of its chunks (giving back the free chunk or budget) or another
+// reader gives budget back. The chunk the reader waits for next always
+// comes: every chunk before it is consumed, so the free chunk is back.
+// False when the reader ended.
+func (r *reader) reserve(n int64) (hold, bool) {
+	for {
+		select {
+		case <-r.free:
+			r.s.hold(n)
+			return hold{size: n, free: true}, true
+		default:
+		}
+		ok, freed := r.s.window.take(n)
+		if ok {
+			r.s.hold(n)
+			return hold{size: n}, true
+		}
+		select {
+		case <-r.free:
+			r.s.hold(n)
+			return hold{size: n, free: true}, true
+		case <-freed:
+		case <-r.ctx.Done():
+			return hold{}, false
+		}
+	}
+}
+
+// drop gives back what a chunk took, once the reader is past it.
+func (r *reader) drop(h hold) {
+	r.s.hold(-h.size)
+	if h.free {
+		r.free <- struct{}{} // the reader's only token: there is room
+	} else if h.size > 0 {
+		r.s.window.give(h.size)
 	}
 }
 
@@ -253,6 +322,8 @@ func (r *reader) next() error {
 	if r.cur != nil {
 		wire.ReleaseFrame(r.cur)
 		r.cur = nil
+		r.drop(r.held)
+		r.held = hold{}
 	}
 	f, ok := <-r.queue
 	if !ok {
@@ -265,12 +336,14 @@ func (r *reader) next() error {
 	select {
 	case res = <-f:
 	case <-r.ctx.Done():
+		r.head = f
 		return r.ctx.Err()
 	}
 	if res.err != nil {
+		r.drop(res.hold)
 		return res.err
 	}
-	r.cur, r.pos = res.frame, 1+int(r.skip)
+	r.cur, r.held, r.pos = res.frame, res.hold, 1+int(r.skip)
 	r.skip = 0
 	return nil
 }
@@ -332,7 +405,8 @@ func (r *reader) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// release stops the fetches, waits for them and frees the buffers.
+// release stops the fetches, waits for them, frees the buffers and gives
+// back the room they took.
 func (r *reader) release() {
 	r.once.Do(func() {
 		if r.cancel == nil {
@@ -341,18 +415,29 @@ func (r *reader) release() {
 		r.cancel()
 		r.wg.Wait()
 		r.closeLanes()
-		for f := range r.queue {
+		// Every fetch has ended: a result not sent is one never started.
+		drop := func(f chan result) {
 			select {
 			case res := <-f:
 				if res.frame != nil {
 					wire.ReleaseFrame(res.frame)
 				}
+				r.drop(res.hold)
 			default:
 			}
+		}
+		if r.head != nil {
+			drop(r.head)
+			r.head = nil
+		}
+		for f := range r.queue {
+			drop(f)
 		}
 		if r.cur != nil {
 			wire.ReleaseFrame(r.cur)
 			r.cur = nil
+			r.drop(r.held)
+			r.held = hold{}
 		}
 	})
 }
