@@ -40,9 +40,11 @@ import (
 //     it: s3_put), PutObject with UNSIGNED-PAYLOAD and no checksum (the
 //     gateway then only computes the ETag's MD5: s3_put_unsigned), a
 //     multipart upload in 64 MiB parts one after another (s3_mpu_seq) and
-//     4 at a time as aws-cli does (s3_mpu_par4), each up to the complete
+//     4 at a time (s3_mpu_par4), each up to the complete
 //     answer; GetObject of the PutObject's object from node0 and from the
-//     other node.
+//     other node; and as aws-cli moves a large file by default, a
+//     multipart upload in 8 MiB parts 10 at a time (s3_mpu_cli) read back
+//     from node0 in ranges of 8 MiB 10 at a time (s3_get_ranges).
 //
 // Each figure is MB/s (1e6 bytes a second), averaged over the iterations,
 // which alternate the order of the two ways; ratio_* is the gateway's
@@ -101,7 +103,7 @@ func BenchmarkS3VersusJSONAPI(b *testing.B) {
 		// Every upload its own bytes: the holders keep the chunks of a
 		// deleted object until their GC, and a push sends only the chunks
 		// a holder lacks, so bytes put again would replicate for free.
-		seed := func(k int) byte { return byte(20 + 5*i + k) }
+		seed := func(k int) byte { return byte(20 + 8*i + k) }
 		runs++
 		crcOf := func(seed byte) uint32 {
 			h := crc32.New(castagnoli)
@@ -170,6 +172,14 @@ func BenchmarkS3VersusJSONAPI(b *testing.B) {
 				}
 				bench.deleteS3(key)
 			}
+
+			// As aws-cli moves a large file by default: parts of 8 MiB,
+			// 10 at a time, and back in ranges of 8 MiB, 10 at a time
+			// (what most holds memory on the gateway at once).
+			key = fmt.Sprintf("it%d-cli.bin", i)
+			timed("s3_mpu_cli", func() { bench.multipart(key, seed(5), size, 8<<20, 10) })
+			timed("s3_get_ranges", func() { bench.getRanges(0, key, seed(5), size, 8<<20, 10) })
+			bench.deleteS3(key)
 		}
 		if i%2 == 0 {
 			jsonWay()
@@ -188,7 +198,8 @@ func BenchmarkS3VersusJSONAPI(b *testing.B) {
 	mb := float64(size) * float64(runs) / 1e6
 	rate := func(name string) float64 { return mb / sum[name].Seconds() }
 	for _, name := range []string{"json_upload", "json_put", "json_get_local", "json_get_remote",
-		"s3_put", "s3_put_sent", "s3_put_unsigned", "s3_mpu_seq", "s3_mpu_seq_sent", "s3_mpu_par4", "s3_get_local", "s3_get_remote", "s3_mpu_get_local"} {
+		"s3_put", "s3_put_sent", "s3_put_unsigned", "s3_mpu_seq", "s3_mpu_seq_sent", "s3_mpu_par4", "s3_mpu_cli",
+		"s3_get_local", "s3_get_remote", "s3_mpu_get_local", "s3_get_ranges"} {
 		b.ReportMetric(rate(name), name+"_MB/s")
 	}
 	for _, r := range [][3]string{
@@ -199,7 +210,7 @@ func BenchmarkS3VersusJSONAPI(b *testing.B) {
 		b.ReportMetric(rate(r[1])/rate(r[2]), "ratio_"+r[0])
 	}
 	b.ReportMetric(float64(idle)/(1<<20), "rss_idle_MiB")
-	for _, name := range []string{"json_put", "s3_put", "s3_put_unsigned", "s3_mpu_seq", "s3_mpu_par4", "s3_get_local"} {
+	for _, name := range []string{"json_put", "s3_put", "s3_put_unsigned", "s3_mpu_seq", "s3_mpu_par4", "s3_mpu_cli", "s3_get_local", "s3_get_ranges"} {
 		b.ReportMetric(float64(peak[name])/(1<<20), "rss_"+name+"_MiB")
 	}
 	b.Logf("the SDK's PutObject over plain HTTP sent x-amz-content-sha256: %s", signedAs)
@@ -323,6 +334,43 @@ func (s *s3Bench) getS3(node int, key string) io.ReadCloser {
 		s.b.Fatalf("get object from node%d: %v\n%s", node, err, s.stderr)
 	}
 	return out.Body
+}
+
+// getRanges reads key from node's gateway in ranges of rangeSize, par of
+// them at a time, and checks each against the bytes put (seed's).
+func (s *s3Bench) getRanges(node int, key string, seed byte, size, rangeSize int64, par int) {
+	next := make(chan int64)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range par {
+		wg.Go(func() {
+			for off := range next {
+				n := min(rangeSize, size-off)
+				rng := fmt.Sprintf("bytes=%d-%d", off, off+n-1)
+				out, err := s.s3[node].GetObject(s.ctx, &awss3.GetObjectInput{Bucket: &s.bucket, Key: &key, Range: &rng})
+				if err != nil {
+					failed.CompareAndSwap(nil, fmt.Errorf("range %s: %w", rng, err))
+					continue
+				}
+				want := crc32.New(castagnoli)
+				io.Copy(want, newSeekGen(seed, off, n))
+				got := crc32.New(castagnoli)
+				k, err := io.Copy(got, out.Body)
+				out.Body.Close()
+				if err != nil || k != n || got.Sum32() != want.Sum32() {
+					failed.CompareAndSwap(nil, fmt.Errorf("range %s: %d of %d bytes (%v), or they differ", rng, k, n, err))
+				}
+			}
+		})
+	}
+	for off := int64(0); off < size; off += rangeSize {
+		next <- off
+	}
+	close(next)
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		s.b.Fatalf("get ranges: %v\n%s", err, s.stderr)
+	}
 }
 
 // check reads body to its end and compares it with what was put.
