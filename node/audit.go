@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -267,7 +268,7 @@ func (n *Node) judge(ctx context.Context, f billing.File, h string, err error) {
 	}
 	n.metrics.audits.WithLabelValues("fail").Inc()
 	strikes := n.qos.fail(f.ID, h, time.Now())
-	n.log.Warn("holder failed an audit", "file", f.ID, "holder", h, "strikes", strikes, "err", err)
+	n.event(slog.LevelWarn, Event{Kind: EventAuditFailed, Message: "holder failed an audit", File: f.ID, Peer: h}, "strikes", strikes, "err", err)
 	if strikes < auditStrikes && !errors.Is(err, audit.ErrWrongProof) {
 		return // a corrupt or missing copy gets a round to repair itself
 	}
@@ -278,7 +279,7 @@ func (n *Node) judge(ctx context.Context, f billing.File, h string, err error) {
 		return
 	}
 	n.qos.forget(f.ID, h)
-	n.log.Warn("holder dropped after failed audits: repairing", "file", f.ID, "holder", h)
+	n.event(slog.LevelWarn, Event{Kind: EventHolderReplaced, Message: "holder dropped after failed audits: repairing", File: f.ID, Peer: h})
 	n.kickPlacement()
 }
 

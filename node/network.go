@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -395,7 +396,7 @@ func (s ledgerServer) Join(ctx context.Context, from peer.ID, req ledgerrpc.Join
 	for _, m := range ms {
 		resp.Servers = append(resp.Servers, m.ID)
 	}
-	n.log.Info("node joined the ledger", "peer", req.PeerID, "role", role)
+	n.event(slog.LevelInfo, Event{Kind: EventMemberJoined, Message: "node joined the ledger", Peer: req.PeerID}, "role", role)
 	return resp, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -238,7 +239,7 @@ func (n *Node) repair(ctx context.Context, id string, gone map[string]bool) {
 			}
 			continue
 		}
-		n.log.Info("holder gone: repairing", "file", id, "holder", h)
+		n.event(slog.LevelInfo, Event{Kind: EventHolderReplaced, Message: "holder gone: repairing", File: id, Peer: h})
 	}
 }
 
