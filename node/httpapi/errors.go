@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/node"
@@ -83,8 +86,14 @@ func errorResponse(err error) (int, []api.Error) {
 			src = pointer(fe.Pointer)
 		}
 		return one(http.StatusBadRequest, code, fe.Detail, src)
-	case errors.Is(err, errTooLarge), errors.As(err, &mbe), errors.Is(err, node.ErrTooLarge):
-		return one(http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, "the upload is larger than this node accepts", nil)
+	case errors.Is(err, node.ErrTooLarge):
+		return one(http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, detail(err, node.ErrTooLarge), nil)
+	case errors.Is(err, errTooLarge), errors.As(err, &mbe):
+		d := "the request is larger than this node accepts"
+		if err.Error() != errTooLarge.Error() {
+			d = detail(err, errTooLarge)
+		}
+		return one(http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, d, nil)
 	case errors.Is(err, node.ErrInsufficientStorage):
 		return one(http.StatusInsufficientStorage, api.CodeInsufficientStorage, "this node's disk has no room for the upload; retry at another node or later", nil)
 	case errors.Is(err, node.ErrNotFound):
@@ -104,16 +113,40 @@ func errorResponse(err error) (int, []api.Error) {
 	case errors.Is(err, node.ErrUnavailable), errors.Is(err, node.ErrClosed):
 		return one(http.StatusServiceUnavailable, api.CodeUnavailable, "the node cannot reach agreement now; retry later", nil)
 	case errors.Is(err, node.ErrInvalid):
-		return one(http.StatusBadRequest, api.CodeInvalidRequest, err.Error(), nil)
+		return one(http.StatusBadRequest, api.CodeInvalidRequest, detail(err, node.ErrInvalid), nil)
 	case errors.Is(err, node.ErrUnauthorized):
-		return one(http.StatusUnauthorized, api.CodeUnauthorized, err.Error(), header("Authorization"))
+		return one(http.StatusUnauthorized, api.CodeUnauthorized, detail(err, node.ErrUnauthorized), header("Authorization"))
 	case errors.Is(err, node.ErrForbidden):
-		return one(http.StatusForbidden, api.CodeForbidden, err.Error(), nil)
+		return one(http.StatusForbidden, api.CodeForbidden, detail(err, node.ErrForbidden), nil)
 	case errors.Is(err, errInvalidDocument):
 		return one(http.StatusBadRequest, api.CodeInvalidRequest, "the document is invalid", nil)
 	default:
 		return one(http.StatusInternalServerError, api.CodeInternal, "internal error", nil)
 	}
+}
+
+// uploadTooLarge names the node's upload limit in err when the body was
+// over it: a client cannot act on a bare 413.
+func (s *Server) uploadTooLarge(err error) error {
+	var mbe *http.MaxBytesError
+	if err.Error() != errTooLarge.Error() && !errors.As(err, &mbe) {
+		return err
+	}
+	return fmt.Errorf("%w: the upload is larger than this node's limit of %d bytes (%s)", errTooLarge, s.cfg.MaxUpload, iecSize(s.cfg.MaxUpload))
+}
+
+// iecSize writes n bytes with a binary unit (10 GiB), as dds prints sizes.
+func iecSize(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	v, u := float64(n), -1
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	return strconv.FormatFloat(math.Floor(v*10)/10, 'f', -1, 64) + " " + units[u]
 }
 
 // conflictDetail keeps the node's wording of a conflict (it says what
@@ -122,7 +155,14 @@ func conflictDetail(err error) string {
 	if err == nil || errors.Is(err, node.ErrConflict) && err.Error() == node.ErrConflict.Error() {
 		return "the request conflicts with the resource's state"
 	}
-	return err.Error()
+	return detail(err, node.ErrConflict)
+}
+
+// detail is err's text without the leading name of its kind: the error
+// object's code already says it, and a client that prints "code: detail"
+// (dds does) would otherwise say "conflict: conflict: ...".
+func detail(err, kind error) string {
+	return strings.TrimPrefix(err.Error(), kind.Error()+": ")
 }
 
 // fail answers err, logging what the client cannot fix.

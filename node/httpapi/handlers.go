@@ -233,7 +233,8 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.BillingToken)) != 1 {
 		s.writeErrors(w, r, http.StatusForbidden, []api.Error{newError(http.StatusForbidden,
-			api.CodeForbidden, "the bearer token is not this network's billing token", header("Authorization"))})
+			api.CodeForbidden, "the bearer token is not the billing token of this node ("+r.Host+"): every node has its own "+
+				"(in its data dir's billing.token; dds testnet lists each node's in testnet.json)", header("Authorization"))})
 		return false
 	}
 	return true

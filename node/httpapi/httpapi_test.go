@@ -153,6 +153,12 @@ func badRequests(t *testing.T, s *Server, maxTerm int64, state func() string) {
 	H := func(p string) *api.Source { return &api.Source{Header: p} }
 	A := "/data/attributes/"
 
+	// A 413 says what the limit is: a client cannot act on a bare one.
+	namesLimit := func(t *testing.T, rec *httptest.ResponseRecorder) {
+		if want := "the upload is larger than this node's limit of 1048576 bytes (1 MiB)"; !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("413 without %q: %s", want, rec.Body)
+		}
+	}
 	tests := []struct {
 		name         string
 		method, path string
@@ -199,9 +205,9 @@ func badRequests(t *testing.T, s *Server, maxTerm int64, state func() string) {
 		{"octet-stream without name", "POST", "/files", "application/octet-stream", strings.NewReader("abc"), nil, 400, api.CodeRequired, Q("name"), nil},
 		{"octet-stream bad duration", "POST", "/files?name=a&duration=abc", "application/octet-stream", strings.NewReader("abc"), nil, 400, api.CodeInvalidValue, Q("duration"), nil},
 		{"octet-stream bad X-Additional", "POST", "/files?name=a", "application/octet-stream", strings.NewReader("abc"), []string{"X-Additional", "{nope"}, 400, api.CodeInvalidValue, H("X-Additional"), nil},
-		{"octet-stream over limit (Content-Length)", "POST", "/files?name=a", "application/octet-stream", strings.NewReader(big), nil, 413, api.CodePayloadTooLarge, nil, nil},
-		{"octet-stream over limit (chunked)", "POST", "/files?name=a", "application/octet-stream", chunked{strings.NewReader(big)}, nil, 413, api.CodePayloadTooLarge, nil, nil},
-		{"JSON data over limit (chunked)", "POST", "/files", api.MediaType, chunked{strings.NewReader(jsonUpload("a", b64(big[:1<<20+10]), ""))}, nil, 413, api.CodePayloadTooLarge, nil, nil},
+		{"octet-stream over limit (Content-Length)", "POST", "/files?name=a", "application/octet-stream", strings.NewReader(big), nil, 413, api.CodePayloadTooLarge, nil, namesLimit},
+		{"octet-stream over limit (chunked)", "POST", "/files?name=a", "application/octet-stream", chunked{strings.NewReader(big)}, nil, 413, api.CodePayloadTooLarge, nil, namesLimit},
+		{"JSON data over limit (chunked)", "POST", "/files", api.MediaType, chunked{strings.NewReader(jsonUpload("a", b64(big[:1<<20+10]), ""))}, nil, 413, api.CodePayloadTooLarge, nil, namesLimit},
 		{"multipart without file", "POST", "/files", mpNoFile, mpNoFileBody, nil, 400, api.CodeRequired, Q("file"), nil},
 		{"multipart without boundary", "POST", "/files", "multipart/form-data", strings.NewReader("x"), nil, 400, api.CodeInvalidRequest, H("Content-Type"), nil},
 		{"multipart duration zero", "POST", "/files", mpDur, mpDurBody, nil, 400, api.CodeInvalidValue, Q("duration"), nil},
@@ -226,7 +232,12 @@ func badRequests(t *testing.T, s *Server, maxTerm int64, state func() string) {
 					t.Errorf("WWW-Authenticate = %q", rec.Header().Get("WWW-Authenticate"))
 				}
 			}},
-		{"payment with wrong token", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", okPay+`,"amount":1`)), []string{"Authorization", "Bearer nope"}, 403, api.CodeForbidden, nil, nil},
+		{"payment with wrong token", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", okPay+`,"amount":1`)), []string{"Authorization", "Bearer nope"}, 403, api.CodeForbidden, nil, func(t *testing.T, rec *httptest.ResponseRecorder) {
+			// Tokens are per node: the README once took node0's to node2.
+			if want := "is not the billing token of this node (example.com): every node has its own"; !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("403 without %q: %s", want, rec.Body)
+			}
+		}},
 		{"amount negative", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", okPay+`,"amount":-1`)), auth, 400, api.CodeInvalidValue, P(A + "amount"), nil},
 		{"amount with 10 decimals", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", okPay+`,"amount":0.0000000001`)), auth, 400, api.CodeInvalidValue, P(A + "amount"), nil},
 		{"amount a string", "POST", "/payments", "application/json", strings.NewReader(payDoc("payment", okPay+`,"amount":"1"`)), auth, 400, api.CodeInvalidValue, P(A + "amount"), nil},
@@ -361,5 +372,18 @@ func TestTimesWholeSeconds(t *testing.T) {
 	}
 	if apiTime(time.Time{}) != nil {
 		t.Fatal("the zero time is shown")
+	}
+}
+
+// The node's errors read "conflict: the new term ..."; the error object
+// carries the kind in its code, so the detail must not repeat it (dds
+// printed "conflict: conflict: ...").
+func TestErrorDetailsDoNotRepeatTheKind(t *testing.T) {
+	for _, kind := range []error{node.ErrConflict, node.ErrInvalid, node.ErrForbidden, node.ErrUnauthorized, node.ErrTooLarge} {
+		err := fmt.Errorf("%w: the reason", kind)
+		_, errs := errorResponse(err)
+		if len(errs) != 1 || errs[0].Detail != "the reason" {
+			t.Errorf("%v: %+v, want the detail %q", err, errs, "the reason")
+		}
 	}
 }

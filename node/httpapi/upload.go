@@ -91,7 +91,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > limit {
-		s.fail(w, r, errTooLarge)
+		s.fail(w, r, s.uploadTooLarge(errTooLarge))
 		return
 	}
 	release, status, e := s.uploads.take(clientIP(r))
@@ -121,7 +121,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		}
 		file, err := s.ingest(r.Context(), f, body, minSize(r.ContentLength, mt, ct), by, private)
 		if err != nil {
-			s.fail(w, r, err)
+			s.fail(w, r, s.uploadTooLarge(err))
 			return
 		}
 		if a := f.attrs(); a.paySet && string(a.pay) == "true" {
