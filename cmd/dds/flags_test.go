@@ -87,6 +87,15 @@ func TestParseSeconds(t *testing.T) {
 			t.Errorf("parseSeconds(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
+	// Too long for a Go duration or an int64 says so, and names the maxima.
+	for _, in := range []string{"9999999h", "100000000000s", "99999999999999999999", "2562048h"} {
+		if _, err := parseSeconds(in); err == nil || !strings.Contains(err.Error(), "too long: a term is at most the network's maximum term") {
+			t.Errorf("parseSeconds(%q): %v, want it too long", in, err)
+		}
+	}
+	if _, err := parseSeconds("10y"); err == nil || strings.Contains(err.Error(), "too long") {
+		t.Errorf("parseSeconds(10y): %v, want not a duration", err)
+	}
 }
 
 func TestParseDate(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +68,12 @@ func formatSize(n int64) string {
 	return strconv.FormatFloat(math.Floor(v*10)/10, 'f', -1, 64) + " " + units[u]
 }
 
+// goDuration is the form of a Go duration, whatever its size.
+var goDuration = regexp.MustCompile(`^[0-9]*\.?[0-9]+(ns|us|µs|μs|ms|s|m|h)([0-9]*\.?[0-9]+(ns|us|µs|μs|ms|s|m|h))*$`)
+
+// tooLong names the maxima a term is bound by.
+const tooLong = "too long: a term is at most the network's maximum term (dds status shows it; 10 years by default), and a duration at most 2562047h"
+
 // parseSeconds parses a duration as a Go duration ("720h", "90m") or a
 // whole number of seconds ("2592000") into whole seconds. Negative,
 // sub-second and non-whole-second values are refused.
@@ -75,12 +82,16 @@ func parseSeconds(s string) (int64, error) {
 	if t != "" && strings.Trim(t, "0123456789") == "" {
 		n, err := strconv.ParseInt(t, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q: too large", s)
+			return 0, fmt.Errorf("invalid duration %q: %s", s, tooLong)
 		}
 		return n, nil
 	}
 	d, err := time.ParseDuration(t)
 	if err != nil {
+		// time.ParseDuration says "invalid duration" of an overflow too.
+		if goDuration.MatchString(t) {
+			return 0, fmt.Errorf("invalid duration %q: %s", s, tooLong)
+		}
 		return 0, fmt.Errorf("invalid duration %q: want a Go duration (720h) or whole seconds", s)
 	}
 	if d < 0 {

@@ -159,6 +159,11 @@ func badRequests(t *testing.T, s *Server, maxTerm int64, state func() string) {
 			t.Errorf("413 without %q: %s", want, rec.Body)
 		}
 	}
+	namesMaxTerm := func(t *testing.T, rec *httptest.ResponseRecorder) {
+		if want := fmt.Sprintf("duration must be at most %d seconds (%s, the network's maximum term)", maxTerm, time.Duration(maxTerm)*time.Second); !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("no %q: %s", want, rec.Body)
+		}
+	}
 	tests := []struct {
 		name         string
 		method, path string
@@ -189,8 +194,9 @@ func badRequests(t *testing.T, s *Server, maxTerm int64, state func() string) {
 		{"duration negative", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"duration":-5`)), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
 		{"duration fractional", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"duration":1.5`)), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
 		{"duration string", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"duration":"100"`)), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
-		{"duration over max term", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", fmt.Sprintf(`,"duration":%d`, maxTerm+1))), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
+		{"duration over max term", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", fmt.Sprintf(`,"duration":%d`, maxTerm+1))), nil, 400, api.CodeInvalidValue, P(A + "duration"), namesMaxTerm},
 		{"duration huge", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"duration":1e999`)), nil, 400, api.CodeInvalidValue, P(A + "duration"), nil},
+		{"duration past int64", "POST", "/files?name=a&duration=99999999999999999999", "application/octet-stream", strings.NewReader("abc"), nil, 400, api.CodeInvalidValue, Q("duration"), namesMaxTerm},
 		{"additional not an object", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"additional":[1]`)), nil, 400, api.CodeInvalidValue, P(A + "additional"), nil},
 		{"additional too many keys", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"additional":{`+strings.Join(manyKeys, ",")+`}`)), nil, 400, api.CodeInvalidValue, P(A + "additional"), nil},
 		{"additional too big", "POST", "/files", api.MediaType, strings.NewReader(jsonUpload("a", "QUJD", `,"additional":{"k":"`+strings.Repeat("v", 17<<10)+`"}`)), nil, 400, api.CodeTooLong, P(A + "additional"), nil},

@@ -173,7 +173,7 @@ func checkDuration(text string, jsonToken bool, maxTerm int64, src *api.Source) 
 	n, err := strconv.ParseInt(text, 10, 64)
 	if err != nil {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange && !strings.HasPrefix(text, "-") {
-			return bad("duration is longer than the network's maximum term")
+			return bad(maxTermDetail(maxTerm))
 		}
 		return bad("duration must be a positive whole number of seconds")
 	}
@@ -181,9 +181,17 @@ func checkDuration(text string, jsonToken bool, maxTerm int64, src *api.Source) 
 		return bad("duration must be a positive whole number of seconds")
 	}
 	if maxTerm > 0 && n > maxTerm {
-		return bad(fmt.Sprintf("duration must be at most %d seconds (the network's maximum term)", maxTerm))
+		return bad(maxTermDetail(maxTerm))
 	}
 	return n, nil
+}
+
+// maxTermDetail names the network's maximum term (unknown when 0).
+func maxTermDetail(maxTerm int64) string {
+	if maxTerm <= 0 {
+		return "duration is longer than the network's maximum term"
+	}
+	return fmt.Sprintf("duration must be at most %d seconds (%s, the network's maximum term)", maxTerm, time.Duration(maxTerm)*time.Second)
 }
 
 // checkAdditional validates the additional attributes: a JSON object of at
