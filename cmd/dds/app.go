@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -37,19 +39,23 @@ type app struct {
 	stderr   io.Writer
 	getenv   func(string) string
 	terminal bool // stderr is a terminal: show progress
-	version  string
+	// stdoutTerminal: stdout is a terminal, where dds get writes no
+	// binary unless told to.
+	stdoutTerminal bool
+	version        string
 	// clientOptions are added to every client (tests shorten the poll).
 	clientOptions []client.Option
 }
 
 func newApp() *app {
 	return &app{
-		stdin:    os.Stdin,
-		stdout:   os.Stdout,
-		stderr:   os.Stderr,
-		getenv:   os.Getenv,
-		terminal: term.IsTerminal(int(os.Stderr.Fd())),
-		version:  buildVersion(),
+		stdin:          os.Stdin,
+		stdout:         os.Stdout,
+		stderr:         os.Stderr,
+		getenv:         os.Getenv,
+		terminal:       term.IsTerminal(int(os.Stderr.Fd())),
+		stdoutTerminal: term.IsTerminal(int(os.Stdout.Fd())),
+		version:        buildVersion(),
 	}
 }
 
@@ -151,18 +157,66 @@ func (a *app) report(err error) int {
 	}
 	var apiErr *client.Error
 	var usage *usageError
+	var down *unreachableError
+	var h *hintError
+	code := 1
 	switch {
 	case errors.As(err, &usage):
 		fmt.Fprintf(a.stderr, "dds: %v\n", err)
-		return 2
+		code = 2
 	case errors.As(err, &apiErr):
 		for _, e := range apiErr.Errors {
 			fmt.Fprintf(a.stderr, "dds: %s\n", formatAPIError(e))
 		}
-		return 1
+	case asUnreachable(err, &down):
+		fmt.Fprintf(a.stderr, "dds: the node at %s is not reachable (%v)\n", down.node, down.err)
+		fmt.Fprintf(a.stderr, "dds: is it running? Another node: --node URL or %s=URL\n", envName("node"))
+	default:
+		fmt.Fprintf(a.stderr, "dds: %v\n", err)
 	}
-	fmt.Fprintf(a.stderr, "dds: %v\n", err)
-	return 1
+	if errors.As(err, &h) {
+		fmt.Fprintf(a.stderr, "dds: %s\n", h.hint)
+	}
+	return code
+}
+
+// hintError adds what the user can do next to an error; report prints it
+// on a line of its own after the error, however the error is printed.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() + " (" + e.hint + ")" }
+func (e *hintError) Unwrap() error { return e.err }
+
+// unreachableError is a node that could not be dialled.
+type unreachableError struct {
+	node string // scheme://host of the node
+	err  error  // why: "connection refused", a DNS failure
+}
+
+// asUnreachable reports whether err is a failure to connect to the node
+// (not one in the middle of an answer), as unreachableError: the raw
+// "dial tcp 127.0.0.1:7070: connect: connection refused" names neither the
+// node nor what to do.
+func asUnreachable(err error, target **unreachableError) bool {
+	var ue *url.Error
+	var oe *net.OpError
+	if !errors.As(err, &ue) || !errors.As(err, &oe) || oe.Op != "dial" {
+		return false
+	}
+	node := ue.URL
+	if u, perr := url.Parse(ue.URL); perr == nil {
+		node = u.Scheme + "://" + u.Host
+	}
+	why := oe.Err
+	var se *os.SyscallError
+	if errors.As(why, &se) {
+		why = se.Err
+	}
+	*target = &unreachableError{node: node, err: why}
+	return true
 }
 
 // formatAPIError writes an error object as "code: detail (at pointer)".

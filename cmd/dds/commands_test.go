@@ -111,6 +111,7 @@ func TestPut(t *testing.T) {
 		{[]string{"put", "-"}, "--name is needed"},
 		{[]string{"put"}, "missing FILE"},
 		{[]string{"put", path, "--node", "localhost:7070"}, "--node: invalid node url"},
+		{[]string{"put", filepath.Dir(path)}, filepath.Dir(path) + " is a directory: dds put uploads one file"},
 	} {
 		r := dds(t, f, nil, tt.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
@@ -148,10 +149,15 @@ func TestPutPay(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Data.Attributes.State != api.StateStored {
 		t.Errorf("put --pay --json: %v\n%s", err, r.stdout)
 	}
+	// A refused payment leaves the upload and its quote: dds says its id
+	// and how to pay it, rather than lose it.
 	r = dds(t, f, nil, "put", path, "--pay", "--billing-token", "wrong")
-	if r.code != 1 || r.stderr != "dds: forbidden: wrong billing token\n" {
-		t.Errorf("wrong token: exit %d, %q", r.code, r.stderr)
+	m := idLine.FindStringSubmatch(r.stdout)
+	if r.code != 1 || m == nil || !strings.HasPrefix(r.stderr, "dds: forbidden: wrong billing token\n") ||
+		!strings.Contains(r.stderr, "dds: the file "+m[1]+" is uploaded and not paid: pay it with dds pay "+m[1]+" --amount 0.000001 before its quote expires at 2026-11-22T11:00:00Z\n") {
+		t.Errorf("wrong token: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
+	r = dds(t, f, map[string]string{"DDS_BILLING_TOKEN": apitest.Token}, "pay", m[1], "--amount", "0.000001").ok(t)
 }
 
 func TestGet(t *testing.T) {
@@ -206,6 +212,28 @@ func TestGet(t *testing.T) {
 		t.Errorf("a failed download replaced the file with %d bytes", len(b))
 	}
 
+	// Binary to a terminal is refused, as curl does, unless -o - says so;
+	// text goes through.
+	bin := []byte{0x7f, 'E', 'L', 'F', 0, 1, 2, 0xff}
+	binID := putID(t, f, bin)
+	f.SetPaid(binID)
+	onTerminal := func(args ...string) result {
+		var stdout, stderr bytes.Buffer
+		a := &app{stdout: &stdout, stderr: &stderr, stdoutTerminal: true, version: "test",
+			getenv: envFunc(map[string]string{"DDS_NODE": f.URL()})}
+		return result{a.run(t.Context(), args), stdout.String(), stderr.String()}
+	}
+	if r := onTerminal("get", binID); r.code != 1 || r.stdout != "" ||
+		r.stderr != "dds: file "+binID+" is binary and stdout is a terminal: save it with -o FILE or > FILE, or print it anyway with -o -\n" {
+		t.Errorf("binary to a terminal: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := onTerminal("get", binID, "-o", "-").ok(t); r.stdout != string(bin) {
+		t.Errorf("-o - wrote %q", r.stdout)
+	}
+	if r := onTerminal("get", id).ok(t); r.stdout != string(data) {
+		t.Errorf("text to a terminal: %d bytes", len(r.stdout))
+	}
+
 	r = dds(t, f, nil, "get", "nope", "-o", filepath.Join(dir, "x"))
 	if r.code != 1 || r.stderr != "dds: notFound: no file nope\n" {
 		t.Errorf("unknown: exit %d, %q", r.code, r.stderr)
@@ -226,6 +254,14 @@ func TestInfoAndLs(t *testing.T) {
 	var doc api.Document[api.File]
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Data.ID != ids[1] {
 		t.Errorf("info --json: %v\n%s", err, r.stdout)
+	}
+	// While its copies are made, a file is paid, not yet stored.
+	f.Set(func(f *apitest.Node) { f.StoreAfter = 100 })
+	dds(t, f, map[string]string{"DDS_BILLING_TOKEN": apitest.Token}, "pay", ids[2], "--amount", "0.000001").ok(t)
+	r = dds(t, f, nil, "info", ids[2]).ok(t)
+	if !regexp.MustCompile(`(?m)^state: +storing$`).MatchString(r.stdout) || !regexp.MustCompile(`(?m)^paid: +2026-11-22T10:00:00Z$`).MatchString(r.stdout) ||
+		strings.Contains(r.stdout, "stored:") {
+		t.Errorf("info of a storing file:\n%s", r.stdout)
 	}
 	if r := dds(t, f, nil, "info", "nope"); r.code != 1 || r.stderr != "dds: notFound: no file nope\n" {
 		t.Errorf("info unknown: exit %d, %q", r.code, r.stderr)
@@ -264,11 +300,19 @@ func TestInfoAndLs(t *testing.T) {
 func TestExtend(t *testing.T) {
 	f := apitest.NewNode(t)
 	id := putID(t, f, bytes.Repeat([]byte("x"), 5000), "--duration", "86400")
+	tok := map[string]string{"DDS_BILLING_TOKEN": apitest.Token}
+	dds(t, f, tok, "pay", id, "--amount", "0.000005").ok(t) // stored 2026-11-22T10:00:00Z for 24h
 	r := dds(t, f, nil, "extend", id, "--duration", "72h").ok(t)
-	for _, want := range []string{"price:", "0.00001 tokens", "extension_quoted", "259200 s", "dds pay " + id + " --amount 0.00001"} {
+	// The term the file has, the one asked for, and what the price buys.
+	for _, want := range []string{"current term:  86400 s (24h0m0s)", "current end:   2026-11-23T10:00:00Z",
+		"new term:      259200 s (72h0m0s), from the lease's start", "new end:       2026-11-25T10:00:00Z",
+		"price:         0.00001 tokens, for 172800 s (48h0m0s) more", "extension_quoted", "dds pay " + id + " --amount 0.00001"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("extend output lacks %q:\n%s", want, r.stdout)
 		}
+	}
+	if strings.Contains(r.stdout, "term:  ") && !strings.Contains(r.stdout, "current term:") {
+		t.Errorf("extend output has a bare term:\n%s", r.stdout)
 	}
 	r = dds(t, f, nil, "extend", id, "--duration", "24h")
 	if r.code != 1 || r.stderr != "dds: conflict: the new term must be longer than the current one (at /data/attributes/duration)\n" {
@@ -276,6 +320,10 @@ func TestExtend(t *testing.T) {
 	}
 	if r := dds(t, f, nil, "extend", id); r.code != 2 || !strings.Contains(r.stderr, "--duration is required") {
 		t.Errorf("no duration: exit %d, %q", r.code, r.stderr)
+	}
+	dds(t, f, tok, "pay", id, "--amount", "0.00001").ok(t)
+	if r := dds(t, f, nil, "info", id).ok(t); !strings.Contains(r.stdout, "259200 s") || !regexp.MustCompile(`expires: +2026-11-25T10:00:00Z`).MatchString(r.stdout) {
+		t.Errorf("after the extension is paid:\n%s", r.stdout)
 	}
 	r = dds(t, f, nil, "extend", id, "--duration", "96h", "--json").ok(t)
 	var doc api.Document[api.File]
@@ -292,6 +340,16 @@ func TestPay(t *testing.T) {
 	if r.code != 1 || r.stderr != "dds: amountTooLow: amount 0.000000999 is below the price 0.000001 (at /data/attributes/amount)\n" {
 		t.Errorf("too low: exit %d, %q", r.code, r.stderr)
 	}
+	// Above the price: refused unless meant (the API keeps all of it).
+	r = dds(t, f, tok, "pay", id, "--amount", "1")
+	if want := "dds: --amount 1 is more than the price 0.000001 of the open quote for " + id + ": pay 0.000001, or add --overpay to pay more on purpose\n"; r.code != 2 || r.stderr != want {
+		t.Errorf("overpaid: exit %d, %q; want %q", r.code, r.stderr, want)
+	}
+	f.Set(func(f *apitest.Node) {
+		if len(f.Payments) != 0 {
+			t.Errorf("an overpayment was posted: %+v", f.Payments)
+		}
+	})
 	r = dds(t, f, tok, "pay", id, "--amount", "0.000001").ok(t)
 	for _, want := range []string{"payment:", "c0ffee00-", "file:", id, "status:", "success", "amount:", "0.000001 tokens"} {
 		if !strings.Contains(r.stdout, want) {
@@ -302,6 +360,9 @@ func TestPay(t *testing.T) {
 	if r.code != 1 || r.stderr != "dds: alreadyPaid: no open quote\n" {
 		t.Errorf("paid twice: exit %d, %q", r.code, r.stderr)
 	}
+
+	over := putID(t, f, []byte("a gift"))
+	dds(t, f, tok, "pay", over, "--amount", "1", "--overpay").ok(t)
 
 	other := putID(t, f, []byte("cancel me"))
 	r = dds(t, f, tok, "pay", other, "--status", "error", "--json", "--idempotency-key", "k").ok(t)
@@ -357,8 +418,9 @@ func TestStatus(t *testing.T) {
 		t.Errorf("down: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	f.Close()
-	if r := dds(t, f, nil, "status"); r.code != 1 || !strings.Contains(r.stderr, "dds: status: ") {
-		t.Errorf("no node: exit %d, %q", r.code, r.stderr)
+	want := "dds: the node at " + f.URL() + " is not reachable (connection refused)\ndds: is it running? Another node: --node URL or DDS_NODE=URL\n"
+	if r := dds(t, f, nil, "status"); r.code != 1 || r.stderr != want {
+		t.Errorf("no node: exit %d, %q; want %q", r.code, r.stderr, want)
 	}
 }
 
@@ -414,6 +476,10 @@ func TestProgressOnTerminal(t *testing.T) {
 	r := run("put", path, "--pay", "--json").ok(t)
 	if !strings.Contains(r.stderr, "uploading") || !strings.Contains(r.stderr, "state stored") {
 		t.Errorf("no progress on the terminal: %q", r.stderr)
+	}
+	// One unit family: the summaries say KiB/MiB, so does the bar.
+	if !strings.Contains(r.stderr, "293 KiB") || strings.Contains(r.stderr, "kB") {
+		t.Errorf("progress not in IEC units: %q", r.stderr)
 	}
 	var doc api.Document[api.File]
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 type extendOptions struct {
@@ -36,11 +37,19 @@ func (o *extendOptions) run(ctx context.Context, a *app, args []string) error {
 	if o.node.json {
 		return printFile(a.stdout, true, f)
 	}
+	// The file keeps its current term until the quote is paid; the quote
+	// is for the time between it and the new one.
 	out := newFields(a.stdout)
 	out.add("id", f.ID)
-	out.add("term", seconds(f.Duration))
-	out.add("price", f.Price.String()+" tokens")
 	out.add("state", f.State)
+	out.add("current term", seconds(f.Duration))
+	out.time("current end", f.ExpiresAt)
+	out.add("new term", seconds(o.duration)+", from the lease's start")
+	if f.ExpiresAt != nil && o.duration > f.Duration {
+		end := f.ExpiresAt.Add(time.Duration(o.duration-f.Duration) * time.Second)
+		out.time("new end", &end)
+	}
+	out.add("price", f.Price.String()+" tokens, for "+seconds(o.duration-f.Duration)+" more")
 	out.time("quote expires", f.QuoteExpiresAt)
 	if err := out.flush(); err != nil {
 		return err

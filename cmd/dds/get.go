@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"unicode/utf8"
 )
 
 type getOptions struct {
@@ -36,9 +39,19 @@ func (o *getOptions) run(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("download %s: %w", id, err)
 	}
 	defer body.Close()
+	var r io.Reader = body
+	if o.output == "" && a.stdoutTerminal {
+		// As curl does: binary on a terminal is garbage, and may set the
+		// terminal's modes. "-o -" says it is meant.
+		br := bufio.NewReaderSize(body, 4096)
+		if head, _ := br.Peek(4096); isBinary(head) {
+			return fmt.Errorf("file %s is binary and stdout is a terminal: save it with -o FILE or > FILE, or print it anyway with -o -", id)
+		}
+		r = br
+	}
 	bar := a.byteBar(length, "downloading")
 	if o.output == "" || o.output == "-" {
-		n, err := io.Copy(a.stdout, withBar(body, bar))
+		n, err := io.Copy(a.stdout, withBar(r, bar))
 		if err == nil && length >= 0 && n != length {
 			err = fmt.Errorf("got %d of %d bytes", n, length)
 		}
@@ -98,4 +111,18 @@ func saveFile(path string, r io.Reader, length int64) (n int64, err error) {
 		return n, fmt.Errorf("rename into place: %w", err)
 	}
 	return n, nil
+}
+
+// isBinary reports whether head, the start of a file, is not text: it holds a
+// NUL byte or is not UTF-8 (a rune cut at the end of head aside).
+func isBinary(head []byte) bool {
+	if bytes.IndexByte(head, 0) >= 0 {
+		return true
+	}
+	for cut := 0; cut < utf8.UTFMax && cut <= len(head); cut++ {
+		if utf8.Valid(head[:len(head)-cut]) {
+			return false
+		}
+	}
+	return true
 }

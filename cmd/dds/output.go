@@ -102,7 +102,13 @@ func fileFields(out *fields, f *client.File) error {
 		out.time("quote expires", f.QuoteExpiresAt)
 	}
 	out.time("created", f.CreatedAt)
-	out.time("stored", f.StoredAt)
+	// stored_at is when the lease began (its payment): while the copies
+	// are being made, "stored" would say what is not yet so.
+	if f.State == api.StateStoring {
+		out.time("paid", f.StoredAt)
+	} else {
+		out.time("stored", f.StoredAt)
+	}
 	out.time("expires", f.ExpiresAt)
 	if len(f.Replicas) > 0 {
 		out.add("replicas", strings.Join(f.Replicas, ", "))

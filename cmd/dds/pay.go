@@ -18,6 +18,7 @@ type payOptions struct {
 	billingToken   string
 	processorKey   string
 	idempotencyKey string
+	overpay        bool
 }
 
 func payCommand(fs *flagSet) runner { return payFlags(fs).run }
@@ -30,6 +31,7 @@ func payFlags(fs *flagSet) *payOptions {
 	fs.String(&o.billingToken, "billing-token", "", "TOKEN", "bearer token of the payment processor; better in DDS_BILLING_TOKEN than on the command line, where ps shows it")
 	fs.String(&o.processorKey, "processor-key", "", "FILE", processorKeyHelp)
 	fs.String(&o.idempotencyKey, "idempotency-key", "", "KEY", "the same key never pays twice; default: a new one")
+	fs.Bool(&o.overpay, "overpay", "pay an --amount above the quoted price (the node keeps all of it); without it, dds refuses")
 	return o
 }
 
@@ -47,6 +49,11 @@ func (o *payOptions) run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if o.status == api.PaymentSuccess && !o.overpay {
+		if err := checkNotOver(ctx, c, args[0], o.amount); err != nil {
+			return err
+		}
+	}
 	key := o.idempotencyKey
 	if key == "" {
 		key = uuid.NewString()
@@ -60,4 +67,19 @@ func (o *payOptions) run(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("pay for %s: %w", args[0], err)
 	}
 	return printPayment(a.stdout, o.node.json, p)
+}
+
+// checkNotOver refuses an amount above the price of the file's open quote.
+// The API takes any amount at least the price (the contract), and keeps
+// it all: more is a typo far more often than a gift. A file this client
+// cannot read (private) is left to the node.
+func checkNotOver(ctx context.Context, c *client.Client, id string, amount api.Tokens) error {
+	f, err := c.File(ctx, id)
+	if err != nil || f.State != api.StateQuoted && f.State != api.StateExtensionQuoted {
+		return nil // the node answers the payment with the precise error
+	}
+	if amount > f.Price {
+		return usagef("--amount %s is more than the price %s of the open quote for %s: pay %s, or add --overpay to pay more on purpose", amount, f.Price, id, f.Price)
+	}
+	return nil
 }

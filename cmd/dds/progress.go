@@ -18,6 +18,8 @@ func (a *app) byteBar(total int64, desc string) *progressbar.ProgressBar {
 		progressbar.OptionSetWriter(a.stderr),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
+		// MiB, as every size dds prints: the bar's default is MB.
+		progressbar.OptionUseIECUnits(true),
 		progressbar.OptionShowTotalBytes(true),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),

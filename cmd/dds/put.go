@@ -76,6 +76,9 @@ func (o *putOptions) run(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return fmt.Errorf("open upload: %w", err)
 		}
+		if st.IsDir() {
+			return usagef("%s is a directory: dds put uploads one file (a directory as one archive: tar c %s | dds put - --name NAME.tar)", path, path)
+		}
 		if st.Mode().IsRegular() {
 			size = st.Size()
 		}
@@ -107,11 +110,16 @@ func (o *putOptions) run(ctx context.Context, a *app, args []string) error {
 	}
 	if p == nil {
 		sig, err := processorSignature(ctx, c, o.processorKey, file.ID, api.PaymentSuccess, file.Price)
-		if err != nil {
-			return fmt.Errorf("pay for %s: %w", file.ID, err)
+		if err == nil {
+			p, err = c.PaySigned(ctx, file.ID, api.PaymentSuccess, file.Price, uuid.NewString(), sig)
 		}
-		if p, err = c.PaySigned(ctx, file.ID, api.PaymentSuccess, file.Price, uuid.NewString(), sig); err != nil {
-			return fmt.Errorf("pay for %s: %w", file.ID, err)
+		if err != nil {
+			// The upload stands and its quote is open: the id is all the
+			// user needs to pay it later, rather than upload again.
+			if perr := printFile(a.stdout, o.node.json, file); perr != nil {
+				return perr
+			}
+			return &hintError{fmt.Errorf("pay for %s: %w", file.ID, err), payLater(file)}
 		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, o.wait)
@@ -125,7 +133,7 @@ func (o *putOptions) run(ctx context.Context, a *app, args []string) error {
 	}, api.StateStored)
 	finish(spin, err == nil)
 	if err != nil {
-		return fmt.Errorf("paid (payment %s) but: %w", p.ID, err)
+		return fmt.Errorf("file %s is paid (payment %s) but: %w (dds info %s shows its state)", file.ID, p.ID, err, file.ID)
 	}
 	if o.node.json {
 		return printFile(a.stdout, true, stored)
@@ -136,4 +144,13 @@ func (o *putOptions) run(ctx context.Context, a *app, args []string) error {
 	}
 	out.add("payment", p.ID)
 	return out.flush()
+}
+
+// payLater says how to pay an uploaded file whose payment failed.
+func payLater(f *client.File) string {
+	s := "the file " + f.ID + " is uploaded and not paid: pay it with dds pay " + f.ID + " --amount " + f.Price.String()
+	if f.QuoteExpiresAt != nil {
+		s += " before its quote expires at " + f.QuoteExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return s
 }

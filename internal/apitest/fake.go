@@ -30,6 +30,9 @@ type fakeFile struct {
 	data  []byte
 	paid  bool
 	polls int // info reads left before a storing file is stored
+	// ext is the term an open extension quote asks for: as on a real
+	// node, the file keeps its term until the quote is paid.
+	ext int64
 }
 
 type Node struct {
@@ -350,7 +353,7 @@ func (f *Node) patch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ff.attrs.Price = price(ff.attrs.Size, *d-ff.attrs.Duration)
-		ff.attrs.Duration = *d
+		ff.ext = *d
 		ff.attrs.State = api.StateExtensionQuoted
 		writeDoc(w, http.StatusPaymentRequired, ff.doc())
 		return
@@ -421,10 +424,21 @@ func (f *Node) pay(w http.ResponseWriter, r *http.Request) {
 		return
 	case p.Status == api.PaymentError:
 		ff.attrs.State = api.StateCancelled
+	case p.Status == api.PaymentSuccess && ff.attrs.State == api.StateExtensionQuoted:
+		if ff.attrs.ExpiresAt != nil {
+			end := ff.attrs.ExpiresAt.Add(time.Duration(ff.ext-ff.attrs.Duration) * time.Second)
+			ff.attrs.ExpiresAt = &end
+		}
+		ff.attrs.Duration, ff.ext = ff.ext, 0
+		ff.attrs.State = api.StateStored
 	case p.Status == api.PaymentSuccess:
 		ff.paid = true
 		ff.attrs.State = api.StateStoring
 		ff.polls = f.StoreAfter
+		// The lease starts at the payment (stored_at, as the ledger has it).
+		start := f.now
+		end := start.Add(time.Duration(ff.attrs.Duration) * time.Second)
+		ff.attrs.StoredAt, ff.attrs.ExpiresAt = &start, &end
 	default:
 		writeErrors(w, http.StatusBadRequest, pointerErr(api.CodeInvalidValue, "/data/attributes/status", "status must be success or error"))
 		return
