@@ -261,7 +261,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			if !n.member() {
 				return err
 			}
-			n.log.Warn("could not ask to join the ledger; a member already, this node waits for the others", "err", err)
+			// The normal case of a restart, not a fault: a member needs
+			// no join to go on, and the ledger tells whether it still is one.
+			n.log.Info("rejoining as a member; waiting for the ledger", "join", err)
 		}
 	}
 	// The DHT after the join: the peers serve it to members only.
