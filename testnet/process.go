@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -35,7 +36,11 @@ type ProcessOptions struct {
 	P2PBasePort  int    // 0: free ports; else node i listens on P2PBasePort+i (likewise)
 	S3BasePort   int    // 0: free ports; else node i serves its S3 gateway on S3BasePort+i (likewise)
 	Stderr       io.Writer
-	ExtraArgs    []string // more daemon flags for every node
+	// LogFiles sends each daemon's log to its own file, DataDir/daemon.log
+	// (appended, the lines as the daemon writes them), instead of to
+	// Stderr with a "nodeI: " prefix, which no log tool parses.
+	LogFiles  bool
+	ExtraArgs []string // more daemon flags for every node
 	// ProcessorKey, when set, is the payment processor's public key the
 	// network is made with (node0's --processor-public-key): every
 	// payment then needs the processor's signature.
@@ -71,7 +76,15 @@ type ProcessNode struct {
 	opts   ProcessOptions
 	args   []string
 	killed bool
+	// exited is closed when the process has exited (exitErr then says
+	// how); stopping marks an exit Stop asked for.
+	exited   chan struct{}
+	exitErr  error
+	stopping bool
 }
+
+// LogFile is where the daemon's log goes with [ProcessOptions.LogFiles].
+func LogFile(dataDir string) string { return filepath.Join(dataDir, "daemon.log") }
 
 // ProcessNetwork is a running network of daemon processes.
 type ProcessNetwork struct {
@@ -319,14 +332,33 @@ func run(ctx context.Context, o ProcessOptions, name, dir string, args []string,
 	if p := daemonProcs(o.Nodes); p > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMAXPROCS=%d", p))
 	}
+	logw, closeLog := o.Stderr, func() {}
+	if o.LogFiles {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(LogFile(dir), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open the log: %w", err)
+		}
+		logw, closeLog = f, func() { f.Close() }
+	}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
-	cmd.Stdout = o.Stderr
+	cmd.Stdout = logw
 	if err := cmd.Start(); err != nil {
+		closeLog()
 		return nil, err
 	}
-	pnode := &ProcessNode{Name: name, DataDir: dir, PID: cmd.Process.Pid, cmd: cmd, done: make(chan error, 1), opts: o, args: args}
-	go func() { pnode.done <- cmd.Wait(); pw.Close() }()
+	pnode := &ProcessNode{Name: name, DataDir: dir, PID: cmd.Process.Pid, cmd: cmd, done: make(chan error, 1), opts: o, args: args,
+		exited: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		pnode.exitErr = err
+		close(pnode.exited)
+		pnode.done <- err
+		pw.Close()
+	}()
 	urlc, s3c := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -346,9 +378,14 @@ func run(ctx context.Context, o ProcessOptions, name, dir string, args []string,
 				sent = true
 				continue
 			}
-			fmt.Fprintf(o.Stderr, "%s: %s\n", name, line)
+			if o.LogFiles {
+				fmt.Fprintln(logw, line)
+			} else {
+				fmt.Fprintf(o.Stderr, "%s: %s\n", name, line)
+			}
 		}
 		io.Copy(io.Discard, pr)
+		closeLog()
 	}()
 	select {
 	case pnode.HTTP = <-urlc:
@@ -489,6 +526,11 @@ func (pn *ProcessNetwork) Restart(ctx context.Context, i int) error {
 	}
 	nd, err := run(ctx, old.opts, old.Name, old.DataDir, args)
 	if err != nil {
+		// One that started but does not serve is not left behind.
+		if nd != nil && nd.cmd != nil {
+			_ = syscall.Kill(-nd.PID, syscall.SIGKILL)
+			<-nd.exited
+		}
 		return fmt.Errorf("testnet: restart %s: %w", old.Name, err)
 	}
 	nd.Role = old.Role
@@ -496,10 +538,34 @@ func (pn *ProcessNetwork) Restart(ctx context.Context, i int) error {
 	return pn.writeJSON()
 }
 
+// Died waits until a daemon of the network exits unasked (not by Kill or
+// Stop), or ctx ends (-1). It returns the node's index and how it exited;
+// nodes that ignore says true of are not watched.
+func (pn *ProcessNetwork) Died(ctx context.Context, ignore func(i int) bool) (int, error) {
+	cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}}
+	index := []int{-1}
+	for i, nd := range pn.Nodes {
+		if nd.exited == nil || nd.killed || nd.stopping || ignore != nil && ignore(i) {
+			continue
+		}
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(nd.exited)})
+		index = append(index, i)
+	}
+	chosen, _, _ := reflect.Select(cases)
+	if chosen == 0 {
+		return -1, ctx.Err()
+	}
+	i := index[chosen]
+	return i, pn.Nodes[i].exitErr
+}
+
 // Stop stops every daemon: SIGTERM, then SIGKILL for any still running
 // after 30 s. It returns once none is left.
 func (pn *ProcessNetwork) Stop() error {
 	var errs []error
+	for _, nd := range pn.Nodes {
+		nd.stopping = true
+	}
 	for _, nd := range pn.Nodes {
 		if nd.cmd != nil && nd.cmd.Process != nil && !nd.killed {
 			_ = nd.cmd.Process.Signal(syscall.SIGCONT) // a paused node must see the SIGTERM

@@ -733,3 +733,125 @@ func TestTestnetStartsAgainOnItsDir(t *testing.T) {
 		t.Fatalf("upload after the restart: %v\n%s", err, stderr)
 	}
 }
+
+// dds testnet logs each daemon to its own file as JSON lines, at the level
+// DDS_LOG_LEVEL asks, prints how to use the network from a shell, and
+// reports a daemon that dies at once (which, how, the end of its log) and
+// starts it again, up to --restarts times.
+func TestTestnetWatchesItsDaemons(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(ddsBinary(t), "testnet", "--nodes", "4", "--dir", dir, "--restarts", "1")
+	cmd.Env = cleanEnv("DDS_LOG_LEVEL=debug")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	waitFor := func(what string, d time.Duration) {
+		t.Helper()
+		for deadline := time.Now().Add(d); !strings.Contains(stderr.String(), what); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in %s:\n%s", what, d, stderr)
+			}
+		}
+	}
+	waitFor("dds: testnet up", 90*time.Second)
+	type tnode struct {
+		Name    string `json:"name"`
+		HTTP    string `json:"http"`
+		PID     int    `json:"pid"`
+		DataDir string `json:"data_dir"`
+	}
+	readNodes := func() []tnode {
+		t.Helper()
+		var tn struct{ Nodes []tnode }
+		b, err := os.ReadFile(filepath.Join(dir, "testnet.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &tn); err != nil {
+			t.Fatal(err)
+		}
+		return tn.Nodes
+	}
+	nodes := readNodes()
+
+	want := "export DDS_NODE=" + nodes[0].HTTP + " DDS_BILLING_TOKEN=$(cat " + filepath.Join(dir, "node0", "billing.token") + ")"
+	if !strings.Contains(stdout.String(), want) {
+		t.Errorf("no %q in the output:\n%s", want, stdout)
+	}
+	for _, n := range nodes {
+		log := filepath.Join(n.DataDir, "daemon.log")
+		if !strings.Contains(stdout.String(), log) {
+			t.Errorf("the output does not say where %s logs (%s):\n%s", n.Name, log, stdout)
+		}
+		b, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"level":"DEBUG"`) {
+			t.Errorf("%s: no debug lines:\n%s", log, b)
+		}
+		for line := range strings.Lines(string(b)) {
+			if !json.Valid([]byte(line)) {
+				t.Errorf("%s: not a JSON line: %q", log, line)
+			}
+		}
+		// The level DDS_LOG_LEVEL asked for, not a hard-coded one.
+		cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", n.PID))
+		if err != nil || !strings.Contains(string(cl), "\x00--log-level\x00debug") {
+			t.Errorf("%s runs with %q, %v; want --log-level debug", n.Name, strings.ReplaceAll(string(cl), "\x00", " "), err)
+		}
+	}
+	if strings.Contains(stderr.String(), "node0: ") {
+		t.Errorf("daemon log lines on the testnet's stderr:\n%s", stderr)
+	}
+
+	// Killed: reported at once and started again, with its URL.
+	if err := syscall.Kill(nodes[1].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(fmt.Sprintf("dds: node1 (pid %d) died: signal: killed; the end of %s:", nodes[1].PID, filepath.Join(nodes[1].DataDir, "daemon.log")), 10*time.Second)
+	waitFor("dds: node1 started again (pid ", 2*time.Minute)
+	again := readNodes()[1]
+	if again.PID == nodes[1].PID || again.HTTP != nodes[1].HTTP {
+		t.Fatalf("node1 after its restart: %+v, was %+v", again, nodes[1])
+	}
+	c, err := client.New(again.HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Info(t.Context()); err != nil {
+		t.Fatalf("node1 after its restart: %v", err)
+	}
+	// Killed once more than --restarts allows: reported, left dead.
+	if err := syscall.Kill(again.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(fmt.Sprintf("dds: node1 (pid %d) died: signal: killed", again.PID), 10*time.Second)
+	waitFor("dds: not starting node1 again (started again 1 times, --restarts 1)", 10*time.Second)
+
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-done:
+		done <- err
+	case <-time.After(60 * time.Second):
+		t.Fatalf("testnet still running 60 s after SIGINT:\n%s", stderr)
+	}
+	for _, n := range readNodes() {
+		if err := syscall.Kill(n.PID, 0); !errors.Is(err, syscall.ESRCH) {
+			syscall.Kill(n.PID, syscall.SIGKILL)
+			t.Errorf("%s (pid %d) outlived the testnet", n.Name, n.PID)
+		}
+	}
+}
