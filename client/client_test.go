@@ -476,7 +476,8 @@ func TestExtendAndUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("402 must not be an error: %v", err)
 	}
-	if ext.State != api.StateExtensionQuoted || ext.Price != 1000 || ext.Duration != 3*86400 {
+	// The file keeps its term until the extension is paid.
+	if ext.State != api.StateExtensionQuoted || ext.Price != 1000 || ext.Duration != 86400 {
 		t.Errorf("extension = %+v", ext.File)
 	}
 	_, err = c.Extend(t.Context(), file.ID, 86400)

@@ -427,7 +427,7 @@ func TestStatus(t *testing.T) {
 func TestLocalPayments(t *testing.T) {
 	f := apitest.NewNode(t)
 	id := putID(t, f, bytes.Repeat([]byte("y"), 2048))
-	dds(t, f, nil, "pay", id, "--amount", "1", "--billing-token", apitest.Token).ok(t)
+	dds(t, f, nil, "pay", id, "--amount", "1", "--overpay", "--billing-token", apitest.Token).ok(t)
 	r := dds(t, f, nil, "local-payments", "--from", "20261101", "--to", "20261130").ok(t)
 	for _, want := range []string{"period:", "20261101 to 20261130", "amount:", "0.00006144 tokens", "size:", "2048 bytes (2 KiB)"} {
 		if !strings.Contains(r.stdout, want) {
