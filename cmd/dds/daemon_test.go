@@ -732,6 +732,10 @@ func TestTestnetStartsAgainOnItsDir(t *testing.T) {
 	if _, err := c2.Upload(ctx, strings.NewReader("after"), client.UploadOptions{Name: "a.txt", Size: -1}); err != nil {
 		t.Fatalf("upload after the restart: %v\n%s", err, stderr)
 	}
+	// A normal restart warns of nothing: members need no join.
+	if strings.Contains(stderr.String(), "join") {
+		t.Errorf("a warning about joining on a normal restart:\n%s", stderr)
+	}
 }
 
 // dds testnet logs each daemon to its own file as JSON lines, at the level
