@@ -540,7 +540,8 @@ func (pn *ProcessNetwork) Restart(ctx context.Context, i int) error {
 
 // Died waits until a daemon of the network exits unasked (not by Kill or
 // Stop), or ctx ends (-1). It returns the node's index and how it exited;
-// nodes that ignore says true of are not watched.
+// nodes that ignore says true of are not watched. Call it from the
+// goroutine that calls Kill, Restart and Stop (it reads what they mark).
 func (pn *ProcessNetwork) Died(ctx context.Context, ignore func(i int) bool) (int, error) {
 	cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}}
 	index := []int{-1}
