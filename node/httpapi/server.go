@@ -200,6 +200,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /status", s.handleStatus)
 	s.mux.HandleFunc("GET /info", s.handleNodeInfo)
 	s.mux.HandleFunc("GET /network", s.handleNetwork)
+	s.mux.HandleFunc("GET /{$}", s.handleDashboard)
+	s.mux.HandleFunc("GET /ui/{file}", s.handleDashboardAsset)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 }
