@@ -90,7 +90,7 @@ func (n *Node) Network(context.Context) Network {
 		UploadBytes:     int64(counterValue(n.metrics.uploadBytes)),
 		ReadBytes:       int64(counterValue(n.metrics.readBytes)),
 		Quotes:          int64(quotes),
-		QuotesPerSec:    n.quoteRate.rate(now, quotes),
+		QuotesPerSec:    n.quoteRate.rate(now, quotes, n.feedStarted),
 		Attested:        int64(counterValue(n.metrics.attested)),
 		HoldersReplaced: n.events.count(EventHolderReplaced),
 		ChunkRepairs:    int64(counterValue(n.metrics.chunkRepairs)),
@@ -196,10 +196,15 @@ type rateSample struct {
 const rateStep = time.Second
 
 // rate records count at now and returns the rate per second since the
-// oldest sample within rateWindow (0 with no earlier sample).
-func (r *rateSampler) rate(now time.Time, count float64) float64 {
+// oldest sample within rateWindow. The first call counts from start (when
+// the count was 0), so that quotes made before anyone asked are not
+// missed; a zero start: 0 until a second sample.
+func (r *rateSampler) rate(now time.Time, count float64, start time.Time) float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.samples) == 0 && !start.IsZero() && start.Before(now) {
+		r.samples = append(r.samples, rateSample{at: start})
+	}
 	if k := len(r.samples); k == 0 || now.Sub(r.samples[k-1].at) >= rateStep {
 		r.samples = append(r.samples, rateSample{at: now, count: count})
 	}
