@@ -130,9 +130,9 @@ func screenshot(t *testing.T, b *browser, name string) string {
 	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Fatalf("screenshot is not a PNG (%d bytes)", len(png))
 	}
-	dir := os.Getenv("DDS_SCREENSHOT_DIR")
+	dir, kept := os.Getenv("DDS_SCREENSHOT_DIR"), " (kept)"
 	if dir == "" {
-		dir = t.TempDir()
+		dir, kept = t.TempDir(), " (removed when the test ends: set DDS_SCREENSHOT_DIR=DIR to keep it)"
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -140,15 +140,18 @@ func screenshot(t *testing.T, b *browser, name string) string {
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshot of the dashboard: %s (%d bytes)", path, len(png))
+	t.Logf("screenshot of the dashboard: %s, %d bytes%s", path, len(png), kept)
 	return path
 }
 
 // TestDashboardInBrowser opens node0's dashboard in Chromium: the page
 // loads with no console error or uncaught exception, shows the four
-// members reachable and, with an account's key, that account's file;
-// screenshots are written; after node3 is killed, the page shows it
-// unreachable within the peer timeout (15 s) and a margin.
+// members reachable (members) and, with an account's key, that account's
+// file (files); a PNG of it is written (screenshot: to $DDS_SCREENSHOT_DIR,
+// else a temp dir, logged); after node3 is killed, the page shows it
+// unreachable within the peer timeout (15 s) and a margin (node_down).
+// The subtests share one network and run in this order; one can be run
+// alone (-run TestDashboardInBrowser/screenshot).
 func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four daemons and a browser: not in -short")
@@ -201,61 +204,71 @@ func TestDashboardInBrowser(t *testing.T) {
 		const rows = Array.from(document.querySelectorAll('#members tbody tr'));
 		return rows.length === 4 && want.every(id => rows.some(r => r.dataset.peer === id && r.dataset.reachable === 'true'));
 	})()`, strings.Join(ids, ","))
-	waitPage(t, b, 30*time.Second, "the four members shown reachable", allShown)
-	if got, err := eval[string](b, `document.querySelector('#members-summary').textContent`); err != nil || got != "4 of 4 members reachable" {
-		t.Errorf("members summary %q, %v", got, err)
-	}
-	if got, err := eval[string](b, `document.querySelector('#self-id').title`); err != nil || got != n0.PeerID {
-		t.Errorf("the page says it is node %q (%v), want node0 %s", got, err, n0.PeerID)
-	}
-	if got, err := eval[int](b, `document.querySelectorAll('#node-cards .card').length`); err != nil || got < 6 {
-		t.Errorf("%d cards of this node's figures (%v)", got, err)
-	}
 
-	// No key yet: no files, and the page says why.
-	if hidden, err := eval[bool](b, `document.querySelector('#files').hidden`); err != nil || !hidden {
-		t.Errorf("files table shown without a key (%v)", err)
-	}
-	setKey := fmt.Sprintf(`(() => {
-		document.querySelector('#api-key').value = %q;
-		document.querySelector('#key-form').requestSubmit();
-		return true;
-	})()`, acct.APIKey)
-	if _, err := eval[bool](b, setKey); err != nil {
-		t.Fatal(err)
-	}
-	waitPage(t, b, 10*time.Second, "the account's file listed", fmt.Sprintf(
-		`!document.querySelector('#files').hidden && document.querySelector('#files tbody tr[data-file=%q]') !== null`, f.ID))
-	row, err := eval[string](b, fmt.Sprintf(`document.querySelector('#files tbody tr[data-file=%q]').innerText`, f.ID))
-	if err != nil || !strings.Contains(row, "shown.bin") || !strings.Contains(row, api.StateStored) {
-		t.Errorf("file row %q (%v)", row, err)
-	}
-	if stored, err := eval[string](b, `localStorage.getItem('dds.apiKey')`); err != nil || stored != acct.APIKey {
-		t.Errorf("the key is not kept in localStorage (%v)", err)
-	}
+	t.Run("members", func(t *testing.T) {
+		waitPage(t, b, 30*time.Second, "the four members shown reachable", allShown)
+		if got, err := eval[string](b, `document.querySelector('#members-summary').textContent`); err != nil || got != "4 of 4 members reachable" {
+			t.Errorf("members summary %q, %v", got, err)
+		}
+		if got, err := eval[string](b, `document.querySelector('#self-id').title`); err != nil || got != n0.PeerID {
+			t.Errorf("the page says it is node %q (%v), want node0 %s", got, err, n0.PeerID)
+		}
+		if got, err := eval[int](b, `document.querySelectorAll('#node-cards .card').length`); err != nil || got < 6 {
+			t.Errorf("%d cards of this node's figures (%v)", got, err)
+		}
+	})
 
-	screenshot(t, b, "dashboard.png")
-	if banner, err := eval[string](b, `document.querySelector('#error').hidden ? '' : document.querySelector('#error').textContent`); err != nil || banner != "" {
-		t.Errorf("the page shows an error: %q (%v)", banner, err)
-	}
+	t.Run("files", func(t *testing.T) {
+		// No key yet: no files, and the page says why.
+		if hidden, err := eval[bool](b, `document.querySelector('#files').hidden`); err != nil || !hidden {
+			t.Errorf("files table shown without a key (%v)", err)
+		}
+		setKey := fmt.Sprintf(`(() => {
+			document.querySelector('#api-key').value = %q;
+			document.querySelector('#key-form').requestSubmit();
+			return true;
+		})()`, acct.APIKey)
+		if _, err := eval[bool](b, setKey); err != nil {
+			t.Fatal(err)
+		}
+		waitPage(t, b, 10*time.Second, "the account's file listed", fmt.Sprintf(
+			`!document.querySelector('#files').hidden && document.querySelector('#files tbody tr[data-file=%q]') !== null`, f.ID))
+		row, err := eval[string](b, fmt.Sprintf(`document.querySelector('#files tbody tr[data-file=%q]').innerText`, f.ID))
+		if err != nil || !strings.Contains(row, "shown.bin") || !strings.Contains(row, api.StateStored) {
+			t.Errorf("file row %q (%v)", row, err)
+		}
+		if stored, err := eval[string](b, `localStorage.getItem('dds.apiKey')`); err != nil || stored != acct.APIKey {
+			t.Errorf("the key is not kept in localStorage (%v)", err)
+		}
+	})
+
+	t.Run("screenshot", func(t *testing.T) {
+		waitPage(t, b, 30*time.Second, "the four members shown reachable", allShown)
+		screenshot(t, b, "dashboard.png")
+		if banner, err := eval[string](b, `document.querySelector('#error').hidden ? '' : document.querySelector('#error').textContent`); err != nil || banner != "" {
+			t.Errorf("the page shows an error: %q (%v)", banner, err)
+		}
+	})
 	if p := b.problems(); len(p) > 0 {
 		t.Errorf("console errors or exceptions while the network is up: %q", p)
 	}
 
-	// A node stops: the page shows it unreachable (the feed's peer
-	// timeout is 15 s), the others still reachable.
-	gone := nw.Nodes[3].PeerID
-	if err := nw.Kill(3); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	waitPage(t, b, 45*time.Second, "the killed node shown unreachable", fmt.Sprintf(
-		`document.querySelector('#members tbody tr[data-peer=%q]')?.dataset.reachable === 'false'`, gone))
-	t.Logf("node3 shown unreachable %v after it was killed", time.Since(start).Round(100*time.Millisecond))
-	if got, err := eval[int](b, `document.querySelectorAll('#members tbody tr[data-reachable="true"]').length`); err != nil || got != 3 {
-		t.Errorf("%d members shown reachable after one of four stopped (%v)", got, err)
-	}
-	screenshot(t, b, "dashboard-node-down.png")
+	t.Run("node_down", func(t *testing.T) {
+		// The page shows a killed node unreachable (the feed's peer
+		// timeout is 15 s), the others still reachable.
+		gone := nw.Nodes[3].PeerID
+		if err := nw.Kill(3); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		waitPage(t, b, 45*time.Second, "the killed node shown unreachable", fmt.Sprintf(
+			`document.querySelector('#members tbody tr[data-peer=%q]')?.dataset.reachable === 'false'`, gone))
+		t.Logf("node3 shown unreachable %v after it was killed", time.Since(start).Round(100*time.Millisecond))
+		if got, err := eval[int](b, `document.querySelectorAll('#members tbody tr[data-reachable="true"]').length`); err != nil || got != 3 {
+			t.Errorf("%d members shown reachable after one of four stopped (%v)", got, err)
+		}
+		screenshot(t, b, "dashboard-node-down.png")
+	})
 	if p := b.problems(); len(p) > 0 {
 		t.Errorf("console errors or exceptions: %q", p)
 	}

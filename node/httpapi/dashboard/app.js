@@ -98,7 +98,7 @@ function renderMembers(net) {
       el("td", null, http ? el("a", { href: http + "/", text: m.http }) : "–"),
       el("td", null, bytes(m.stored)),
       el("td", null, m.capacity !== undefined
-        ? el("span", null, el("span", { class: "bar", title: Math.round(used * 100) + "% used" },
+        ? el("span", null, el("span", { class: "bar", title: Math.round(used * 100) + "% of the capacity is not free (stored, or bounded by the disk)" },
           el("span", { style: "width:" + Math.min(100, Math.round(used * 100)) + "%" })),
         bytes(m.capacity) + " · " + bytes(m.free) + " free")
         : "–"),
@@ -116,10 +116,9 @@ function card(label, value, sub) {
 }
 
 function renderNode(n) {
-  const used = n.capacity ? 100 * (n.capacity - n.free) / n.capacity : 0;
   $("#node-cards").replaceChildren(
     card("stored", bytes(n.stored), "version " + n.version),
-    card("free", bytes(n.free), "of " + bytes(n.capacity) + " (" + used.toFixed(1) + "% used)"),
+    card("free", bytes(n.free), "of " + bytes(n.capacity) + " offered" + (n.capacity - n.free > n.stored ? ", bounded by the disk" : "")),
     card("HTTP traffic in", bytes(n.http_bytes_in), bytes(n.upload_bytes) + " of uploads"),
     card("HTTP traffic out", bytes(n.http_bytes_out), bytes(n.read_bytes) + " of downloads"),
     card("quotes / s", n.quotes_per_second.toFixed(2), n.quotes + " quoted, " + n.attested + " attested"),
