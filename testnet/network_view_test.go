@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
@@ -15,25 +13,13 @@ import (
 	"github.com/ddsnet/dds/node"
 )
 
-// getNetwork reads GET /network of nd.
+// getNetwork reads GET /network of nd, with the client library.
 func getNetwork(ctx context.Context, nd *Node) (api.Network, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, nd.URL+"/network", nil)
+	c, err := client.New(nd.URL)
 	if err != nil {
 		return api.Network{}, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return api.Network{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return api.Network{}, fmt.Errorf("GET /network: %s", resp.Status)
-	}
-	var doc api.Document[api.Network]
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		return api.Network{}, fmt.Errorf("decode /network: %w", err)
-	}
-	return doc.Data.Attributes, nil
+	return c.Network(ctx)
 }
 
 // waitNetwork polls nd's /network until ok holds, for at most within.
