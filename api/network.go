@@ -69,5 +69,7 @@ type Event struct {
 	Kind    string    `json:"kind"`
 	Message string    `json:"message"`
 	Peer    string    `json:"peer,omitempty"`
-	File    string    `json:"file,omitempty"`
+	// File is the file's id, given only to a caller with the node's
+	// billing token: a file's id is the capability to read it.
+	File string `json:"file,omitempty"`
 }

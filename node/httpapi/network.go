@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"slices"
 	"sync/atomic"
@@ -22,12 +23,16 @@ func (t *traffic) add(in, out int64) {
 }
 
 // handleNetwork serves GET /network: the network as this node sees it. It
-// is public, as /info is: it tells nothing /info and the feed do not.
+// is public, as /info is, but for the file ids of its events: a file's id
+// is the capability to read it (spec/api.md), so only the node's operator
+// (the billing token) sees them.
 func (s *Server) handleNetwork(w http.ResponseWriter, r *http.Request) {
 	nw := s.svc.Network(r.Context())
+	token, _ := bearer(r)
+	operator := token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.BillingToken)) == 1
 	body := api.Document[api.Network]{Data: api.Resource[api.Network]{
 		Type: api.TypeNetwork, ID: nw.PeerID,
-		Attributes: networkAttributes(nw, s.traffic.in.Load(), s.traffic.out.Load()),
+		Attributes: networkAttributes(nw, s.traffic.in.Load(), s.traffic.out.Load(), operator),
 		Links:      &api.Links{Self: "/network"},
 	}}
 	if s.cfg.Version != "" {
@@ -36,7 +41,7 @@ func (s *Server) handleNetwork(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, api.MediaType, body)
 }
 
-func networkAttributes(nw node.Network, in, out int64) api.Network {
+func networkAttributes(nw node.Network, in, out int64, fileIDs bool) api.Network {
 	a := api.Network{
 		PeerID: nw.PeerID, Leader: nw.Leader, LedgerIndex: nw.LedgerIndex,
 		Members: make([]api.NetworkMember, 0, len(nw.Members)),
@@ -66,7 +71,11 @@ func networkAttributes(nw node.Network, in, out int64) api.Network {
 	}
 	// Newest first: what a reader of the dashboard looks for.
 	for _, e := range slices.Backward(nw.Events) {
-		a.Events = append(a.Events, api.Event{Time: e.Time.UTC(), Kind: e.Kind, Message: e.Message, Peer: e.Peer, File: e.File})
+		ev := api.Event{Time: e.Time.UTC(), Kind: e.Kind, Message: e.Message, Peer: e.Peer}
+		if fileIDs {
+			ev.File = e.File
+		}
+		a.Events = append(a.Events, ev)
 	}
 	return a
 }

@@ -76,8 +76,16 @@ func TestNetworkDocument(t *testing.T) {
 	if a.Node.HTTPBytesIn < int64(len(up)) || a.Node.HTTPBytesOut == 0 {
 		t.Errorf("traffic in %d (upload of %d bytes), out %d", a.Node.HTTPBytesIn, len(up), a.Node.HTTPBytesOut)
 	}
-	if len(a.Events) != 2 || a.Events[0].Kind != node.EventHolderReplaced || a.Events[0].File != "f1" || a.Events[1].Kind != node.EventMemberJoined {
+	if len(a.Events) != 2 || a.Events[0].Kind != node.EventHolderReplaced || a.Events[0].Peer != "p2" || a.Events[1].Kind != node.EventMemberJoined {
 		t.Errorf("events (newest first) %+v", a.Events)
+	}
+	// A file's id is the capability to read it: the public sees none.
+	if len(a.Events) > 0 && a.Events[0].File != "" {
+		t.Errorf("file id %q shown without the billing token", a.Events[0].File)
+	}
+	rec = serve(t, s, request(http.MethodGet, "/network", "", nil, "Authorization", "Bearer "+testToken))
+	if ev := decode[api.Document[api.Network]](t, rec).Data.Attributes.Events; rec.Code != http.StatusOK || len(ev) == 0 || ev[0].File != "f1" {
+		t.Errorf("with the billing token: %d, events %+v", rec.Code, ev)
 	}
 
 	// Public, like /info: a wrong token does not matter, and only GET is served.
