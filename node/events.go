@@ -35,6 +35,9 @@ type events struct {
 	ring []Event
 	next int
 	full bool
+	// counts are the events of each kind since the node started (the
+	// ring forgets; the dashboard's totals do not).
+	counts map[string]int64
 }
 
 func (e *events) add(ev Event) {
@@ -43,6 +46,10 @@ func (e *events) add(ev Event) {
 	if e.ring == nil {
 		e.ring = make([]Event, eventsKept)
 	}
+	if e.counts == nil {
+		e.counts = map[string]int64{}
+	}
+	e.counts[ev.Kind]++
 	e.ring[e.next] = ev
 	e.next = (e.next + 1) % len(e.ring)
 	if e.next == 0 {
@@ -58,6 +65,13 @@ func (e *events) list() []Event {
 		return append([]Event(nil), e.ring[:e.next]...)
 	}
 	return append(append([]Event(nil), e.ring[e.next:]...), e.ring[:e.next]...)
+}
+
+// count returns how many events of kind happened since the node started.
+func (e *events) count(kind string) int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.counts[kind]
 }
 
 // Events returns the node's recent events, oldest first (at most 200).

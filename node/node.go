@@ -72,7 +72,8 @@ type Node struct {
 	// expireKick wakes the expiry loop (sweep and reconcile): a file was
 	// deleted here.
 	expireKick chan struct{}
-	events     events // recent events, for GET /network
+	events     events      // recent events, for GET /network
+	quoteRate  rateSampler // quotes per second, for GET /network
 
 	s3Once sync.Once // makes s3 (S3)
 	s3     *S3Store

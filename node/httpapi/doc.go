@@ -38,4 +38,11 @@
 // The server registers its metrics in [Config.Registry] (requests by route,
 // method and status, latency by route, bytes in and out) and serves that
 // registry on GET /metrics; GET /openapi.json serves [api.OpenAPI].
+//
+// GET /network is the network as the node sees it ([Service.Network]:
+// members, reachability, this node's figures, recent events), public as
+// /info is. GET / is the dashboard, a page embedded in the binary (with its
+// script and style under /ui/) that polls GET /network and, with an
+// account's key the user gives it, GET /files; a request that accepts JSON
+// only still gets the 404 error document at /.
 package httpapi

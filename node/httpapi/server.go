@@ -49,6 +49,8 @@ type Service interface {
 	Delete(ctx context.Context, id string, by node.Caller) error
 	// CreateS3Key makes an S3 access key on this node for the caller.
 	CreateS3Key(ctx context.Context, by node.Caller) (node.S3Key, error)
+	// Network is the network as this node sees it (GET /network).
+	Network(ctx context.Context) node.Network
 }
 
 // Records keeps idempotency records durably (*node.Records implements it).
@@ -116,6 +118,7 @@ type Server struct {
 	metrics *metrics
 	keys    *keyLocks
 	uploads *uploadSlots
+	traffic traffic
 }
 
 // Errors of [New].
@@ -196,6 +199,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /members/{peer_id}/removal", s.handleRemoveMember)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
 	s.mux.HandleFunc("GET /info", s.handleNodeInfo)
+	s.mux.HandleFunc("GET /network", s.handleNetwork)
+	s.mux.HandleFunc("GET /{$}", s.handleDashboard)
+	s.mux.HandleFunc("GET /ui/{file}", s.handleDashboardAsset)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 }
@@ -219,6 +225,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		elapsed := time.Since(start)
 		s.metrics.observe(route, r.Method, status, in.N, rw.N, elapsed)
+		s.traffic.add(in.N, rw.N)
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
 			slog.String("method", r.Method), slog.String("route", route),
 			slog.Int("status", status), slog.Int64("bytes_in", in.N),
