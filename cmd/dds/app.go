@@ -85,6 +85,7 @@ func commands() []command {
 		{"member", "remove PEER_ID", "remove the member PEER_ID from the network (admission key needed)", memberCommand},
 		{"processor-key", "FILE", "make the payment processor's key in FILE unless it exists, and print its public key", processorKeyCommand},
 		{"identity", "", "make the node's identity key in --data-dir unless it exists, and print its peer id (for dds invite before the node first starts)", identityCommand},
+		{"completion", "bash|zsh|fish", "print the shell completion script", completionCommand},
 		{"version", "", "print the version, the commit and the Go version", versionCommand},
 	}
 }
