@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -103,4 +106,96 @@ func newFlagSetFor(name string) *flagSet {
 		}
 	}
 	return fs
+}
+
+// unitFile reads a systemd unit: section -> key -> values, in order.
+func unitFile(t *testing.T, path string) map[string]map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := map[string]map[string][]string{}
+	section := ""
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			section = line[1 : len(line)-1]
+			unit[section] = map[string][]string{}
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			if !ok || section == "" {
+				t.Fatalf("%s:%d: not a key=value line in a section: %q", path, i+1, line)
+			}
+			unit[section][k] = append(unit[section][k], v)
+		}
+	}
+	return unit
+}
+
+// TestSystemdUnit checks the unit's hardening and that its ExecStart is a
+// dds daemon command line the daemon accepts; with systemd-analyze
+// installed, also that systemd reads it without a complaint.
+func TestSystemdUnit(t *testing.T) {
+	path := filepath.Join(deployDir, "systemd", "dds.service")
+	unit := unitFile(t, path)
+	svc := unit["Service"]
+	for key, want := range map[string]string{
+		"DynamicUser": "yes", "StateDirectory": "dds", "ProtectSystem": "strict", "NoNewPrivileges": "yes",
+		"Restart": "on-failure", "LimitNOFILE": "65536", "ProtectHome": "yes", "PrivateTmp": "yes", "CapabilityBoundingSet": "",
+	} {
+		if got := svc[key]; len(got) != 1 || got[0] != want {
+			t.Errorf("[Service] %s=%v, want %q", key, got, want)
+		}
+	}
+	if got := unit["Install"]["WantedBy"]; !slices.Equal(got, []string{"multi-user.target"}) {
+		t.Errorf("[Install] WantedBy=%v", got)
+	}
+	exec := svc["ExecStart"]
+	if len(exec) != 1 {
+		t.Fatalf("ExecStart=%v", exec)
+	}
+	args := strings.Fields(strings.ReplaceAll(exec[0], "${STATE_DIRECTORY}", "/var/lib/dds"))
+	if len(args) < 2 || args[0] != "/usr/local/bin/dds" || args[1] != "daemon" {
+		t.Fatalf("ExecStart=%s: want /usr/local/bin/dds daemon ...", exec[0])
+	}
+	fs := newFlagSetFor("daemon")
+	cfg := filepath.Join(deployDir, "dds.toml") // installed as /etc/dds/dds.toml
+	for i, a := range args {
+		if a == "/etc/dds/dds.toml" {
+			args[i] = cfg
+		}
+	}
+	pos, err := fs.parse(args[2:], envFunc(nil), knownKey)
+	if err != nil || len(pos) > 0 || fs.config != cfg {
+		t.Errorf("ExecStart's flags: %v, arguments %q, config %q (want the example's /etc/dds/dds.toml)", err, pos, fs.config)
+	}
+
+	analyze, err := osexec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed (apt-get install systemd): the unit was only parsed here")
+	}
+	// verify wants ExecStart's binary to exist: point it at one that does.
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(t.TempDir(), "dds.service")
+	if err := os.WriteFile(copyPath, []byte(strings.ReplaceAll(string(b), "/usr/local/bin/dds", bin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	// It warns of unknown keys and bad values without failing: any output
+	// is a complaint.
+	out, err := osexec.CommandContext(ctx, analyze, "verify", copyPath).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
 }
