@@ -1,15 +1,23 @@
 package main
 
 import (
+	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ddsnet/dds/billing"
+	"github.com/ddsnet/dds/p2p"
 )
 
 // Docker cannot run here (nor in CI), and hadolint is not packaged for
@@ -323,5 +331,98 @@ func TestComposeFile(t *testing.T) {
 	}
 	if len(o.bootstrap) != 1 || o.invite != "an-invite" {
 		t.Errorf("join.toml gives bootstrap %v invite %q", o.bootstrap, o.invite)
+	}
+}
+
+// TestComposeInitScript runs the compose file's init script (as compose
+// hands it to the shell) with the real dds on directories standing for
+// the volumes, and checks each joining node gets a join.toml with node0's
+// address and an invite the network's admission key signed for that
+// node's peer id.
+func TestComposeInitScript(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(deployDir, "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cf composeFile
+	if err := yaml.Unmarshal(b, &cf); err != nil {
+		t.Fatal(err)
+	}
+	script := strings.ReplaceAll(cf.Services["init"].Command[0], "$$", "$")
+	dir := t.TempDir()
+	script = strings.ReplaceAll(script, "/nodes/", dir+"/")
+	if os.Geteuid() != 0 {
+		// Only root hands files to another user; the rest runs as anyone.
+		script = strings.ReplaceAll(script, "chown -R 10001:10001", ": chown")
+	}
+	ident, err := p2p.LoadOrCreateKey(filepath.Join(dir, "node0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node0, _ := peer.IDFromPrivateKey(ident)
+	admission, err := p2p.LoadOrCreateKeyFile(filepath.Join(dir, "node0", p2p.AdmissionKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := p2p.RawKey(admission)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := ddsBinary(t)
+	runInit := func() string {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		cmd := osexec.CommandContext(ctx, "sh", "-eu", "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("init: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := runInit()
+	joins := map[string]string{}
+	for _, n := range []string{"node1", "node2", "node3"} {
+		nodeDir := filepath.Join(dir, n)
+		key, err := p2p.LoadKeyFile(filepath.Join(nodeDir, p2p.KeyFile))
+		if err != nil {
+			t.Fatalf("%s has no identity key: %v\n%s", n, err, out)
+		}
+		id, _ := peer.IDFromPrivateKey(key)
+		join := filepath.Join(nodeDir, "join.toml")
+		fs := newFlagSet("daemon")
+		o := daemonFlags(fs)
+		if _, err := fs.parse([]string{"--config", join}, envFunc(nil), knownKey); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		if want := "/dns4/node0/tcp/7071/p2p/" + node0.String(); !slices.Equal(o.bootstrap, []string{want}) {
+			t.Errorf("%s: bootstrap %v, want %s", n, o.bootstrap, want)
+		}
+		iv, err := billing.ParseInvite(o.invite)
+		if err != nil {
+			t.Fatalf("%s: invite %q: %v", n, o.invite, err)
+		}
+		if err := iv.Check(raw.Public().(ed25519.PublicKey), id.String(), time.Now()); err != nil {
+			t.Errorf("%s: the invite does not admit its peer id %s: %v", n, id, err)
+		}
+		if err := iv.Check(raw.Public().(ed25519.PublicKey), id.String(), time.Now().Add(25*time.Hour)); err == nil {
+			t.Errorf("%s: the invite is good for more than 24 h", n)
+		}
+		st, err := os.Stat(join)
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: join.toml mode %v, %v: want 0600", n, st.Mode(), err)
+		}
+		b, _ := os.ReadFile(join)
+		joins[n] = string(b) + "# the node joined with this\n"
+		if err := os.WriteFile(join, []byte(joins[n]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Run again (compose up once more): the nodes keep what they joined with.
+	runInit()
+	for n, before := range joins {
+		if b, _ := os.ReadFile(filepath.Join(dir, n, "join.toml")); string(b) != before {
+			t.Errorf("%s: init run again rewrote join.toml", n)
+		}
 	}
 }
