@@ -8,7 +8,9 @@
 ARG GO_VERSION=1.26.8
 ARG ALPINE_VERSION=3.22
 
-FROM golang:${GO_VERSION}-alpine${ALPINE_VERSION} AS build
+# The Go release is pinned (it must be go.mod's); the build stage's Alpine
+# may float, nothing of it reaches the image.
+FROM golang:${GO_VERSION}-alpine AS build
 WORKDIR /src
 # The modules first: a change to the source reuses their layer.
 COPY go.mod go.sum ./
