@@ -199,3 +199,36 @@ func TestCompletionUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestZshCompletionDispatches loads the zsh script through compinit and
+// calls its function as zsh does on Tab, with _describe and _arguments
+// standing in to print what they are given.
+func TestZshCompletionDispatches(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "_dds")
+	if err := os.WriteFile(file, []byte(completionScript(t, "zsh")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := `autoload -Uz compinit && compinit -u -D -d /dev/null
+source ` + file + `
+print -r -- "registered ${_comps[dds]}"
+_describe() { print -r -- "commands ${(P)4}" }
+_arguments() { print -rl -- "$@" }
+words=(dds ""); CURRENT=2; _dds
+words=(dds daemon ""); CURRENT=3; _dds
+words=(dds get -); CURRENT=3; _dds
+`
+	out := shellRun(t, "zsh", "-f", "-c", script)
+	for _, want := range []string{
+		"registered _dds",
+		"commands daemon:run a node",
+		"version:print the version",
+		"--log-level[log level]:log-level:(debug info warn error)",
+		"--data-dir[chunks, ledger, identity key and billing token]:data-dir:_files -/",
+		"*--p2p-addr[libp2p listen address]:p2p-addr: ",
+		"(-o --output)--output[write to FILE]:output:_files",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("zsh completion lacks %q:\n%s", want, out)
+		}
+	}
+}
