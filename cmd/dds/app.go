@@ -90,6 +90,9 @@ func commands() []command {
 		{"invite", "PEER_ID", "print an invite that admits the node PEER_ID to the network (admission key needed)", inviteCommand},
 		{"member", "remove PEER_ID", "remove the member PEER_ID from the network (admission key needed)", memberCommand},
 		{"processor-key", "FILE", "make the payment processor's key in FILE unless it exists, and print its public key", processorKeyCommand},
+		{"identity", "", "make the node's identity key in --data-dir unless it exists, and print its peer id (for dds invite before the node first starts)", identityCommand},
+		{"completion", "bash|zsh|fish", "print the shell completion script", completionCommand},
+		{"version", "", "print the version, the commit and the Go version", versionCommand},
 	}
 }
 
@@ -123,9 +126,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		}
 		a.usage(a.stdout)
 		return 0
-	case "version", "--version":
-		fmt.Fprintln(a.stdout, "dds", a.version)
-		return 0
+	case "--version":
+		name, args = "version", append([]string{"version"}, args[1:]...)
 	}
 	var cmd *command
 	for _, c := range commands() {

@@ -46,7 +46,8 @@ func ddsBinary(t testing.TB) string {
 			return
 		}
 		binDir, binPath = dir, filepath.Join(dir, "dds")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		// With the commit set as release builds set it, for TestVersionOfBuiltBinary.
+		out, err := exec.Command("go", "build", "-ldflags", "-X main.commit="+builtCommit, "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
