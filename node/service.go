@@ -21,6 +21,7 @@ import (
 // leader and the network enough nodes to attest quotes.
 func (n *Node) Status(_ context.Context) Status {
 	st := Status{Leader: n.raft.Leader(), Index: n.ledger.Index(), DiskFull: n.diskFull()}
+	st.Behind = n.behind()
 	s, ok := n.settings()
 	var removed bool
 	n.ledger.Read(func(l *billing.State) { removed = l.Removed(n.PeerID()) })
@@ -39,6 +40,25 @@ func (n *Node) Status(_ context.Context) Status {
 		}
 	}
 	return st
+}
+
+// behind is how far the ledger's log applied here lags the highest index
+// this node knows of: raft's commit index (a follower far behind knows
+// only the part of the log it holds) and the indexes its live peers
+// published on the feed (of commands only, and a few seconds old: never
+// ahead of the log).
+func (n *Node) behind() uint64 {
+	applied := n.raft.AppliedIndex()
+	top := n.raft.CommitIndex()
+	if n.feed != nil {
+		for _, p := range n.feed.Live(n.cfg.PeerTimeout) {
+			top = max(top, p.Status.LedgerIndex)
+		}
+	}
+	if top <= applied {
+		return 0
+	}
+	return top - applied
 }
 
 // MaxTerm is the network's longest storage term in seconds (0 before the
