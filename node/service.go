@@ -269,6 +269,7 @@ type metrics struct {
 	audits           *prometheus.CounterVec
 	chunkRepairs     prometheus.Counter
 	chunkRepairFails prometheus.Counter
+	quotesRefused    *prometheus.CounterVec
 	collectors       []prometheus.Collector
 }
 
@@ -286,13 +287,19 @@ func newMetrics(n *Node) *metrics {
 		chunkRepairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_chunk_repairs_total", Help: "Corrupt chunks of this store replaced by a good copy from another holder."}),
 		chunkRepairFails: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_chunk_repair_failures_total",
 			Help: "Repairs of a corrupt chunk of this store that found no good copy at another holder; the next read or audit of the chunk queues it again."}),
+		quotesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_quotes_refused_total",
+			Help: "Uploads to this node that got no quote, by reason: invalid, too_large, no_room, unavailable (no billing quorum or attesters), canceled, other. dds_uploads_total counts the quotes issued."}, []string{"reason"}),
 		quoteStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "dds_upload_stage_seconds", Help: "Time an upload spends in each stage: ingest (stage the bytes), pin (make them durable, while the quote is attested), attest (gather signatures), commit (the ledger).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"stage"}),
 	}
+	for _, r := range refusedReasons {
+		m.quotesRefused.WithLabelValues(r) // every reason reported from the start, at 0
+	}
 	m.collectors = []prometheus.Collector{
 		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested, m.attestHedges, m.quoteStages, m.audits, m.chunkRepairs, m.chunkRepairFails,
+		m.quotesRefused, scrapeCollector{n},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_bytes", Help: "Bytes of distinct chunks in the store."},
 			func() float64 { return float64(n.store.Usage().Bytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_chunks", Help: "Distinct chunks in the store."},

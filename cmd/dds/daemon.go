@@ -233,6 +233,7 @@ func serve(ctx context.Context, a *app, cfg node.Config, gw gatewayOptions, ppro
 	for _, c := range append([]prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(a.version),
 	}, n.Collectors()...) {
 		var already prometheus.AlreadyRegisteredError
 		if err := reg.Register(c); err != nil && !errors.As(err, &already) {
