@@ -294,8 +294,19 @@ func newMetrics(n *Node) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"stage"}),
 	}
+	// Every label value reported from the start, at 0: a series that
+	// appears only with its first event breaks rate() and the dashboards.
 	for _, r := range refusedReasons {
-		m.quotesRefused.WithLabelValues(r) // every reason reported from the start, at 0
+		m.quotesRefused.WithLabelValues(r)
+	}
+	for _, r := range []string{"pass", "fail", "unreachable", "unchecked"} {
+		m.audits.WithLabelValues(r)
+	}
+	for _, st := range []string{billing.PaymentSuccess, billing.PaymentError} {
+		m.payments.WithLabelValues(st)
+	}
+	for _, st := range []string{"ingest", "pin", "attest", "commit"} {
+		m.quoteStages.WithLabelValues(st)
 	}
 	m.collectors = []prometheus.Collector{
 		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested, m.attestHedges, m.quoteStages, m.audits, m.chunkRepairs, m.chunkRepairFails,
