@@ -66,10 +66,12 @@ func (q *peerErrors) allow(msg, peer string) (bool, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.now()
-	// Forget peers quiet for long: the map stays as small as the set of
-	// peers that are failing now.
+	// Forget what has not been logged for two periods: raft retries a
+	// peer that stays down every few seconds at most (its backoff is
+	// capped), so that peer answers again, and its next failure is news.
+	// The map stays as small as the set of peers failing now.
 	for k, st := range q.by {
-		if now.Sub(st.logged) > 2*peerErrorEvery && st.suppressed == 0 {
+		if now.Sub(st.logged) > 2*peerErrorEvery {
 			delete(q.by, k)
 		}
 	}

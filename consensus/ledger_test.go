@@ -661,3 +661,23 @@ func TestHCLogAdapterRateLimitsPeerErrors(t *testing.T) {
 		t.Fatalf("local errors: %d lines, want 3", len(got))
 	}
 }
+
+// TestHCLogAdapterPeerBackThenDownAgain: a peer that answered again for
+// a while and fails anew is news again: its first failure is logged
+// without the count of an outage long over.
+func TestHCLogAdapterPeerBackThenDownAgain(t *testing.T) {
+	var buf bytes.Buffer
+	a := newHCLogger(slog.New(slog.NewTextHandler(&buf, nil)), hclog.Warn)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a.quiet = newPeerErrors(func() time.Time { return now })
+	for range 10 {
+		a.Error("failed to heartbeat to", "peer", "peer-b", "error", "dial refused")
+		now = now.Add(time.Second)
+	}
+	now = now.Add(time.Hour) // the peer was back meanwhile
+	buf.Reset()
+	a.Error("failed to heartbeat to", "peer", "peer-b", "error", "dial refused")
+	if out := buf.String(); !strings.Contains(out, "failed to heartbeat to") || strings.Contains(out, "suppressed") {
+		t.Errorf("a new outage an hour later: %q, want the line without a count", out)
+	}
+}
