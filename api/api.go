@@ -181,6 +181,21 @@ type Status struct {
 	Index   uint64 `json:"ledger_index,omitempty"`
 }
 
+// Health is the body of GET /healthz: the process serves.
+type Health struct {
+	Status string `json:"status"` // "ok"
+}
+
+// Readiness is the body of GET /readyz: whether the node takes writes
+// now ("ready"), or why not ("unready", with the reason).
+type Readiness struct {
+	Status string `json:"status"` // "ready" or "unready"
+	Reason string `json:"reason,omitempty"`
+	// Behind is how many committed ledger entries the node has not
+	// applied yet, as far as it knows.
+	Behind uint64 `json:"ledger_behind"`
+}
+
 // PriceTable is the network's price settings as GET /info shows them.
 type PriceTable struct {
 	Rate          Tokens `json:"rate"` // tokens per GiB-month per replica

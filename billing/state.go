@@ -957,6 +957,22 @@ func (s *State) FileCount() int { return len(s.files) }
 // and tombstones) and of accruals (what reports need of ended leases).
 func (s *State) Counts() (files, accruals int) { return len(s.byID), len(s.accruals) }
 
+// Census counts the file records the ledger keeps by state (live files,
+// and ended ones until their tombstones are forgotten), and the paid,
+// live files with fewer holders recorded than Settings.Replicas: short of
+// copies. It reads every record, without copying any.
+func (s *State) Census() (byState map[FileState]int, short int) {
+	byState = map[FileState]int{}
+	for _, rec := range s.byID {
+		f := &rec.File
+		byState[f.State]++
+		if f.Leased() && !f.Ended() && len(f.Holders) < s.settings.Replicas {
+			short++
+		}
+	}
+	return byState, short
+}
+
 // Payment returns the payment with the given id.
 func (s *State) Payment(id string) (Payment, bool) {
 	p, ok := s.payments[id]

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -22,6 +24,7 @@ type hclogAdapter struct {
 	name  string
 	args  []any
 	level *atomic.Int32
+	quiet *peerErrors // shared by the loggers With and Named derive
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)
@@ -29,7 +32,73 @@ var _ hclog.Logger = (*hclogAdapter)(nil)
 func newHCLogger(l *slog.Logger, level hclog.Level) *hclogAdapter {
 	lv := new(atomic.Int32)
 	lv.Store(int32(level))
-	return &hclogAdapter{log: l, level: lv}
+	return &hclogAdapter{log: l, level: lv, quiet: newPeerErrors(time.Now)}
+}
+
+// peerErrorEvery is how often the same RPC failure to the same peer is
+// logged while the peer stays unreachable. raft retries a peer that is
+// down with a backoff capped at a few seconds, so a node logged "failed
+// to heartbeat to" about 35 times a minute per peer that was down: the
+// first failure is news, the rest only say it is still down.
+const peerErrorEvery = time.Minute
+
+// peerErrors rate-limits raft's peerUnreachable lines: per message and
+// peer, the first is logged, then at most one per peerErrorEvery with
+// the number suppressed since the last.
+type peerErrors struct {
+	now func() time.Time
+	mu  sync.Mutex
+	by  map[string]*peerErrorState
+}
+
+type peerErrorState struct {
+	logged     time.Time
+	suppressed int
+}
+
+func newPeerErrors(now func() time.Time) *peerErrors {
+	return &peerErrors{now: now, by: map[string]*peerErrorState{}}
+}
+
+// allow reports whether the line msg about peer should be logged, and how
+// many like it were suppressed since the last one logged.
+func (q *peerErrors) allow(msg, peer string) (bool, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.now()
+	// Forget what has not been logged for two periods: raft retries a
+	// peer that stays down every few seconds at most (its backoff is
+	// capped), so that peer answers again, and its next failure is news.
+	// The map stays as small as the set of peers failing now.
+	for k, st := range q.by {
+		if now.Sub(st.logged) > 2*peerErrorEvery {
+			delete(q.by, k)
+		}
+	}
+	key := msg + "\x00" + peer
+	st, ok := q.by[key]
+	if !ok {
+		q.by[key] = &peerErrorState{logged: now}
+		return true, 0
+	}
+	if now.Sub(st.logged) < peerErrorEvery {
+		st.suppressed++
+		return false, 0
+	}
+	k := st.suppressed
+	st.logged, st.suppressed = now, 0
+	return true, k
+}
+
+// peerArg is the value of raft's "peer" argument (a server address or a
+// raft.Server), as text.
+func peerArg(args []any) string {
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, _ := args[i].(string); k == "peer" {
+			return fmt.Sprint(args[i+1])
+		}
+	}
+	return ""
 }
 
 func slogLevel(l hclog.Level) slog.Level {
@@ -106,21 +175,34 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Warn && (routine[msg] || firstElection(msg, args)) {
 		level = hclog.Info
 	}
+	limited := false
 	if level == hclog.Error && peerUnreachable[msg] {
 		level = hclog.Warn
 		if transportShutdown(args) {
 			level = hclog.Info
+		} else {
+			limited = true
 		}
 	}
 	if !a.enabled(level) {
 		return
 	}
-	all := make([]any, 0, len(a.args)+len(args)+2)
+	var suppressed int
+	if limited && a.quiet != nil {
+		var ok bool
+		if ok, suppressed = a.quiet.allow(msg, peerArg(args)); !ok {
+			return
+		}
+	}
+	all := make([]any, 0, len(a.args)+len(args)+4)
 	if a.name != "" {
 		all = append(all, "logger", a.name)
 	}
 	all = append(all, a.args...)
 	all = append(all, args...)
+	if suppressed > 0 {
+		all = append(all, "suppressed", suppressed)
+	}
 	a.log.Log(context.Background(), slogLevel(level), msg, all...)
 }
 

@@ -596,6 +596,15 @@ func (l *Ledger) Status() Status {
 	return s
 }
 
+// CommitIndex is the index of the last entry this member knows to be
+// committed (on a follower: as far as its own log reaches).
+func (l *Ledger) CommitIndex() uint64 { return l.raft.CommitIndex() }
+
+// AppliedIndex is the index of the last entry of the log this member has
+// applied (or queued to apply), commands, configurations and raft's own
+// entries alike: what [Ledger.CommitIndex] is to be compared with.
+func (l *Ledger) AppliedIndex() uint64 { return l.appliedIndex() }
+
 // appliedIndex is the index of the last entry applied to the state machine.
 func (l *Ledger) appliedIndex() uint64 {
 	return max(l.raft.AppliedIndex(), l.fsm.applied.Load())

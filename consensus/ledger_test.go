@@ -614,3 +614,70 @@ func TestHCLogAdapter(t *testing.T) {
 		t.Errorf("a local log fault not logged at Error:\n%s", buf.String())
 	}
 }
+
+// TestHCLogAdapterRateLimitsPeerErrors: while a peer is down raft retries
+// it every few seconds; the adapter logs the first failure, then one a
+// minute per peer with the number it suppressed.
+func TestHCLogAdapterRateLimitsPeerErrors(t *testing.T) {
+	var buf bytes.Buffer
+	a := newHCLogger(slog.New(slog.NewTextHandler(&buf, nil)), hclog.Warn)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a.quiet = newPeerErrors(func() time.Time { return now })
+	r := a.Named("raft") // derived loggers share the limit
+	lines := func() []string {
+		s := strings.TrimSpace(buf.String())
+		buf.Reset()
+		if s == "" {
+			return nil
+		}
+		return strings.Split(s, "\n")
+	}
+
+	// 35 failures in the first minute to peer-b: one line.
+	for range 35 {
+		r.Error("failed to heartbeat to", "peer", "peer-b", "backoff time", "1s", "error", "dial refused")
+		now = now.Add(time.Second)
+	}
+	if got := lines(); len(got) != 1 || strings.Contains(got[0], "suppressed") {
+		t.Fatalf("first minute to a down peer: %d lines, want 1 without a count:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	// Another peer, and another message to the same peer, are news.
+	r.Error("failed to heartbeat to", "peer", "peer-c", "error", "dial refused")
+	r.Error("failed to appendEntries to", "peer", "peer-b", "error", "dial refused")
+	if got := lines(); len(got) != 2 {
+		t.Fatalf("another peer or message: %d lines, want 2:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	// A minute after the first line: one more, counting the 34 between.
+	now = now.Add(time.Minute - 35*time.Second)
+	r.Error("failed to heartbeat to", "peer", "peer-b", "error", "dial refused")
+	if got := lines(); len(got) != 1 || !strings.Contains(got[0], "suppressed=34") {
+		t.Fatalf("after a minute: want one line with suppressed=34, got:\n%s", strings.Join(got, "\n"))
+	}
+	// Errors of this node's own log are never suppressed.
+	for range 3 {
+		r.Error("failed to get log", "index", 7)
+	}
+	if got := lines(); len(got) != 3 {
+		t.Fatalf("local errors: %d lines, want 3", len(got))
+	}
+}
+
+// TestHCLogAdapterPeerBackThenDownAgain: a peer that answered again for
+// a while and fails anew is news again: its first failure is logged
+// without the count of an outage long over.
+func TestHCLogAdapterPeerBackThenDownAgain(t *testing.T) {
+	var buf bytes.Buffer
+	a := newHCLogger(slog.New(slog.NewTextHandler(&buf, nil)), hclog.Warn)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a.quiet = newPeerErrors(func() time.Time { return now })
+	for range 10 {
+		a.Error("failed to heartbeat to", "peer", "peer-b", "error", "dial refused")
+		now = now.Add(time.Second)
+	}
+	now = now.Add(time.Hour) // the peer was back meanwhile
+	buf.Reset()
+	a.Error("failed to heartbeat to", "peer", "peer-b", "error", "dial refused")
+	if out := buf.String(); !strings.Contains(out, "failed to heartbeat to") || strings.Contains(out, "suppressed") {
+		t.Errorf("a new outage an hour later: %q, want the line without a count", out)
+	}
+}

@@ -27,7 +27,8 @@ const DefaultDuration int64 = 2592000
 // is chunked, hashed and written as it streams (never held whole), then a
 // quote is attested and recorded in the ledger. It returns the file in state
 // quoted. Nothing stays staged when it fails.
-func (n *Node) Upload(ctx context.Context, u Upload) (File, error) {
+func (n *Node) Upload(ctx context.Context, u Upload) (_ File, err error) {
+	defer func() { n.countRefusal(err) }()
 	p, err := n.prepareUpload(u)
 	if err != nil {
 		return File{}, err
@@ -131,7 +132,8 @@ func (n *Node) quoteUpload(ctx context.Context, p preparedUpload, root cid.Cid, 
 
 // uploadManifest is Upload of bytes already in the store, as the manifest
 // m (the parts of an S3 multipart upload put together): nothing is copied.
-func (n *Node) uploadManifest(ctx context.Context, u Upload, m *chunk.Manifest) (File, error) {
+func (n *Node) uploadManifest(ctx context.Context, u Upload, m *chunk.Manifest) (_ File, err error) {
+	defer func() { n.countRefusal(err) }()
 	p, err := n.prepareUpload(u)
 	if err != nil {
 		return File{}, err

@@ -61,6 +61,7 @@ type Node struct {
 	audit       *audit.Service
 	witness     *witness.Service
 	unreachable unreachables       // holders found not answering, for their other files
+	peerWatch   peerWatch          // members' reachability and removals, as last reported
 	peerLimits  wire.HandlerOption // each peer's request budget, shared by the request protocols
 	qos         *qos
 	members     *members
@@ -299,6 +300,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if !n.cfg.Dev {
 		n.every(loopCtx, n.cfg.ExpiryInterval, n.maintain)
 		n.every(loopCtx, n.cfg.ExpiryInterval, n.checkCopies)
+		n.every(loopCtx, n.cfg.StatusInterval, n.watchPeers)
 		n.every(loopCtx, n.cfg.AuditInterval, func(ctx context.Context) {
 			n.auditRound(ctx)
 			n.auditAsOutsider(ctx)

@@ -21,6 +21,7 @@ import (
 // leader and the network enough nodes to attest quotes.
 func (n *Node) Status(_ context.Context) Status {
 	st := Status{Leader: n.raft.Leader(), Index: n.ledger.Index(), DiskFull: n.diskFull()}
+	st.Behind = n.behind()
 	s, ok := n.settings()
 	var removed bool
 	n.ledger.Read(func(l *billing.State) { removed = l.Removed(n.PeerID()) })
@@ -39,6 +40,25 @@ func (n *Node) Status(_ context.Context) Status {
 		}
 	}
 	return st
+}
+
+// behind is how far the ledger's log applied here lags the highest index
+// this node knows of: raft's commit index (a follower far behind knows
+// only the part of the log it holds) and the indexes its live peers
+// published on the feed (of commands only, and a few seconds old: never
+// ahead of the log).
+func (n *Node) behind() uint64 {
+	applied := n.raft.AppliedIndex()
+	top := n.raft.CommitIndex()
+	if n.feed != nil {
+		for _, p := range n.feed.Live(n.cfg.PeerTimeout) {
+			top = max(top, p.Status.LedgerIndex)
+		}
+	}
+	if top <= applied {
+		return 0
+	}
+	return top - applied
 }
 
 // MaxTerm is the network's longest storage term in seconds (0 before the
@@ -249,6 +269,7 @@ type metrics struct {
 	audits           *prometheus.CounterVec
 	chunkRepairs     prometheus.Counter
 	chunkRepairFails prometheus.Counter
+	quotesRefused    *prometheus.CounterVec
 	collectors       []prometheus.Collector
 }
 
@@ -266,13 +287,30 @@ func newMetrics(n *Node) *metrics {
 		chunkRepairs: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_chunk_repairs_total", Help: "Corrupt chunks of this store replaced by a good copy from another holder."}),
 		chunkRepairFails: prometheus.NewCounter(prometheus.CounterOpts{Name: "dds_chunk_repair_failures_total",
 			Help: "Repairs of a corrupt chunk of this store that found no good copy at another holder; the next read or audit of the chunk queues it again."}),
+		quotesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dds_quotes_refused_total",
+			Help: "Uploads to this node that got no quote, by reason: invalid, too_large, no_room, unavailable (no billing quorum or attesters), canceled, other. dds_uploads_total counts the quotes issued."}, []string{"reason"}),
 		quoteStages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "dds_upload_stage_seconds", Help: "Time an upload spends in each stage: ingest (stage the bytes), pin (make them durable, while the quote is attested), attest (gather signatures), commit (the ledger).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"stage"}),
 	}
+	// Every label value reported from the start, at 0: a series that
+	// appears only with its first event breaks rate() and the dashboards.
+	for _, r := range refusedReasons {
+		m.quotesRefused.WithLabelValues(r)
+	}
+	for _, r := range []string{"pass", "fail", "unreachable", "unchecked"} {
+		m.audits.WithLabelValues(r)
+	}
+	for _, st := range []string{billing.PaymentSuccess, billing.PaymentError} {
+		m.payments.WithLabelValues(st)
+	}
+	for _, st := range []string{"ingest", "pin", "attest", "commit"} {
+		m.quoteStages.WithLabelValues(st)
+	}
 	m.collectors = []prometheus.Collector{
 		m.uploads, m.uploadBytes, m.readBytes, m.payments, m.attested, m.attestHedges, m.quoteStages, m.audits, m.chunkRepairs, m.chunkRepairFails,
+		m.quotesRefused, scrapeCollector{n},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_bytes", Help: "Bytes of distinct chunks in the store."},
 			func() float64 { return float64(n.store.Usage().Bytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dds_store_chunks", Help: "Distinct chunks in the store."},

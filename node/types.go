@@ -154,4 +154,8 @@ type Status struct {
 	DiskFull bool
 	Leader   string
 	Index    uint64 // last applied ledger index
+	// Behind is how many ledger entries the network has committed that
+	// this node has not applied yet, as far as it knows (the leader's
+	// commit index it heard, the live peers' indexes on the feed).
+	Behind uint64
 }

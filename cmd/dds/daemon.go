@@ -44,6 +44,7 @@ type daemonOptions struct {
 	s3Addr       string
 	s3Domains    []string
 	s3Term       int64
+	pprofAddr    string
 }
 
 func daemonFlags(fs *flagSet) *daemonOptions {
@@ -66,6 +67,7 @@ func daemonFlags(fs *flagSet) *daemonOptions {
 	fs.String(&o.s3Addr, "s3-addr", "", "HOST:PORT", "serve the S3 gateway here (port 0: any free port); none: no gateway")
 	fs.List(&o.s3Domains, "s3-domain", nil, "DOMAIN", "base domain of virtual-host-style S3 requests (bucket.DOMAIN); path style always works")
 	fs.Seconds(&o.s3Term, "s3-term", node.DefaultDuration, "storage term of an object put through the S3 gateway (720h, or seconds)")
+	fs.String(&o.pprofAddr, "pprof-addr", "", "HOST:PORT", "serve Go's runtime profiles (/debug/pprof/) here, apart from the API (port 0: any free port); default: none")
 	return o
 }
 
@@ -163,7 +165,7 @@ func (o *daemonOptions) run(ctx context.Context, a *app, args []string) error {
 	if a.getenv("GOGC") == "" {
 		debug.SetGCPercent(daemonGCPercent)
 	}
-	return serve(ctx, a, cfg, gatewayOptions{addr: o.s3Addr, domains: o.s3Domains}, logger)
+	return serve(ctx, a, cfg, gatewayOptions{addr: o.s3Addr, domains: o.s3Domains}, o.pprofAddr, logger)
 }
 
 // gatewayOptions say where the S3 gateway listens ("": none).
@@ -172,10 +174,11 @@ type gatewayOptions struct {
 	domains []string
 }
 
-// serve runs a node with cfg and its HTTP API until ctx ends, then shuts
-// down: the HTTP server stops accepting and drains (up to
-// shutdownTimeout), then the node closes.
-func serve(ctx context.Context, a *app, cfg node.Config, gw gatewayOptions, logger *slog.Logger) (err error) {
+// serve runs a node with cfg and its HTTP API (and the S3 gateway, and
+// the profiles on pprofAddr, when set) until ctx ends, then shuts down:
+// the HTTP servers stop accepting and drain (up to shutdownTimeout), then
+// the node closes.
+func serve(ctx context.Context, a *app, cfg node.Config, gw gatewayOptions, pprofAddr string, logger *slog.Logger) (err error) {
 	// Listen first, so port 0 works and the node advertises the real address.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -195,6 +198,17 @@ func serve(ctx context.Context, a *app, cfg node.Config, gw gatewayOptions, logg
 		defer func() {
 			if s3ln != nil {
 				s3ln.Close()
+			}
+		}()
+	}
+	var pprofLn net.Listener
+	if pprofAddr != "" {
+		if pprofLn, err = net.Listen("tcp", pprofAddr); err != nil {
+			return fmt.Errorf("listen on --pprof-addr %s: %w", pprofAddr, err)
+		}
+		defer func() {
+			if pprofLn != nil {
+				pprofLn.Close()
 			}
 		}()
 	}
@@ -219,6 +233,7 @@ func serve(ctx context.Context, a *app, cfg node.Config, gw gatewayOptions, logg
 	for _, c := range append([]prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoMetric(a.version),
 	}, n.Collectors()...) {
 		var already prometheus.AlreadyRegisteredError
 		if err := reg.Register(c); err != nil && !errors.As(err, &already) {
@@ -264,6 +279,23 @@ func serve(ctx context.Context, a *app, cfg node.Config, gw gatewayOptions, logg
 		logger.Info("S3 gateway serving", "url", "http://"+l.Addr().String(), "domains", gw.domains)
 	}
 
+	var pprofSrv *http.Server
+	pprofServed := make(chan error, 1)
+	if pprofLn != nil {
+		pprofSrv = pprofServer(logger)
+		l := pprofLn
+		pprofLn = nil // the server owns it now
+		pprofDone := make(chan struct{})
+		go func() { pprofServed <- pprofSrv.Serve(l); close(pprofDone) }()
+		// Close, not Shutdown, on every way out: a CPU profile being
+		// taken holds its request for as long as it was asked to run.
+		defer func() { _ = pprofSrv.Close(); <-pprofDone }()
+		if !loopback(l) {
+			logger.Warn("pprof serves on a non-loopback address: anyone who reaches it reads the node's memory and command line", "addr", l.Addr().String())
+		}
+		fmt.Fprintf(a.stderr, "dds: pprof http://%s/debug/pprof/\n", l.Addr())
+	}
+
 	if a.getenv(faultSignalsEnv) == "1" {
 		fctx, cancel := context.WithCancel(ctx)
 		stop := watchFaultSignals(fctx, n, logger)
@@ -292,6 +324,8 @@ func serve(ctx context.Context, a *app, cfg node.Config, gw gatewayOptions, logg
 		return fmt.Errorf("http server: %w", err)
 	case err := <-s3served:
 		return fmt.Errorf("s3 gateway: %w", err)
+	case err := <-pprofServed:
+		return fmt.Errorf("pprof server: %w", err)
 	case <-n.Failed():
 		// The ledger's log is damaged: serving on would serve a wrong
 		// ledger. The error names the entry, the directory and what to do;

@@ -31,6 +31,8 @@ type fakeService struct {
 	uploads  int // Upload calls that quoted
 	calls    int // Upload calls, quoted or not
 	up       bool
+	behind   uint64 // Status.Behind
+	diskFull bool   // Status.DiskFull
 	maxTerm  int64
 	discard  bool     // do not keep the bytes (benchmarks)
 	removed  []string // RemoveMember calls: "peer@time:first signature bytes"
@@ -323,7 +325,7 @@ func (f *fakeService) Status(ctx context.Context) node.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.up {
-		return node.Status{Up: true, Leader: "p1", Index: 42}
+		return node.Status{Up: true, Leader: "p1", Index: 42, Behind: f.behind, DiskFull: f.diskFull}
 	}
 	return node.Status{Reason: "no billing quorum"}
 }

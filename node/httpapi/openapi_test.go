@@ -52,7 +52,7 @@ func TestOpenAPIDocumentLoads(t *testing.T) {
 	if doc.OpenAPI != "3.1.0" {
 		t.Errorf("openapi = %q", doc.OpenAPI)
 	}
-	for _, p := range []string{"/files", "/files/{id}", "/files/{id}/info", "/payments", "/payments/{id}", "/payments/local", "/status", "/info", "/network", "/", "/ui/{file}", "/metrics", "/openapi.json"} {
+	for _, p := range []string{"/files", "/files/{id}", "/files/{id}/info", "/payments", "/payments/{id}", "/payments/local", "/status", "/healthz", "/readyz", "/info", "/network", "/", "/ui/{file}", "/metrics", "/openapi.json"} {
 		if doc.Paths.Value(p) == nil {
 			t.Errorf("path %s missing", p)
 		}

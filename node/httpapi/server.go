@@ -198,6 +198,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /payments/{id}", s.handlePayment)
 	s.mux.HandleFunc("POST /members/{peer_id}/removal", s.handleRemoveMember)
 	s.mux.HandleFunc("GET /status", s.handleStatus)
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("GET /info", s.handleNodeInfo)
 	s.mux.HandleFunc("GET /network", s.handleNetwork)
 	s.mux.HandleFunc("GET /{$}", s.handleDashboard)

@@ -127,6 +127,10 @@ type Service struct {
 	// budget bounds them; the tests check it does.
 	held, peakHeld atomic.Int64
 
+	// served and fetched are the block bytes this service sent to peers
+	// and received, verified, from them.
+	served, fetched atomic.Int64
+
 	fmu      sync.Mutex
 	failures map[peer.ID]int
 	lastFail map[peer.ID]time.Time
@@ -230,8 +234,18 @@ func (s *Service) handle(st network.Stream) {
 			_ = st.Reset()
 			return
 		}
+		if status == statusOK {
+			s.served.Add(int64(len(data)))
+		}
 	}
 }
+
+// Served is the number of block bytes this service has sent to peers.
+func (s *Service) Served() int64 { return s.served.Load() }
+
+// Fetched is the number of block bytes this service has received from
+// peers and verified.
+func (s *Service) Fetched() int64 { return s.fetched.Load() }
 
 // writeReply writes one frame: the status byte then data.
 func writeReply(w io.Writer, status byte, data []byte) error {
@@ -360,6 +374,7 @@ func (s *Service) request(l *lane, c cid.Cid, last bool) ([]byte, error) {
 		wire.ReleaseFrame(frame)
 		return nil, fmt.Errorf("%w: %v", ErrBadChunk, err)
 	}
+	s.fetched.Add(int64(len(frame) - 1))
 	return frame, nil
 }
 
