@@ -86,6 +86,7 @@ func commands() []command {
 		{"extend", "ID", "ask for a longer term and show its price", extendCommand},
 		{"pay", "ID", "post a payment for the file's open quote (billing token needed)", payCommand},
 		{"status", "", "show the node's status and info", statusCommand},
+		{"peers", "", "show the network's members as the node sees them: role, reachable or not, ledger index, space (--events: and what happened)", peersCommand},
 		{"local-payments", "", "show what is due to the node for a range of days", localPaymentsCommand},
 		{"invite", "PEER_ID", "print an invite that admits the node PEER_ID to the network (admission key needed)", inviteCommand},
 		{"member", "remove PEER_ID", "remove the member PEER_ID from the network (admission key needed)", memberCommand},

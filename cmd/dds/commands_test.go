@@ -494,3 +494,42 @@ func TestProgressOnTerminal(t *testing.T) {
 		t.Errorf("downloaded %d bytes", len(got))
 	}
 }
+
+func TestPeers(t *testing.T) {
+	f := apitest.NewNode(t)
+	// An older node without GET /network: status says nothing of the
+	// members, peers says why it cannot.
+	if r := dds(t, f, nil, "status").ok(t); strings.Contains(r.stdout, "members:") {
+		t.Errorf("status without /network lists members:\n%s", r.stdout)
+	}
+	if r := dds(t, f, nil, "peers"); r.code != 1 || !strings.Contains(r.stderr, "has no network view (GET /network): it runs an older dds") {
+		t.Errorf("peers without /network: exit %d, %q", r.code, r.stderr)
+	}
+	seen := time.Now().Add(-20 * time.Second)
+	idx, free := uint64(42), int64(5<<30)
+	f.Set(func(f *apitest.Node) {
+		f.Network = &api.Network{PeerID: "12D3KooWself", Leader: "12D3KooWself", LedgerIndex: 42,
+			Members: []api.NetworkMember{
+				{PeerID: "12D3KooWself", Role: "voter", Self: true, Reachable: true, HTTP: "http://127.0.0.1:7070", LedgerIndex: &idx, Free: &free},
+				{PeerID: "12D3KooWgone", Role: "voter", Reachable: false, LastSeen: &seen},
+				{PeerID: "12D3KooWnew", Role: "registered"},
+			},
+			Events: []api.Event{{Time: seen, Kind: "peer_gone", Message: "member unreachable", Peer: "12D3KooWgone"}},
+		}
+	})
+	r := dds(t, f, nil, "peers", "--events").ok(t)
+	for _, want := range []string{"12D3KooWself", "voter (leader, this node)", "http://127.0.0.1:7070", "42", "5 GiB",
+		"12D3KooWgone", "UNREACHABLE", "20s ago", "12D3KooWnew", "registered", "1 of 3 members reachable",
+		"peer_gone  member unreachable  peer 12D3KooWgone"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("peers output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if r := dds(t, f, nil, "status").ok(t); !strings.Contains(r.stdout, "1 of 3 members reachable") {
+		t.Errorf("status does not say how many members are reachable:\n%s", r.stdout)
+	}
+	var nw api.Network
+	if r := dds(t, f, nil, "peers", "--json").ok(t); json.Unmarshal([]byte(r.stdout), &nw) != nil || len(nw.Members) != 3 {
+		t.Errorf("peers --json:\n%s", r.stdout)
+	}
+}

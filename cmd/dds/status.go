@@ -56,6 +56,11 @@ func (o *statusOptions) run(ctx context.Context, a *app, args []string) error {
 	if st.Index != 0 {
 		out.add("ledger index", st.Index)
 	}
+	// Which members the node reaches (dds peers shows them); a node
+	// without GET /network says nothing of them.
+	if nw, err := c.Network(ctx); err == nil && len(nw.Members) > 0 {
+		out.add("members", reachableSummary(nw)+" (dds peers)")
+	}
 	out.add("name", info.Name)
 	out.add("version", info.Version)
 	out.add("peer id", info.PeerID)

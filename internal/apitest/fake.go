@@ -54,6 +54,7 @@ type Node struct {
 	LastHeader http.Header            // headers of the last upload
 	UploadLen  int64                  // ContentLength of the last upload
 	StoreAfter int                    // info polls before a paid file becomes stored
+	Network    *api.Network           // GET /network's answer; nil: 404, as an older node
 	Removals   map[string]api.Removal // POST /members/{peer_id}/removal, by peer id
 	NotMember  string                 // a peer id whose removal answers 404
 	now        time.Time
@@ -83,6 +84,7 @@ func NewNode(t testing.TB) *Node {
 	mux.HandleFunc("GET /payments/{id}", f.payment)
 	mux.HandleFunc("GET /status", f.status)
 	mux.HandleFunc("GET /info", f.serviceInfo)
+	mux.HandleFunc("GET /network", f.network)
 	mux.HandleFunc("POST /members/{peer_id}/removal", f.removeMember)
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -514,6 +516,17 @@ func (f *Node) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeDoc(w, http.StatusOK, api.Status{Status: "up", Leader: "12D3KooWfake", Index: 42})
+}
+
+func (f *Node) network(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	nw := f.Network
+	f.mu.Unlock()
+	if nw == nil {
+		writeErrors(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Detail: "no such path"})
+		return
+	}
+	writeDoc(w, http.StatusOK, api.Document[api.Network]{Data: api.Resource[api.Network]{Type: api.TypeNetwork, ID: nw.PeerID, Attributes: *nw}})
 }
 
 func (f *Node) serviceInfo(w http.ResponseWriter, r *http.Request) {
