@@ -101,8 +101,15 @@ func (n *Node) Network(context.Context) Network {
 	}
 
 	var nodes []billing.Node
-	n.ledger.Read(func(st *billing.State) { nodes = st.Nodes() })
+	var removed []string
+	n.ledger.Read(func(st *billing.State) { nodes, removed = st.Nodes(), st.RemovedMembers() })
 	seen := map[string]bool{}
+	for _, id := range removed {
+		// Not a member (the registry forgot it), though the Raft group may
+		// still list it until the leader prunes it: its removal is in the
+		// events.
+		seen[id] = true
+	}
 	for _, nd := range nodes {
 		seen[nd.PeerID] = true
 		nw.Members = append(nw.Members, n.networkMember(nd.PeerID, nd.HTTP, role, nw.Self, now))

@@ -167,4 +167,10 @@ func TestNetworkMetricsAndEvents(t *testing.T) {
 	if k := eventsOf(n0, node.EventMemberRemoved, id3); k != 1 {
 		t.Errorf("node3's removal reported %d times, want once", k)
 	}
+	// The network view no longer lists it as a member.
+	for _, m := range n0.Network(ctx).Members {
+		if m.PeerID == id3 {
+			t.Errorf("GET /network still lists removed node3: %+v", m)
+		}
+	}
 }
