@@ -9,16 +9,9 @@ import (
 // join any series with the version that produced it.
 func buildInfoMetric(version string) prometheus.Collector {
 	b := readBuildInfo(version)
-	rev := b.Commit
-	switch {
-	case rev == "":
-		rev = "unknown"
-	case b.Modified:
-		rev += "-dirty"
-	}
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "dds_build_info",
 		Help:        "1, labelled with the binary's version, the commit it was built from and the Go version.",
-		ConstLabels: prometheus.Labels{"version": version, "commit": rev, "goversion": b.Go},
+		ConstLabels: prometheus.Labels{"version": version, "commit": b.revision("unknown", "-dirty"), "goversion": b.Go},
 	}, func() float64 { return 1 })
 }

@@ -35,6 +35,18 @@ func readBuildInfo(version string) buildInfo {
 	return b
 }
 
+// revision is the commit, with modified appended when the work tree had
+// changes, or unknown when the build recorded none.
+func (b buildInfo) revision(unknown, modified string) string {
+	switch {
+	case b.Commit == "":
+		return unknown
+	case b.Modified:
+		return b.Commit + modified
+	}
+	return b.Commit
+}
+
 // vcsRevision reads vcs.revision and vcs.modified from the build settings.
 func vcsRevision(settings []debug.BuildSetting) (rev string, modified bool) {
 	for _, s := range settings {
@@ -66,14 +78,7 @@ func (o *versionOptions) run(_ context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintln(a.stdout, "dds", b.Version)
 	f := newFields(a.stdout)
-	rev := b.Commit
-	switch {
-	case rev == "":
-		rev = "unknown (built without VCS information)"
-	case b.Modified:
-		rev += " (modified)"
-	}
-	f.add("commit", rev)
+	f.add("commit", b.revision("unknown (built without VCS information)", " (modified)"))
 	f.add("go", b.Go+" "+b.Platform)
 	return f.flush()
 }
