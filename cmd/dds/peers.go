@@ -62,8 +62,7 @@ func (o *peersOptions) run(ctx context.Context, a *app, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.PeerID, role, state, orDash(m.HTTP),
 			optional(m.LedgerIndex, func(v uint64) string { return fmt.Sprint(v) }),
-			optional(m.Stored, bytesText), optional(m.Free, bytesText),
-			optional(m.LastSeen, func(t time.Time) string { return ago(now, t) }))
+			optional(m.Stored, formatSize), optional(m.Free, formatSize), lastSeen(m, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -112,6 +111,14 @@ func optional[T any](v *T, format func(T) string) string {
 		return "-"
 	}
 	return format(*v)
+}
+
+// lastSeen is when the node last heard m: now for itself.
+func lastSeen(m api.NetworkMember, now time.Time) string {
+	if m.Self {
+		return "now"
+	}
+	return optional(m.LastSeen, func(t time.Time) string { return ago(now, t) })
 }
 
 // ago says how long before now t was, to the second.
