@@ -102,10 +102,11 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // A node's live heap is mostly chunk buffers (bounded by chunk.Options'
 // BufferMemory and ReadAheadMemory), which hold no pointers: a GC costs
 // little more for them, while Go's default of 100 lets the heap, and the
-// resident set with it, grow to twice what is live before a GC. 10
-// parallel 8 MiB parts of a 1 GiB upload (aws-cli's defaults) through a
-// gateway of a 4-node testnet on 2 cores: peak RSS 229 MiB at 100, 165 at
-// 50. (Prometheus sets its GOGC to 75 for the same reason.)
+// resident set with it, grow to twice what is live before a GC, past the
+// 150 MiB a node keeps to. aws-cli's defaults (1 GiB in 8 MiB parts, 10 at
+// once) through a gateway of a 4-node testnet on 2 cores peaked at 176 MiB
+// RSS at 100, 123 at 50 (BenchmarkS3VersusJSONAPI's rss_s3_mpu_cli is the
+// same case). Prometheus sets its GOGC to 75 for the same reason.
 const daemonGCPercent = 50
 
 // daemonNonVoterNice is the node.Config.NonVoterNice of a daemon, which
