@@ -30,6 +30,7 @@ import (
 
 	"github.com/ddsnet/dds/api"
 	"github.com/ddsnet/dds/client"
+	"github.com/ddsnet/dds/internal/s3clitest"
 )
 
 // s3Net is a process testnet whose nodes serve S3 gateways, with the HTTP
@@ -181,33 +182,6 @@ func s3Status(err error) int {
 	return 0
 }
 
-func md5hex(b []byte) string {
-	s := md5.Sum(b)
-	return hex.EncodeToString(s[:])
-}
-
-// multipartETag is S3's ETag of a multipart object of these parts.
-func multipartETag(parts ...[]byte) string {
-	var sums []byte
-	for _, p := range parts {
-		s := md5.Sum(p)
-		sums = append(sums, s[:]...)
-	}
-	return fmt.Sprintf("%s-%d", md5hex(sums), len(parts))
-}
-
-func pattern(n int, seed byte) []byte {
-	b := make([]byte, n)
-	x := uint32(seed)*2654435761 + 1
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x)
-	}
-	return b
-}
-
 func unquote(s *string) string { return strings.Trim(aws.ToString(s), `"`) }
 
 func getObject(t *testing.T, ctx context.Context, c *awss3.Client, bucket, key string, rng string) ([]byte, *awss3.GetObjectOutput) {
@@ -284,18 +258,18 @@ func testS3SDK(t *testing.T, sn *s3Net, a s3Account) {
 	}(), "BucketAlreadyOwnedByYou", 409)
 
 	// Put at node1, read at node3, with its metadata and ETag.
-	data := pattern(700_001, 1)
+	data := s3clitest.Pattern(700_001, 1)
 	put, err := c[1].PutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: aws.String("dir/a.bin"), Body: bytes.NewReader(data),
 		ContentType: aws.String("application/x-test"), Metadata: map[string]string{"camera": "x100", "lens": "23mm"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if unquote(put.ETag) != md5hex(data) {
+	if unquote(put.ETag) != s3clitest.MD5Hex(data) {
 		t.Fatalf("PutObject ETag %s", aws.ToString(put.ETag))
 	}
 	got, out := getObject(t, ctx, c[3], bucket, "dir/a.bin", "")
 	if !bytes.Equal(got, data) || aws.ToString(out.ContentType) != "application/x-test" || out.Metadata["camera"] != "x100" ||
-		out.Metadata["lens"] != "23mm" || unquote(out.ETag) != md5hex(data) {
+		out.Metadata["lens"] != "23mm" || unquote(out.ETag) != s3clitest.MD5Hex(data) {
 		t.Fatalf("GetObject at node3: %d bytes, %+v", len(got), out)
 	}
 	got, out = getObject(t, ctx, c[2], bucket, "dir/a.bin", "bytes=1000-1999")
@@ -307,7 +281,7 @@ func testS3SDK(t *testing.T, sn *s3Net, a s3Account) {
 		t.Fatalf("suffix range: %x", got)
 	}
 	head, err := c[0].HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &bucket, Key: aws.String("dir/a.bin")})
-	if err != nil || aws.ToInt64(head.ContentLength) != int64(len(data)) || unquote(head.ETag) != md5hex(data) || head.Metadata["camera"] != "x100" {
+	if err != nil || aws.ToInt64(head.ContentLength) != int64(len(data)) || unquote(head.ETag) != s3clitest.MD5Hex(data) || head.Metadata["camera"] != "x100" {
 		t.Fatalf("HeadObject at node0: %v %+v", err, head)
 	}
 	// Conditional GETs.
@@ -337,7 +311,7 @@ func testS3SDK(t *testing.T, sn *s3Net, a s3Account) {
 		t.Fatal(err)
 	}
 	got, out = getObject(t, ctx, c[0], bucket, "copy/a.bin", "")
-	if !bytes.Equal(got, data) || out.Metadata["camera"] != "x100" || unquote(out.ETag) != md5hex(data) {
+	if !bytes.Equal(got, data) || out.Metadata["camera"] != "x100" || unquote(out.ETag) != s3clitest.MD5Hex(data) {
 		t.Fatalf("the copy: %d bytes, %+v", len(got), out.Metadata)
 	}
 	if _, err := c[2].CopyObject(ctx, &awss3.CopyObjectInput{Bucket: &bucket, Key: aws.String("copy/b.bin"), CopySource: aws.String(bucket + "/dir/a.bin"),
@@ -418,14 +392,14 @@ func testS3SDK(t *testing.T, sn *s3Net, a s3Account) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p1, p2old, p2, p3 := pattern(5<<20, 2), pattern(5<<20, 3), pattern(5<<20+17, 4), pattern(1000, 5)
+	p1, p2old, p2, p3 := s3clitest.Pattern(5<<20, 2), s3clitest.Pattern(5<<20, 3), s3clitest.Pattern(5<<20+17, 4), s3clitest.Pattern(1000, 5)
 	uploadPart := func(n int32, b []byte) string {
 		t.Helper()
 		up, err := c[2].UploadPart(ctx, &awss3.UploadPartInput{Bucket: &bucket, Key: mk, UploadId: cr.UploadId, PartNumber: aws.Int32(n), Body: bytes.NewReader(b)})
 		if err != nil {
 			t.Fatalf("part %d: %v", n, err)
 		}
-		if unquote(up.ETag) != md5hex(b) {
+		if unquote(up.ETag) != s3clitest.MD5Hex(b) {
 			t.Fatalf("part %d's ETag %s", n, aws.ToString(up.ETag))
 		}
 		return aws.ToString(up.ETag)
@@ -461,12 +435,12 @@ func testS3SDK(t *testing.T, sn *s3Net, a s3Account) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if unquote(comp.ETag) != multipartETag(p1, p2, p3) {
-		t.Fatalf("multipart ETag %s, want %s", aws.ToString(comp.ETag), multipartETag(p1, p2, p3))
+	if unquote(comp.ETag) != s3clitest.MultipartETag(p1, p2, p3) {
+		t.Fatalf("multipart ETag %s, want %s", aws.ToString(comp.ETag), s3clitest.MultipartETag(p1, p2, p3))
 	}
 	whole := slices.Concat(p1, p2, p3)
 	got, out = getObject(t, ctx, c[1], bucket, "multi/obj", "")
-	if !bytes.Equal(got, whole) || unquote(out.ETag) != multipartETag(p1, p2, p3) || out.Metadata["take"] != "2" || aws.ToString(out.ContentType) != "video/x-test" {
+	if !bytes.Equal(got, whole) || unquote(out.ETag) != s3clitest.MultipartETag(p1, p2, p3) || out.Metadata["take"] != "2" || aws.ToString(out.ContentType) != "video/x-test" {
 		t.Fatalf("the multipart object at node1: %d bytes, %s, %+v", len(got), aws.ToString(out.ETag), out.Metadata)
 	}
 	if got, _ := getObject(t, ctx, c[3], bucket, "multi/obj", fmt.Sprintf("bytes=%d-%d", 5<<20-5, 5<<20+4)); !bytes.Equal(got, whole[5<<20-5:5<<20+5]) {
@@ -513,14 +487,14 @@ func testS3Minio(t *testing.T, sn *s3Net, a s3Account) {
 		t.Fatalf("ListBuckets at node3: %v %+v", err, bs)
 	}
 	// minio-go signs every chunk over plain HTTP; 12 MiB goes in parts of 5 MiB.
-	small, big := pattern(300_000, 6), pattern(12<<20, 7)
+	small, big := s3clitest.Pattern(300_000, 6), s3clitest.Pattern(12<<20, 7)
 	info, err := m1.PutObject(ctx, bucket, "dir/small", bytes.NewReader(small), int64(len(small)),
 		minio.PutObjectOptions{ContentType: "text/plain", UserMetadata: map[string]string{"color": "blue"}})
-	if err != nil || info.ETag != md5hex(small) {
+	if err != nil || info.ETag != s3clitest.MD5Hex(small) {
 		t.Fatalf("PutObject: %v %+v", err, info)
 	}
 	info, err = m1.PutObject(ctx, bucket, "dir/big", bytes.NewReader(big), int64(len(big)), minio.PutObjectOptions{PartSize: 5 << 20})
-	if err != nil || info.ETag != multipartETag(big[:5<<20], big[5<<20:10<<20], big[10<<20:]) {
+	if err != nil || info.ETag != s3clitest.MultipartETag(big[:5<<20], big[5<<20:10<<20], big[10<<20:]) {
 		t.Fatalf("multipart PutObject: %v %+v", err, info)
 	}
 	for name, want := range map[string][]byte{"dir/small": small, "dir/big": big} {
@@ -698,7 +672,7 @@ func testS3Errors(t *testing.T, sn *s3Net, alice, bob, carol s3Account) {
 		t.Fatal(err)
 	}
 	var etags []string
-	for n, b := range [][]byte{pattern(1000, 8), pattern(1000, 9)} {
+	for n, b := range [][]byte{s3clitest.Pattern(1000, 8), s3clitest.Pattern(1000, 9)} {
 		up, err := a2.UploadPart(ctx, &awss3.UploadPartInput{Bucket: &bucket, Key: aws.String("mp"), UploadId: cr.UploadId, PartNumber: aws.Int32(int32(n + 1)), Body: bytes.NewReader(b)})
 		if err != nil {
 			t.Fatal(err)
@@ -755,7 +729,7 @@ func testS3Presigned(t *testing.T, sn *s3Net, a s3Account) {
 	}
 	// A PUT URL made for node1's gateway, a GET URL for node3's: no
 	// credentials go with either request.
-	data := pattern(123_457, 10)
+	data := s3clitest.Pattern(123_457, 10)
 	pput, err := awss3.NewPresignClient(sn.sdk(a, 1)).PresignPutObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: aws.String("pre/obj")},
 		awss3.WithPresignExpires(5*time.Minute))
 	if err != nil {
@@ -776,7 +750,7 @@ func testS3Presigned(t *testing.T, sn *s3Net, a s3Account) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || strings.Trim(resp.Header.Get("ETag"), `"`) != md5hex(data) {
+	if resp.StatusCode != 200 || strings.Trim(resp.Header.Get("ETag"), `"`) != s3clitest.MD5Hex(data) {
 		t.Fatalf("presigned PUT: %s, ETag %s", resp.Status, resp.Header.Get("ETag"))
 	}
 	pget, err := awss3.NewPresignClient(sn.sdk(a, 3)).PresignGetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: aws.String("pre/obj")},
@@ -939,7 +913,7 @@ func TestS3MultipartGiBAcrossNodes(t *testing.T) {
 		t.Fatalf("complete: %v\n%s", err, sn.stderr)
 	}
 	stored := time.Since(start)
-	if want := fmt.Sprintf("%s-%d", md5hex(sums), parts); unquote(comp.ETag) != want {
+	if want := fmt.Sprintf("%s-%d", s3clitest.MD5Hex(sums), parts); unquote(comp.ETag) != want {
 		t.Fatalf("ETag %s, want %s", aws.ToString(comp.ETag), want)
 	}
 	start = time.Now()
@@ -1000,7 +974,7 @@ func TestS3InProcessNetwork(t *testing.T) {
 	if _, err := sdk(0).CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatal(err)
 	}
-	data := pattern(200_000, 14)
+	data := s3clitest.Pattern(200_000, 14)
 	putObject(t, ctx, sdk(1), bucket, "k", data)
 	if got, _ := getObject(t, ctx, sdk(2), bucket, "k", ""); !bytes.Equal(got, data) {
 		t.Fatal("the object at node2's gateway")
