@@ -310,9 +310,8 @@ func (b *body) checksumHeader() (name, value string) {
 }
 
 // blockSize is the unit handed to the hashers: large enough that the
-// channel hand-off costs nothing next to hashing it (MD5 takes about 100
-// us for 64 KiB), small because each body holds up to hashQueue+2 of them
-// and aws-cli sends 10 parts at once.
+// channel hand-off is small next to hashing it, small because each body
+// holds up to hashQueue+2 of them and aws-cli sends 10 parts at once.
 const blockSize = 64 << 10
 
 type block struct {
